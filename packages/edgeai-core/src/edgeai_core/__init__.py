@@ -1,0 +1,39 @@
+"""edgeai-core: the plugin host, component interfaces, pipeline runner, measurements and the ``edgeai`` CLI.
+
+Plugin authors need only what this module re-exports: ``hookimpl``, the record types and ``Param``; the
+component base classes live in :mod:`edgeai_core.components`.
+"""
+
+from __future__ import annotations
+
+from edgeai_core.hookspecs import hookimpl, hookspec
+from edgeai_core.params import REQUIRED, Param, ParamSet
+from edgeai_core.records import (
+    CompilerRecord,
+    ConverterRecord,
+    DatasetRecord,
+    ModelRecord,
+    ProbeRecord,
+    ProtocolRecord,
+    Registration,
+    RuntimeRecord,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "REQUIRED",
+    "CompilerRecord",
+    "ConverterRecord",
+    "DatasetRecord",
+    "ModelRecord",
+    "Param",
+    "ParamSet",
+    "ProbeRecord",
+    "ProtocolRecord",
+    "Registration",
+    "RuntimeRecord",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]

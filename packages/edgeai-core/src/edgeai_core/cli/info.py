@@ -1,0 +1,171 @@
+"""``edgeai plugins``, ``edgeai list`` and ``edgeai describe``: what is installed and how to use it.
+
+These commands read registration records only and never import a framework.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from edgeai_core.errors import UnknownComponentError, UsageError
+from edgeai_core.records import KINDS, Registration
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def _kind(value: str) -> str:
+    kind = value.lower().rstrip("s") if value.lower() not in KINDS else value.lower()
+    if kind not in KINDS:
+        raise UnknownComponentError("component kind", value, KINDS)
+    return kind
+
+
+def _facts_text(record: Registration) -> str:
+    facts = record.facts()
+    if record.kind == "dataset":
+        return f"task={facts['task']}"
+    if record.kind == "model":
+        return f"format={facts['format']}"
+    if record.kind == "compiler":
+        return f"{'|'.join(facts['input_formats'])} -> {facts['output_format']}"
+    if record.kind == "converter":
+        return f"{facts['input_format']} -> {facts['output_format']}"
+    if record.kind == "runtime":
+        return f"formats={'|'.join(facts['formats'])}"
+    return ""
+
+
+def record_json(record: Registration) -> dict[str, Any]:
+    return {
+        "kind": record.kind,
+        "name": record.name,
+        "summary": record.summary,
+        "provider": record.provider,
+        "factory": record.factory,
+        **record.facts(),
+        "params": [p.name for p in record.params],
+    }
+
+
+SETTINGS = ("benchmark", "evaluation", "resources")
+
+
+def _settings_params(name: str) -> Any:
+    if name == "benchmark":
+        from edgeai_core.benchmark import BENCHMARK_PARAMS
+
+        return BENCHMARK_PARAMS
+    from edgeai_core.config import EVALUATION_PARAMS, RESOURCES_PARAMS
+
+    return EVALUATION_PARAMS if name == "evaluation" else RESOURCES_PARAMS
+
+
+def register(cli: click.Group) -> None:
+    from edgeai_core.cli import host_for
+
+    @cli.command("plugins")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.option("--all", "show_all", is_flag=True, help="Also list plugins disabled by EDGEAI_*_PLUGINS.")
+    @click.pass_context
+    def plugins_cmd(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+        """List installed plugins: version, status (ok, broken with the reason, disabled) and components."""
+        host = host_for(ctx)
+        infos = host.plugin_infos(include_disabled=show_all)
+        conflicts = [str(c) for c in host.conflicts()]
+        if as_json:
+            echo_json({"plugins": [i.to_json() for i in infos], "conflicts": conflicts})
+            return
+        rows = []
+        for info in infos:
+            if info.status == "ok":
+                detail = ", ".join(f"{r.kind}:{r.name}" for r in info.components) or "(no components)"
+            else:
+                detail = info.error or info.status
+            rows.append([info.name, info.distribution or "-", info.version or "-", info.status, detail])
+        click.echo(_table(rows, ["plugin", "distribution", "version", "status", "components"]))
+        for conflict in conflicts:
+            click.echo(f"conflict: {conflict}", err=True)
+
+    @cli.command("list")
+    @click.argument("kind", required=False)
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    def list_cmd(ctx: click.Context, kind: str | None, as_json: bool) -> None:
+        """List components, optionally of one KIND (dataset, model, compiler, converter, runtime, protocol, probe)."""
+        records = host_for(ctx).records(_kind(kind) if kind else None)
+        if as_json:
+            echo_json([record_json(r) for r in records])
+            return
+        if not records:
+            click.echo(f"no {kind or 'component'} is installed; `edgeai plugins` shows what is")
+            return
+        rows = [[r.kind, r.name, _facts_text(r), r.provider, r.summary] for r in records]
+        click.echo(_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
+
+    @cli.command("describe")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True, help="Print the parameters' JSON Schema.")
+    @click.pass_context
+    def describe_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
+        """Explain a component: summary, formats or task, and every parameter with type, default and help.
+
+        NAME is a component name, KIND:NAME where a name is used by several kinds (compiler:tflite), or one of
+        the settings tables benchmark, evaluation, resources.
+        """
+        if name in SETTINGS:
+            params = _settings_params(name)
+            schema = params.json_schema(title=name, description=f"[{name}] settings of a pipeline config")
+            if as_json:
+                echo_json(schema)
+            else:
+                click.echo(f"[{name}] settings of a pipeline config\n")
+                _print_params(params)
+            return
+        host = host_for(ctx)
+        if ":" in name:
+            kind, _, short = name.partition(":")
+            found = [host.get(_kind(kind), short)]
+        else:
+            found = host.find(name)
+        if not found:
+            names = sorted({n for kind_names in host.names().values() for n in kind_names} | set(SETTINGS))
+            raise UnknownComponentError("component", name, names)
+        if len(found) > 1:
+            choices = " or ".join(f"{r.kind}:{name}" for r in found)
+            raise UsageError(f"'{name}' names a {' and a '.join(r.kind for r in found)}; say {choices}")
+        record = found[0]
+        if as_json:
+            schema = record.params.json_schema(title=record.qualified_name, description=record.summary)
+            schema["x-edgeai"] = {k: v for k, v in record_json(record).items() if k not in ("params",)}
+            echo_json(schema)
+            return
+        click.echo(f"{record.kind} {record.name}: {record.summary}")
+        click.echo(f"  provider: {record.provider}    factory: {record.factory}")
+        for key, value in record.facts().items():
+            click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
+        click.echo("")
+        _print_params(record.params)
+
+
+def _print_params(params: Any) -> None:
+    if not len(params):
+        click.echo("no parameters")
+        return
+    rows = []
+    for p in params:
+        default = "(required)" if p.required else json.dumps(p.default, default=str)
+        rows.append([p.name, p.describe_type(), default, p.help])
+    click.echo(_table(rows, ["parameter", "type", "default", "help"]))

@@ -1,0 +1,229 @@
+"""Component interfaces: Dataset, Model, Compiler, Converter, Runtime, Protocol, ResourceProbe.
+
+Every component is built by edgeai as ``Factory(record=..., params=..., context=...)`` where ``params``
+is the dict already validated against the record's declaration and ``context`` a :class:`Context`
+(working directory, seed, progress reporter). Subclasses read ``self.params["name"]``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeai_core.errors import EdgeaiError
+from edgeai_core.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgeai_core.artifacts import Artifact, IOSpec
+    from edgeai_core.records import Registration
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What a component may use besides its parameters."""
+
+    workdir: Path = field(default_factory=Path.cwd)
+    seed: int = 0
+    progress: Progress = field(default_factory=NullProgress)
+
+
+class Component:
+    """Base of every component."""
+
+    def __init__(
+        self, *, record: Registration, params: Mapping[str, Any], context: Context | None = None
+    ) -> None:
+        self.record = record
+        self.params: dict[str, Any] = dict(params)
+        self.context = context or Context()
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def versions(self) -> dict[str, str]:
+        """Framework versions this component uses (``{"onnxruntime": "1.31.1"}``), for provenance."""
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.record.qualified_name} {self.params}>"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: ``inputs`` stacked along axis 0, ``targets`` aligned with them."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, len(self), batch_size):
+            yield self.inputs[start : start + batch_size], self.targets[start : start + batch_size]
+
+
+SPLITS = ("train", "validation", "test")
+
+
+class Dataset(Component, abc.ABC):
+    """A dataset: preparation (download is opt-in), deterministic splits, calibration data, evaluation.
+
+    Subclasses implement :meth:`prepare` and :meth:`split`; classification datasets also set
+    :attr:`class_names`. :meth:`evaluate` defaults to the core's metrics for the record's task.
+    """
+
+    @abc.abstractmethod
+    def prepare(self) -> None:
+        """Load (and, if the user opted in, download) the data. Raise DatasetError when it is absent."""
+
+    @abc.abstractmethod
+    def split(self, name: str) -> Split:
+        """Return ``train``, ``validation`` or ``test``, the same for the same seed every time."""
+
+    @property
+    def task(self) -> str:
+        return getattr(self.record, "task", "any")
+
+    @property
+    def class_names(self) -> list[str]:
+        return []
+
+    def calibration_inputs(self, count: int) -> np.ndarray:
+        """A seeded subset of the training inputs for quantization calibration."""
+        import numpy as np
+
+        train = self.split("train")
+        rng = np.random.default_rng(self.context.seed)
+        index = rng.permutation(len(train))[: min(count, len(train))]
+        return train.inputs[np.sort(index)]
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        """Turn model outputs for a split into quality metrics (see :mod:`edgeai_core.metrics`)."""
+        if self.task == "classification":
+            from edgeai_core.metrics import classification_metrics
+
+            return classification_metrics(outputs, targets, self.class_names or None)
+        return {"task": self.task, "applicable": False, "reason": f"no evaluation for task '{self.task}'"}
+
+
+class Model(Component, abc.ABC):
+    """A model: built or trained from a dataset, or loaded from a file, and saved as an artifact."""
+
+    @abc.abstractmethod
+    def prepare(self, dataset: Dataset | None) -> Artifact:
+        """Return the model as an artifact in the record's ``format`` inside ``context.workdir``:
+        load it when the parameters point at weights, otherwise build (and train) it."""
+
+    def train(self, dataset: Dataset) -> Artifact:
+        """Train on ``dataset`` and return the checkpoint artifact."""
+        raise EdgeaiError(f"model '{self.name}' cannot be trained by edgeai; load it from a file instead")
+
+
+class Compiler(Component, abc.ABC):
+    """Turns an artifact into an optimized or compiled one (quantization, pruning, code generation)."""
+
+    @abc.abstractmethod
+    def compile(self, artifact: Artifact, dataset: Dataset | None) -> Artifact:
+        """Return a new artifact written inside ``context.workdir``; ``dataset`` is given when the
+        record says ``needs_dataset`` (use :meth:`Dataset.calibration_inputs`)."""
+
+
+class Converter(Component, abc.ABC):
+    """Converts an artifact from one format to another."""
+
+    @abc.abstractmethod
+    def convert(self, artifact: Artifact) -> Artifact:
+        """Return the converted artifact written inside ``context.workdir``."""
+
+
+class Runtime(Component, abc.ABC):
+    """Loads an artifact and runs inference on numpy arrays."""
+
+    @abc.abstractmethod
+    def load(self, artifact: Artifact) -> None:
+        """Load the model; raise RuntimeFailure with a clear reason when it cannot."""
+
+    @abc.abstractmethod
+    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run one inference on a batch: one array per input of the IO spec, one per output back."""
+
+    @property
+    def io(self) -> IOSpec:
+        """The IO spec of the loaded model."""
+        raise NotImplementedError
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        """Prepare ``inputs`` and return a no-argument callable doing exactly the work to be timed.
+
+        The benchmark loop times only calls of the returned function, so a runtime whose framework
+        separates setting inputs from invoking (TFLite's ``set_tensor``/``invoke``) should override this
+        to do the former here. The default times a whole :meth:`infer`.
+        """
+        return lambda: self.infer(inputs)
+
+    def close(self) -> None:
+        """Release the model."""
+
+
+class Stream(abc.ABC):
+    """A reliable, ordered byte stream between host and target."""
+
+    @abc.abstractmethod
+    def send(self, data: bytes | memoryview) -> None:
+        """Send all of ``data``."""
+
+    @abc.abstractmethod
+    def recv_into(self, buffer: memoryview) -> int:
+        """Receive up to ``len(buffer)`` bytes into ``buffer``; 0 means the peer closed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the stream."""
+
+
+class Protocol(Component, abc.ABC):
+    """A transport for the edgeai wire protocol: opens streams from the host and accepts them on the target."""
+
+    @abc.abstractmethod
+    def connect(self, timeout: float) -> Stream:
+        """Host side: open a stream to the target named by the parameters."""
+
+    @abc.abstractmethod
+    def accept(self, timeout: float | None) -> Stream:
+        """Target side: wait for the next host and return its stream."""
+
+    def close(self) -> None:
+        """Stop listening."""
+
+
+class ResourceProbe(Component, abc.ABC):
+    """Extra resource metrics sampled during benchmarks (GPU, power). Raise from ``__init__`` when the
+    resource is absent on this machine."""
+
+    @abc.abstractmethod
+    def sample(self) -> dict[str, float]:
+        """Return the current readings (``{"gpu_percent": 40.0}``); called from the sampler thread."""
+
+    def close(self) -> None:
+        """Release the probe."""
+
+
+COMPONENT_BASES: dict[str, type[Component]] = {
+    "dataset": Dataset,
+    "model": Model,
+    "compiler": Compiler,
+    "converter": Converter,
+    "runtime": Runtime,
+    "protocol": Protocol,
+    "probe": ResourceProbe,
+}

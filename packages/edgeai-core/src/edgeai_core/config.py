@@ -1,0 +1,267 @@
+"""Pipeline configuration: TOML or JSON (YAML when PyYAML is installed), with ``--set key=value`` overrides.
+
+A pipeline config names the components and their parameters::
+
+    name = "blobs-mlp"            # optional; names the run in reports
+    seed = 0
+
+    [dataset]
+    name = "gaussian-blobs"       # every component table has a name ...
+    classes = 4                   # ... and that component's parameters
+
+    [model]
+    name = "numpy-mlp"
+    epochs = 100
+
+    [[steps]]                     # compilers/converters, in order (optional)
+    name = "weight-int8"
+
+    [runtime]
+    name = "numpy"
+
+    [benchmark]                   # see `edgeai describe benchmark`
+    warmup = 10
+    min_count = 200
+
+Here only the structure is checked; the planner checks names and parameters against installed plugins.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeai_core.errors import ConfigError, ParameterError, closest
+from edgeai_core.params import Param, ParamSet
+
+COMPONENT_SECTIONS = ("dataset", "model", "runtime", "target")
+SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources")
+TOP_LEVEL = ("name", "seed", "steps", *COMPONENT_SECTIONS, *SETTINGS_SECTIONS)
+
+EVALUATION_PARAMS = ParamSet(
+    (
+        Param("enabled", "bool", default=True, help="evaluate quality on the dataset (when there is one)"),
+        Param("split", "choice", default="test", choices=("test", "validation"), help="split to evaluate on"),
+        Param("limit", "int", default=None, minimum=1, help="evaluate at most this many samples"),
+        Param(
+            "batch_size",
+            "int",
+            default=None,
+            minimum=1,
+            help="batch size for evaluation (default: the model's static batch, else 32)",
+        ),
+    )
+)
+RESOURCES_PARAMS = ParamSet(
+    (
+        Param("enabled", "bool", default=True, help="sample CPU and memory during the benchmark"),
+        Param("interval_s", "float", default=0.05, minimum=0.005, help="seconds between samples"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class ComponentRef:
+    """A component named in a config, with its raw (not yet validated) parameters."""
+
+    name: str
+    params: dict[str, Any]
+    where: str
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A structurally valid pipeline config. ``raw`` is the resolved mapping, kept for provenance."""
+
+    raw: dict[str, Any]
+    model: ComponentRef
+    runtime: ComponentRef
+    dataset: ComponentRef | None = None
+    steps: tuple[ComponentRef, ...] = ()
+    target: ComponentRef | None = None
+    name: str | None = None
+    seed: int = 0
+    benchmark: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        parts = [self.model.name, *(s.name for s in self.steps), self.runtime.name]
+        return "-".join(parts)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file into a mapping. Errors name the file (and line where the parser says)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data: Any = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml  # type: ignore[import-untyped]
+            except ModuleNotFoundError:
+                raise ConfigError(f"{path}: YAML configs need PyYAML: pip install 'edgeai-core[yaml]'") from None
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: unknown config format '{suffix}'; use .toml, .json or .yaml")
+    except ConfigError:
+        raise
+    except Exception as exc:  # the parsers' own errors carry line and column
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a table of sections")
+    return data
+
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+
+def parse_value(text: str) -> Any:
+    """Turn the value of ``--set k=v`` into a number, boolean, list or table where it reads as one."""
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    try:
+        return json.loads(stripped)
+    except (json.JSONDecodeError, ValueError):
+        return text
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``a.b.c=value`` applied (``steps.0.mode=dynamic`` indexes lists)."""
+    data: dict[str, Any] = copy.deepcopy(dict(raw))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not _KEY.match(key):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. runtime.threads=2")
+        parts = key.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                node = _list_item(node, part, where, item)
+            else:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                elif not isinstance(child, (dict, list)):
+                    raise ConfigError(f"--set {item!r}: '{where}' is a value, not a table")
+                node = child
+        last = parts[-1]
+        if isinstance(node, list):
+            index = _index(node, last, key, item)
+            node[index] = parse_value(value)
+        else:
+            node[last] = parse_value(value)
+    return data
+
+
+def _index(items: list[Any], part: str, where: str, item: str) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"--set {item!r}: '{where}' needs an index from 0 to {len(items) - 1}")
+    return int(part)
+
+
+def _list_item(items: list[Any], part: str, where: str, item: str) -> Any:
+    child = items[_index(items, part, where, item)]
+    if not isinstance(child, (dict, list)):
+        raise ConfigError(f"--set {item!r}: '{where}' is a value, not a table")
+    return child
+
+
+def _component(data: Any, where: str, required: bool = True) -> ComponentRef | None:
+    if data is None:
+        if required:
+            raise ConfigError(f"{where}: missing; add a [{where}] table with a 'name'")
+        return None
+    if isinstance(data, str):  # shorthand: runtime = "onnxruntime"
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: must be a table with a 'name', got {data!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ParameterError(f"{where}.name", "missing; name the component (`edgeai list` shows them)")
+    kind = data.get("kind")
+    if kind is not None and not isinstance(kind, str):
+        raise ParameterError(f"{where}.kind", f"must be a string, got {kind!r}")
+    params = {k: v for k, v in data.items() if k not in ("name", "kind")}
+    return ComponentRef(name=name, params=params, where=where, kind=kind)
+
+
+def _target(data: Any) -> ComponentRef | None:
+    """``[target]`` names its transport as ``protocol`` (``protocol = "tcp"``) plus the transport's parameters."""
+    if isinstance(data, Mapping) and "protocol" in data and "name" not in data:
+        data = {"name": data["protocol"], **{k: v for k, v in data.items() if k != "protocol"}}
+    return _component(data, "target", required=False)
+
+
+def _settings(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: must be a table, got {value!r}")
+    return dict(value)
+
+
+def parse_config(raw: Mapping[str, Any]) -> PipelineConfig:
+    """Check a config mapping's structure and split it into component references."""
+    for key in raw:
+        if key not in TOP_LEVEL:
+            hint = closest(key, TOP_LEVEL)
+            suggestion = f"; did you mean '{hint}'?" if hint else f" (known: {', '.join(TOP_LEVEL)})"
+            raise ConfigError(f"{key}: unknown section{suggestion}")
+    steps_raw = raw.get("steps", [])
+    if isinstance(steps_raw, Mapping):
+        steps_raw = [steps_raw]
+    if not isinstance(steps_raw, list):
+        raise ConfigError(f"steps: must be a list of tables ([[steps]]), got {steps_raw!r}")
+    steps = tuple(_component(s, f"steps[{i}]") for i, s in enumerate(steps_raw))
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ParameterError("seed", f"must be a non-negative integer, got {seed!r}")
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ParameterError("name", f"must be a string, got {name!r}")
+    model = _component(raw.get("model"), "model")
+    runtime = _component(raw.get("runtime"), "runtime")
+    assert model is not None and runtime is not None
+    return PipelineConfig(
+        raw=dict(raw),
+        name=name,
+        seed=seed,
+        dataset=_component(raw.get("dataset"), "dataset", required=False),
+        model=model,
+        steps=tuple(s for s in steps if s is not None),
+        runtime=runtime,
+        target=_target(raw.get("target")),
+        benchmark=_settings(raw, "benchmark"),
+        evaluation=EVALUATION_PARAMS.validate(_settings(raw, "evaluation"), "evaluation"),
+        resources=RESOURCES_PARAMS.validate(_settings(raw, "resources"), "resources"),
+    )
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """Read, override and structurally check a pipeline config."""
+    return parse_config(apply_overrides(load_config_file(path), overrides))

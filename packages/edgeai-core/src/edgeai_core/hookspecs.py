@@ -1,0 +1,223 @@
+"""Hook specifications: the plugin author's manual.
+
+An edgeai plugin is a Python module that implements some of the hooks below, marked with
+``edgeai_core.hookimpl``, and is announced to edgeai through an entry point in the ``edgeai`` group::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.edgeai]
+    mybackend = "mybackend.plugin"
+
+``pip install`` your distribution and ``edgeai plugins`` shows it; nothing in edgeai has to change.
+
+Rules for the plugin module (``mybackend/plugin.py``):
+
+* It must be cheap to import: never import a heavy framework (torch, tensorflow, tvm, onnxruntime)
+  at module level. Records name their implementation lazily (``factory="mybackend.runtime:MyRuntime"``);
+  edgeai imports it only when the component is actually built.
+* Collector hooks return a list of records (or an empty list). Each record's ``name`` must be unique
+  within its kind across all installed plugins; a clash is an error naming both distributions.
+* A module that raises on import, or a hook that raises, marks the plugin *broken*: it is reported by
+  ``edgeai plugins`` and skipped (or, with ``EDGEAI_STRICT_PLUGINS=1``, raised).
+
+Every component class is built as ``Factory(record=record, params=validated_params, **context)``; the
+base classes in :mod:`edgeai_core.components` accept exactly that.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from edgeai_core.records import (
+        CompilerRecord,
+        ConverterRecord,
+        DatasetRecord,
+        ModelRecord,
+        ProbeRecord,
+        ProtocolRecord,
+        RuntimeRecord,
+    )
+
+PROJECT = "edgeai"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def edgeai_register_datasets() -> list[DatasetRecord]:
+    """Register datasets.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.DatasetRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.Dataset`. ``task`` tells the planner which
+    models fit and how predictions are evaluated.
+
+    Example::
+
+        from edgeai_core import DatasetRecord, Param, hookimpl
+
+        @hookimpl
+        def edgeai_register_datasets():
+            return [DatasetRecord(
+                name="my-images",
+                summary="My labelled product photos",
+                factory="mypkg.data:ProductPhotos",
+                task="classification",
+                params=(Param("root", "path", help="folder with one subfolder per class"),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_models() -> list[ModelRecord]:
+    """Register models.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.ModelRecord`; each ``factory`` names
+    a subclass of :class:`~edgeai_core.components.Model`. ``format`` is the artifact format the model
+    produces (``torch``, ``keras``, ``onnx``, ...): the planner chains steps from it. ``tasks`` lists the
+    dataset tasks it serves; ``trainable=False`` for load-only models (a user's ``.onnx`` file).
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_models():
+            return [ModelRecord(
+                name="tiny-cnn", summary="A small CNN", factory="mypkg.models:TinyCnn",
+                format="torch", tasks=("classification",),
+                params=(Param("epochs", "int", default=10, help="training epochs", minimum=1),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    """Register compilers and optimizers (quantizers, pruners, code generators).
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.CompilerRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.Compiler`. ``input_formats`` are the artifact
+    formats it accepts, ``output_format`` the one it produces; set ``needs_dataset=True`` when it calibrates
+    on the dataset's calibration subset.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_compilers():
+            return [CompilerRecord(
+                name="my-quantizer", summary="int8 post-training quantization",
+                factory="mypkg.quant:MyQuantizer", input_formats=("onnx",), output_format="onnx",
+                needs_dataset=True,
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    """Register inference runtimes.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.RuntimeRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.Runtime`. ``formats`` lists the artifact formats
+    it loads; ``edgeai serve --runtime NAME`` accepts only those.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_runtimes():
+            return [RuntimeRecord(
+                name="my-npu", summary="Vendor NPU runtime", factory="mypkg.npu:NpuRuntime",
+                formats=("my-npu-blob",), install="mypkg[npu]",
+                params=(Param("device", "str", default="/dev/npu0", help="device node"),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_protocols() -> list[ProtocolRecord]:
+    """Register host<->target transports for the edgeai wire protocol.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.ProtocolRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.Protocol`, which opens byte streams to and from
+    a target. Message framing is the core's; a transport moves bytes.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_protocols():
+            return [ProtocolRecord(
+                name="usb-bulk", summary="USB bulk endpoints", factory="mypkg.usb:UsbBulk",
+                params=(Param("vid", "int", help="USB vendor id"),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_converters() -> list[ConverterRecord]:
+    """Register format converters.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.ConverterRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.Converter` turning ``input_format`` into
+    ``output_format``. The planner inserts converters where a pipeline's formats do not chain, and the
+    ONNX support grid exports every model a converter lists.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_converters():
+            return [ConverterRecord(
+                name="jax-to-onnx", summary="JAX function to ONNX", factory="mypkg.conv:JaxToOnnx",
+                input_format="jax", output_format="onnx",
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_probes() -> list[ProbeRecord]:
+    """Register resource probes sampled during benchmarks next to CPU and RSS.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.ProbeRecord`; each ``factory``
+    names a subclass of :class:`~edgeai_core.components.ResourceProbe` whose ``sample()`` returns a dict of
+    numbers (``{"gpu_percent": 37.0, "gpu_memory_bytes": 1.2e9}``). A probe that cannot work on this
+    machine (no GPU) raises from its constructor and is left out of the run, with a note in the results.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_probes():
+            return [ProbeRecord(name="nvidia-gpu", summary="GPU load via NVML", factory="mypkg.gpu:NvmlProbe")]
+    """
+
+
+@hookspec
+def edgeai_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``edgeai`` CLI.
+
+    Receives the root :class:`click.Group`. Returns nothing; call ``cli.add_command(...)``. Import heavy
+    frameworks inside the command's function, never at module level, so ``edgeai --help`` stays fast.
+    Raise :class:`edgeai_core.errors.EdgeaiError` subclasses for failures: the CLI prints them as one line.
+
+    Example::
+
+        import click
+
+        @hookimpl
+        def edgeai_register_commands(cli):
+            @cli.command()
+            @click.argument("results", nargs=-1)
+            def summarize(results):
+                "Print a one-line summary of each results file."
+                ...
+    """
+
+
+#: The collector hooks, by component kind.
+COLLECTORS: dict[str, str] = {
+    "dataset": "edgeai_register_datasets",
+    "model": "edgeai_register_models",
+    "compiler": "edgeai_register_compilers",
+    "runtime": "edgeai_register_runtimes",
+    "protocol": "edgeai_register_protocols",
+    "converter": "edgeai_register_converters",
+    "probe": "edgeai_register_probes",
+}

@@ -1,0 +1,274 @@
+"""The measurement document: one JSON file per run, plus a progress file written during the run.
+
+``results.json`` is written atomically when the run ends, successfully or not. While the run goes on, every
+measured fact (each finished step, latency samples in chunks, resource series, quality) is appended as one JSON
+line to ``results.partial.jsonl`` and flushed, so a crash or a kill loses nothing measured:
+:func:`recover_partial` rebuilds a document (status ``"interrupted"``) from that file.
+
+The document's layout is fixed by the JSON Schema shipped as ``edgeai_core/schemas/results.schema.json``
+(:func:`schema_path`); ``schema_version`` changes its major number on any incompatible change.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+from edgeai_core.artifacts import write_json_atomic
+
+SCHEMA_VERSION = "1.0"
+RESULTS_FILE = "results.json"
+PARTIAL_FILE = "results.partial.jsonl"
+
+
+def schema_path() -> Path:
+    """Path of the shipped JSON Schema for ``results.json``."""
+    return Path(__file__).with_name("schemas") / "results.schema.json"
+
+
+def load_schema() -> dict[str, Any]:
+    return json.loads(schema_path().read_text(encoding="utf-8"))
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_sha(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=2, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_facts() -> dict[str, Any]:
+    """Python, OS and CPU of this machine."""
+    import psutil
+
+    freq = None
+    try:
+        f = psutil.cpu_freq()
+        freq = round(f.max or f.current, 1) if f else None
+    except (OSError, NotImplementedError, AttributeError):
+        pass
+    return {
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+        },
+        "os": {"system": platform.system(), "release": platform.release(), "machine": platform.machine()},
+        "cpu": {
+            "model": _cpu_model(),
+            "logical_cores": psutil.cpu_count(logical=True),
+            "physical_cores": psutil.cpu_count(logical=False),
+            "max_frequency_mhz": freq,
+        },
+        "memory_total_bytes": psutil.virtual_memory().total,
+        "hostname": platform.node(),
+    }
+
+
+def provenance(
+    *,
+    config: Mapping[str, Any],
+    seed: int,
+    plugins: Mapping[str, str | None],
+    frameworks: Mapping[str, str] | None = None,
+    command: Sequence[str] | None = None,
+    cwd: Path | None = None,
+) -> dict[str, Any]:
+    """The provenance block: who measured what, with which versions, where and when."""
+    argv = list(command if command is not None else sys.argv)
+    if argv:
+        argv[0] = Path(argv[0]).name
+    return {
+        "edgeai_version": _version("edgeai-core") or "unknown",
+        "plugins": dict(plugins),
+        "frameworks": dict(frameworks or {}),
+        "command": shlex.join(argv),
+        "config": _jsonable(config),
+        "seed": seed,
+        **machine_facts(),
+        "started_at": now_iso(),
+        "finished_at": None,
+        "git_sha": _git_sha(cwd or Path.cwd()),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def empty_document(name: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "status": "running",
+        "error": None,
+        "provenance": {},
+        "plan": None,
+        "steps": [],
+        "latency": None,
+        "resources": {"host": None, "target": None},
+        "quality": None,
+    }
+
+
+class RunRecorder:
+    """Builds the measurement document and mirrors every addition to the progress file."""
+
+    def __init__(self, output_dir: Path, name: str) -> None:
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.document = empty_document(name)
+        self.partial_path = self.output_dir / PARTIAL_FILE
+        self.results_path = self.output_dir / RESULTS_FILE
+        self._partial: IO[str] | None = self.partial_path.open("w", encoding="utf-8")
+        self._event("start", schema_version=SCHEMA_VERSION, name=name)
+
+    def _event(self, event: str, **data: Any) -> None:
+        if self._partial is None:
+            return
+        self._partial.write(json.dumps({"event": event, **_jsonable(data)}, allow_nan=False) + "\n")
+        self._partial.flush()
+
+    def _sync(self) -> None:
+        if self._partial is not None:
+            os.fsync(self._partial.fileno())
+
+    def set_provenance(self, prov: dict[str, Any]) -> None:
+        self.document["provenance"] = _jsonable(prov)
+        self._event("provenance", provenance=prov)
+        self._sync()
+
+    def set_plan(self, plan: dict[str, Any]) -> None:
+        self.document["plan"] = _jsonable(plan)
+        self._event("plan", plan=plan)
+
+    def add_step(self, step: dict[str, Any]) -> None:
+        self.document["steps"].append(_jsonable(step))
+        self._event("step", step=step)
+        self._sync()
+
+    def add_samples(self, phase: str, samples: Sequence[int]) -> None:
+        """Latency samples as they come, in chunks (``phase`` is ``warmup`` or ``measure``)."""
+        self._event("samples", phase=phase, samples_ns=list(samples))
+
+    def set_latency(self, latency: dict[str, Any]) -> None:
+        self.document["latency"] = _jsonable(latency)
+        self._event("latency", latency={k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")})
+        self._sync()
+
+    def set_resources(self, side: str, series: dict[str, Any] | None) -> None:
+        self.document["resources"][side] = _jsonable(series)
+        self._event("resources", side=side, series=series)
+        self._sync()
+
+    def set_quality(self, quality: dict[str, Any]) -> None:
+        self.document["quality"] = _jsonable(quality)
+        self._event("quality", quality=quality)
+        self._sync()
+
+    def finish(self, status: str, error: dict[str, Any] | None = None) -> Path:
+        """Write ``results.json`` atomically (whatever the status) and close the progress file."""
+        self.document["status"] = status
+        self.document["error"] = error
+        if self.document["provenance"]:
+            self.document["provenance"]["finished_at"] = now_iso()
+        self._event("end", status=status, error=error)
+        if self._partial is not None:
+            self._sync()
+            self._partial.close()
+            self._partial = None
+        write_json_atomic(self.results_path, self.document)
+        return self.results_path
+
+
+def recover_partial(path: str | Path) -> dict[str, Any]:
+    """Rebuild a measurement document from a progress file left by an interrupted run.
+
+    A truncated last line (the process died mid-write) is ignored. The result has status ``interrupted``
+    unless the file records an end.
+    """
+    path = Path(path)
+    doc: dict[str, Any] | None = None
+    warmup: list[int] = []
+    measure: list[int] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        kind = event.get("event")
+        if kind == "start":
+            doc = empty_document(event.get("name", ""))
+            doc["status"] = "interrupted"
+            doc["error"] = {"stage": "unknown", "type": "Interrupted", "message": "the run did not finish"}
+        elif doc is None:
+            continue
+        elif kind == "provenance":
+            doc["provenance"] = event["provenance"]
+        elif kind == "plan":
+            doc["plan"] = event["plan"]
+        elif kind == "step":
+            doc["steps"].append(event["step"])
+        elif kind == "samples":
+            (warmup if event.get("phase") == "warmup" else measure).extend(event["samples_ns"])
+        elif kind == "latency":
+            doc["latency"] = dict(event["latency"])
+        elif kind == "resources":
+            doc["resources"][event["side"]] = event["series"]
+        elif kind == "quality":
+            doc["quality"] = event["quality"]
+        elif kind == "end":
+            doc["status"], doc["error"] = event["status"], event.get("error")
+    if doc is None:
+        raise ValueError(f"{path} holds no edgeai progress events")
+    if doc["latency"] is None and (warmup or measure):
+        from edgeai_core.stats import latency_stats
+
+        doc["latency"] = {"unit": "ns", "partial": True}
+        if measure:
+            doc["latency"]["stats"] = latency_stats(measure)
+    if doc["latency"] is not None:
+        doc["latency"]["warmup"] = {"count": len(warmup), "samples_ns": warmup}
+        doc["latency"]["samples_ns"] = measure
+    return doc

@@ -1,0 +1,78 @@
+"""Registration of the core's built-in components (entry point ``core`` in the ``edgeai`` group).
+
+Like every plugin module it only declares records; the implementations in :mod:`edgeai_core.builtins`
+are imported when a component is built.
+"""
+
+from __future__ import annotations
+
+from edgeai_core.hookspecs import hookimpl
+from edgeai_core.params import Param
+from edgeai_core.records import CompilerRecord, DatasetRecord, ModelRecord, RuntimeRecord
+
+
+@hookimpl
+def edgeai_register_datasets() -> list[DatasetRecord]:
+    return [
+        DatasetRecord(
+            name="gaussian-blobs",
+            summary="Generated Gaussian clusters (seeded; nothing to download), split 60/20/20",
+            factory="edgeai_core.builtins.blobs:GaussianBlobs",
+            task="classification",
+            params=(
+                Param("classes", "int", default=4, minimum=2, maximum=1000, help="number of classes"),
+                Param("features", "int", default=16, minimum=1, help="values per sample"),
+                Param("samples", "int", default=1200, minimum=10, help="samples in all splits together"),
+                Param("separation", "float", default=3.0, minimum=0.0,
+                      help="distance between class centres in units of the noise"),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_models() -> list[ModelRecord]:
+    return [
+        ModelRecord(
+            name="numpy-mlp",
+            summary="Multilayer perceptron in plain numpy, trained with Adam (format npz-mlp)",
+            factory="edgeai_core.builtins.mlp:NumpyMlp",
+            format="npz-mlp",
+            tasks=("classification",),
+            params=(
+                Param("hidden", "list[int]", default=[64], help="hidden layer widths", minimum=1),
+                Param("epochs", "int", default=60, minimum=1, help="training epochs"),
+                Param("learning_rate", "float", default=0.01, minimum=0.0, help="Adam learning rate"),
+                Param("batch_size", "int", default=32, minimum=1, help="training batch size"),
+                Param("weight_decay", "float", default=0.0, minimum=0.0, help="L2 penalty on weights"),
+                Param("checkpoint", "path", default=None, help="load this .npz instead of training"),
+                Param("input_shape", "list[int]", default=None, minimum=1,
+                      help="input shape per sample when loading a checkpoint (default: flat)"),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    return [
+        CompilerRecord(
+            name="weight-int8",
+            summary="Per-channel symmetric int8 weights for npz-mlp models (4x smaller)",
+            factory="edgeai_core.builtins.mlp:WeightInt8",
+            input_formats=("npz-mlp",),
+            output_format="npz-mlp",
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    return [
+        RuntimeRecord(
+            name="numpy",
+            summary="Reference runtime for npz-mlp models in plain numpy",
+            factory="edgeai_core.builtins.mlp:NumpyRuntime",
+            formats=("npz-mlp",),
+        )
+    ]

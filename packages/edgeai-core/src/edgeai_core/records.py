@@ -1,0 +1,214 @@
+"""Registration records: what a plugin hands to edgeai for each component it provides.
+
+Records are frozen dataclasses holding only static facts (name, one-line summary, parameters, formats,
+task) and a lazy ``factory`` string ``"module:attr"``. Listing, describing and planning read records
+only; the factory's module, which may import a heavy framework, is imported when the component is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from edgeai_core.errors import EdgeaiError, MissingDependencyError
+from edgeai_core.params import Param, ParamSet, as_paramset
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+#: Task names the core knows how to evaluate; plugins may use others.
+TASKS = ("classification", "detection", "segmentation", "regression", "any")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """Fields shared by every record.
+
+    ``name``: unique (per kind) lowercase name used in configs and on the command line.
+    ``summary``: one line for ``edgeai list``.
+    ``factory``: ``"package.module:ClassName"``, imported only when the component is built.
+    ``params``: the component's parameters (see :mod:`edgeai_core.params`).
+    ``install``: the pip requirement that brings the framework the factory needs (``"edgeai-tflite[compile]"``);
+    named in the error when importing the factory fails for a missing module.
+    ``provider``: the distribution that registered it, filled in by the plugin host.
+    """
+
+    kind: ClassVar[str] = "component"
+
+    name: str
+    summary: str
+    factory: str
+    params: ParamSet = field(default_factory=ParamSet)
+    install: str = ""
+    provider: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"{self.kind} name {self.name!r} must be lowercase letters, digits, '.', '-' or '_'")
+        if not _FACTORY.match(self.factory):
+            raise ValueError(f"{self.kind} {self.name!r}: factory {self.factory!r} must look like 'module:attr'")
+        if not self.summary or "\n" in self.summary:
+            raise ValueError(f"{self.kind} {self.name!r}: summary must be one non-empty line")
+        if not isinstance(self.params, ParamSet):
+            object.__setattr__(self, "params", as_paramset(self.params))
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def with_provider(self, provider: str) -> Registration:
+        return dataclasses.replace(self, provider=provider)
+
+    def facts(self) -> dict[str, Any]:
+        """Static facts specific to this kind (formats, task), for listings and JSON."""
+        return {}
+
+    def load(self) -> Any:
+        """Import and return the factory (usually a component class)."""
+        module_name, _, attr = self.factory.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or str(exc)).split(".")[0]
+            if module_name == exc.name or module_name.startswith(f"{exc.name}."):
+                raise EdgeaiError(
+                    f"{self.qualified_name}: its factory module '{module_name}' is not importable; "
+                    f"reinstall {self.provider or 'its plugin'}"
+                ) from exc
+            raise MissingDependencyError(
+                self.qualified_name, missing, self.install or self.provider or missing
+            ) from exc
+        for part in attr.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise EdgeaiError(
+                    f"{self.qualified_name}: factory '{self.factory}' names no such attribute; "
+                    f"reinstall {self.provider or 'its plugin'}"
+                ) from None
+        return obj
+
+    def create(self, params: Mapping[str, Any] | None = None, *, where: str = "", **context: Any) -> Any:
+        """Validate ``params``, import the factory and build the component.
+
+        The factory is called as ``factory(record=self, params=validated, **context)``.
+        """
+        validated = self.params.validate(params or {}, where or self.kind)
+        factory = self.load()
+        return factory(record=self, params=validated, **context)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetRecord(Registration):
+    """A dataset. ``task`` says how its predictions are evaluated (``classification``, ...)."""
+
+    kind: ClassVar[str] = "dataset"
+    task: str
+
+    def facts(self) -> dict[str, Any]:
+        return {"task": self.task}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRecord(Registration):
+    """A model. ``format`` is the artifact format its ``prepare``/``train`` produce (``torch``, ``keras``,
+    ``onnx``, ...). ``tasks`` are the dataset tasks it can serve; ``trainable`` says whether ``edgeai train``
+    works for it."""
+
+    kind: ClassVar[str] = "model"
+    format: str
+    tasks: tuple[str, ...] = ("classification",)
+    trainable: bool = True
+
+    def facts(self) -> dict[str, Any]:
+        return {"format": self.format, "tasks": list(self.tasks), "trainable": self.trainable}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompilerRecord(Registration):
+    """An optimizer/compiler: an artifact in one of ``input_formats`` becomes one in ``output_format``.
+    ``needs_dataset``: the compiler uses the dataset (for calibration) when given one."""
+
+    kind: ClassVar[str] = "compiler"
+    input_formats: tuple[str, ...]
+    output_format: str
+    needs_dataset: bool = False
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "input_formats": list(self.input_formats),
+            "output_format": self.output_format,
+            "needs_dataset": self.needs_dataset,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConverterRecord(Registration):
+    """A format converter (``torch`` -> ``onnx``). The planner inserts converters automatically where a
+    pipeline's formats do not chain, choosing the shortest path."""
+
+    kind: ClassVar[str] = "converter"
+    input_format: str
+    output_format: str
+
+    def facts(self) -> dict[str, Any]:
+        return {"input_format": self.input_format, "output_format": self.output_format}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeRecord(Registration):
+    """An inference runtime that loads artifacts in one of ``formats``."""
+
+    kind: ClassVar[str] = "runtime"
+    formats: tuple[str, ...]
+
+    def facts(self) -> dict[str, Any]:
+        return {"formats": list(self.formats)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolRecord(Registration):
+    """A host<->target transport (``tcp``, ``serial``) carrying the edgeai wire protocol."""
+
+    kind: ClassVar[str] = "protocol"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeRecord(Registration):
+    """A resource probe sampled alongside CPU and RSS (GPU utilisation and memory, power, ...)."""
+
+    kind: ClassVar[str] = "probe"
+
+
+RECORD_TYPES: dict[str, type[Registration]] = {
+    cls.kind: cls
+    for cls in (
+        DatasetRecord,
+        ModelRecord,
+        CompilerRecord,
+        ConverterRecord,
+        RuntimeRecord,
+        ProtocolRecord,
+        ProbeRecord,
+    )
+}
+KINDS: tuple[str, ...] = tuple(RECORD_TYPES)
+
+__all__ = [
+    "KINDS",
+    "RECORD_TYPES",
+    "TASKS",
+    "CompilerRecord",
+    "ConverterRecord",
+    "DatasetRecord",
+    "ModelRecord",
+    "Param",
+    "ProbeRecord",
+    "ProtocolRecord",
+    "Registration",
+    "RuntimeRecord",
+]

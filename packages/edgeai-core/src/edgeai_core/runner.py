@@ -1,0 +1,277 @@
+"""The local runner: executes a :class:`~edgeai_core.planner.Plan` and writes the measurement document.
+
+Stages: prepare dataset -> prepare (train or load) model -> each step (timed, artifact size recorded) ->
+load in the runtime -> warm-up and timed benchmark with resource sampling -> quality evaluation.
+Whatever happens, ``results.json`` is written; a failure records the stage and error and re-raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeai_core.artifacts import Artifact, IOSpec
+from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
+from edgeai_core.components import Context, Dataset, Model, Runtime
+from edgeai_core.errors import EdgeaiError, RuntimeFailure
+from edgeai_core.measurement import RunRecorder, provenance
+from edgeai_core.planner import Plan, PlannedComponent
+from edgeai_core.plugins import PluginHost
+from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.resources import ResourceSampler
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(EdgeaiError):
+    """The run failed; ``results.json`` holds what was measured before the failure."""
+
+    def __init__(self, message: str, results: Path, cause: BaseException) -> None:
+        super().__init__(f"{message} (partial results in {results})")
+        self.results = results
+        self.exit_code = getattr(cause, "exit_code", 1)
+
+
+def _build(component: PlannedComponent, context: Context) -> Any:
+    factory = component.record.load()
+    return factory(record=component.record, params=component.params, context=context)
+
+
+def synthetic_inputs(io: IOSpec, batch: int, seed: int) -> list[np.ndarray]:
+    """Seeded inputs matching an IO spec, for runs without a dataset."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for spec in io.inputs:
+        shape = spec.concrete_shape(batch)
+        if spec.dtype.startswith(("int", "uint")):
+            info = np.iinfo(spec.dtype)
+            arrays.append(rng.integers(info.min, int(info.max) + 1, size=shape, dtype=spec.dtype))
+        elif spec.dtype == "bool":
+            arrays.append(rng.integers(0, 2, size=shape).astype(bool))
+        else:
+            arrays.append(rng.standard_normal(shape).astype(spec.dtype))
+    return arrays
+
+
+def _static_batch(io: IOSpec) -> int | None:
+    first = io.inputs[0].shape[0] if io.inputs and io.inputs[0].shape else None
+    return first if isinstance(first, int) and first > 0 else None
+
+
+class LocalRunner:
+    """Runs a plan on this machine."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        output_dir: Path,
+        *,
+        host: PluginHost,
+        progress: Progress | None = None,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.output_dir = Path(output_dir)
+        self.host = host
+        self.progress = progress or NullProgress()
+        self.command = command
+        self.artifacts_dir = self.output_dir / "artifacts"
+        self.stage = "setup"
+
+    def _context(self, sub: str) -> Context:
+        workdir = self.artifacts_dir / sub
+        workdir.mkdir(parents=True, exist_ok=True)
+        return Context(workdir=workdir, seed=self.plan.config.seed, progress=self.progress)
+
+    def run(self) -> dict[str, Any]:
+        """Execute the plan; return the document (also written to ``output_dir/results.json``)."""
+        config = self.plan.config
+        recorder = RunRecorder(self.output_dir, config.display_name)
+        try:
+            self._run(recorder)
+        except BaseException as exc:
+            error = {
+                "stage": self.stage,
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": traceback.format_exc(limit=20),
+            }
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            path = recorder.finish(status, error)
+            if isinstance(exc, Exception):
+                raise RunFailed(f"{self.stage} failed: {exc}", path, exc) from exc
+            raise
+        recorder.finish("complete")
+        return recorder.document
+
+    def _stage(self, name: str, message: str) -> None:
+        self.stage = name
+        self.progress.stage(message)
+
+    def _run(self, recorder: RunRecorder) -> None:
+        plan, config = self.plan, self.plan.config
+        recorder.set_plan(plan.to_json())
+        recorder.set_provenance(
+            provenance(
+                config=config.raw,
+                seed=config.seed,
+                plugins=self.host.provider_versions(plan.records()),
+                command=self.command,
+            )
+        )
+        frameworks: dict[str, str] = {}
+
+        dataset: Dataset | None = None
+        if plan.dataset is not None:
+            self._stage("dataset", f"preparing dataset {plan.dataset.record.name}")
+            started = time.perf_counter()
+            dataset = _build(plan.dataset, self._context("dataset"))
+            assert dataset is not None
+            dataset.prepare()
+            frameworks.update(dataset.versions())
+            recorder.add_step({"name": plan.dataset.record.name, "kind": "dataset",
+                               "duration_s": time.perf_counter() - started, "artifact": None})
+            self.progress.done()
+
+        self._stage("model", f"preparing model {plan.model.record.name}")
+        started = time.perf_counter()
+        model: Model = _build(plan.model, self._context("model"))
+        artifact = model.prepare(dataset)
+        frameworks.update(model.versions())
+        self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
+        self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
+
+        for index, step in enumerate(plan.steps):
+            self._stage(f"steps[{index}]", f"{step.record.kind} {step.record.name}: "
+                                              f"{step.input_format} -> {step.output_format}")
+            started = time.perf_counter()
+            component = _build(step, self._context(f"{index:02d}-{step.record.name}"))
+            source = artifact
+            if step.record.kind == "compiler":
+                artifact = component.compile(artifact, dataset if step.record.needs_dataset else None)  # type: ignore[attr-defined]
+            else:
+                artifact = component.convert(artifact)
+            frameworks.update(component.versions())
+            if artifact.format != step.output_format:
+                raise RuntimeFailure(
+                    f"{step.record.qualified_name} produced format '{artifact.format}', "
+                    f"but its record promises '{step.output_format}'"
+                )
+            self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
+            self.progress.done(f"{artifact.size_bytes} bytes")
+
+        self._stage("runtime", f"loading into runtime {plan.runtime.record.name}")
+        runtime: Runtime = _build(plan.runtime, self._context("runtime"))
+        started = time.perf_counter()
+        runtime.load(artifact)
+        load_s = time.perf_counter() - started
+        frameworks.update(runtime.versions())
+        recorder.document["provenance"]["frameworks"] = frameworks
+        recorder.add_step({"name": plan.runtime.record.name, "kind": "runtime-load", "duration_s": load_s,
+                           "artifact": artifact.describe()})
+        try:
+            self._measure(recorder, runtime, dataset, artifact)
+        finally:
+            runtime.close()
+
+    def _record_step(
+        self, recorder: RunRecorder, step: PlannedComponent, source: Artifact | None,
+        artifact: Artifact, duration_s: float,
+    ) -> None:
+        recorder.add_step({
+            "name": step.record.name,
+            "kind": step.record.kind,
+            "inserted": getattr(step, "inserted", False),
+            "duration_s": duration_s,
+            "input_format": source.format if source else None,
+            "output_format": artifact.format,
+            "artifact": {**artifact.describe(), "path": str(artifact.path.relative_to(self.output_dir))
+                         if artifact.path.is_relative_to(self.output_dir) else str(artifact.path)},
+            "io": artifact.io.to_json(),
+            "metadata": dict(artifact.metadata),
+        })
+
+    def _measure(self, recorder: RunRecorder, runtime: Runtime, dataset: Dataset | None,
+                 artifact: Artifact) -> None:
+        settings = BenchmarkSettings.from_mapping(self.plan.benchmark)
+        io = artifact.io
+        batch = settings.batch_size
+        pool: list[list[np.ndarray]]
+        if dataset is not None:
+            split = dataset.split(self.plan.config.evaluation["split"])
+            count = max(1, len(split) // batch)
+            pool = [[split.inputs[i * batch:(i + 1) * batch]] for i in range(min(count, 256))]
+        else:
+            pool = [synthetic_inputs(io, batch, self.plan.config.seed + i) for i in range(16)]
+
+        def bind(i: int) -> Any:
+            return runtime.bind(pool[i % len(pool)])
+
+        resources_cfg = self.plan.config.resources
+        sampler = None
+        if resources_cfg["enabled"]:
+            sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=self._probes())
+            sampler.start()
+        try:
+            self._stage("benchmark", f"benchmarking: {settings.warmup} warm-up runs, then at least "
+                                     f"{settings.min_count} runs and {settings.min_duration_s:g} s")
+            result: BenchmarkResult = run_benchmark(
+                bind, settings, progress=self.progress, on_samples=recorder.add_samples
+            )
+            recorder.set_latency(result.to_json())
+            stats = result.stats()
+            self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
+            if dataset is not None and self.plan.config.evaluation["enabled"]:
+                self._stage("evaluation", f"evaluating quality on the {self.plan.config.evaluation['split']} split")
+                recorder.set_quality(self._evaluate(runtime, dataset, io))
+                self.progress.done(_quality_line(recorder.document["quality"]))
+            else:
+                reason = "no dataset" if dataset is None else "evaluation disabled"
+                recorder.set_quality({"task": dataset.task if dataset else None, "applicable": False,
+                                      "reason": reason})
+        finally:
+            if sampler is not None:
+                recorder.set_resources("host", sampler.stop())
+
+    def _probes(self) -> dict[str, Any]:
+        probes = {}
+        for record in self.host.records("probe"):
+            try:
+                probes[record.name] = record.create({}, context=self._context("probes"))
+            except Exception as exc:  # absent hardware is normal
+                log.info("resource probe %s unavailable: %s", record.name, exc)
+        return probes
+
+    def _evaluate(self, runtime: Runtime, dataset: Dataset, io: IOSpec) -> dict[str, Any]:
+        cfg = self.plan.config.evaluation
+        split = dataset.split(cfg["split"])
+        limit = cfg["limit"] or len(split)
+        batch = cfg["batch_size"] or _static_batch(io) or 32
+        outputs = []
+        total = min(limit, len(split))
+        for start in range(0, total, batch):
+            x = split.inputs[start:min(start + batch, total)]
+            if len(x) < batch and _static_batch(io):  # pad the last batch of a static-batch model
+                pad = np.repeat(x[-1:], batch - len(x), axis=0)
+                out = runtime.infer([np.concatenate([x, pad])])[0][: len(x)]
+            else:
+                out = runtime.infer([x])[0]
+            outputs.append(np.asarray(out))
+            self.progress.update(start + len(x), total, "samples")
+        quality = dataset.evaluate(np.concatenate(outputs), split.targets[:total])
+        quality.setdefault("split", cfg["split"])
+        return quality
+
+
+def _quality_line(quality: dict[str, Any] | None) -> str:
+    if not quality or not quality.get("applicable", True):
+        return "quality not applicable"
+    if "accuracy" in quality:
+        return f"accuracy {quality['accuracy']:.4f}"
+    return "quality measured"
