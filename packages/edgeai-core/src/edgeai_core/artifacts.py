@@ -48,7 +48,9 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise ArtifactError(f"tensor '{self.name}': unknown dtype '{self.dtype}' (known: {', '.join(DTYPES)})")
+            raise ArtifactError(
+                f"tensor '{self.name}': unknown dtype '{self.dtype}' (known: {', '.join(DTYPES)})"
+            )
         object.__setattr__(self, "shape", tuple(self.shape))
         for attr in ("scale", "zero_point"):
             value = getattr(self, attr)
@@ -173,7 +175,9 @@ class Artifact:
     def save(self) -> Artifact:
         """Write the sidecar next to the model file (atomically) and return self."""
         if not self.path.exists():
-            raise ArtifactError(f"artifact file {self.path} does not exist; write the model before its sidecar")
+            raise ArtifactError(
+                f"artifact file {self.path} does not exist; write the model before its sidecar"
+            )
         write_json_atomic(self.sidecar, self.to_json())
         return self
 
@@ -223,12 +227,21 @@ def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def tensor_specs(names: Sequence[str], shapes: Sequence[Sequence[Dim]], dtypes: Sequence[str]) -> tuple[TensorSpec, ...]:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def tensor_specs(
+    names: Sequence[str], shapes: Sequence[Sequence[Dim]], dtypes: Sequence[str]
+) -> tuple[TensorSpec, ...]:
     """Build tensor specs from parallel lists."""
     return tuple(TensorSpec(n, tuple(s), d) for n, s, d in zip(names, shapes, dtypes, strict=True))

@@ -44,23 +44,38 @@ PROGRESS_INTERVAL_S = 0.1
 BENCHMARK_PARAMS = ParamSet(
     (
         Param(
-            "warmup", "int", default=10, minimum=0,
+            "warmup",
+            "int",
+            default=10,
+            minimum=0,
             help="calls before measuring (caches, lazy init, clock ramp-up); timed but kept out of the stats",
         ),
         Param(
-            "min_count", "int", default=100, minimum=1,
+            "min_count",
+            "int",
+            default=100,
+            minimum=1,
             help="measure at least this many calls (tail percentiles need many samples)",
         ),
         Param(
-            "min_duration_s", "float", default=1.0, minimum=0,
+            "min_duration_s",
+            "float",
+            default=1.0,
+            minimum=0,
             help="and measure for at least this many seconds, so clock ramps and throttling show",
         ),
         Param(
-            "max_duration_s", "float", default=None, minimum=0,
+            "max_duration_s",
+            "float",
+            default=None,
+            minimum=0,
             help="stop after this many seconds (> 0) even if min_count was not reached",
         ),
         Param(
-            "max_count", "int", default=None, minimum=1,
+            "max_count",
+            "int",
+            default=None,
+            minimum=1,
             help="stop after this many calls even if min_duration_s has not passed",
         ),
         Param("batch_size", "int", default=1, minimum=1, help="inputs per call, for throughput"),
@@ -166,14 +181,29 @@ def run_benchmark(
     samples_ns: list[int] = []
     if settings.warmup:
         _run_phase(
-            bind, 0, warmup_ns, WARMUP, progress, on_samples,
-            min_count=settings.warmup, min_ns=0, max_count=None, max_ns=None,
+            bind,
+            0,
+            warmup_ns,
+            WARMUP,
+            progress,
+            on_samples,
+            min_count=settings.warmup,
+            min_ns=0,
+            max_count=None,
+            max_ns=None,
         )
     max_ns = None if settings.max_duration_s is None else int(settings.max_duration_s * 1e9)
     reason, wall_ns = _run_phase(
-        bind, len(warmup_ns), samples_ns, MEASURE, progress, on_samples,
-        min_count=settings.min_count, min_ns=int(settings.min_duration_s * 1e9),
-        max_count=settings.max_count, max_ns=max_ns,
+        bind,
+        len(warmup_ns),
+        samples_ns,
+        MEASURE,
+        progress,
+        on_samples,
+        min_count=settings.min_count,
+        min_ns=int(settings.min_duration_s * 1e9),
+        max_count=settings.max_count,
+        max_ns=max_ns,
     )
     log.debug("benchmark stopped (%s) after %d samples in %.3f s", reason, len(samples_ns), wall_ns / 1e9)
     return BenchmarkResult(settings, warmup_ns, samples_ns, reason, wall_ns / 1e9)

@@ -119,7 +119,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             try:
                 import yaml  # type: ignore[import-untyped]
             except ModuleNotFoundError:
-                raise ConfigError(f"{path}: YAML configs need PyYAML: pip install 'edgeai-core[yaml]'") from None
+                raise ConfigError(
+                    f"{path}: YAML configs need PyYAML: pip install 'edgeai-core[yaml]'"
+                ) from None
             data = yaml.safe_load(text)
         else:
             raise ConfigError(f"{path}: unknown config format '{suffix}'; use .toml, .json or .yaml")

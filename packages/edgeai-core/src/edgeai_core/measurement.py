@@ -194,7 +194,9 @@ class RunRecorder:
 
     def set_latency(self, latency: dict[str, Any]) -> None:
         self.document["latency"] = _jsonable(latency)
-        self._event("latency", latency={k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")})
+        self._event(
+            "latency", latency={k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")}
+        )
         self._sync()
 
     def set_resources(self, side: str, series: dict[str, Any] | None) -> None:

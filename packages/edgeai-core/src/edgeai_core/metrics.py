@@ -82,8 +82,8 @@ def classification_metrics(
     correct = np.diag(confusion)
     support = confusion.sum(axis=1)  # true members of each class
     predicted_count = confusion.sum(axis=0)
-    precision = [_ratio(int(c), int(p)) for c, p in zip(correct, predicted_count)]
-    sensitivity = [_ratio(int(c), int(s)) for c, s in zip(correct, support)]
+    precision = [_ratio(int(c), int(p)) for c, p in zip(correct, predicted_count, strict=True)]
+    sensitivity = [_ratio(int(c), int(s)) for c, s in zip(correct, support, strict=True)]
     defined_sensitivity = [s for s in sensitivity if s is not None]
 
     return {

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,7 +59,9 @@ class Param:
         if not _NAME.match(self.name):
             raise ValueError(f"parameter name {self.name!r} must be lowercase snake_case")
         if self.type not in PARAM_TYPES:
-            raise ValueError(f"parameter {self.name!r}: type {self.type!r} is not one of {', '.join(PARAM_TYPES)}")
+            raise ValueError(
+                f"parameter {self.name!r}: type {self.type!r} is not one of {', '.join(PARAM_TYPES)}"
+            )
         if self.type == "choice" and not self.choices:
             raise ValueError(f"parameter {self.name!r}: a choice needs choices")
         if not self.help:
@@ -126,10 +129,8 @@ class Param:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, str):
-                try:
+                with contextlib.suppress(ValueError):
                     value = int(value.strip(), 0)
-                except ValueError:
-                    pass
             if not isinstance(value, int):
                 raise ParameterError(field, f"must be an integer{self._bounds()}, got {value!r}")
             return self._check_bounds(value, field, "an integer")
@@ -137,10 +138,8 @@ class Param:
             if isinstance(value, bool):
                 raise ParameterError(field, f"must be a number, got {value!r}")
             if isinstance(value, str):
-                try:
+                with contextlib.suppress(ValueError):
                     value = float(value)
-                except ValueError:
-                    pass
             if not isinstance(value, (int, float)):
                 raise ParameterError(field, f"must be a number{self._bounds()}, got {value!r}")
             return self._check_bounds(float(value), field, "a number")
@@ -299,9 +298,7 @@ class ParamSet:
                     no_flag = "--no-" + flag[2:]
                     func = click.option(f"{flag}/{no_flag}", dest, default=None, help=help_text)(func)
                 elif param.type in LIST_TYPES:
-                    func = click.option(
-                        flag, dest, default=None, metavar="A,B,...", help=help_text
-                    )(func)
+                    func = click.option(flag, dest, default=None, metavar="A,B,...", help=help_text)(func)
                 else:
                     metavar = "|".join(param.choices) if param.type == "choice" else param.type.upper()
                     func = click.option(flag, dest, default=None, metavar=metavar, help=help_text)(func)

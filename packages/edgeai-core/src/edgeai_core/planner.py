@@ -181,12 +181,13 @@ def _step_record(host: PluginHost, ref: ComponentRef) -> Registration:
     found = [r for r in host.find(ref.name) if r.kind in ("compiler", "converter")]
     if not found:
         names = host.names()
-        raise UnknownComponentError("compiler or converter", ref.name, names["compiler"] + names["converter"],
-                                    f"{ref.where}.name")
+        raise UnknownComponentError(
+            "compiler or converter", ref.name, names["compiler"] + names["converter"], f"{ref.where}.name"
+        )
     if len(found) > 1:
         raise UsageError(
             f"{ref.where}.name: '{ref.name}' is both a compiler and a converter; add kind = \"compiler\" "
-            "or kind = \"converter\" to the step"
+            'or kind = "converter" to the step'
         )
     return found[0]
 

@@ -23,8 +23,13 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                 Param("classes", "int", default=4, minimum=2, maximum=1000, help="number of classes"),
                 Param("features", "int", default=16, minimum=1, help="values per sample"),
                 Param("samples", "int", default=1200, minimum=10, help="samples in all splits together"),
-                Param("separation", "float", default=3.0, minimum=0.0,
-                      help="distance between class centres in units of the noise"),
+                Param(
+                    "separation",
+                    "float",
+                    default=3.0,
+                    minimum=0.0,
+                    help="distance between class centres in units of the noise",
+                ),
             ),
         )
     ]
@@ -46,8 +51,13 @@ def edgeai_register_models() -> list[ModelRecord]:
                 Param("batch_size", "int", default=32, minimum=1, help="training batch size"),
                 Param("weight_decay", "float", default=0.0, minimum=0.0, help="L2 penalty on weights"),
                 Param("checkpoint", "path", default=None, help="load this .npz instead of training"),
-                Param("input_shape", "list[int]", default=None, minimum=1,
-                      help="input shape per sample when loading a checkpoint (default: flat)"),
+                Param(
+                    "input_shape",
+                    "list[int]",
+                    default=None,
+                    minimum=1,
+                    help="input shape per sample when loading a checkpoint (default: flat)",
+                ),
             ),
         )
     ]

@@ -210,7 +210,9 @@ class PluginHost:
                             f"not {expected.__name__}"
                         )
                 except Exception as exc:
-                    self._broken(info, f"{hookspecs.COLLECTORS[kind]} failed: {type(exc).__name__}: {exc}", exc)
+                    self._broken(
+                        info, f"{hookspecs.COLLECTORS[kind]} failed: {type(exc).__name__}: {exc}", exc
+                    )
                     by_plugin.pop(info.name, None)
                     continue
                 provider = info.distribution or info.name
@@ -244,9 +246,7 @@ class PluginHost:
             if k not in KINDS:
                 raise UnknownComponentError("component kind", k, KINDS)
         collected = self._collect()
-        return [
-            self._unique(k, name, recs) for k in kinds for name, recs in sorted(collected[k].items())
-        ]
+        return [self._unique(k, name, recs) for k in kinds for name, recs in sorted(collected[k].items())]
 
     def get(self, kind: str, name: str, *, where: str = "") -> Registration:
         """The record of ``kind`` named ``name``; an error naming the closest name when there is none."""

@@ -48,9 +48,13 @@ class Registration:
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
-            raise ValueError(f"{self.kind} name {self.name!r} must be lowercase letters, digits, '.', '-' or '_'")
+            raise ValueError(
+                f"{self.kind} name {self.name!r} must be lowercase letters, digits, '.', '-' or '_'"
+            )
         if not _FACTORY.match(self.factory):
-            raise ValueError(f"{self.kind} {self.name!r}: factory {self.factory!r} must look like 'module:attr'")
+            raise ValueError(
+                f"{self.kind} {self.name!r}: factory {self.factory!r} must look like 'module:attr'"
+            )
         if not self.summary or "\n" in self.summary:
             raise ValueError(f"{self.kind} {self.name!r}: summary must be one non-empty line")
         if not isinstance(self.params, ParamSet):

@@ -188,7 +188,7 @@ class ResourceSampler:
         if previous is None or total <= previous[0]:
             return None
         busy = (total - previous[0]) - (idle - previous[1])
-        return min(100.0, max(0.0, 100.0 * busy / (total - previous[0])))
+        return min(100.0, max(0.0, 100.0 * float(busy) / float(total - previous[0])))
 
     def _read_probes(self) -> dict[str, dict[str, float | None]]:
         readings: dict[str, dict[str, float | None]] = {}
@@ -211,7 +211,7 @@ class ResourceSampler:
     def to_json(self) -> dict[str, Any]:
         """The samples so far as JSON-ready data (safe to call while sampling)."""
         with self._lock:
-            series = {
+            series: dict[str, list[Any]] = {
                 "t_s": list(self._t_s),
                 "cpu_percent": list(self._cpu),
                 "rss_bytes": list(self._rss),

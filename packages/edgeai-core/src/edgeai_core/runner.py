@@ -135,8 +135,14 @@ class LocalRunner:
             assert dataset is not None
             dataset.prepare()
             frameworks.update(dataset.versions())
-            recorder.add_step({"name": plan.dataset.record.name, "kind": "dataset",
-                               "duration_s": time.perf_counter() - started, "artifact": None})
+            recorder.add_step(
+                {
+                    "name": plan.dataset.record.name,
+                    "kind": "dataset",
+                    "duration_s": time.perf_counter() - started,
+                    "artifact": None,
+                }
+            )
             self.progress.done()
 
         self._stage("model", f"preparing model {plan.model.record.name}")
@@ -148,8 +154,10 @@ class LocalRunner:
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
 
         for index, step in enumerate(plan.steps):
-            self._stage(f"steps[{index}]", f"{step.record.kind} {step.record.name}: "
-                                              f"{step.input_format} -> {step.output_format}")
+            self._stage(
+                f"steps[{index}]",
+                f"{step.record.kind} {step.record.name}: {step.input_format} -> {step.output_format}",
+            )
             started = time.perf_counter()
             component = _build(step, self._context(f"{index:02d}-{step.record.name}"))
             source = artifact
@@ -173,32 +181,51 @@ class LocalRunner:
         load_s = time.perf_counter() - started
         frameworks.update(runtime.versions())
         recorder.document["provenance"]["frameworks"] = frameworks
-        recorder.add_step({"name": plan.runtime.record.name, "kind": "runtime-load", "duration_s": load_s,
-                           "artifact": artifact.describe()})
+        recorder.add_step(
+            {
+                "name": plan.runtime.record.name,
+                "kind": "runtime-load",
+                "duration_s": load_s,
+                "artifact": self._describe(artifact),
+            }
+        )
         try:
             self._measure(recorder, runtime, dataset, artifact)
         finally:
             runtime.close()
 
-    def _record_step(
-        self, recorder: RunRecorder, step: PlannedComponent, source: Artifact | None,
-        artifact: Artifact, duration_s: float,
-    ) -> None:
-        recorder.add_step({
-            "name": step.record.name,
-            "kind": step.record.kind,
-            "inserted": getattr(step, "inserted", False),
-            "duration_s": duration_s,
-            "input_format": source.format if source else None,
-            "output_format": artifact.format,
-            "artifact": {**artifact.describe(), "path": str(artifact.path.relative_to(self.output_dir))
-                         if artifact.path.is_relative_to(self.output_dir) else str(artifact.path)},
-            "io": artifact.io.to_json(),
-            "metadata": dict(artifact.metadata),
-        })
+    def _describe(self, artifact: Artifact) -> dict[str, Any]:
+        """The artifact with its path relative to the output folder (results stay valid when moved)."""
+        described = artifact.describe()
+        if artifact.path.is_relative_to(self.output_dir):
+            described["path"] = str(artifact.path.relative_to(self.output_dir))
+        return described
 
-    def _measure(self, recorder: RunRecorder, runtime: Runtime, dataset: Dataset | None,
-                 artifact: Artifact) -> None:
+    def _record_step(
+        self,
+        recorder: RunRecorder,
+        step: PlannedComponent,
+        source: Artifact | None,
+        artifact: Artifact,
+        duration_s: float,
+    ) -> None:
+        recorder.add_step(
+            {
+                "name": step.record.name,
+                "kind": step.record.kind,
+                "inserted": getattr(step, "inserted", False),
+                "duration_s": duration_s,
+                "input_format": source.format if source else None,
+                "output_format": artifact.format,
+                "artifact": self._describe(artifact),
+                "io": artifact.io.to_json(),
+                "metadata": dict(artifact.metadata),
+            }
+        )
+
+    def _measure(
+        self, recorder: RunRecorder, runtime: Runtime, dataset: Dataset | None, artifact: Artifact
+    ) -> None:
         settings = BenchmarkSettings.from_mapping(self.plan.benchmark)
         io = artifact.io
         batch = settings.batch_size
@@ -206,7 +233,7 @@ class LocalRunner:
         if dataset is not None:
             split = dataset.split(self.plan.config.evaluation["split"])
             count = max(1, len(split) // batch)
-            pool = [[split.inputs[i * batch:(i + 1) * batch]] for i in range(min(count, 256))]
+            pool = [[split.inputs[i * batch : (i + 1) * batch]] for i in range(min(count, 256))]
         else:
             pool = [synthetic_inputs(io, batch, self.plan.config.seed + i) for i in range(16)]
 
@@ -219,8 +246,11 @@ class LocalRunner:
             sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=self._probes())
             sampler.start()
         try:
-            self._stage("benchmark", f"benchmarking: {settings.warmup} warm-up runs, then at least "
-                                     f"{settings.min_count} runs and {settings.min_duration_s:g} s")
+            self._stage(
+                "benchmark",
+                f"benchmarking: {settings.warmup} warm-up runs, then at least "
+                f"{settings.min_count} runs and {settings.min_duration_s:g} s",
+            )
             result: BenchmarkResult = run_benchmark(
                 bind, settings, progress=self.progress, on_samples=recorder.add_samples
             )
@@ -228,13 +258,16 @@ class LocalRunner:
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
             if dataset is not None and self.plan.config.evaluation["enabled"]:
-                self._stage("evaluation", f"evaluating quality on the {self.plan.config.evaluation['split']} split")
+                self._stage(
+                    "evaluation", f"evaluating quality on the {self.plan.config.evaluation['split']} split"
+                )
                 recorder.set_quality(self._evaluate(runtime, dataset, io))
                 self.progress.done(_quality_line(recorder.document["quality"]))
             else:
                 reason = "no dataset" if dataset is None else "evaluation disabled"
-                recorder.set_quality({"task": dataset.task if dataset else None, "applicable": False,
-                                      "reason": reason})
+                recorder.set_quality(
+                    {"task": dataset.task if dataset else None, "applicable": False, "reason": reason}
+                )
         finally:
             if sampler is not None:
                 recorder.set_resources("host", sampler.stop())
@@ -256,7 +289,7 @@ class LocalRunner:
         outputs = []
         total = min(limit, len(split))
         for start in range(0, total, batch):
-            x = split.inputs[start:min(start + batch, total)]
+            x = split.inputs[start : min(start + batch, total)]
             if len(x) < batch and _static_batch(io):  # pad the last batch of a static-batch model
                 pad = np.repeat(x[-1:], batch - len(x), axis=0)
                 out = runtime.infer([np.concatenate([x, pad])])[0][: len(x)]

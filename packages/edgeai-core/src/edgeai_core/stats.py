@@ -42,7 +42,8 @@ def nearest_rank(sorted_samples: Sequence[float], q: float) -> float:
     if not 0 <= q <= 100:  # also rejects NaN
         raise ValueError(f"percentile must be between 0 and 100, got {q!r}")
     rank = min(max(math.ceil(q / 100 * n), 1), n)
-    return _plain(sorted_samples[rank - 1])
+    value: float = _plain(sorted_samples[rank - 1])
+    return value
 
 
 def median_ci_ranks(n: int, confidence: float = 0.95, *, exact: bool | None = None) -> tuple[int, int]:

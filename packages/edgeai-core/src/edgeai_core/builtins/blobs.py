@@ -33,7 +33,11 @@ class GaussianBlobs(Dataset):
         inputs = centres[labels] + rng.standard_normal((samples, features))
         inputs = inputs.astype(np.float32)
         n_train, n_val = int(samples * 0.6), int(samples * 0.2)
-        bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_val), "test": (n_train + n_val, samples)}
+        bounds = {
+            "train": (0, n_train),
+            "validation": (n_train, n_train + n_val),
+            "test": (n_train + n_val, samples),
+        }
         self._splits = {
             name: Split(inputs[a:b], labels[a:b].astype(np.int64)) for name, (a, b) in bounds.items()
         }

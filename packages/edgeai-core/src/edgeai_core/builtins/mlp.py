@@ -8,6 +8,7 @@ which makes it the reference model for the wire protocol and for plugin authors.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,8 +43,10 @@ def _layers(weights: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray
         raise ArtifactError("the archive holds no layer0.weight; it is not an npz-mlp model")
     for i in range(1, len(layers)):
         if layers[i][0].shape[0] != layers[i - 1][0].shape[1]:
-            raise ArtifactError(f"layer{i} takes {layers[i][0].shape[0]} inputs but layer{i - 1} gives "
-                                f"{layers[i - 1][0].shape[1]}")
+            raise ArtifactError(
+                f"layer{i} takes {layers[i][0].shape[0]} inputs but layer{i - 1} gives "
+                f"{layers[i - 1][0].shape[1]}"
+            )
     return layers
 
 
@@ -95,10 +98,18 @@ class NumpyMlp(Model):
             shutil.copyfile(path, target)
         shape = self.params["input_shape"] or [layers[0][0].shape[0]]
         if int(np.prod(shape)) != layers[0][0].shape[0]:
-            raise ArtifactError(f"model.input_shape {shape} has {int(np.prod(shape))} values but the model "
-                                f"takes {layers[0][0].shape[0]}")
-        return Artifact(target, FORMAT, io_spec(shape, layers[-1][0].shape[1]), producer="model:numpy-mlp",
-                        versions=self.versions(), metadata={"loaded_from": path.name}).save()
+            raise ArtifactError(
+                f"model.input_shape {shape} has {int(np.prod(shape))} values but the model "
+                f"takes {layers[0][0].shape[0]}"
+            )
+        return Artifact(
+            target,
+            FORMAT,
+            io_spec(shape, layers[-1][0].shape[1]),
+            producer="model:numpy-mlp",
+            versions=self.versions(),
+            metadata={"loaded_from": path.name},
+        ).save()
 
     def train(self, dataset: Dataset) -> Artifact:
         p = self.params
@@ -109,7 +120,7 @@ class NumpyMlp(Model):
         rng = np.random.default_rng(self.context.seed)
         sizes = [x.shape[1], *p["hidden"], classes]
         params = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        for fan_in, fan_out in itertools.pairwise(sizes):
             params.append(rng.standard_normal((fan_in, fan_out)).astype(np.float32) * np.sqrt(2.0 / fan_in))
             params.append(np.zeros(fan_out, np.float32))
         adam_m = [np.zeros_like(v) for v in params]
@@ -121,7 +132,7 @@ class NumpyMlp(Model):
             order = rng.permutation(len(x))
             losses = []
             for start in range(0, len(x), p["batch_size"]):
-                idx = order[start:start + p["batch_size"]]
+                idx = order[start : start + p["batch_size"]]
                 grads, batch_loss = _gradients(params, x[idx], y[idx])
                 losses.append(batch_loss)
                 step += 1
@@ -138,12 +149,24 @@ class NumpyMlp(Model):
         layers = [(params[2 * i], params[2 * i + 1]) for i in range(len(params) // 2)]
         train_acc = float(np.mean(np.argmax(forward(layers, x), axis=1) == y))
         path = self.context.workdir / "model.npz"
-        np.savez(path, **{f"layer{i}.{n}": v for i, (w, b) in enumerate(layers) for n, v in (("weight", w), ("bias", b))})
+        np.savez(
+            path,
+            **{
+                f"layer{i}.{n}": v for i, (w, b) in enumerate(layers) for n, v in (("weight", w), ("bias", b))
+            },
+        )
         return Artifact(
-            path, FORMAT, io_spec(train.inputs.shape[1:], classes), producer="model:numpy-mlp",
+            path,
+            FORMAT,
+            io_spec(train.inputs.shape[1:], classes),
+            producer="model:numpy-mlp",
             versions=self.versions(),
-            metadata={"hidden": list(p["hidden"]), "epochs": p["epochs"], "final_loss": loss,
-                      "train_accuracy": train_acc},
+            metadata={
+                "hidden": list(p["hidden"]),
+                "epochs": p["epochs"],
+                "final_loss": loss,
+                "train_accuracy": train_acc,
+            },
         ).save()
 
 
@@ -191,12 +214,24 @@ class WeightInt8(Compiler):
             scale[scale == 0] = 1.0
             q = np.clip(np.round(w / scale[None, :]), -127, 127).astype(np.int8)
             worst = max(worst, float(np.abs(q.astype(np.float32) * scale[None, :] - w).max()))
-            out[f"layer{i}.weight"], out[f"layer{i}.scale"], out[f"layer{i}.bias"] = q, scale.astype(np.float32), b
+            out[f"layer{i}.weight"], out[f"layer{i}.scale"], out[f"layer{i}.bias"] = (
+                q,
+                scale.astype(np.float32),
+                b,
+            )
         path = self.context.workdir / "model-int8.npz"
         np.savez(path, **out)
         return Artifact(
-            path, FORMAT, artifact.io, producer="compiler:weight-int8", versions=self.versions(),
-            metadata={**artifact.metadata, "weights": "int8 per-channel symmetric", "max_abs_weight_error": worst},
+            path,
+            FORMAT,
+            artifact.io,
+            producer="compiler:weight-int8",
+            versions=self.versions(),
+            metadata={
+                **artifact.metadata,
+                "weights": "int8 per-channel symmetric",
+                "max_abs_weight_error": worst,
+            },
         ).save()
 
 

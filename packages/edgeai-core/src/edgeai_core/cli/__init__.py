@@ -104,7 +104,9 @@ class EdgeaiGroup(click.Group):
 @click.group(cls=EdgeaiGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log more and print tracebacks on errors.")
 @click.option(
-    "--strict-plugins", is_flag=True, help="Fail on a broken plugin instead of skipping it (EDGEAI_STRICT_PLUGINS=1)."
+    "--strict-plugins",
+    is_flag=True,
+    help="Fail on a broken plugin instead of skipping it (EDGEAI_STRICT_PLUGINS=1).",
 )
 @click.version_option(package_name="edgeai-core", prog_name="edgeai")
 def cli(verbose: bool, strict_plugins: bool) -> None:

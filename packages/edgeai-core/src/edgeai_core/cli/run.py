@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -25,7 +25,9 @@ def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
         "latency_p99_ns": stats.get("p99"),
         "samples": stats.get("count"),
         "accuracy": quality.get("accuracy"),
-        "artifact_bytes": (doc["steps"][-1].get("artifact") or {}).get("size_bytes") if doc.get("steps") else None,
+        "artifact_bytes": (doc["steps"][-1].get("artifact") or {}).get("size_bytes")
+        if doc.get("steps")
+        else None,
     }
 
 
@@ -36,7 +38,7 @@ class ComponentCommand(click.Command):
     (``--epochs``) and the dataset's as ``--dataset-<name>`` options, all derived from the records.
     """
 
-    value_options = {"--output", "-o", "--seed", "--set"}
+    value_options: ClassVar[set[str]] = {"--output", "-o", "--seed", "--set"}
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         from edgeai_core.cli import host_for
@@ -62,9 +64,15 @@ def _positionals(args: list[str], value_options: set[str]) -> list[str]:
             continue
         elif arg.startswith("-"):
             name = arg.split("=", 1)[0]
-            if "=" not in arg and (name in value_options or (name not in value_options and name.startswith("--")
-                                                             and not name.startswith("--no-")
-                                                             and name not in ("--help", "--json"))):
+            if "=" not in arg and (
+                name in value_options
+                or (
+                    name not in value_options
+                    and name.startswith("--")
+                    and not name.startswith("--no-")
+                    and name not in ("--help", "--json")
+                )
+            ):
                 skip = True
         else:
             found.append(arg)
@@ -84,15 +92,31 @@ def register(cli: click.Group) -> None:
 
     @cli.command("run")
     @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-                  help="Folder for results.json, the progress file and the artifacts.")
-    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                  help="Override a config value, e.g. --set runtime.threads=2 (repeatable).")
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help="Folder for results.json, the progress file and the artifacts.",
+    )
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set runtime.threads=2 (repeatable).",
+    )
     @click.option("--dry-run", is_flag=True, help="Validate and print the plan; build and run nothing.")
     @click.option("--json", "as_json", is_flag=True, help="Print the plan or the run summary as JSON.")
     @click.pass_context
-    def run_cmd(ctx: click.Context, config: Path, output: Path, overrides: tuple[str, ...], dry_run: bool,
-                as_json: bool) -> None:
+    def run_cmd(
+        ctx: click.Context,
+        config: Path,
+        output: Path,
+        overrides: tuple[str, ...],
+        dry_run: bool,
+        as_json: bool,
+    ) -> None:
         """Run the pipeline in CONFIG (TOML, JSON or YAML) and write OUTPUT/results.json.
 
         Names, parameters and the format chain are checked before anything is built; converters are inserted
@@ -113,9 +137,13 @@ def register(cli: click.Group) -> None:
         from edgeai_core.runner import LocalRunner
 
         if plan.target is not None:
-            raise UsageError("target: remote targets are not supported by this version of edgeai-core yet; "
-                             "remove the [target] table to run on this machine")
-        runner = LocalRunner(plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]])
+            raise UsageError(
+                "target: remote targets are not supported by this version of edgeai-core yet; "
+                "remove the [target] table to run on this machine"
+            )
+        runner = LocalRunner(
+            plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]]
+        )
         doc = runner.run()
         summary = _summary(doc, runner.output_dir / "results.json")
         if as_json:
@@ -123,7 +151,8 @@ def register(cli: click.Group) -> None:
             return
         line = f"results: {summary['results']}"
         if summary["latency_median_ns"] is not None:
-            line += f"  median {summary['latency_median_ns'] / 1e3:.1f} us (p99 {summary['latency_p99_ns'] / 1e3:.1f} us)"
+            median, p99 = summary["latency_median_ns"] / 1e3, summary["latency_p99_ns"] / 1e3
+            line += f"  median {median:.1f} us (p99 {p99:.1f} us)"
         if summary["accuracy"] is not None:
             line += f"  accuracy {summary['accuracy']:.4f}"
         click.echo(line)
@@ -131,13 +160,21 @@ def register(cli: click.Group) -> None:
     @cli.command("train", cls=ComponentCommand)
     @click.argument("model")
     @click.argument("dataset")
-    @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-                  help="Folder for the checkpoint artifact and train.json.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation.")
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help="Folder for the checkpoint artifact and train.json.",
+    )
+    @click.option(
+        "--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation."
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
     @click.pass_context
-    def train_cmd(ctx: click.Context, model: str, dataset: str, output: Path, seed: int, as_json: bool,
-                  **options: Any) -> None:
+    def train_cmd(
+        ctx: click.Context, model: str, dataset: str, output: Path, seed: int, as_json: bool, **options: Any
+    ) -> None:
         """Train MODEL on DATASET and save the checkpoint artifact in OUTPUT.
 
         The model's parameters become options (`edgeai describe MODEL` lists them); the dataset's take a
@@ -151,23 +188,34 @@ def register(cli: click.Group) -> None:
         model_record = host.get("model", model, where="MODEL")
         dataset_record = host.get("dataset", dataset, where="DATASET")
         if not getattr(model_record, "trainable", True):
-            raise UsageError(f"MODEL: model '{model}' is not trainable; load it from a file in a pipeline config")
+            raise UsageError(
+                f"MODEL: model '{model}' is not trainable; load it from a file in a pipeline config"
+            )
         progress = StreamProgress()
         output.mkdir(parents=True, exist_ok=True)
         context = Context(workdir=output, seed=seed, progress=progress)
-        data = dataset_record.create(dataset_record.params.from_click(options, "dataset_"), where="dataset",
-                                     context=context)
+        data = dataset_record.create(
+            dataset_record.params.from_click(options, "dataset_"), where="dataset", context=context
+        )
         progress.stage(f"preparing dataset {dataset}")
         data.prepare()
         progress.stage(f"training {model} on {dataset}")
-        component = model_record.create(model_record.params.from_click(options), where="model", context=context)
+        component = model_record.create(
+            model_record.params.from_click(options), where="model", context=context
+        )
         started = time.perf_counter()
         artifact = component.train(data)
         duration = time.perf_counter() - started
         progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes")
-        summary = {"model": model, "dataset": dataset, "seed": seed, "duration_s": duration,
-                   "artifact": artifact.describe(), "metadata": dict(artifact.metadata),
-                   "params": {k: str(v) if isinstance(v, Path) else v for k, v in component.params.items()}}
+        summary = {
+            "model": model,
+            "dataset": dataset,
+            "seed": seed,
+            "duration_s": duration,
+            "artifact": artifact.describe(),
+            "metadata": dict(artifact.metadata),
+            "params": {k: str(v) if isinstance(v, Path) else v for k, v in component.params.items()},
+        }
         write_json_atomic(output / "train.json", summary)
         if as_json:
             echo_json(summary)

@@ -1,0 +1,136 @@
+"""Nox sessions for the edgeai monorepo.
+
+    nox -l                 list sessions
+    nox -s tests           the test suite (this is the command CI and the README use)
+    nox -s core            edgeai-core alone, proving it needs no ML framework
+    nox -s lint            ruff check + ruff format --check
+    nox -s typecheck       mypy over packages/*/src (config in pyproject.toml)
+    nox -s bench           run every bench/*.py script (arguments after `--` are passed on)
+
+Packages are discovered by globbing packages/*/pyproject.toml, so a new package is picked up
+without editing this file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import nox
+from nox.command import CommandFailed
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # nox itself depends on tomli on Python < 3.11
+    import tomli as tomllib
+
+# torch CPU wheels: the machines provide the CPU build of torch in a find-links folder named by
+# PIP_FIND_LINKS (pip config). uv does not read pip's configuration, so hand the same folder(s) to uv.
+# Packages that need torch must pin it exactly as `torch==2.13.0` so the resolver takes the CPU wheel
+# (2.13.0+cpu) from that folder instead of the multi-GB CUDA build from the index.
+# pip separates find-links with whitespace, uv with commas.
+if os.environ.get("PIP_FIND_LINKS") and not os.environ.get("UV_FIND_LINKS"):
+    os.environ["UV_FIND_LINKS"] = ",".join(os.environ["PIP_FIND_LINKS"].split())
+
+# uv if it can be found (on PATH or as the `uv` Python package next to nox), else virtualenv.
+nox.options.default_venv_backend = "uv|virtualenv"
+# Always start from fresh environments; `nox -r` (or `--reuse-venv=yes`) still reuses them locally.
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["tests", "lint"]
+
+ROOT = Path(__file__).resolve().parent
+PACKAGES_DIR = ROOT / "packages"
+
+# Extras installed for every package that declares them.
+INSTALL_EXTRAS = ("test", "compile")
+# Test dependencies shared by all test sessions.
+TEST_DEPS = ("pytest", "hypothesis", "jsonschema", "pip")
+# Must never be importable in the `core` session: edgeai-core is framework free.
+FRAMEWORKS = ("torch", "tensorflow", "tvm", "onnxruntime", "keras")
+
+
+def _normalize(name: str) -> str:
+    """PEP 503 / PEP 685 normalization for distribution and extra names."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _package_spec(package_dir: Path, extras: tuple[str, ...] = INSTALL_EXTRAS) -> str:
+    """`./packages/<dist>[extra,...]` for the wanted extras the package actually declares."""
+    with (package_dir / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f).get("project", {})
+    declared = {_normalize(e) for e in project.get("optional-dependencies", {})}
+    wanted = [e for e in extras if _normalize(e) in declared]
+    path = "./" + package_dir.relative_to(ROOT).as_posix()
+    return f"{path}[{','.join(wanted)}]" if wanted else path
+
+
+def _package_specs() -> list[str]:
+    """Install specs for every package under packages/, in a stable order."""
+    dirs = sorted(p.parent for p in PACKAGES_DIR.glob("*/pyproject.toml"))
+    if not dirs:
+        raise RuntimeError(f"no packages found under {PACKAGES_DIR.relative_to(ROOT)}/*/pyproject.toml")
+    return [_package_spec(d) for d in dirs]
+
+
+_CHECK_NO_FRAMEWORKS = f"""
+import importlib.util, sys
+found = [m for m in {FRAMEWORKS!r} if importlib.util.find_spec(m) is not None]
+if found:
+    sys.exit(
+        "core session: edgeai-core must install and run without ML frameworks, but these are "
+        "importable in its environment: " + ", ".join(found) + ". Something in edgeai-core's "
+        "dependencies (or the test deps) pulls them in."
+    )
+print("ok: none of " + ", ".join({FRAMEWORKS!r}) + " is importable")
+"""
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Install every package (non-editable, one resolve) and run pytest."""
+    # One install call: the resolver must see all packages and their pins together.
+    session.install(*_package_specs(), *TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """edgeai-core alone: assert no ML framework is importable, then run tests/core."""
+    session.install(_package_spec(PACKAGES_DIR / "edgeai-core", extras=("test",)), *TEST_DEPS)
+    session.run("python", "-c", _CHECK_NO_FRAMEWORKS)
+    session.run("pytest", "tests/core", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check + ruff format --check over the whole repository."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over packages/*/src, with the packages and their deps installed."""
+    session.install(*_package_specs(), "mypy")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every bench/*.py script (sorted); a failing benchmark fails the session at the end."""
+    session.install(*_package_specs())
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    if not scripts:
+        session.skip("no bench/*.py scripts")
+    failed: list[str] = []
+    for script in scripts:
+        rel = script.relative_to(ROOT).as_posix()
+        try:
+            session.run("python", rel, *session.posargs)
+        except CommandFailed:
+            failed.append(rel)
+    if failed:
+        session.error("benchmarks failed: " + ", ".join(failed))
