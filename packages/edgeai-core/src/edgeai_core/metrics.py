@@ -69,10 +69,8 @@ def classification_metrics(
         top_k_accuracy: float | None = float(hits_top_k.mean())
     else:
         predicted = _labels(scores_or_labels, "predicted labels")
-        if names is not None:
-            num_classes = len(names)
-        else:
-            num_classes = int(max(predicted.max(), truth.max())) + 1
+        largest = int(max(predicted.max(), truth.max()))
+        num_classes = len(names) if names is not None else largest + 1
         _check_range(predicted, num_classes, "predicted label")
         _check_range(truth, num_classes, "target")
         k, top_k_accuracy = None, None

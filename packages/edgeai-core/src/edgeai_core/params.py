@@ -17,7 +17,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -142,6 +144,8 @@ class Param:
                     value = float(value)
             if not isinstance(value, (int, float)):
                 raise ParameterError(field, f"must be a number{self._bounds()}, got {value!r}")
+            if not math.isfinite(value):  # NaN slips through bounds checks; JSON results cannot hold either
+                raise ParameterError(field, f"must be a finite number{self._bounds()}, got {value!r}")
             return self._check_bounds(float(value), field, "a number")
         if kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
@@ -262,7 +266,8 @@ class ParamSet:
                         _join(where, param.name), f"is required ({param.describe_type()}): {param.help}"
                     )
                 default = param.default
-                result[param.name] = list(default) if isinstance(default, tuple) else default
+                # a copy: a component mutating its params must not change the declared default
+                result[param.name] = list(default) if isinstance(default, tuple) else copy.deepcopy(default)
         return result
 
     def json_schema(self, title: str = "", description: str = "") -> dict[str, Any]:

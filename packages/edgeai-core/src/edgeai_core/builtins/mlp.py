@@ -183,9 +183,11 @@ def _gradients(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[
     logits = activations[-1]
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
+    sums = probs.sum(axis=1, keepdims=True)
+    probs /= sums
     n = len(x)
-    loss = float(-np.mean(np.log(probs[np.arange(n), y] + 1e-12)))
+    # log-softmax, exact even where a probability underflows
+    loss = float(np.mean(np.log(sums[:, 0]) - shifted[np.arange(n), y]))
     delta = probs
     delta[np.arange(n), y] -= 1
     delta /= n

@@ -1,0 +1,90 @@
+"""A third-party-style plugin used by the core tests (registered in-process, or put on sys.path).
+
+It adds a real converter (npz-mlp -> mlp-json: the weights as JSON) and a runtime for that format, so
+the planner's automatic converter insertion is exercised end to end, plus a runtime that fails on
+purpose after a number of calls, to test that nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from edgeai_core import ConverterRecord, Param, RuntimeRecord, hookimpl
+from edgeai_core.artifacts import Artifact, IOSpec
+from edgeai_core.builtins.mlp import NumpyRuntime, _layers, forward, read_npz
+from edgeai_core.components import Converter, Runtime
+from edgeai_core.errors import RuntimeFailure
+
+
+class NpzToJson(Converter):
+    def convert(self, artifact: Artifact) -> Artifact:
+        layers = _layers(read_npz(artifact.path))
+        path = self.context.workdir / "model.json"
+        path.write_text(json.dumps([[w.tolist(), b.tolist()] for w, b in layers]))
+        return Artifact(path, "mlp-json", artifact.io, producer="converter:npz-to-json").save()
+
+
+class JsonMlpRuntime(Runtime):
+    def load(self, artifact: Artifact) -> None:
+        data = json.loads(artifact.path.read_text())
+        self._layers = [(np.array(w, np.float32), np.array(b, np.float32)) for w, b in data]
+        self._io = artifact.io
+
+    @property
+    def io(self) -> IOSpec:
+        return self._io
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [forward(self._layers, np.asarray(inputs[0], np.float32))]
+
+
+class FlakyRuntime(NumpyRuntime):
+    """Fails with RuntimeFailure on call number ``fail_after`` (counting every call)."""
+
+    calls = 0
+
+    def bind(self, inputs):  # type: ignore[no-untyped-def]
+        call = super().bind(inputs)
+
+        def run() -> object:
+            self.calls += 1
+            if self.calls >= self.params["fail_after"]:
+                raise RuntimeFailure("the device stopped answering")
+            return call()
+
+        return run
+
+
+@hookimpl
+def edgeai_register_converters() -> list[ConverterRecord]:
+    return [
+        ConverterRecord(
+            name="npz-to-json",
+            summary="npz-mlp weights as JSON lists",
+            factory="edgeai_test_plugin:NpzToJson",
+            input_format="npz-mlp",
+            output_format="mlp-json",
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    return [
+        RuntimeRecord(
+            name="json-mlp",
+            summary="Runs mlp-json models",
+            factory="edgeai_test_plugin:JsonMlpRuntime",
+            formats=("mlp-json",),
+        ),
+        RuntimeRecord(
+            name="flaky",
+            summary="Fails after a number of calls",
+            factory="edgeai_test_plugin:FlakyRuntime",
+            formats=("npz-mlp",),
+            params=(Param("fail_after", "int", default=50, minimum=1, help="fail on this call"),),
+        ),
+    ]
