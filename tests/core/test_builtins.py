@@ -42,9 +42,13 @@ def _accuracy(host: PluginHost, artifact: Artifact, data, tmp: Path) -> float:  
 def test_blobs_splits_are_deterministic_and_disjoint(core_host: PluginHost, tmp_path: Path, blobs) -> None:  # type: ignore[no-untyped-def]
     sizes = {name: len(blobs.split(name)) for name in ("train", "validation", "test")}
     assert sizes == {"train": 600, "validation": 200, "test": 200}
-    again = _make(core_host, "dataset", "gaussian-blobs", tmp_path / "b", classes=5, features=12, samples=1000)
+    again = _make(
+        core_host, "dataset", "gaussian-blobs", tmp_path / "b", classes=5, features=12, samples=1000
+    )
     np.testing.assert_array_equal(again.split("test").inputs, blobs.split("test").inputs)
-    other = _make(core_host, "dataset", "gaussian-blobs", tmp_path / "c", seed=1, classes=5, features=12, samples=1000)
+    other = _make(
+        core_host, "dataset", "gaussian-blobs", tmp_path / "c", seed=1, classes=5, features=12, samples=1000
+    )
     assert not np.array_equal(other.split("test").inputs, blobs.split("test").inputs)
     assert set(np.unique(blobs.split("train").targets)) == set(range(5))
     assert blobs.class_names == ["blob0", "blob1", "blob2", "blob3", "blob4"]
@@ -57,7 +61,7 @@ def test_blobs_errors(core_host: PluginHost, tmp_path: Path, blobs) -> None:  # 
     with pytest.raises(DatasetError, match="unknown split 'tset'"):
         blobs.split("tset")
     tiny = _make(core_host, "dataset", "gaussian-blobs", tmp_path, classes=10, samples=20)
-    with pytest.raises(DatasetError, match="dataset.samples"):
+    with pytest.raises(DatasetError, match=r"dataset\.samples"):
         tiny.prepare()
 
 
@@ -88,7 +92,9 @@ def test_mlp_trains_to_high_accuracy(core_host: PluginHost, tmp_path: Path, blob
     assert _accuracy(core_host, trained, blobs, tmp_path) > 0.9
 
 
-def test_weight_int8_is_smaller_and_close(core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact) -> None:  # type: ignore[no-untyped-def]
+def test_weight_int8_is_smaller_and_close(
+    core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact
+) -> None:  # type: ignore[no-untyped-def]
     quantized = _make(core_host, "compiler", "weight-int8", tmp_path).compile(trained, None)
     weights = read_npz(quantized.path)
     assert weights["layer0.weight"].dtype == np.int8 and weights["layer0.scale"].shape == (32,)
@@ -100,19 +106,28 @@ def test_weight_int8_is_smaller_and_close(core_host: PluginHost, tmp_path: Path,
     x = blobs.split("test").inputs
     ref, got = float_rt.infer([x])[0], int8_rt.infer([x])[0]
     assert np.max(np.abs(ref - got)) < 0.05 * np.max(np.abs(ref))
-    assert abs(_accuracy(core_host, quantized, blobs, tmp_path) - _accuracy(core_host, trained, blobs, tmp_path)) <= 0.02
+    assert (
+        abs(_accuracy(core_host, quantized, blobs, tmp_path) - _accuracy(core_host, trained, blobs, tmp_path))
+        <= 0.02
+    )
     assert quantized.metadata["max_abs_weight_error"] > 0
 
 
-def test_bind_times_the_same_computation_as_infer(core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact) -> None:  # type: ignore[no-untyped-def]
+def test_bind_times_the_same_computation_as_infer(
+    core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact
+) -> None:  # type: ignore[no-untyped-def]
     runtime = _make(core_host, "runtime", "numpy", tmp_path)
     runtime.load(trained)
     x = blobs.split("test").inputs[:4]
     np.testing.assert_allclose(runtime.bind([x])(), runtime.infer([x])[0], rtol=0, atol=0)
 
 
-def test_checkpoint_loading_reproduces_outputs(core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact) -> None:  # type: ignore[no-untyped-def]
-    loaded = _make(core_host, "model", "numpy-mlp", tmp_path / "load", checkpoint=str(trained.path)).prepare(None)
+def test_checkpoint_loading_reproduces_outputs(
+    core_host: PluginHost, tmp_path: Path, blobs, trained: Artifact
+) -> None:  # type: ignore[no-untyped-def]
+    loaded = _make(core_host, "model", "numpy-mlp", tmp_path / "load", checkpoint=str(trained.path)).prepare(
+        None
+    )
     assert loaded.path != trained.path and loaded.metadata["loaded_from"] == "model.npz"
     x = blobs.split("test").inputs
     a = forward([(w, b) for w, b in _pairs(trained.path)], x)
@@ -121,7 +136,9 @@ def test_checkpoint_loading_reproduces_outputs(core_host: PluginHost, tmp_path: 
     with pytest.raises(ArtifactError, match="does not exist"):
         _make(core_host, "model", "numpy-mlp", tmp_path / "x", checkpoint="missing.npz").prepare(None)
     with pytest.raises(ArtifactError, match="input_shape"):
-        _make(core_host, "model", "numpy-mlp", tmp_path / "y", checkpoint=str(trained.path), input_shape=[5, 5]).prepare(None)
+        _make(
+            core_host, "model", "numpy-mlp", tmp_path / "y", checkpoint=str(trained.path), input_shape=[5, 5]
+        ).prepare(None)
 
 
 def _pairs(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -129,7 +146,9 @@ def _pairs(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(w[f"layer{i}.weight"], w[f"layer{i}.bias"]) for i in range(len(w) // 2)]
 
 
-def test_runtime_rejects_bad_models_and_inputs(core_host: PluginHost, tmp_path: Path, trained: Artifact) -> None:
+def test_runtime_rejects_bad_models_and_inputs(
+    core_host: PluginHost, tmp_path: Path, trained: Artifact
+) -> None:
     runtime = _make(core_host, "runtime", "numpy", tmp_path)
     with pytest.raises(RuntimeFailure, match="npz-mlp models, not onnx"):
         runtime.load(Artifact(trained.path, "onnx", trained.io))
@@ -140,9 +159,9 @@ def test_runtime_rejects_bad_models_and_inputs(core_host: PluginHost, tmp_path: 
         runtime.infer([np.zeros((1, 12)), np.zeros((1, 12))])
     broken = tmp_path / "broken.npz"
     np.savez(broken, **{"layer0.weight": np.zeros((3, 2), np.int8), "layer0.bias": np.zeros(2, np.float32)})
-    with pytest.raises(ArtifactError, match="layer0.scale is missing"):
+    with pytest.raises(ArtifactError, match=r"layer0\.scale is missing"):
         runtime.load(Artifact(broken, "npz-mlp", trained.io))
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip")
-    with pytest.raises(ArtifactError, match="not a readable .npz"):
+    with pytest.raises(ArtifactError, match=r"not a readable \.npz"):
         runtime.load(Artifact(garbage, "npz-mlp", trained.io))

@@ -38,7 +38,9 @@ def test_core_builtins_are_collected(core_host: PluginHost) -> None:
 
 
 def test_plugin_object_registers_and_unregisters(core_host: PluginHost) -> None:
-    core_host.register(_plugin(edgeai_register_runtimes=lambda: [_runtime()]), name="extra", distribution="x-dist")
+    core_host.register(
+        _plugin(edgeai_register_runtimes=lambda: [_runtime()]), name="extra", distribution="x-dist"
+    )
     assert core_host.get("runtime", "other-rt").provider == "x-dist"
     core_host.unregister("extra")
     with pytest.raises(UnknownComponentError):
@@ -50,7 +52,9 @@ def test_registering_a_name_twice_is_an_error(core_host: PluginHost) -> None:
         core_host.register(_plugin(), name="core")
 
 
-def test_hook_that_raises_marks_the_plugin_broken(core_host: PluginHost, caplog: pytest.LogCaptureFixture) -> None:
+def test_hook_that_raises_marks_the_plugin_broken(
+    core_host: PluginHost, caplog: pytest.LogCaptureFixture
+) -> None:
     def explode() -> list[DatasetRecord]:
         raise RuntimeError("cannot read my config")
 
@@ -112,7 +116,9 @@ def test_duplicate_names_are_an_error_naming_both_providers(core_host: PluginHos
 def test_same_name_in_different_kinds_is_fine(core_host: PluginHost) -> None:
     from edgeai_core import CompilerRecord
 
-    compiler = CompilerRecord(name="numpy", summary="s", factory="a:b", input_formats=("x",), output_format="y")
+    compiler = CompilerRecord(
+        name="numpy", summary="s", factory="a:b", input_formats=("x",), output_format="y"
+    )
     core_host.register(_plugin(edgeai_register_compilers=lambda: [compiler]), name="c")
     assert sorted(r.kind for r in core_host.find("numpy")) == ["compiler", "runtime"]
 
