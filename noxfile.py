@@ -31,8 +31,26 @@ else:  # nox itself depends on tomli on Python < 3.11
 # Packages that need torch must pin it exactly as `torch==2.13.0` so the resolver takes the CPU wheel
 # (2.13.0+cpu) from that folder instead of the multi-GB CUDA build from the index.
 # pip separates find-links with whitespace, uv with commas.
-if os.environ.get("PIP_FIND_LINKS") and not os.environ.get("UV_FIND_LINKS"):
-    os.environ["UV_FIND_LINKS"] = ",".join(os.environ["PIP_FIND_LINKS"].split())
+def _pip_find_links() -> str:
+    """PIP_FIND_LINKS, or else pip's configured find-links (pip.conf), or ''."""
+    if os.environ.get("PIP_FIND_LINKS"):
+        return os.environ["PIP_FIND_LINKS"]
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+if not os.environ.get("UV_FIND_LINKS"):
+    _links = _pip_find_links()
+    if _links:
+        os.environ["UV_FIND_LINKS"] = ",".join(_links.split())
 
 # uv if it can be found (on PATH or as the `uv` Python package next to nox), else virtualenv.
 nox.options.default_venv_backend = "uv|virtualenv"

@@ -22,7 +22,9 @@ def _make(host: PluginHost, kind: str, name: str, tmp: Path, seed: int = 0, **pa
 
 @pytest.fixture
 def blobs(core_host: PluginHost, tmp_path: Path):  # type: ignore[no-untyped-def]
-    data = _make(core_host, "dataset", "gaussian-blobs", tmp_path, classes=5, features=12, samples=1000)
+    data = _make(
+        core_host, "dataset", "gaussian-blobs", tmp_path, classes=5, features=12, samples=1000, separation=2.5
+    )
     data.prepare()
     return data
 
@@ -43,11 +45,26 @@ def test_blobs_splits_are_deterministic_and_disjoint(core_host: PluginHost, tmp_
     sizes = {name: len(blobs.split(name)) for name in ("train", "validation", "test")}
     assert sizes == {"train": 600, "validation": 200, "test": 200}
     again = _make(
-        core_host, "dataset", "gaussian-blobs", tmp_path / "b", classes=5, features=12, samples=1000
+        core_host,
+        "dataset",
+        "gaussian-blobs",
+        tmp_path / "b",
+        classes=5,
+        features=12,
+        samples=1000,
+        separation=2.5,
     )
     np.testing.assert_array_equal(again.split("test").inputs, blobs.split("test").inputs)
     other = _make(
-        core_host, "dataset", "gaussian-blobs", tmp_path / "c", seed=1, classes=5, features=12, samples=1000
+        core_host,
+        "dataset",
+        "gaussian-blobs",
+        tmp_path / "c",
+        seed=1,
+        classes=5,
+        features=12,
+        samples=1000,
+        separation=2.5,
     )
     assert not np.array_equal(other.split("test").inputs, blobs.split("test").inputs)
     assert set(np.unique(blobs.split("train").targets)) == set(range(5))

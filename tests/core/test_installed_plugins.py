@@ -81,16 +81,16 @@ class AcmeConverter(Converter):
 
 BROKEN_PLUGIN = 'raise ImportError("no such framework")\n'
 
-WRONG_TYPE_PLUGIN = '''
+WRONG_TYPE_PLUGIN = """
 from edgeai_core import hookimpl
 
 
 @hookimpl
 def edgeai_register_runtimes():
     return {"name": "not-a-record"}
-'''
+"""
 
-CLASH_PLUGIN = '''
+CLASH_PLUGIN = """
 from edgeai_core import RuntimeRecord, hookimpl
 
 
@@ -104,7 +104,7 @@ def edgeai_register_runtimes():
             formats=("npz-mlp",),
         )
     ]
-'''
+"""
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
@@ -305,7 +305,15 @@ def test_dry_run_with_the_broken_plugin_present(site: Path, tmp_path: Path) -> N
 
 def test_a_pipeline_may_use_the_plugin_runtime_in_a_dry_run(site: Path, tmp_path: Path) -> None:
     proc = edgeai(
-        site, "run", "--dry-run", "--json", str(EXAMPLE), "-o", str(tmp_path / "out"), "--set", "runtime.name=acme-rt"
+        site,
+        "run",
+        "--dry-run",
+        "--json",
+        str(EXAMPLE),
+        "-o",
+        str(tmp_path / "out"),
+        "--set",
+        "runtime.name=acme-rt",
     )
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
@@ -318,7 +326,9 @@ def test_a_pipeline_may_use_the_plugin_runtime_in_a_dry_run(site: Path, tmp_path
     [(("--strict-plugins", "plugins"), {}), (("plugins",), {"EDGEAI_STRICT_PLUGINS": "1"})],
     ids=["option", "environment"],
 )
-def test_strict_mode_fails_with_one_error_line(site: Path, args: tuple[str, ...], env: dict[str, str]) -> None:
+def test_strict_mode_fails_with_one_error_line(
+    site: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
     proc = edgeai(site, *args, **env)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -408,7 +418,12 @@ def test_disable_core_leaves_no_core_components(site: Path) -> None:
 
 def test_hook_returning_the_wrong_type_marks_the_plugin_broken(tmp_path: Path) -> None:
     install_plugin(
-        tmp_path, "wrongtype-edgeai", "0.1", "wrongtype", "wrongtype_edgeai", {"wrongtype_edgeai.py": WRONG_TYPE_PLUGIN}
+        tmp_path,
+        "wrongtype-edgeai",
+        "0.1",
+        "wrongtype",
+        "wrongtype_edgeai",
+        {"wrongtype_edgeai.py": WRONG_TYPE_PLUGIN},
     )
     proc = edgeai(tmp_path, "plugins", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -426,7 +441,9 @@ def test_hook_returning_the_wrong_type_marks_the_plugin_broken(tmp_path: Path) -
 
 
 def test_name_clash_with_the_core_is_an_error_naming_both(tmp_path: Path) -> None:
-    install_plugin(tmp_path, "clash-edgeai", "2.0", "clash", "clash_edgeai", {"clash_edgeai.py": CLASH_PLUGIN})
+    install_plugin(
+        tmp_path, "clash-edgeai", "2.0", "clash", "clash_edgeai", {"clash_edgeai.py": CLASH_PLUGIN}
+    )
 
     proc = edgeai(tmp_path, "list", "runtime")
     assert proc.returncode != 0
@@ -461,13 +478,17 @@ def _record_line(arcname: str, data: bytes) -> str:
     return f"{arcname},sha256={digest},{len(data)}"
 
 
-def build_wheel(folder: Path, dist: str, version: str, ep_name: str, files: dict[str, str], module: str) -> Path:
+def build_wheel(
+    folder: Path, dist: str, version: str, ep_name: str, files: dict[str, str], module: str
+) -> Path:
     """A pure-Python wheel made by hand, per the binary distribution format (PEP 427)."""
     name = _normalized(dist)
     info = f"{name}-{version}.dist-info"
     contents: dict[str, bytes] = {rel: textwrap.dedent(text).lstrip().encode() for rel, text in files.items()}
     contents[f"{info}/METADATA"] = _metadata(dist, version).encode()
-    contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    contents[f"{info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     contents[f"{info}/entry_points.txt"] = _entry_points(ep_name, module).encode()
     record = [_record_line(arcname, data) for arcname, data in contents.items()]
     record.append(f"{info}/RECORD,,")

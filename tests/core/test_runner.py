@@ -23,7 +23,7 @@ def _config(**overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "name": "test-run",
         "seed": 0,
-        "dataset": {"name": "gaussian-blobs", "classes": 4, "features": 8, "samples": 600},
+        "dataset": {"name": "gaussian-blobs", "classes": 4, "features": 8, "samples": 600, "separation": 2.5},
         "model": {"name": "numpy-mlp", "epochs": 20, "hidden": [16]},
         "steps": [{"name": "weight-int8"}],
         "runtime": {"name": "numpy"},

@@ -99,7 +99,8 @@ class TensorSpec:
                 layout=data.get("layout"),
             )
         except (KeyError, TypeError) as exc:
-            raise ArtifactError(f"malformed tensor spec {dict(data)!r}: missing or bad {exc}") from None
+            # repr(data), not dict(data): the entry may not be a mapping at all (a corrupt sidecar)
+            raise ArtifactError(f"malformed tensor spec {data!r}: missing or bad {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,14 @@ class Artifact:
         return self.path.stat().st_size
 
     def sha256(self) -> str:
+        """SHA-256 of the file (as ``sha256sum`` prints it), or of a directory's files with their names."""
         digest = hashlib.sha256()
-        files = sorted(p for p in self.path.rglob("*") if p.is_file()) if self.path.is_dir() else [self.path]
+        is_dir = self.path.is_dir()
+        files = sorted(p for p in self.path.rglob("*") if p.is_file()) if is_dir else [self.path]
         for file in files:
+            if is_dir:  # name and size too: renaming a file or moving bytes between files changes the hash
+                name = file.relative_to(self.path).as_posix()
+                digest.update(f"{name}\0{file.stat().st_size}\0".encode())
             with file.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(chunk)
@@ -198,13 +204,17 @@ class Artifact:
             raise ArtifactError(f"sidecar {side} is unreadable: {exc}") from None
         if not isinstance(data, dict) or "format" not in data or "io" not in data:
             raise ArtifactError(f"sidecar {side} lacks 'format' or 'io'")
+        try:
+            versions, metadata = dict(data.get("versions", {})), dict(data.get("metadata", {}))
+        except (TypeError, ValueError):
+            raise ArtifactError(f"sidecar {side}: 'versions' and 'metadata' must be tables") from None
         return cls(
             path=path,
             format=str(data["format"]),
             io=IOSpec.from_json(data["io"]),
             producer=str(data.get("producer", "")),
-            versions=dict(data.get("versions", {})),
-            metadata=dict(data.get("metadata", {})),
+            versions=versions,
+            metadata=metadata,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -235,7 +245,15 @@ def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    # Linux reports the umask without changing it; os.umask would briefly open it for every thread.
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

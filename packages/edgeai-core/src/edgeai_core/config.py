@@ -183,7 +183,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
 
 def _index(items: list[Any], part: str, where: str, item: str) -> int:
     if not part.isdigit() or int(part) >= len(items):
-        raise ConfigError(f"--set {item!r}: '{where}' needs an index from 0 to {len(items) - 1}")
+        valid = f"an index from 0 to {len(items) - 1}" if items else "no index: the list is empty"
+        raise ConfigError(f"--set {item!r}: '{where}' takes {valid}")
     return int(part)
 
 

@@ -131,8 +131,9 @@ class Param:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if isinstance(value, str):
-                with contextlib.suppress(ValueError):
-                    value = int(value.strip(), 0)
+                text = value.strip()
+                with contextlib.suppress(ValueError):  # decimal ("08" too), else 0x/0o/0b prefixes
+                    value = int(text) if text.lstrip("+-").isdigit() else int(text, 0)
             if not isinstance(value, int):
                 raise ParameterError(field, f"must be an integer{self._bounds()}, got {value!r}")
             return self._check_bounds(value, field, "an integer")
@@ -339,6 +340,8 @@ def _split_list(text: str) -> list[str]:
 
 
 def _num(value: Any) -> str:
+    if isinstance(value, (list, tuple)):  # list defaults, spelled as the option takes them: 8,8
+        return ",".join(_num(v) for v in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, Path):

@@ -26,7 +26,7 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                 Param(
                     "separation",
                     "float",
-                    default=3.0,
+                    default=1.0,
                     minimum=0.0,
                     help="distance between class centres in units of the noise",
                 ),

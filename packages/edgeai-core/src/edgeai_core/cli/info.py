@@ -105,7 +105,8 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def list_cmd(ctx: click.Context, kind: str | None, as_json: bool) -> None:
         """List components, optionally of one KIND (dataset, model, compiler, converter, runtime, protocol, probe)."""
-        records = host_for(ctx).records(_kind(kind) if kind else None)
+        kind = _kind(kind) if kind else None
+        records = host_for(ctx).records(kind)
         if as_json:
             echo_json([record_json(r) for r in records])
             return

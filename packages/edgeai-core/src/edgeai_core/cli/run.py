@@ -191,18 +191,19 @@ def register(cli: click.Group) -> None:
             raise UsageError(
                 f"MODEL: model '{model}' is not trainable; load it from a file in a pipeline config"
             )
+        # validate both parameter sets before the dataset is prepared (which may download)
+        dataset_params = dataset_record.params.validate(
+            dataset_record.params.from_click(options, "dataset_"), "dataset"
+        )
+        model_params = model_record.params.validate(model_record.params.from_click(options), "model")
         progress = StreamProgress()
         output.mkdir(parents=True, exist_ok=True)
         context = Context(workdir=output, seed=seed, progress=progress)
-        data = dataset_record.create(
-            dataset_record.params.from_click(options, "dataset_"), where="dataset", context=context
-        )
+        data = dataset_record.create(dataset_params, where="dataset", context=context)
         progress.stage(f"preparing dataset {dataset}")
         data.prepare()
         progress.stage(f"training {model} on {dataset}")
-        component = model_record.create(
-            model_record.params.from_click(options), where="model", context=context
-        )
+        component = model_record.create(model_params, where="model", context=context)
         started = time.perf_counter()
         artifact = component.train(data)
         duration = time.perf_counter() - started
