@@ -650,3 +650,21 @@ def test_console_script_usage_error_and_exit_codes(tmp_path: Path) -> None:
     assert train.returncode == 0, train.stderr
     assert train.stdout.startswith("checkpoint: ")
     assert (tmp_path / "t" / "train.json").is_file()
+
+
+def test_warnings_reach_the_stderr_of_every_invocation() -> None:
+    """A long-lived ``cli`` (tests, embedding) logs to the stderr of the current invocation."""
+
+    class Warns:
+        @hookimpl
+        def edgeai_register_commands(self, cli: click.Group) -> None:
+            @cli.command("warn")
+            def warn() -> None:
+                logging.getLogger("edgeai_test").warning("careful")
+
+    for _ in range(3):
+        host = core_host()
+        host.register(Warns(), name="warns")
+        result = invoke("warn", host=host)
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr == "warning: careful\n"

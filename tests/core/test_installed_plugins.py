@@ -274,6 +274,7 @@ def test_plugins_human_table_and_one_warning_line(site: Path) -> None:
         ("describe", "numpy-mlp"),
         ("describe", "acme-rt"),
         ("--help",),
+        ("acme-hello",),
     ],
     ids=lambda a: " ".join(a),
 )
@@ -282,6 +283,7 @@ def test_the_broken_plugin_does_not_take_edgeai_down(site: Path, args: tuple[str
     assert proc.returncode == 0, proc.stderr
     warnings = lines_naming(proc.stderr, "broken-edgeai")
     assert len(warnings) == 1, proc.stderr
+    assert warnings[0].startswith("warning: ")
     assert "no such framework" in warnings[0]
     assert "Traceback" not in proc.stderr
 

@@ -23,12 +23,12 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from edgeai_core import hookspecs
+from edgeai_core._discovery import entry_points
 from edgeai_core.errors import DuplicateComponentError, PluginError, UnknownComponentError
 from edgeai_core.records import KINDS, RECORD_TYPES, Registration
 
@@ -118,10 +118,8 @@ class PluginHost:
     def discover(self) -> None:
         """Load every plugin announced in the ``edgeai`` entry point group."""
         seen: set[tuple[str, str]] = set()
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name != CORE_PLUGIN):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            version = dist.version if dist is not None else None
+        for ep in sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name != CORE_PLUGIN):
+            dist_name, version = ep.distribution, ep.version
             if (ep.name, ep.value) in seen:  # the same distribution found twice on sys.path
                 continue
             seen.add((ep.name, ep.value))

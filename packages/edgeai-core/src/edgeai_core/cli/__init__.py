@@ -77,6 +77,8 @@ class EdgeaiGroup(click.Group):
         # never keeps commands of plugins from an earlier host.
         obj = ctx.find_root().ensure_object(dict)
         if "plugin_commands" not in obj:
+            # loading plugins may log warnings before the group callback ran (--help, plugin commands)
+            _setup_logging(_verbose(ctx))
             scratch = click.Group("edgeai")
             try:
                 host_for(ctx).add_commands(scratch)
