@@ -26,6 +26,7 @@ if sys.version_info >= (3, 11):
 else:  # nox itself depends on tomli on Python < 3.11
     import tomli as tomllib
 
+
 # torch CPU wheels: the machines provide the CPU build of torch in a find-links folder named by
 # PIP_FIND_LINKS (pip config). uv does not read pip's configuration, so hand the same folder(s) to uv.
 # Packages that need torch must pin it exactly as `torch==2.13.0` so the resolver takes the CPU wheel

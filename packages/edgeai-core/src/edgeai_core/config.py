@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,16 +109,16 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+            else:
+                import tomli as tomllib
             data: Any = tomllib.loads(text)
         elif suffix == ".json":
             data = json.loads(text)
         elif suffix in (".yaml", ".yml"):
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ModuleNotFoundError:
                 raise ConfigError(
                     f"{path}: YAML configs need PyYAML: pip install 'edgeai-core[yaml]'"

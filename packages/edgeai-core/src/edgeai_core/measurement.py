@@ -267,10 +267,12 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
     if doc["latency"] is None and (warmup or measure):
         from edgeai_core.stats import latency_stats
 
-        doc["latency"] = {"unit": "ns", "partial": True}
+        rebuilt: dict[str, Any] = {"unit": "ns", "partial": True}
         if measure:
-            doc["latency"]["stats"] = latency_stats(measure)
-    if doc["latency"] is not None:
-        doc["latency"]["warmup"] = {"count": len(warmup), "samples_ns": warmup}
-        doc["latency"]["samples_ns"] = measure
+            rebuilt["stats"] = latency_stats(measure)
+        doc["latency"] = rebuilt
+    latency = doc["latency"]
+    if latency is not None:
+        latency["warmup"] = {"count": len(warmup), "samples_ns": warmup}
+        latency["samples_ns"] = measure
     return doc

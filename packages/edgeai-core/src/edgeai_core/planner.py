@@ -228,7 +228,8 @@ def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
         steps.extend(bridge)
         if bridge:
             fmt = bridge[-1].output_format
-        out = record.output_format  # type: ignore[attr-defined]
+        assert isinstance(record, (CompilerRecord, ConverterRecord))
+        out = record.output_format
         steps.append(PlannedStep(record, params, ref.where, input_format=fmt, output_format=out))
         fmt = out
 

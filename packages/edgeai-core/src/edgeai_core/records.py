@@ -12,10 +12,15 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeai_core.errors import EdgeaiError, MissingDependencyError
 from edgeai_core.params import Param, ParamSet, as_paramset
+
+if TYPE_CHECKING:
+    ParamSetLike = Any
+else:
+    ParamSetLike = ParamSet
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -42,7 +47,8 @@ class Registration:
     name: str
     summary: str
     factory: str
-    params: ParamSet = field(default_factory=ParamSet)
+    # Typed loosely so plugin authors may pass a plain tuple of Param; __post_init__ makes it a ParamSet.
+    params: ParamSetLike = field(default_factory=ParamSet)
     install: str = ""
     provider: str = ""
 

@@ -209,7 +209,7 @@ class WeightInt8(Compiler):
     def compile(self, artifact: Artifact, dataset: Dataset | None) -> Artifact:
         weights = read_npz(artifact.path)
         layers = _layers(weights)
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, Any] = {}
         worst = 0.0
         for i, (w, b) in enumerate(layers):
             scale = np.abs(w).max(axis=0) / 127.0
