@@ -98,6 +98,17 @@ class Dataset(Component, abc.ABC):
     def class_names(self) -> list[str]:
         return []
 
+    @property
+    def has_labels(self) -> bool:
+        """False for datasets without ground truth (synthetic inputs): quality is then not applicable."""
+        return True
+
+    def use_io_spec(self, io: IOSpec) -> None:
+        """Called once the model's IO spec is known, before calibration and benchmarking.
+
+        Datasets that generate inputs to fit the model (``synthetic``) use it; others ignore it.
+        """
+
     def calibration_inputs(self, count: int) -> np.ndarray:
         """A seeded subset of the training inputs for quantization calibration."""
         import numpy as np

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         CompilerRecord,
         ConverterRecord,
         DatasetRecord,
+        DemoVariant,
         ModelRecord,
         ProbeRecord,
         ProtocolRecord,
@@ -186,6 +187,28 @@ def edgeai_register_probes() -> list[ProbeRecord]:
         @hookimpl
         def edgeai_register_probes():
             return [ProbeRecord(name="nvidia-gpu", summary="GPU load via NVML", factory="mypkg.gpu:NvmlProbe")]
+    """
+
+
+@hookspec
+def edgeai_register_demo_variants() -> list[DemoVariant]:
+    """Add rows to ``edgeai demo``, the end-to-end run on bundled data that a newcomer runs first.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.DemoVariant`: a name, a one-line summary
+    and a pipeline config naming ``dataset``, ``model``, optional ``steps`` and ``runtime``. The demo trains
+    each distinct dataset+model pair once, hands the checkpoint to every variant as ``model.checkpoint``, runs
+    the variants in ``order`` and prints one table. A variant whose components are not installed is skipped
+    with the reason.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_demo_variants():
+            return [DemoVariant(
+                name="my-npu-int8", summary="digits CNN, int8, on my NPU runtime", order=60,
+                config={"dataset": {"name": "digits"}, "model": {"name": "digits-cnn"},
+                        "steps": [{"name": "onnx-quantize"}], "runtime": {"name": "my-npu"}},
+            )]
     """
 
 

@@ -18,6 +18,7 @@ Environment switches:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -30,7 +31,7 @@ import pluggy
 from edgeai_core import hookspecs
 from edgeai_core._discovery import entry_points
 from edgeai_core.errors import DuplicateComponentError, PluginError, UnknownComponentError
-from edgeai_core.records import KINDS, RECORD_TYPES, Registration
+from edgeai_core.records import KINDS, RECORD_TYPES, DemoVariant, Registration
 
 if TYPE_CHECKING:
     import click
@@ -276,6 +277,31 @@ class PluginHost:
                 if record in info.components:
                     out[info.distribution or info.name] = info.version
         return out
+
+    def demo_variants(self) -> list[DemoVariant]:
+        """Every plugin's ``edgeai demo`` rows, sorted by order then name. A duplicated name raises."""
+        self._collect()
+        variants: dict[str, DemoVariant] = {}
+        for impl in self.pm.hook.edgeai_register_demo_variants.get_hookimpls():
+            info = self.plugins.get(impl.plugin_name)
+            if info is None or info.status != "ok":
+                continue
+            try:
+                result = list(impl.function() or [])
+                bad = [v for v in result if not isinstance(v, DemoVariant)]
+                if bad:
+                    raise TypeError(f"returned {type(bad[0]).__name__}, not DemoVariant")
+            except Exception as exc:
+                self._broken(info, f"edgeai_register_demo_variants failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            provider = info.distribution or info.name
+            for variant in result:
+                if variant.name in variants:
+                    raise DuplicateComponentError(
+                        "demo variant", variant.name, [variants[variant.name].provider, provider]
+                    )
+                variants[variant.name] = dataclasses.replace(variant, provider=provider)
+        return sorted(variants.values(), key=lambda v: (v.order, v.name))
 
     def add_commands(self, cli: click.Group) -> None:
         """Let plugins add CLI commands; a plugin whose hook raises is marked broken."""

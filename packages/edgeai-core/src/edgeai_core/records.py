@@ -194,6 +194,32 @@ class ProbeRecord(Registration):
     kind: ClassVar[str] = "probe"
 
 
+@dataclass(frozen=True, kw_only=True)
+class DemoVariant:
+    """One row of ``edgeai demo``: a pipeline config over the demo's data and model.
+
+    ``config`` is a pipeline config (see :mod:`edgeai_core.config`) naming at least ``dataset``, ``model`` and
+    ``runtime``. The demo trains each distinct dataset+model pair once and passes the checkpoint to every variant
+    through the model parameter ``checkpoint``, so a demo model must accept that parameter. ``order`` sorts the
+    summary table (float before quantized before compiled); ``provider`` is filled in by the plugin host.
+    """
+
+    name: str
+    summary: str
+    config: Mapping[str, Any]
+    order: int = 100
+    provider: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(
+                f"demo variant name {self.name!r} must be lowercase letters, digits, '.', '-' or '_'"
+            )
+        missing = [k for k in ("dataset", "model", "runtime") if k not in self.config]
+        if missing:
+            raise ValueError(f"demo variant {self.name!r}: config lacks {', '.join(missing)}")
+
+
 RECORD_TYPES: dict[str, type[Registration]] = {
     cls.kind: cls
     for cls in (
@@ -215,6 +241,7 @@ __all__ = [
     "CompilerRecord",
     "ConverterRecord",
     "DatasetRecord",
+    "DemoVariant",
     "ModelRecord",
     "Param",
     "ProbeRecord",

@@ -19,7 +19,7 @@ import numpy as np
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
 from edgeai_core.components import Context, Dataset, Model, Runtime
-from edgeai_core.errors import EdgeaiError, RuntimeFailure
+from edgeai_core.errors import EdgeaiError, RuntimeFailure, UsageError
 from edgeai_core.measurement import RunRecorder, provenance
 from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
@@ -57,6 +57,24 @@ def synthetic_inputs(io: IOSpec, batch: int, seed: int) -> list[np.ndarray]:
         else:
             arrays.append(rng.standard_normal(shape).astype(spec.dtype))
     return arrays
+
+
+def check_input_shape(inputs: np.ndarray, io: IOSpec, dataset: str) -> None:
+    """Fail early, with both shapes named, when the dataset's samples do not fit the model's input."""
+    if not io.inputs:
+        return
+    spec = io.inputs[0]
+    want = spec.shape[1:]
+    got = tuple(inputs.shape[1:])
+    fits = len(want) == len(got) and all(
+        not isinstance(w, int) or w == g for w, g in zip(want, got, strict=True)
+    )
+    if not fits:
+        shown = tuple(w if isinstance(w, int) else "?" for w in want)
+        raise UsageError(
+            f"dataset {dataset} gives samples of shape {got}, but the model's input '{spec.name}' expects "
+            f"{shown}; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
+        )
 
 
 def _static_batch(io: IOSpec) -> int | None:
@@ -149,6 +167,8 @@ class LocalRunner:
         started = time.perf_counter()
         model: Model = _build(plan.model, self._context("model"))
         artifact = model.prepare(dataset)
+        if dataset is not None:
+            dataset.use_io_spec(artifact.io)
         frameworks.update(model.versions())
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
@@ -232,6 +252,7 @@ class LocalRunner:
         pool: list[list[np.ndarray]]
         if dataset is not None:
             split = dataset.split(self.plan.config.evaluation["split"])
+            check_input_shape(split.inputs, io, dataset.name)
             count = max(1, len(split) // batch)
             pool = [[split.inputs[i * batch : (i + 1) * batch]] for i in range(min(count, 256))]
         else:
@@ -257,7 +278,15 @@ class LocalRunner:
             recorder.set_latency(result.to_json())
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
-            if dataset is not None and self.plan.config.evaluation["enabled"]:
+            if dataset is not None and not dataset.has_labels:
+                recorder.set_quality(
+                    {
+                        "task": dataset.task,
+                        "applicable": False,
+                        "reason": f"dataset {dataset.name} has no labels",
+                    }
+                )
+            elif dataset is not None and self.plan.config.evaluation["enabled"]:
                 self._stage(
                     "evaluation", f"evaluating quality on the {self.plan.config.evaluation['split']} split"
                 )

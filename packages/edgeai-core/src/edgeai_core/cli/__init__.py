@@ -132,10 +132,11 @@ def cli(verbose: bool, strict_plugins: bool) -> None:
     _setup_logging(verbose)
 
 
-from edgeai_core.cli import info, run  # noqa: E402  (commands register themselves on `cli`)
+from edgeai_core.cli import demo, info, run  # noqa: E402  (commands register themselves on `cli`)
 
 info.register(cli)
 run.register(cli)
+demo.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
