@@ -20,7 +20,10 @@ from edgeai_core.cli.info import _table, echo_json
 from edgeai_core.errors import EdgeaiError, UsageError
 
 DEMO_BENCHMARK = {"warmup": 50, "min_count": 1000, "min_duration_s": 1.0}
-INSTALL_HINT = "pip install ./packages/edgeai-datasets ./packages/edgeai-torch ./packages/edgeai-onnx (or run `nox -s demo`)"
+INSTALL_HINT = (
+    "pip install ./packages/edgeai-datasets ./packages/edgeai-torch ./packages/edgeai-onnx "
+    "(or run `nox -s demo`)"
+)
 
 
 def _train_key(config: dict[str, Any]) -> str:
