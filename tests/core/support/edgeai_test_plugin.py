@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from edgeai_core import ConverterRecord, Param, RuntimeRecord, hookimpl
+from edgeai_core import ConverterRecord, DemoVariant, Param, RuntimeRecord, hookimpl
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.builtins.mlp import NumpyRuntime, _layers, forward, read_npz
 from edgeai_core.components import Converter, Runtime
@@ -88,3 +88,31 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             params=(Param("fail_after", "int", default=50, minimum=1, help="fail on this call"),),
         ),
     ]
+
+
+_BLOBS = {"name": "gaussian-blobs", "classes": 3, "features": 6, "samples": 300, "separation": 2.5}
+_MLP = {"name": "numpy-mlp", "epochs": 15, "hidden": [96]}
+_FAST = {"warmup": 2, "min_count": 20, "min_duration_s": 0.0}
+
+
+@hookimpl
+def edgeai_register_demo_variants() -> list[DemoVariant]:
+    return [
+        DemoVariant(
+            name="mlp-int8", summary="int8 weights", order=20,
+            config={"dataset": _BLOBS, "model": _MLP, "steps": [{"name": "weight-int8"}], "runtime": "numpy",
+                    "benchmark": _FAST},
+        ),
+        DemoVariant(
+            name="mlp-float", summary="float", order=10,
+            config={"dataset": _BLOBS, "model": _MLP, "runtime": {"name": "numpy"}, "benchmark": _FAST},
+        ),
+        DemoVariant(
+            name="mlp-json", summary="through the JSON converter", order=30,
+            config={"dataset": _BLOBS, "model": _MLP, "runtime": {"name": "json-mlp"}, "benchmark": _FAST},
+        ),
+        DemoVariant(
+            name="needs-missing", summary="a runtime nobody installed", order=40,
+            config={"dataset": _BLOBS, "model": _MLP, "runtime": {"name": "vendor-npu"}},
+        ),
+    ]  # fmt: skip

@@ -287,7 +287,8 @@ class PluginHost:
             if info is None or info.status != "ok":
                 continue
             try:
-                result = list(impl.function() or [])
+                returned: Any = impl.function()
+                result = list(returned or [])
                 bad = [v for v in result if not isinstance(v, DemoVariant)]
                 if bad:
                     raise TypeError(f"returned {type(bad[0]).__name__}, not DemoVariant")

@@ -107,8 +107,8 @@ def register(cli: click.Group) -> None:
         if not variants:
             raise UsageError(f"no demo variants are installed; {INSTALL_HINT}")
         if list_only:
-            rows = [[v.name, v.provider, v.summary] for v in variants]
-            click.echo(_table(rows, ["variant", "provider", "summary"]))
+            listing = [[v.name, v.provider, v.summary] for v in variants]
+            click.echo(_table(listing, ["variant", "provider", "summary"]))
             return
         if only:
             known = {v.name for v in variants}
