@@ -5,6 +5,7 @@
     nox -s core            edgeai-core alone, proving it needs no ML framework
     nox -s lint            ruff check + ruff format --check
     nox -s typecheck       mypy over packages/*/src (config in pyproject.toml)
+    nox -s demo            install every package and run `edgeai demo` (the README's first command)
     nox -s bench           run every bench/*.py script (arguments after `--` are passed on)
 
 Packages are discovered by globbing packages/*/pyproject.toml, so a new package is picked up
@@ -120,6 +121,18 @@ def core(session: nox.Session) -> None:
     session.install(_package_spec(PACKAGES_DIR / "edgeai-core", extras=("test",)), *TEST_DEPS)
     session.run("python", "-c", _CHECK_NO_FRAMEWORKS)
     session.run("pytest", "tests/core", *session.posargs)
+
+
+# Extras the demo needs: compile sides and the torch -> ONNX exporter, no test tools.
+DEMO_EXTRAS = ("compile", "onnx")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Install every package and run `edgeai demo` (arguments after `--` go to it, e.g. `-- --only torch-eager`)."""
+    dirs = sorted(p.parent for p in PACKAGES_DIR.glob("*/pyproject.toml"))
+    session.install(*(_package_spec(d, extras=DEMO_EXTRAS) for d in dirs))
+    session.run("edgeai", "demo", *session.posargs)
 
 
 @nox.session

@@ -167,3 +167,8 @@ def test_core_plugin_module_is_what_the_entry_point_names() -> None:
     [ep] = [e for e in metadata.entry_points(group="edgeai") if e.name == "core"]
     assert ep.value == "edgeai_core.plugin"
     assert ep.load() is edgeai_core.plugin
+
+
+def test_unknown_first_party_component_names_its_package(core_host: PluginHost) -> None:
+    with pytest.raises(UnknownComponentError, match=r"it comes with edgeai-onnx: pip install edgeai-onnx"):
+        core_host.get("runtime", "onnxruntime", where="runtime.name")

@@ -34,6 +34,19 @@ class ParameterError(UsageError):
         self.field = field
 
 
+#: Components of edgeai's own plugin packages, so an unknown name can say which package to install.
+FIRST_PARTY: dict[str, str] = {
+    **dict.fromkeys(("digits", "image-folder", "oxford-pets", "mnist", "synthetic"), "edgeai-datasets"),
+    **dict.fromkeys(("digits-cnn", "mobilenetv2", "torch", "torch-to-onnx"), "edgeai-torch"),
+    **dict.fromkeys(("onnxruntime", "onnx-quantize", "onnx-file"), "edgeai-onnx"),
+    **dict.fromkeys(
+        ("tflite", "keras-to-onnx", "onnx-to-tflite", "digits-cnn-keras", "mobilenetv2-keras"),
+        "edgeai-tflite",
+    ),
+    "tvm": "edgeai-tvm",
+}
+
+
 class UnknownComponentError(UsageError):
     """No installed plugin registers a component of that kind and name."""
 
@@ -43,7 +56,9 @@ class UnknownComponentError(UsageError):
         prefix = f"{where}: " if where else ""
         message = f"{prefix}unknown {kind} '{name}'"
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        if close:
+        if name in FIRST_PARTY and name not in known:
+            message += f"; it comes with {FIRST_PARTY[name]}: pip install {FIRST_PARTY[name]}"
+        elif close:
             message += f"; did you mean '{close[0]}'?"
         elif known:
             message += f" (installed: {', '.join(known)})"
