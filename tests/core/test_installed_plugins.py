@@ -161,8 +161,15 @@ def install_broken(site: Path) -> None:
     )
 
 
+# edgeai's own backend plugins may be installed next to the core (the full test session installs them):
+# keep them out, so these tests see exactly the core plus the distributions they install.
+FIRST_PARTY_PLUGINS = ("datasets", "torch", "onnx", "tflite", "tvm", "report")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
+    disabled = extra.pop("EDGEAI_DISABLE_PLUGINS", "")
+    env["EDGEAI_DISABLE_PLUGINS"] = ",".join(filter(None, [disabled, *FIRST_PARTY_PLUGINS]))
     env.update(extra)
     return env
 

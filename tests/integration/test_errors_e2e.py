@@ -1,0 +1,87 @@
+"""Bad input through the real CLI: one actionable `error:` line, a non-zero exit, nothing measured lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("edgeai_torch", exc_type=ImportError)
+pytest.importorskip("edgeai_onnx", exc_type=ImportError)
+pytest.importorskip("edgeai_datasets", exc_type=ImportError)
+
+pytestmark = pytest.mark.subprocess
+
+FAST = "[benchmark]\nwarmup = 1\nmin_count = 5\nmin_duration_s = 0\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, edgeai) -> Path:  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("train")
+    result = edgeai("train", "digits-cnn", "digits", "-o", str(out), "--epochs", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out / "model.pt"
+
+
+def test_corrupt_model_file(tmp_path: Path, edgeai, errors) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07this is not protobuf" * 10)
+    config = _write(tmp_path / "c.toml", f'[dataset]\nname = "digits"\n[model]\nname = "onnx-file"\n'
+                                         f'path = "{bad}"\n[runtime]\nname = "onnxruntime"\n{FAST}')  # fmt: skip
+    result = edgeai("run", str(config), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    [line] = errors(result.stderr)
+    assert "broken.onnx" in line and "not a valid ONNX model" in line
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["status"] == "failed" and doc["error"]["stage"] == "model"
+    assert [s["kind"] for s in doc["steps"]] == ["dataset"], "the finished dataset step is kept"
+
+
+def test_wrong_input_shape(tmp_path: Path, edgeai, errors, checkpoint: Path) -> None:  # type: ignore[no-untyped-def]
+    config = _write(tmp_path / "c.toml", f'[dataset]\nname = "digits"\nimage_size = 16\n[model]\n'
+                                         f'name = "digits-cnn"\ncheckpoint = "{checkpoint}"\n'
+                                         f'[runtime]\nname = "onnxruntime"\n{FAST}')  # fmt: skip
+    result = edgeai("run", str(config), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    [line] = errors(result.stderr)
+    assert "(1, 16, 16)" in line and "(1, 8, 8)" in line and "edgeai describe digits" in line
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["status"] == "failed" and doc["error"]["stage"] == "benchmark"
+    kinds = [s["kind"] for s in doc["steps"]]
+    assert kinds == ["dataset", "model", "converter", "runtime-load"], "steps done before the error are kept"
+
+
+def test_missing_dataset_files(tmp_path: Path, edgeai, errors) -> None:  # type: ignore[no-untyped-def]
+    config = _write(tmp_path / "c.toml", f'[dataset]\nname = "mnist"\nroot = "{tmp_path / "nothing"}"\n'
+                                         f'[model]\nname = "digits-cnn"\nimage_size = 28\n'
+                                         f'[runtime]\nname = "torch"\n{FAST}')  # fmt: skip
+    result = edgeai("run", str(config), "-o", str(tmp_path / "out"))
+    assert result.returncode == 1
+    [line] = errors(result.stderr)
+    assert "mnist" in line and "nothing" in line and "download" in line
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["error"]["stage"] == "dataset"
+
+
+def test_config_naming_an_uninstalled_plugin(tmp_path: Path, edgeai, errors) -> None:  # type: ignore[no-untyped-def]
+    from edgeai_core.errors import FIRST_PARTY
+    from edgeai_core.plugins import PluginHost
+
+    installed = PluginHost().names()["runtime"]
+    missing = [n for n, dist in FIRST_PARTY.items() if n in ("tflite", "tvm") and n not in installed]
+    if not missing:
+        pytest.skip("every first-party runtime is installed")
+    name = missing[0]
+    config = _write(tmp_path / "c.toml", '[dataset]\nname = "digits"\n[model]\nname = "digits-cnn"\n'
+                                         f'[runtime]\nname = "{name}"\n')  # fmt: skip
+    result = edgeai("run", str(config), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    [line] = errors(result.stderr)
+    dist = FIRST_PARTY[name]
+    assert line == f"error: runtime.name: unknown runtime '{name}'; it comes with {dist}: pip install {dist}"
+    assert not (tmp_path / "out").exists(), "planning fails before anything is built or written"
