@@ -1,0 +1,317 @@
+"""Harness overhead benchmark: edgeai's reported ONNX Runtime latency against a bare `session.run` loop.
+
+The model is the digits CNN (1x8x8 inputs, 10 classes) as a float32 ONNX file. With edgeai-datasets and
+edgeai-torch installed it is built through edgeai itself (digits + digits-cnn trained via the plugin host,
+then torch-to-onnx); otherwise a CNN of the same shape is exported from torch directly. The JSON says which.
+
+In ONE process, several rounds interleave (in alternating order):
+  (a) `edgeai_core.runner.LocalRunner` on a plan `onnx-file` -> runtime `onnxruntime` (1 thread, graph
+      optimization "all"), once with resource sampling disabled and once enabled, reading the document's
+      `latency.stats.median`;
+  (b) a bare loop over the same input samples: its own session with the same options, and
+      `time.perf_counter_ns()` around each `session.run(None, feed)` (feeds built before timing), median.
+The runner's per-sample median, as a ratio to the bare loop's, must stay <= 1.05 (median of the rounds).
+
+Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a test), 2 an error.
+
+    python bench/harness_overhead.py [--rounds N] [--count N] [--warmup N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_RATIO = 1.05
+DEFAULT_ROUNDS = 7
+DEFAULT_COUNT = 2000
+DEFAULT_WARMUP = 200
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
+THREADS = 1
+OPTIMIZATION = "all"
+
+
+class BenchError(Exception):
+    """A prerequisite is missing or a step failed."""
+
+
+# -- the model ------------------------------------------------------------------------------------------
+
+
+def _have(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def build_through_edgeai(workdir: Path) -> tuple[Path, str]:
+    """digits + digits-cnn trained through the plugin host, converted with torch-to-onnx."""
+    from edgeai_core.components import Context
+    from edgeai_core.plugins import PluginHost
+
+    host = PluginHost()
+    context = Context(workdir=workdir, seed=0)
+    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
+    dataset.prepare()
+    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
+    checkpoint = model.prepare(dataset)
+    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
+    artifact = converter.convert(checkpoint)
+    return Path(
+        artifact.path
+    ), "edgeai: dataset digits + model digits-cnn (30 epochs) + converter torch-to-onnx"
+
+
+def build_with_torch(workdir: Path) -> tuple[Path, str]:
+    """Fallback: a CNN of the digits-cnn shape exported by torch.onnx.export (weights untrained: latency only)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 16, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 32, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(32 * 4 * 4, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10),
+    ).eval()
+    path = workdir / "digits-cnn.onnx"
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 1, 8, 8),),
+        str(path),
+        dynamo=True,
+        external_data=False,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+    )
+    return path, "torch: a CNN of the digits-cnn shape exported with torch.onnx.export (dynamo, one file)"
+
+
+# -- the two measurements -------------------------------------------------------------------------------
+
+
+def plan_config(model_path: Path, dataset: bool, count: int, warmup: int, resources: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "name": "harness-overhead",
+        "seed": 0,
+        "model": {"name": "onnx-file", "path": str(model_path)},
+        "runtime": {"name": "onnxruntime", "threads": THREADS, "graph_optimization": OPTIMIZATION},
+        "benchmark": {"warmup": warmup, "min_count": count, "max_count": count, "min_duration_s": 0.0},
+        "evaluation": {"enabled": False},
+        "resources": {"enabled": resources},
+    }
+    if dataset:
+        config["dataset"] = {"name": "digits"}
+    return config
+
+
+def runner_median(host: Any, config: dict[str, Any], output: Path) -> tuple[float, dict[str, Any]]:
+    from edgeai_core.config import parse_config
+    from edgeai_core.planner import plan_pipeline
+    from edgeai_core.runner import LocalRunner
+
+    plan = plan_pipeline(parse_config(config), host)
+    doc = LocalRunner(plan, output, host=host).run()
+    stats = doc["latency"]["stats"]
+    return float(stats["median"]), stats
+
+
+def bare_inputs(host: Any, io: Any, dataset: bool, workdir: Path) -> list[Any]:
+    """Exactly the samples the runner cycles through: its pool of batch-1 slices of the test split (at most
+    256), or the seeded synthetic inputs it uses without a dataset."""
+    from edgeai_core.components import Context
+    from edgeai_core.runner import synthetic_inputs
+
+    if not dataset:
+        return [synthetic_inputs(io, 1, 0 + i)[0] for i in range(16)]
+    data = host.get("dataset", "digits").create({}, context=Context(workdir=workdir, seed=0))
+    data.prepare()
+    split = data.split("test")
+    return [split.inputs[i : i + 1] for i in range(min(len(split), 256))]
+
+
+def bare_median(model_path: Path, inputs: list[Any], count: int, warmup: int) -> float:
+    """A hand-written ONNX Runtime loop: same session options, same inputs, perf_counter_ns around run()."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    feeds = [{name: np.ascontiguousarray(x, dtype=np.float32)} for x in inputs]
+    clock = time.perf_counter_ns
+    run = session.run
+    samples: list[int] = []
+    n = len(feeds)
+    for i in range(warmup + count):
+        feed = feeds[i % n]
+        t0 = clock()
+        run(None, feed)
+        t1 = clock()
+        if i >= warmup:
+            samples.append(t1 - t0)
+    return float(statistics.median(samples))
+
+
+# -- main -----------------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    if not _have("onnxruntime", "onnx", "edgeai_onnx"):
+        raise BenchError("needs edgeai-onnx[compile] (onnxruntime and onnx) in this environment")
+    from edgeai_core.plugins import PluginHost
+
+    edgeai_path = _have("edgeai_datasets", "edgeai_torch", "torch")
+    fallback_reason = None if edgeai_path else "edgeai-datasets or edgeai-torch is not installed"
+    started = time.perf_counter()
+    model_path: Path | None = None
+    source = ""
+    if edgeai_path:
+        try:
+            model_path, source = build_through_edgeai(work / "build")
+        except Exception as exc:  # measure anyway, and say why the model did not come from edgeai
+            edgeai_path = False
+            fallback_reason = f"building through edgeai failed: {type(exc).__name__}: {exc}"
+            print(f"harness_overhead: {fallback_reason}; exporting from torch directly", file=sys.stderr)
+    if model_path is None:
+        if not _have("torch"):
+            raise BenchError(
+                "needs torch (edgeai-torch, or torch==2.13.0 for the direct export) to build the CNN"
+            )
+        model_path, source = build_with_torch(work)
+    build_s = time.perf_counter() - started
+
+    host = PluginHost()
+    dataset = "digits" in host.names()["dataset"]
+    # the IO spec, for synthetic inputs when there is no digits dataset (read the way onnx-file reads it)
+    from edgeai_onnx.checks import io_spec_from_model, validate_onnx
+
+    io = io_spec_from_model(validate_onnx(model_path))
+    inputs = bare_inputs(host, io, dataset, work)
+
+    rows: dict[str, list[float]] = {"runner": [], "runner_resources": [], "bare": []}
+    stats: dict[str, dict[str, Any]] = {}
+    for r in range(args.rounds):
+        order = ["runner", "runner_resources", "bare"]
+        if r % 2:
+            order.reverse()
+        for which in order:
+            if which == "bare":
+                rows["bare"].append(bare_median(model_path, inputs, args.count, args.warmup))
+            else:
+                resources = which == "runner_resources"
+                config = plan_config(model_path, dataset, args.count, args.warmup, resources)
+                median, stats[which] = runner_median(host, config, work / f"run-{r}-{which}")
+                rows[which].append(median)
+        print(
+            f"  round {r + 1}/{args.rounds}: "
+            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
+            file=sys.stderr,
+        )
+    medians = {k: statistics.median(v) for k, v in rows.items()}
+    import onnxruntime
+
+    return {
+        "benchmark": "harness_overhead",
+        "model_source": "edgeai" if edgeai_path else "torch-direct",
+        "model_source_detail": source,
+        "fallback_reason": fallback_reason,
+        "model_build_s": round(build_s, 3),
+        "inputs": f"{len(inputs)} batch-1 samples of the digits test split"
+        if dataset
+        else f"{len(inputs)} seeded synthetic batch-1 inputs (no digits dataset installed)",
+        "settings": {
+            "rounds": args.rounds,
+            "count": args.count,
+            "warmup": args.warmup,
+            "threads": THREADS,
+            "graph_optimization": OPTIMIZATION,
+        },
+        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
+        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        "ratio": round(medians["runner"] / medians["bare"], 4),
+        "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
+        "last_runner_stats_ns": stats.get("runner"),
+        "target": TARGET_RATIO,
+        "versions": {"onnxruntime": onnxruntime.__version__},
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="interleaved rounds (default 7)"
+    )
+    parser.add_argument(
+        "--count", type=positive_int, default=DEFAULT_COUNT, help="timed calls per measurement"
+    )
+    parser.add_argument("--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help="untimed calls first")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
+    args = parser.parse_args(argv)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeai-bench-") as tmp:
+            result = measure(args, Path(tmp))
+    except BenchError as exc:
+        print(f"harness_overhead: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failing step of the harness itself: report it as an error, not a miss
+        print(f"harness_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+    # the target is checked on both runner variants: sampling resources must not cost latency either
+    worst = max(result["ratio"], result["ratio_resources_enabled"])
+    passed = worst <= TARGET_RATIO
+    result["passed"] = passed
+    med = result["median_ns"]
+    print(
+        f"harness_overhead: {args.rounds} rounds x {args.count} calls (+{args.warmup} warm-up), interleaved"
+    )
+    print(f"model: {result['model_source_detail']}")
+    print(f"{'':<34} {'median us':>10}")
+    print(f"{'bare session.run loop':<34} {med['bare'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources off)':<34} {med['runner'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources on)':<34} {med['runner_resources'] / 1e3:>10.2f}")
+    print(
+        f"ratio: {result['ratio']:.3f} (resources off), {result['ratio_resources_enabled']:.3f} (on)  "
+        f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.json}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

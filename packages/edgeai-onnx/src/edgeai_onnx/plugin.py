@@ -1,0 +1,219 @@
+"""Registration of the edgeai-onnx components (entry point ``onnx`` in the ``edgeai`` group).
+
+Records only: this module imports neither ``onnx`` nor ``onnxruntime``, so listing, describing and planning
+stay light. The factories named here import the frameworks when a component is built.
+"""
+
+from __future__ import annotations
+
+from edgeai_core import CompilerRecord, DemoVariant, ModelRecord, Param, RuntimeRecord, hookimpl
+
+#: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
+
+
+@hookimpl
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    return [
+        RuntimeRecord(
+            name="onnxruntime",
+            summary="ONNX Runtime inference session (CPU by default; any installed execution provider)",
+            factory="edgeai_onnx.runtime:OnnxRuntime",
+            formats=("onnx",),
+            install="edgeai-onnx",
+            params=(
+                Param(
+                    "threads",
+                    "int",
+                    default=1,
+                    minimum=0,
+                    help="intra-op threads (0: ONNX Runtime picks one per physical core)",
+                ),
+                Param(
+                    "inter_op_threads",
+                    "int",
+                    default=1,
+                    minimum=0,
+                    help="inter-op threads, used only with execution_mode parallel (0: ONNX Runtime picks)",
+                ),
+                Param(
+                    "graph_optimization",
+                    "choice",
+                    default="all",
+                    choices=GRAPH_OPTIMIZATIONS,
+                    help="graph optimization level applied when the session is created",
+                ),
+                Param(
+                    "providers",
+                    "list[str]",
+                    default=None,
+                    help="execution providers in priority order (default: CPUExecutionProvider)",
+                ),
+                Param(
+                    "execution_mode",
+                    "choice",
+                    default="sequential",
+                    choices=("sequential", "parallel"),
+                    help="run independent graph branches one after another or in parallel",
+                ),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    return [
+        CompilerRecord(
+            name="onnx-quantize",
+            summary="ONNX Runtime quantization: static int8 (QDQ, calibrated), dynamic int8 or float16",
+            factory="edgeai_onnx.quantize:OnnxQuantize",
+            input_formats=("onnx",),
+            output_format="onnx",
+            needs_dataset=True,
+            install="edgeai-onnx[compile]",
+            params=(
+                Param(
+                    "mode",
+                    "choice",
+                    default="static",
+                    choices=("static", "dynamic", "float16"),
+                    help="static: int8 weights and activations calibrated on the dataset; dynamic: int8 "
+                    "weights, activations quantized at run time; float16: half-precision weights",
+                ),
+                Param("per_channel", "bool", default=True, help="one weight scale per output channel"),
+                Param(
+                    "calibration_method",
+                    "choice",
+                    default="minmax",
+                    choices=("minmax", "entropy", "percentile"),
+                    help="how static mode picks activation ranges from the calibration samples",
+                ),
+                Param(
+                    "calibration_samples",
+                    "int",
+                    default=200,
+                    minimum=1,
+                    help="training samples fed (one at a time) to calibrate static mode",
+                ),
+                Param(
+                    "activation_type",
+                    "choice",
+                    default="int8",
+                    choices=("int8", "uint8"),
+                    help="activation integer type in static mode (asymmetric, with a zero point)",
+                ),
+                Param(
+                    "weight_type",
+                    "choice",
+                    default="int8",
+                    choices=("int8", "uint8"),
+                    help="weight integer type (static and dynamic modes)",
+                ),
+                Param(
+                    "preprocess",
+                    "bool",
+                    default=True,
+                    help="run ONNX Runtime's quantization pre-processing (shape inference, graph "
+                    "optimization) first",
+                ),
+                Param(
+                    "quant_format",
+                    "choice",
+                    default="qdq",
+                    choices=("qdq", "qoperator"),
+                    help="static mode: QuantizeLinear/DequantizeLinear pairs (portable, read by TVM) or "
+                    "QLinear* operators (ONNX Runtime only)",
+                ),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_models() -> list[ModelRecord]:
+    return [
+        ModelRecord(
+            name="onnx-file",
+            summary="Your own pre-trained .onnx model file (validated, IO spec read from the graph)",
+            factory="edgeai_onnx.model:OnnxFile",
+            format="onnx",
+            tasks=("any",),
+            trainable=False,
+            install="edgeai-onnx[compile]",
+            params=(
+                Param("path", "path", help="the .onnx file to load"),
+                Param(
+                    "input_names",
+                    "list[str]",
+                    default=None,
+                    help="graph inputs to feed, in order (default: every input that is not an initializer)",
+                ),
+                Param(
+                    "output_names",
+                    "list[str]",
+                    default=None,
+                    help="graph outputs to read, in order (default: every output)",
+                ),
+                Param(
+                    "input_shape",
+                    "list[int]",
+                    default=None,
+                    minimum=1,
+                    help="shape of the first input, batch included, for graphs with symbolic dimensions",
+                ),
+                Param(
+                    "layout",
+                    "choice",
+                    default=None,
+                    choices=("NCHW", "NHWC"),
+                    help="layout of the first input (informative; sets the normalization axis)",
+                ),
+                Param(
+                    "mean",
+                    "list[float]",
+                    default=None,
+                    help="per-channel mean the model expects subtracted from its inputs",
+                ),
+                Param(
+                    "std",
+                    "list[float]",
+                    default=None,
+                    help="per-channel standard deviation the model expects its inputs divided by",
+                ),
+            ),
+        )
+    ]
+
+
+_DEMO_DATASET = {"name": "digits"}
+_DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
+
+
+@hookimpl
+def edgeai_register_demo_variants() -> list[DemoVariant]:
+    # The dataset and model tables are identical in every variant (and to the other plugins' variants), so
+    # `edgeai demo` trains the CNN once; the planner inserts torch-to-onnx before the ONNX steps.
+    return [
+        DemoVariant(
+            name="onnxruntime-float",
+            summary="digits CNN exported to ONNX, float32, on ONNX Runtime (1 thread)",
+            order=20,
+            config={
+                "dataset": dict(_DEMO_DATASET),
+                "model": dict(_DEMO_MODEL),
+                "runtime": {"name": "onnxruntime", "threads": 1},
+            },
+        ),
+        DemoVariant(
+            name="onnxruntime-int8",
+            summary="digits CNN, static int8 QDQ quantization, on ONNX Runtime (1 thread)",
+            order=30,
+            config={
+                "dataset": dict(_DEMO_DATASET),
+                "model": dict(_DEMO_MODEL),
+                "steps": [{"name": "onnx-quantize", "mode": "static"}],
+                "runtime": {"name": "onnxruntime", "threads": 1},
+            },
+        ),
+    ]

@@ -1,0 +1,92 @@
+"""Shared fixtures of the edgeai-onnx tests: a plugin host, the digits data, a trained CNN and its ONNX files.
+
+The CNN is trained once per session (about a second on one thread) and written twice: node by node with
+onnx.helper (fast; most tests) and through torch.onnx.export's dynamo exporter (what edgeai-torch produces).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+SUPPORT = Path(__file__).parent / "support"
+
+
+@pytest.fixture(scope="session")
+def testkit() -> Iterator[Any]:
+    """The module ``edgeai_onnx_testkit`` (tests/onnx/support), importable by the records' factories."""
+    sys.path.insert(0, str(SUPPORT))
+    import edgeai_onnx_testkit
+
+    yield edgeai_onnx_testkit
+    sys.path.remove(str(SUPPORT))
+    sys.modules.pop("edgeai_onnx_testkit", None)
+
+
+@pytest.fixture
+def host(testkit: Any) -> Any:
+    """A fresh plugin host with the core's built-ins, edgeai-onnx and the test datasets, registered in-process."""
+    import edgeai_core.plugin
+    import edgeai_onnx.plugin
+    from edgeai_core.plugins import PluginHost
+
+    host = PluginHost(discover=False, env={})
+    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
+    host.register(edgeai_onnx.plugin, name="onnx", distribution="edgeai-onnx", version="0.1.0")
+    host.register(testkit, name="onnx-testkit", distribution="edgeai-onnx-tests", version="0")
+    return host
+
+
+@pytest.fixture
+def make(host: Any, tmp_path: Path) -> Any:
+    """``make(kind, name, **params)``: build a component with its own work folder under tmp_path."""
+    from edgeai_core.components import Context
+
+    counter = iter(range(1000))
+
+    def build(kind: str, name: str, *, seed: int = 0, **params: Any) -> Any:
+        work = tmp_path / f"{next(counter):02d}-{kind}-{name}"
+        work.mkdir(parents=True)
+        return host.get(kind, name).create(params, where=kind, context=Context(workdir=work, seed=seed))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def digits(testkit: Any) -> Any:
+    """The test-digits dataset (seed 0), prepared."""
+    from edgeai_core.components import Context
+    from edgeai_core.records import DatasetRecord
+
+    record = DatasetRecord(
+        name="test-digits", summary="digits", factory="edgeai_onnx_testkit:SkDigits", task="classification"
+    )
+    data = testkit.SkDigits(record=record, params={}, context=Context())
+    data.prepare()
+    return data
+
+
+@pytest.fixture(scope="session")
+def cnn(testkit: Any, digits: Any) -> Any:
+    """A small CNN trained on the digits' training split (about 97-98% test accuracy)."""
+    train = digits.split("train")
+    return testkit.train_cnn(train.inputs, train.targets, epochs=10)
+
+
+@pytest.fixture(scope="session")
+def cnn_onnx(testkit: Any, cnn: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained CNN as a helper-built .onnx file with a symbolic batch dimension."""
+    return testkit.cnn_to_onnx(cnn, tmp_path_factory.mktemp("cnn") / "cnn.onnx")
+
+
+@pytest.fixture(scope="session")
+def cnn_dynamo(testkit: Any, cnn: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained CNN through torch.onnx.export (dynamo exporter, single file)."""
+    return testkit.export_dynamo(cnn, tmp_path_factory.mktemp("dynamo") / "cnn-dynamo.onnx")

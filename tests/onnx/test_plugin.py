@@ -1,0 +1,144 @@
+"""The registration module: records, demo variants, entry point, and no heavy import when listing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+import edgeai_onnx.plugin as plugin
+from edgeai_core.records import CompilerRecord, ModelRecord, RuntimeRecord
+
+
+def test_records() -> None:
+    (runtime,) = plugin.edgeai_register_runtimes()
+    (compiler,) = plugin.edgeai_register_compilers()
+    (model,) = plugin.edgeai_register_models()
+    assert isinstance(runtime, RuntimeRecord) and runtime.name == "onnxruntime"
+    assert runtime.formats == ("onnx",) and runtime.factory == "edgeai_onnx.runtime:OnnxRuntime"
+    assert runtime.params.defaults() == {
+        "threads": 1,
+        "inter_op_threads": 1,
+        "graph_optimization": "all",
+        "providers": None,
+        "execution_mode": "sequential",
+    }
+    assert isinstance(compiler, CompilerRecord) and compiler.name == "onnx-quantize"
+    assert (compiler.input_formats, compiler.output_format, compiler.needs_dataset) == (
+        ("onnx",),
+        "onnx",
+        True,
+    )
+    assert compiler.install == "edgeai-onnx[compile]"
+    assert compiler.params.defaults() == {
+        "mode": "static",
+        "per_channel": True,
+        "calibration_method": "minmax",
+        "calibration_samples": 200,
+        "activation_type": "int8",
+        "weight_type": "int8",
+        "preprocess": True,
+        "quant_format": "qdq",
+    }
+    assert isinstance(model, ModelRecord) and model.name == "onnx-file"
+    assert (model.format, model.tasks, model.trainable) == ("onnx", ("any",), False)
+    assert model.params["path"].required
+    assert [p.name for p in model.params] == [
+        "path",
+        "input_names",
+        "output_names",
+        "input_shape",
+        "layout",
+        "mean",
+        "std",
+    ]
+
+
+def test_demo_variants() -> None:
+    variants = {v.name: v for v in plugin.edgeai_register_demo_variants()}
+    table = {"dataset": {"name": "digits"}, "model": {"name": "digits-cnn", "epochs": 30}}
+    assert variants["onnxruntime-float"].order == 20
+    assert dict(variants["onnxruntime-float"].config) == {
+        **table,
+        "runtime": {"name": "onnxruntime", "threads": 1},
+    }
+    assert variants["onnxruntime-int8"].order == 30
+    assert dict(variants["onnxruntime-int8"].config) == {
+        **table,
+        "steps": [{"name": "onnx-quantize", "mode": "static"}],
+        "runtime": {"name": "onnxruntime", "threads": 1},
+    }
+
+
+def test_host_lists_and_plans_without_building(host: Any) -> None:
+    from edgeai_core.config import parse_config
+    from edgeai_core.planner import plan_pipeline
+
+    names = host.names()
+    assert "onnxruntime" in names["runtime"] and "onnx-quantize" in names["compiler"]
+    plan = plan_pipeline(
+        parse_config(
+            {
+                "dataset": {"name": "test-digits"},
+                "model": {"name": "onnx-file", "path": "model.onnx"},
+                "steps": [{"name": "onnx-quantize", "mode": "dynamic"}],
+                "runtime": {"name": "onnxruntime", "threads": 2},
+            }
+        ),
+        host,
+    )
+    assert plan.final_format == "onnx"
+    assert plan.runtime.params["threads"] == 2
+
+
+@pytest.mark.subprocess
+def test_listing_describing_and_planning_import_no_framework() -> None:
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from edgeai_core.config import parse_config
+        from edgeai_core.planner import plan_pipeline
+        from edgeai_core.plugins import PluginHost
+        import edgeai_core.plugin
+        import edgeai_onnx.plugin
+
+        host = PluginHost(discover=False, env={})
+        host.register(edgeai_core.plugin, name="core")
+        host.register(edgeai_onnx.plugin, name="onnx")
+        for record in host.records():
+            record.params.json_schema()
+            record.facts()
+        host.demo_variants()
+        plan_pipeline(parse_config({"dataset": {"name": "gaussian-blobs"},
+                                    "model": {"name": "onnx-file", "path": "m.onnx"},
+                                    "steps": [{"name": "onnx-quantize", "mode": "float16"}],
+                                    "runtime": {"name": "onnxruntime"}}), host)
+        heavy = ("onnx", "onnxruntime", "torch", "tensorflow", "tvm", "sklearn", "PIL", "sympy")
+        print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def test_entry_point_is_installed() -> None:
+    try:
+        dist = importlib.metadata.distribution("edgeai-onnx")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("edgeai-onnx is not installed as a distribution (running from a source tree)")
+    points = [ep for ep in dist.entry_points if ep.group == "edgeai"]
+    assert [(ep.name, ep.value) for ep in points] == [("onnx", "edgeai_onnx.plugin")]
+    requires = dist.requires or []
+    assert any(r.startswith("onnxruntime") and "extra" not in r for r in requires)
+    assert not any(r.startswith("onnx>") and "extra" not in r for r in requires), "onnx must stay an extra"
+    assert any(r.startswith("torch==2.13.0") for r in requires)
