@@ -1,0 +1,193 @@
+"""Registration of edgeai-torch's components (entry point ``torch`` in the ``edgeai`` group).
+
+Declarations only: this module imports no torch, so listing, describing and planning stay fast. The factories
+(``edgeai_torch.models``, ``.export``, ``.runtime``) import torch when a component is built.
+"""
+
+from __future__ import annotations
+
+from edgeai_core.hookspecs import hookimpl
+from edgeai_core.params import Param
+from edgeai_core.records import ConverterRecord, DemoVariant, ModelRecord, RuntimeRecord
+
+INSTALL = "edgeai-torch"
+
+
+def _training_params(
+    epochs: int, batch_size: int, learning_rate: float, channels: int, image_size: int
+) -> tuple[Param, ...]:
+    """Parameters shared by the trainable models (defaults differ per model)."""
+    return (
+        Param("epochs", "int", default=epochs, minimum=1, help="training epochs"),
+        Param("batch_size", "int", default=batch_size, minimum=1, help="training batch size"),
+        Param("learning_rate", "float", default=learning_rate, minimum=0.0, help="Adam learning rate"),
+        Param("weight_decay", "float", default=0.0, minimum=0.0, help="Adam weight decay (L2 penalty)"),
+        Param(
+            "schedule",
+            "choice",
+            default="cosine",
+            choices=("cosine", "constant"),
+            help="learning rate schedule: cosine decay to 0 over all steps, or constant",
+        ),
+        Param("channels", "int", default=channels, minimum=1, help="input channels (NCHW)"),
+        Param("image_size", "int", default=image_size, minimum=4, help="input height and width in pixels"),
+        Param(
+            "classes",
+            "int",
+            default=None,
+            minimum=2,
+            help="output classes (default: the number of the dataset's class names)",
+        ),
+        Param(
+            "checkpoint",
+            "path",
+            default=None,
+            help="load this model.pt (written by edgeai train) instead of training",
+        ),
+        Param(
+            "logdir",
+            "path",
+            default=None,
+            help="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
+        ),
+        Param(
+            "threads",
+            "int",
+            default=1,
+            minimum=1,
+            help="torch threads while training (1: reproducible timing on small machines)",
+        ),
+    )
+
+
+@hookimpl
+def edgeai_register_models() -> list[ModelRecord]:
+    return [
+        ModelRecord(
+            name="digits-cnn",
+            summary="Small PyTorch CNN for 8x8 digit images (2 conv, 2 linear; ~24k parameters)",
+            factory="edgeai_torch.models:DigitsCnn",
+            format="torch",
+            tasks=("classification",),
+            trainable=True,
+            install=INSTALL,
+            params=_training_params(epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8),
+        ),
+        ModelRecord(
+            name="mobilenetv2",
+            summary="PyTorch MobileNetV2 (width multiplier, strides for small inputs), trained from scratch",
+            factory="edgeai_torch.models:MobileNetV2",
+            format="torch",
+            tasks=("classification",),
+            trainable=True,
+            install=INSTALL,
+            params=(
+                *_training_params(epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32),
+                Param(
+                    "width",
+                    "float",
+                    default=0.5,
+                    minimum=0.1,
+                    maximum=4.0,
+                    help="width multiplier: scales every layer's channels (1.0 is the paper's network)",
+                ),
+                Param(
+                    "dropout",
+                    "float",
+                    default=0.2,
+                    minimum=0.0,
+                    maximum=0.9,
+                    help="dropout before the classifier",
+                ),
+            ),
+        ),
+    ]
+
+
+@hookimpl
+def edgeai_register_converters() -> list[ConverterRecord]:
+    return [
+        ConverterRecord(
+            name="torch-to-onnx",
+            summary="Export a torch checkpoint to a single-file ONNX model with a dynamic batch axis",
+            factory="edgeai_torch.export:TorchToOnnx",
+            input_format="torch",
+            output_format="onnx",
+            install="edgeai-torch[onnx]",
+            params=(
+                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
+                Param(
+                    "exporter",
+                    "choice",
+                    default="torchscript",
+                    choices=("torchscript", "dynamo"),
+                    help="torch.onnx exporter: torchscript (fast, opset as asked) or dynamo "
+                    "(torch.export + onnxscript; native opset 18)",
+                ),
+                Param(
+                    "verify",
+                    "bool",
+                    default=True,
+                    help="run the ONNX model in ONNX Runtime (when installed) and compare with torch",
+                ),
+                Param(
+                    "tolerance",
+                    "float",
+                    default=1e-4,
+                    minimum=0.0,
+                    help="largest accepted absolute difference between ONNX Runtime and torch outputs",
+                ),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    return [
+        RuntimeRecord(
+            name="torch",
+            summary="PyTorch on the CPU, eager or traced+frozen TorchScript",
+            factory="edgeai_torch.runtime:TorchRuntime",
+            formats=("torch",),
+            install=INSTALL,
+            params=(
+                Param(
+                    "threads",
+                    "int",
+                    default=1,
+                    minimum=1,
+                    help="torch intra-op threads (torch.set_num_threads)",
+                ),
+                Param(
+                    "mode",
+                    "choice",
+                    default="eager",
+                    choices=("eager", "traced"),
+                    help="eager: the nn.Module as is; traced: torch.jit.trace + freeze per input shape",
+                ),
+            ),
+        )
+    ]
+
+
+#: The demo's dataset and model tables: edgeai-onnx's variants use the same, so the demo trains once.
+DEMO_DATASET = {"name": "digits"}
+DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
+
+
+@hookimpl
+def edgeai_register_demo_variants() -> list[DemoVariant]:
+    return [
+        DemoVariant(
+            name=f"torch-{mode}",
+            summary=f"digits CNN, float32, PyTorch {mode}",
+            order=order,
+            config={
+                "dataset": dict(DEMO_DATASET),
+                "model": dict(DEMO_MODEL),
+                "runtime": {"name": "torch", "threads": 1, "mode": mode},
+            },
+        )
+        for mode, order in (("eager", 10), ("traced", 11))
+    ]

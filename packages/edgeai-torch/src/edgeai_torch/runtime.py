@@ -1,0 +1,138 @@
+"""The ``torch`` runtime: runs ``torch`` checkpoints eagerly or as traced, frozen TorchScript graphs.
+
+``bind`` turns the numpy inputs into tensors (sharing memory, no copy for contiguous float32) and, in traced
+mode, traces for that input shape, all before returning; the returned callable does only the forward pass
+under :func:`torch.inference_mode`. A traced graph is specific to the shapes it was traced with, so traced
+graphs are cached per input shape (the benchmark's batch and the evaluation's batches each get one).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgeai_core.artifacts import Artifact, IOSpec
+from edgeai_core.components import Runtime
+from edgeai_core.errors import RuntimeFailure
+from edgeai_torch import FORMAT
+from edgeai_torch.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+#: Traced graphs kept per runtime (one per input shape seen); the oldest is dropped beyond this.
+MAX_TRACED_SHAPES = 8
+#: Calls made right after tracing: TorchScript's profiling executor optimizes the graph on its first runs,
+#: which would otherwise land in the first timed calls.
+TRACE_WARMUP_CALLS = 3
+
+
+class TorchRuntime(Runtime):
+    """Eager or traced (``torch.jit.trace`` + ``torch.jit.freeze``) inference on the CPU."""
+
+    _io: IOSpec
+    _module: torch.nn.Module
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._traced: OrderedDict[tuple[int, ...], Callable[[torch.Tensor], torch.Tensor]] = OrderedDict()
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    @property
+    def io(self) -> IOSpec:
+        return self._io
+
+    def load(self, artifact: Artifact) -> None:
+        if artifact.format != FORMAT:
+            raise RuntimeFailure(f"runtime torch loads '{FORMAT}' artifacts, not '{artifact.format}'")
+        torch.set_num_threads(self.params["threads"])
+        checkpoint = load_checkpoint(artifact.path)
+        module = checkpoint.module.eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        self._module = module
+        self._io = artifact.io
+        self._traced.clear()
+        log.info(
+            "loaded %s (%s) with %d thread(s), mode %s",
+            artifact.path.name,
+            checkpoint.architecture,
+            self.params["threads"],
+            self.params["mode"],
+        )
+
+    def _tensor(self, inputs: Sequence[np.ndarray]) -> torch.Tensor:
+        if not hasattr(self, "_module"):
+            raise RuntimeFailure("runtime torch: call load() before inference")
+        if len(inputs) != 1:
+            raise RuntimeFailure(f"the model takes 1 input ('input'), got {len(inputs)}")
+        array = np.ascontiguousarray(inputs[0], dtype=np.float32)
+        want = self._io.inputs[0].shape
+        if array.ndim != len(want) or any(
+            isinstance(w, int) and w != g for w, g in zip(want[1:], array.shape[1:], strict=True)
+        ):
+            shown = tuple(w if isinstance(w, int) else "N" for w in want)
+            raise RuntimeFailure(f"input of shape {array.shape} does not fit the model's input {shown}")
+        if torch.get_num_threads() != self.params["threads"]:  # another component changed the global
+            torch.set_num_threads(self.params["threads"])
+        return torch.from_numpy(array)
+
+    def _function(self, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The callable that runs the forward pass for inputs shaped like ``x``."""
+        if self.params["mode"] == "eager":
+            return self._module
+        shape = tuple(x.shape)
+        traced = self._traced.get(shape)
+        if traced is None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # TorchScript's deprecation notice; traced mode is opt-in
+                    with torch.no_grad():
+                        graph = torch.jit.freeze(torch.jit.trace(self._module, x).eval())
+                    with torch.inference_mode():
+                        for _ in range(TRACE_WARMUP_CALLS):
+                            graph(x)
+            except Exception as exc:
+                raise RuntimeFailure(
+                    f"runtime torch: tracing for input shape {shape} failed ({exc}); use mode eager"
+                ) from exc
+            traced = graph
+            self._traced[shape] = traced
+            if len(self._traced) > MAX_TRACED_SHAPES:
+                self._traced.popitem(last=False)
+        else:
+            self._traced.move_to_end(shape)
+        return traced
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        x = self._tensor(inputs)
+        function = self._function(x)
+        try:
+            with torch.inference_mode():
+                out = function(x)
+        except Exception as exc:
+            raise RuntimeFailure(f"runtime torch: inference on input {tuple(x.shape)} failed: {exc}") from exc
+        return [np.array(out.numpy(), dtype=np.float32, copy=True)]
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        x = self._tensor(inputs)
+        function = self._function(x)
+        mode = torch.inference_mode()  # made once: entering it is all that stays in the timed call
+
+        def forward() -> object:
+            with mode:
+                return function(x)
+
+        return forward
+
+    def close(self) -> None:
+        self._traced.clear()
+        if hasattr(self, "_module"):
+            del self._module
