@@ -316,6 +316,7 @@ class LocalRunner:
         io = artifact.io
         batch = settings.batch_size
         pool: list[list[np.ndarray]]
+        self.stage = "benchmark"  # inputs that do not fit the model fail this stage
         if dataset is not None:
             split = dataset.split(self.plan.config.evaluation["split"])
             check_input_shape(split.inputs, io, dataset.name)
