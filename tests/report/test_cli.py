@@ -1,0 +1,189 @@
+"""The plugin: the `edgeai report` command, its light registration module, and the demo's closing report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+from edgeai_core import DemoVariant, hookimpl
+from edgeai_core.cli import cli
+from edgeai_core.plugins import PluginHost
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    import edgeai_core.plugin
+    import edgeai_report.plugin
+
+    host = PluginHost(discover=False, env={})
+    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
+    host.register(edgeai_report.plugin, name="report", distribution="edgeai-report", version="0.1.0")
+    return host
+
+
+def test_plugin_module_imports_neither_numpy_nor_matplotlib() -> None:
+    code = (
+        "import sys, edgeai_report, edgeai_report.plugin, edgeai_report.command; "
+        "heavy = [m for m in ('numpy', 'matplotlib', 'PIL', 'torch', 'onnxruntime') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "", f"imported at registration: {out.stdout}"
+
+
+def test_report_command_is_registered(host: PluginHost) -> None:
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["--help"], obj={"host": host})
+    assert listing.exit_code == 0 and "report" in listing.output
+    helped = runner.invoke(cli, ["report", "--help"], obj={"host": host})
+    assert helped.exit_code == 0
+    for option in (
+        "--output",
+        "--title",
+        "--format",
+        "--names",
+        "--img-dir",
+        "--root-dir",
+        "--baseline",
+        "--json",
+    ):
+        assert option in helped.output
+
+
+def test_report_command_renders_and_prints_json(
+    host: PluginHost, tmp_path: Path, rt: SimpleNamespace
+) -> None:
+    out = tmp_path / "report"
+    args = [
+        "report",
+        str(rt.fixture_path("onnxruntime-float")),
+        str(rt.fixture_path("onnxruntime-int8")),
+        "-o",
+        str(out),
+        "--names",
+        "float,int8",
+        "--title",
+        "Quantization check",
+        "--format",
+        "html,md",
+        "--jobs",
+        "1",
+        "--json",
+    ]
+    result = CliRunner().invoke(cli, args, obj={"host": host})
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.stdout)
+    assert manifest["kind"] == "comparison" and manifest["runs"] == ["float", "int8"]
+    assert set(manifest["files"]) == {"html", "md"} and not (out / "report.rst").exists()
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<title>Quantization check</title>" in page
+    deltas = rt.parse_markdown_tables((out / "report.md").read_text(encoding="utf-8"))["deltas"]
+    assert rt.row_of(deltas, "int8")[rt.column(deltas, "baseline")] == "float"
+
+
+def test_report_command_prints_the_files(host: PluginHost, tmp_path: Path, rt: SimpleNamespace) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            str(rt.fixture_path("blobs-mlp-int8-tcp-lost")),
+            "-o",
+            str(tmp_path),
+            "--format",
+            "html",
+            "--jobs",
+            "1",
+        ],
+        obj={"host": host},
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == f"html: {tmp_path / 'report.html'}"
+    assert lines[-1] == f"open {(tmp_path / 'report.html').resolve().as_uri()}"
+
+
+class DemoPlugin:
+    """Two demo variants built from the core's numpy components (fast, no framework)."""
+
+    @hookimpl
+    def edgeai_register_demo_variants(self) -> list[DemoVariant]:
+        base = {
+            "dataset": {"name": "gaussian-blobs"},
+            "model": {"name": "numpy-mlp", "epochs": 20},
+            "runtime": {"name": "numpy"},
+        }
+        return [
+            DemoVariant(name="mlp-float", summary="numpy MLP, float", order=10, config=dict(base)),
+            DemoVariant(
+                name="mlp-int8",
+                summary="numpy MLP, int8 weights",
+                order=20,
+                config={**base, "steps": [{"name": "weight-int8"}]},
+            ),
+        ]
+
+
+def test_demo_ends_with_the_comparison_report(host: PluginHost, tmp_path: Path, rt: SimpleNamespace) -> None:
+    host.register(DemoPlugin(), name="demo-test")
+    out = tmp_path / "demo"
+    args = [
+        "demo",
+        "-o",
+        str(out),
+        "--set",
+        "benchmark.min_count=200",
+        "--set",
+        "benchmark.min_duration_s=0.05",
+        "--set",
+        "benchmark.warmup=5",
+    ]
+    result = CliRunner().invoke(cli, args, obj={"host": host})
+    assert result.exit_code == 0, result.output
+    page = out / "report" / "report.html"
+    assert f"report: {page} (open it in a browser)" in result.stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["reports"] == [str(page)]
+    tables = rt.parse_markdown_tables((out / "report" / "report.md").read_text(encoding="utf-8"))
+    assert [r[0] for r in tables["runs"][1]] == ["mlp-float", "mlp-int8"]
+    int8 = json.loads((out / "mlp-int8" / "results.json").read_text(encoding="utf-8"))
+    rt.assert_shown(
+        rt.row_of(tables["runs"], "mlp-int8")[rt.column(tables["runs"], "accuracy")],
+        int8["quality"]["accuracy"],
+    )
+    assert rt.row_of(tables["deltas"], "mlp-int8")[1:3] == ["quantized", "mlp-float"]
+
+
+def test_a_failing_report_does_not_fail_the_demo(
+    host: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgeai_report.render
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(edgeai_report.render, "render_report", broken)
+    host.register(DemoPlugin(), name="demo-test")
+    args = [
+        "demo",
+        "-o",
+        str(tmp_path),
+        "--only",
+        "mlp-float",
+        "--set",
+        "benchmark.min_count=100",
+        "--set",
+        "benchmark.min_duration_s=0.01",
+        "--json",
+    ]
+    result = CliRunner().invoke(cli, args, obj={"host": host})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reports"] == []
+    assert "plugin 'report' failed in edgeai_demo_finished: RuntimeError: disk full" in result.stderr
