@@ -1,0 +1,247 @@
+"""TFLite harness overhead: edgeai's reported LiteRT latency for the int8 digits CNN against a bare `invoke` loop.
+
+The model is built through edgeai: dataset `digits` (NHWC) + model `digits-cnn-keras` (30 epochs, seed 0) +
+compiler `tflite` (mode int8, int8 inputs and outputs). It needs edgeai-tflite[compile] and edgeai-datasets.
+
+In ONE process, several rounds interleave (in alternating order):
+  (a) `edgeai_core.runner.LocalRunner` on a plan `tflite-file` -> runtime `tflite` (1 thread, XNNPACK on), once
+      with resource sampling disabled and once enabled, reading the document's `latency.stats.median`;
+  (b) a bare loop over the same input samples: its own `ai_edge_litert.interpreter.Interpreter` with the same
+      options, inputs quantized and `set_tensor` outside the timed region, and `time.perf_counter_ns()` around each
+      `interpreter.invoke()`, median.
+The runner's per-sample median, as a ratio to the bare loop's, must stay <= 1.05 (median of the rounds).
+
+Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a test), 2 an error.
+
+    python bench/tflite_overhead.py [--rounds N] [--count N] [--warmup N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TARGET_RATIO = 1.05
+DEFAULT_ROUNDS = 7
+DEFAULT_COUNT = 2000
+DEFAULT_WARMUP = 200
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "tflite_overhead.json"
+THREADS = 1
+EPOCHS = 30
+COMPILER = {"mode": "int8", "inference_input_type": "int8", "inference_output_type": "int8"}
+
+
+class BenchError(Exception):
+    """A prerequisite is missing or a step failed."""
+
+
+def _have(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+def build_through_edgeai(workdir: Path) -> tuple[Path, dict[str, Any], float]:
+    """digits (NHWC) + digits-cnn-keras trained through the plugin host, compiled to full int8 TFLite."""
+    from edgeai_core.components import Context
+    from edgeai_core.plugins import PluginHost
+
+    host = PluginHost()
+    context = Context(workdir=workdir, seed=0)
+    dataset = host.get("dataset", "digits").create({"layout": "NHWC"}, where="dataset", context=context)
+    dataset.prepare()
+    started = time.perf_counter()
+    model = host.get("model", "digits-cnn-keras").create({"epochs": EPOCHS}, where="model", context=context)
+    checkpoint = model.prepare(dataset)
+    train_s = time.perf_counter() - started
+    compiler = host.get("compiler", "tflite").create(COMPILER, where="compiler", context=context)
+    artifact = compiler.compile(checkpoint, dataset)
+    facts = {
+        "keras_test_accuracy": checkpoint.metadata.get("test_accuracy"),
+        "training_time_s": round(checkpoint.metadata.get("training_time_s", 0.0), 2),
+        "tflite_bytes": artifact.size_bytes,
+        "io": artifact.io.to_json(),
+    }
+    return Path(artifact.path), facts, train_s
+
+
+def plan_config(model_path: Path, count: int, warmup: int, resources: bool) -> dict[str, Any]:
+    return {
+        "name": "tflite-overhead",
+        "seed": 0,
+        "dataset": {"name": "digits", "layout": "NHWC"},
+        "model": {"name": "tflite-file", "path": str(model_path)},
+        "runtime": {"name": "tflite", "threads": THREADS, "interpreter": "ai-edge-litert"},
+        "benchmark": {"warmup": warmup, "min_count": count, "max_count": count, "min_duration_s": 0.0},
+        "evaluation": {"enabled": False},
+        "resources": {"enabled": resources},
+    }
+
+
+def runner_median(host: Any, config: dict[str, Any], output: Path) -> tuple[float, dict[str, Any]]:
+    from edgeai_core.config import parse_config
+    from edgeai_core.planner import plan_pipeline
+    from edgeai_core.runner import LocalRunner
+
+    plan = plan_pipeline(parse_config(config), host)
+    doc = LocalRunner(plan, output, host=host).run()
+    stats = doc["latency"]["stats"]
+    return float(stats["median"]), stats
+
+
+def bare_inputs(host: Any, workdir: Path) -> list[Any]:
+    """Exactly the samples the runner cycles through: its pool of batch-1 slices of the test split (at most 256)."""
+    from edgeai_core.components import Context
+
+    data = host.get("dataset", "digits").create({"layout": "NHWC"}, context=Context(workdir=workdir, seed=0))
+    data.prepare()
+    split = data.split("test")
+    return [split.inputs[i : i + 1] for i in range(min(len(split), 256))]
+
+
+def bare_median(model_path: Path, inputs: list[Any], count: int, warmup: int) -> float:
+    """A hand-written LiteRT loop: same options, quantized inputs set before timing, perf_counter_ns around invoke."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model_path), num_threads=THREADS)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    scale, zero = detail["quantization"]
+    index = detail["index"]
+    feeds = [np.clip(np.rint(x / scale) + zero, -128, 127).astype(np.int8) for x in inputs]
+    clock = time.perf_counter_ns
+    invoke = interpreter.invoke
+    set_tensor = interpreter.set_tensor
+    samples: list[int] = []
+    n = len(feeds)
+    for i in range(warmup + count):
+        set_tensor(index, feeds[i % n])
+        t0 = clock()
+        invoke()
+        t1 = clock()
+        if i >= warmup:
+            samples.append(t1 - t0)
+    return float(statistics.median(samples))
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    if not _have("edgeai_tflite", "ai_edge_litert", "tensorflow", "edgeai_datasets"):
+        raise BenchError("needs edgeai-tflite[compile] (TensorFlow, ai-edge-litert) and edgeai-datasets")
+    from edgeai_core.plugins import PluginHost
+
+    started = time.perf_counter()
+    model_path, facts, train_s = build_through_edgeai(work / "build")
+    build_s = time.perf_counter() - started
+
+    host = PluginHost()
+    inputs = bare_inputs(host, work)
+    rows: dict[str, list[float]] = {"runner": [], "runner_resources": [], "bare": []}
+    stats: dict[str, dict[str, Any]] = {}
+    for r in range(args.rounds):
+        order = ["runner", "runner_resources", "bare"]
+        if r % 2:
+            order.reverse()
+        for which in order:
+            if which == "bare":
+                rows["bare"].append(bare_median(model_path, inputs, args.count, args.warmup))
+            else:
+                resources = which == "runner_resources"
+                config = plan_config(model_path, args.count, args.warmup, resources)
+                median, stats[which] = runner_median(host, config, work / f"run-{r}-{which}")
+                rows[which].append(median)
+        print(
+            f"  round {r + 1}/{args.rounds}: "
+            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
+            file=sys.stderr,
+        )
+    medians = {k: statistics.median(v) for k, v in rows.items()}
+    import importlib.metadata
+
+    return {
+        "benchmark": "tflite_overhead",
+        "model": f"digits-cnn-keras ({EPOCHS} epochs, seed 0) -> compiler tflite {COMPILER}",
+        "model_facts": facts,
+        "model_build_s": round(build_s, 3),
+        "training_s": round(train_s, 3),
+        "inputs": f"{len(inputs)} batch-1 samples of the digits test split (NHWC)",
+        "settings": {"rounds": args.rounds, "count": args.count, "warmup": args.warmup, "threads": THREADS},
+        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
+        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        "ratio": round(medians["runner"] / medians["bare"], 4),
+        "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
+        "last_runner_stats_ns": stats.get("runner"),
+        "target": TARGET_RATIO,
+        "versions": {
+            "ai-edge-litert": importlib.metadata.version("ai-edge-litert"),
+            "numpy": importlib.metadata.version("numpy"),
+        },
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="interleaved rounds (default 7)"
+    )
+    parser.add_argument(
+        "--count", type=positive_int, default=DEFAULT_COUNT, help="timed calls per measurement"
+    )
+    parser.add_argument("--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help="untimed calls first")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
+    args = parser.parse_args(argv)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgeai-bench-") as tmp:
+            result = measure(args, Path(tmp))
+    except BenchError as exc:
+        print(f"tflite_overhead: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failing step of the harness itself: report it as an error, not a miss
+        print(f"tflite_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+    worst = max(result["ratio"], result["ratio_resources_enabled"])
+    passed = worst <= TARGET_RATIO
+    result["passed"] = passed
+    med = result["median_ns"]
+    print(f"tflite_overhead: {args.rounds} rounds x {args.count} calls (+{args.warmup} warm-up), interleaved")
+    print(f"model: {result['model']}")
+    print(f"{'':<34} {'median us':>10}")
+    print(f"{'bare interpreter.invoke loop':<34} {med['bare'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources off)':<34} {med['runner'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources on)':<34} {med['runner_resources'] / 1e3:>10.2f}")
+    print(
+        f"ratio: {result['ratio']:.3f} (resources off), {result['ratio_resources_enabled']:.3f} (on)  "
+        f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.json}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

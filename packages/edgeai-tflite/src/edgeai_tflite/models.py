@@ -1,0 +1,387 @@
+"""The Keras model components: ``digits-cnn-keras`` and ``mobilenetv2-keras`` (trainable), ``keras-file`` and
+``savedmodel-dir`` (a user's own files).
+
+The trainable models write one ``model.keras`` (Keras 3's zip of config and weights; format ``keras``) plus its
+sidecar. Loading always uses ``keras.models.load_model(..., safe_mode=True, compile=False)``: no code stored in a
+file runs, and a checkpoint of another architecture is an error naming both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgeai_core.artifacts import SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec
+from edgeai_core.components import Dataset, Model
+from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_tflite import KERAS, SAVEDMODEL
+from edgeai_tflite._tf import keras, quiet, require_tensorflow_backend, tf, versions
+from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout
+from edgeai_tflite.nets import ARCHITECTURE_PARAMS, INPUT_NAME, OUTPUT_NAME, build, model_name
+from edgeai_tflite.training import TrainSettings, set_threads, train_classifier
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "model.keras"
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+# -- reading Keras models and SavedModels ------------------------------------------------------------
+
+
+def load_keras(path: Path, *, field: str = "", safe_mode: bool = True) -> keras.Model:
+    """Load a ``.keras``/``.h5`` file without compiling it; every failure is one ArtifactError line."""
+    where = f"{field}: " if field else ""
+    if not path.is_file():
+        raise ArtifactError(
+            f"{where}{path} does not exist" if not path.exists() else f"{where}{path} is not a file"
+        )
+    if path.suffix.lower() not in KERAS_SUFFIXES:
+        raise ArtifactError(f"{where}{path} is not a Keras model file (.keras or legacy .h5)")
+    require_tensorflow_backend()
+    try:
+        with quiet():
+            return keras.models.load_model(path, compile=False, safe_mode=safe_mode)
+    except Exception as exc:
+        message = condense(exc)
+        hint = ""
+        if safe_mode and ("safe_mode" in message or "Lambda" in message):
+            hint = "; it runs code stored in the file: load it with safe_mode = false only if you trust it"
+        raise ArtifactError(f"{where}{path} cannot be loaded as a Keras model: {message}{hint}") from None
+
+
+def _dtype(value: Any) -> str:
+    name = getattr(value, "name", None) if not isinstance(value, str) else value
+    try:
+        return np.dtype(str(name)).name
+    except TypeError:
+        return "float32"
+
+
+def keras_io_spec(model: keras.Model, layout: str | None = "NHWC") -> IOSpec:
+    """Inputs and outputs of a Keras model, named after its input layers and output layers."""
+    output_names = list(getattr(model, "output_names", None) or [])
+    inputs = []
+    for i, tensor in enumerate(model.inputs):
+        name = str(getattr(tensor, "name", "") or f"input_{i}").split(":")[0]
+        shape = tuple(None if d is None else int(d) for d in tensor.shape)
+        inputs.append(
+            TensorSpec(name, shape, _dtype(tensor.dtype), layout=layout if len(shape) == 4 else None)
+        )
+    outputs = []
+    for i, tensor in enumerate(model.outputs):
+        name = output_names[i] if i < len(output_names) else f"output_{i}"
+        shape = tuple(None if d is None else int(d) for d in tensor.shape)
+        outputs.append(TensorSpec(str(name), shape, _dtype(tensor.dtype)))
+    return IOSpec(inputs=tuple(inputs), outputs=tuple(outputs))
+
+
+def classifier_io_spec(params: dict[str, Any]) -> IOSpec:
+    """NHWC float32 images in, one logit per class out; the batch dimension is dynamic."""
+    size, channels = int(params["image_size"]), int(params["channels"])
+    return IOSpec(
+        inputs=(TensorSpec(INPUT_NAME, (None, size, size, channels), "float32", layout="NHWC"),),
+        outputs=(TensorSpec(OUTPUT_NAME, (None, int(params["classes"])), "float32"),),
+    )
+
+
+def load_signature(path: Path, key: str, *, field: str = "") -> Any:
+    """The concrete function of signature ``key`` of a SavedModel directory (ArtifactError otherwise)."""
+    where = f"{field}: " if field else ""
+    if not (path / "saved_model.pb").is_file():
+        raise ArtifactError(f"{where}{path} is not a SavedModel directory (it has no saved_model.pb)")
+    try:
+        with quiet():
+            loaded = tf.saved_model.load(str(path))
+    except Exception as exc:
+        raise ArtifactError(f"{where}{path} cannot be loaded as a SavedModel: {condense(exc)}") from None
+    signatures = dict(loaded.signatures)
+    if key not in signatures:
+        raise ArtifactError(
+            f"{where}{path} has no signature '{key}' (it has: {', '.join(signatures) or 'none'}); "
+            "set the signature parameter"
+        )
+    return loaded, signatures[key]
+
+
+def signature_io_spec(function: Any, layout: str | None = "NHWC") -> IOSpec:
+    """Inputs and outputs of a SavedModel signature, sorted by name as TensorFlow orders them."""
+
+    def spec(name: str, tensor: Any) -> TensorSpec:
+        shape = tuple(None if d is None else int(d) for d in tensor.shape.as_list())
+        return TensorSpec(name, shape, tensor.dtype.name, layout=layout if len(shape) == 4 else None)
+
+    _args, kwargs = function.structured_input_signature
+    outputs = function.structured_outputs
+    if not isinstance(outputs, dict):
+        outputs = {f"output_{i}": t for i, t in enumerate(tf.nest.flatten(outputs))}
+    return IOSpec(
+        inputs=tuple(spec(n, kwargs[n]) for n in sorted(kwargs)),
+        outputs=tuple(spec(n, outputs[n]) for n in sorted(outputs)),
+    )
+
+
+def _sidecar_metadata(path: Path) -> dict[str, Any]:
+    """What training recorded (test accuracy, time) when the checkpoint's sidecar came along."""
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not sidecar.is_file():
+        return {}
+    try:
+        return dict(json.loads(sidecar.read_text(encoding="utf-8")).get("metadata") or {})
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        log.info("ignoring unreadable sidecar %s: %s", sidecar, exc)
+        return {}
+
+
+def save_keras(model: keras.Model, path: Path) -> None:
+    """Write ``model`` to ``path`` atomically (Keras insists on the .keras suffix, so the temporary has it too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    with quiet():
+        model.save(tmp)
+    tmp.replace(path)
+
+
+# -- the trainable classifiers ---------------------------------------------------------------------
+
+
+class KerasClassifier(Model):
+    """Base of the Keras image classifiers: NHWC float32 in, logits out."""
+
+    architecture: ClassVar[str] = ""
+
+    def versions(self) -> dict[str, str]:
+        return versions()
+
+    def prepare(self, dataset: Dataset | None) -> Artifact:
+        checkpoint = self.params["checkpoint"]
+        if checkpoint is not None:
+            return self._load(Path(checkpoint).expanduser())
+        if dataset is None:
+            raise UsageError(
+                f"model {self.name} needs a dataset to train on, or model.checkpoint to load a trained one"
+            )
+        return self.train(dataset)
+
+    def _architecture_params(self, dataset: Dataset) -> dict[str, Any]:
+        params = {k: self.params[k] for k in ARCHITECTURE_PARAMS[self.architecture] if k != "classes"}
+        classes = self.params["classes"]
+        if classes is None:
+            classes = len(dataset.class_names)
+            if classes == 0:  # a dataset without class names: count the labels
+                targets = dataset.split("train").targets
+                classes = int(np.max(targets)) + 1 if len(targets) else 0
+            if classes < 2:
+                raise UsageError(
+                    f"model.classes: dataset {dataset.name} names no classes; give the number with --classes"
+                )
+        params["classes"] = int(classes)
+        return params
+
+    def _check_inputs(self, params: dict[str, Any], dataset: Dataset) -> Any:
+        want = (params["image_size"], params["image_size"], params["channels"])
+
+        def check(inputs: np.ndarray) -> None:
+            got = tuple(inputs.shape[1:])
+            if got != want:
+                hint = ""
+                if len(got) == 3 and got == (want[2], want[0], want[1]):
+                    hint = " The samples are NCHW: set the dataset's layout to NHWC (--dataset-layout NHWC)."
+                raise UsageError(
+                    f"dataset {dataset.name} gives samples of shape {got}, but model {self.name} is built for "
+                    f"(image_size, image_size, channels) = {want} in NHWC layout; set the model's --channels/"
+                    f"--image-size or the dataset's size, channels and layout parameters to match.{hint}"
+                )
+
+        return check
+
+    def train(self, dataset: Dataset) -> Artifact:
+        require_tensorflow_backend()
+        p = self.params
+        arch_params = self._architecture_params(dataset)
+        set_threads(p["threads"])
+        keras.utils.set_random_seed(self.context.seed)
+        model = build(self.architecture, arch_params)
+        settings = TrainSettings(
+            epochs=p["epochs"],
+            batch_size=p["batch_size"],
+            learning_rate=p["learning_rate"],
+            weight_decay=p["weight_decay"],
+            schedule=p["schedule"],
+            seed=self.context.seed,
+            threads=p["threads"],
+            logdir=Path(p["logdir"]) if p["logdir"] is not None else None,
+        )
+        log.info(
+            "training %s (%d parameters) for %d epochs", self.name, model.count_params(), settings.epochs
+        )
+        result = train_classifier(
+            model, dataset, settings, self.context.progress, self._check_inputs(arch_params, dataset)
+        )
+        path = self.context.workdir / CHECKPOINT_NAME
+        save_keras(model, path)
+        log.info(
+            "%s: test accuracy %s, best validation accuracy %s at epoch %d, %.1f s",
+            self.name,
+            _fmt(result.test_accuracy),
+            _fmt(result.best_validation_accuracy),
+            result.best_epoch,
+            result.training_time_s,
+        )
+        return Artifact(
+            path,
+            KERAS,
+            classifier_io_spec(arch_params),
+            producer=f"model:{self.name}",
+            versions=self.versions(),
+            metadata={
+                "architecture": self.architecture,
+                "params": arch_params,
+                "epochs": result.epochs,
+                "final_train_loss": result.final_train_loss,
+                "best_validation_accuracy": result.best_validation_accuracy,
+                "best_epoch": result.best_epoch,
+                "test_accuracy": result.test_accuracy,
+                "training_time_s": result.training_time_s,
+                "parameter_count": int(model.count_params()),
+                "seed": self.context.seed,
+                "threads": p["threads"],
+                "dataset": dataset.name,
+            },
+        ).save()
+
+    def _load(self, path: Path) -> Artifact:
+        model = load_keras(path, field="model.checkpoint")
+        expected = model_name(self.architecture)
+        if model.name != expected:
+            raise ArtifactError(
+                f"model.checkpoint: {path} holds Keras model '{model.name}', not '{expected}'; use the model "
+                f"that wrote it, or keras-file for your own Keras models"
+            )
+        metadata = _sidecar_metadata(path)
+        io = keras_io_spec(model)
+        params = metadata.get("params")
+        if not isinstance(params, dict):
+            params = {}
+        target = self.context.workdir / CHECKPOINT_NAME
+        if path.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        metadata.update(
+            {
+                "architecture": self.architecture,
+                "params": params,
+                "parameter_count": int(model.count_params()),
+                "loaded_from": str(path),
+            }
+        )
+        return Artifact(
+            target, KERAS, io, producer=f"model:{self.name}", versions=self.versions(), metadata=metadata
+        ).save()
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+class DigitsCnnKeras(KerasClassifier):
+    """The Keras twin of digits-cnn (see :func:`edgeai_tflite.nets.digits_cnn`)."""
+
+    architecture = "digits-cnn"
+
+
+class MobileNetV2Keras(KerasClassifier):
+    """Keras MobileNetV2 (see :func:`edgeai_tflite.nets.mobilenetv2`)."""
+
+    architecture = "mobilenetv2"
+
+
+# -- a user's own files ------------------------------------------------------------------------------
+
+
+class _UserModel(Model):
+    """Shared by ``keras-file`` and ``savedmodel-dir``: loaded, never trained."""
+
+    def versions(self) -> dict[str, str]:
+        return versions()
+
+    def train(self, dataset: Dataset) -> Artifact:
+        raise EdgeaiError(
+            f"model {self.name} loads a trained model and cannot be trained; use `edgeai run` with model.path set"
+        )
+
+    def _io(self, io: IOSpec) -> IOSpec:
+        return with_layout(io, default_layout(io, self.params["layout"]))
+
+    def _metadata(self, io: IOSpec, source: Path) -> dict[str, Any]:
+        p = self.params
+        metadata: dict[str, Any] = {"source": str(source)}
+        if io.inputs:
+            layout = default_layout(io, p["layout"])
+            normalization = input_normalization(io.inputs[0], layout, p["mean"], p["std"])
+            if normalization is not None:
+                metadata["input_normalization"] = normalization
+        return metadata
+
+
+class KerasFile(_UserModel):
+    """A ``.keras`` (or ``.h5``) file, copied into the work directory."""
+
+    def prepare(self, dataset: Dataset | None) -> Artifact:
+        p = self.params
+        source = Path(p["path"]).expanduser()
+        model = load_keras(source, field="model.path", safe_mode=p["safe_mode"])
+        io = self._io(keras_io_spec(model, layout=None))
+        target = self.context.workdir / source.name
+        if source.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        metadata = self._metadata(io, source)
+        metadata.update(keras_model=model.name, parameter_count=int(model.count_params()))
+        if not p["safe_mode"]:
+            metadata["safe_mode"] = False  # the compiler must load it the same way
+        return Artifact(
+            target,
+            KERAS,
+            io,
+            producer=self.record.qualified_name,
+            versions=self.versions(),
+            metadata=metadata,
+        ).save()
+
+
+class SavedModelDir(_UserModel):
+    """A SavedModel directory, copied into the work directory; one signature describes it."""
+
+    def prepare(self, dataset: Dataset | None) -> Artifact:
+        p = self.params
+        source = Path(p["path"]).expanduser()
+        if not source.is_dir():
+            raise ArtifactError(
+                f"model.path: {source} {'is not a directory' if source.exists() else 'does not exist'}; "
+                "give the SavedModel directory (the one holding saved_model.pb)"
+            )
+        _loaded, function = load_signature(source, p["signature"], field="model.path")
+        io = self._io(signature_io_spec(function, layout=None))
+        if not io.inputs:
+            raise ArtifactError(f"model.path: signature '{p['signature']}' of {source} takes no inputs")
+        target = self.context.workdir / "saved_model"
+        if source.resolve() != target.resolve():
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(source, target)
+        metadata = self._metadata(io, source)
+        metadata["signature"] = p["signature"]
+        return Artifact(
+            target,
+            SAVEDMODEL,
+            io,
+            producer=self.record.qualified_name,
+            versions=self.versions(),
+            metadata=metadata,
+        ).save()

@@ -1,0 +1,204 @@
+"""The Keras architectures: twins of edgeai-torch's networks in NHWC, built from plain parameters.
+
+Each architecture is a function of a few ints/floats/strings (:data:`ARCHITECTURE_PARAMS`). The Keras model's
+``name`` records the architecture (``edgeai_digits_cnn``), so a ``.keras`` checkpoint says what it holds even
+without its sidecar. Only stock Keras layers are used: a ``.keras`` file loads with ``safe_mode=True`` and no
+custom objects, and every layer converts to TFLite builtin operators (int8 kernels included).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from edgeai_core.errors import ArtifactError, UsageError
+from edgeai_tflite._tf import keras
+
+log = logging.getLogger(__name__)
+
+#: Architecture parameters per architecture name; this is what the sidecar's ``params`` holds.
+ARCHITECTURE_PARAMS: dict[str, tuple[str, ...]] = {
+    "digits-cnn": ("channels", "image_size", "classes"),
+    "mobilenetv2": ("channels", "image_size", "classes", "width", "dropout", "implementation"),
+}
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+#: BatchNorm momentum of PyTorch's default (0.1 there is 1 - 0.9 here): Keras' 0.99 (0.999 in
+#: keras.applications) leaves the moving statistics far from the data after the few hundred steps a small
+#: dataset gives, and evaluation then runs on stale statistics.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def model_name(architecture: str) -> str:
+    return "edgeai_" + architecture.replace("-", "_")
+
+
+def digits_cnn(channels: int = 1, image_size: int = 8, classes: int = 10) -> keras.Model:
+    """conv 3x3 (16, same), ReLU, conv 3x3 (32, valid), ReLU, max-pool 2, dense 64, ReLU, dense ``classes``.
+
+    The same layers and parameter count (23,946 for 8x8x1 and 10 classes) as edgeai-torch's ``digits-cnn``; the
+    flatten order differs (NHWC), so weights are not interchangeable.
+    """
+    if image_size < 4:
+        raise UsageError(f"model.image_size: digits-cnn-keras needs image_size >= 4, got {image_size}")
+    layers = keras.layers
+    inputs = keras.Input((image_size, image_size, channels), name=INPUT_NAME)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(32, 3, padding="valid", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="fc1")(x)
+    outputs = layers.Dense(classes, name=OUTPUT_NAME)(x)
+    return keras.Model(inputs, outputs, name=model_name("digits-cnn"))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round a scaled channel count to a multiple of ``divisor`` without losing more than 10% (as MobileNetV2)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+#: (expansion t, channels c, repeats n, stride s) of MobileNetV2 (Sandler et al. 2018, table 2).
+MOBILENETV2_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+def mobilenetv2_strides(image_size: int) -> tuple[int, list[int]]:
+    """Stem stride and per-stage strides so the last feature map stays at least 2x2 (as edgeai-torch's).
+
+    ImageNet's MobileNetV2 downsamples 32x; for small inputs the total factor is cut to the largest power of two
+    that leaves >= 2x2, dropping the last stride-2 steps first.
+    """
+    budget = 1
+    while budget < 32 and image_size // (budget * 2) >= 2:
+        budget *= 2
+    stem = 2 if budget >= 2 else 1
+    budget //= stem
+    strides = []
+    for _t, _c, _n, stride in MOBILENETV2_STAGES:
+        if stride == 2 and budget >= 2:
+            strides.append(2)
+            budget //= 2
+        else:
+            strides.append(1)
+    return stem, strides
+
+
+def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str, act: bool = True) -> Any:
+    layers = keras.layers
+    init = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+    x = layers.Conv2D(
+        filters, kernel, stride, padding="same", use_bias=False, kernel_initializer=init, name=f"{name}_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu6")(x) if act else x
+
+
+def _inverted_residual(x: Any, cin: int, cout: int, stride: int, expansion: int, name: str) -> Any:
+    layers = keras.layers
+    init = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+    shortcut = x
+    if expansion != 1:
+        x = _conv_bn(x, cin * expansion, 1, 1, f"{name}_expand")
+    x = layers.DepthwiseConv2D(
+        3, stride, padding="same", use_bias=False, depthwise_initializer=init, name=f"{name}_dw_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(6.0, name=f"{name}_dw_relu6")(x)
+    x = _conv_bn(x, cout, 1, 1, f"{name}_project", act=False)  # linear bottleneck
+    if stride == 1 and cin == cout:
+        x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return x
+
+
+def mobilenetv2(
+    channels: int = 3,
+    image_size: int = 32,
+    classes: int = 10,
+    width: float = 0.5,
+    dropout: float = 0.2,
+    implementation: str = "edgeai",
+) -> keras.Model:
+    """MobileNetV2 with a width multiplier: edgeai-torch's twin, or ``keras.applications.MobileNetV2``."""
+    if implementation == "keras-applications":
+        return _keras_applications_mobilenetv2(channels, image_size, classes, width)
+    if implementation != "edgeai":
+        raise ArtifactError(
+            f"unknown mobilenetv2 implementation '{implementation}' (edgeai, keras-applications)"
+        )
+    layers = keras.layers
+    stem_stride, strides = mobilenetv2_strides(image_size)
+    inputs = keras.Input((image_size, image_size, channels), name=INPUT_NAME)
+    cin = make_divisible(32 * width)
+    x = _conv_bn(inputs, cin, 3, stem_stride, "stem")
+    block = 0
+    for (expansion, c, repeats, _), stride in zip(MOBILENETV2_STAGES, strides, strict=True):
+        cout = make_divisible(c * width)
+        for i in range(repeats):
+            x = _inverted_residual(x, cin, cout, stride if i == 0 else 1, expansion, f"block{block}")
+            cin = cout
+            block += 1
+    x = _conv_bn(x, make_divisible(1280 * width), 1, 1, "head")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(
+        classes, kernel_initializer=keras.initializers.RandomNormal(0.0, 0.01), name=OUTPUT_NAME
+    )(x)
+    return keras.Model(inputs, outputs, name=model_name("mobilenetv2"))
+
+
+def _keras_applications_mobilenetv2(
+    channels: int, image_size: int, classes: int, width: float
+) -> keras.Model:
+    """``keras.applications.MobileNetV2(weights=None)`` with logits out and PyTorch's BatchNorm momentum."""
+    if image_size < 32:
+        raise UsageError(
+            f"model.image_size: keras.applications.MobileNetV2 needs inputs of at least 32x32, got {image_size}; "
+            "use implementation edgeai for small images"
+        )
+    inputs = keras.Input((image_size, image_size, channels), name=INPUT_NAME)
+    base = keras.applications.MobileNetV2(
+        input_tensor=inputs,
+        alpha=width,
+        include_top=True,
+        weights=None,
+        classes=classes,
+        classifier_activation=None,
+    )
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
+    outputs = keras.layers.Identity(name=OUTPUT_NAME)(base.output)
+    return keras.Model(inputs, outputs, name=model_name("mobilenetv2"))
+
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {"digits-cnn": digits_cnn, "mobilenetv2": mobilenetv2}
+
+
+def build(architecture: str, params: Mapping[str, Any]) -> keras.Model:
+    """Instantiate ``architecture`` from its parameters (unknown names or parameters raise ArtifactError)."""
+    if architecture not in _BUILDERS:
+        raise ArtifactError(
+            f"unknown Keras architecture '{architecture}' (edgeai-tflite knows {', '.join(_BUILDERS)})"
+        )
+    allowed = ARCHITECTURE_PARAMS[architecture]
+    extra = sorted(set(params) - set(allowed))
+    if extra:
+        raise ArtifactError(
+            f"architecture '{architecture}' takes parameters {', '.join(allowed)}, not {', '.join(extra)}"
+        )
+    try:
+        return _BUILDERS[architecture](**params)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"cannot build '{architecture}' from {dict(params)}: {exc}") from None
