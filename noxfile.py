@@ -7,6 +7,8 @@
     nox -s typecheck       mypy over packages/*/src (config in pyproject.toml)
     nox -s demo            install every package and run `edgeai demo` (the README's first command)
     nox -s bench           run every bench/*.py script (arguments after `--` are passed on)
+    nox -s tflite_runtime  edgeai-tflite's runtime tests on numpy<2 with tflite-runtime (and LiteRT), no TensorFlow
+    nox -s tflite_onnx2tf  edgeai-tflite's ONNX -> TFLite tests with onnx2tf installed the only way that works
 
 Packages are discovered by globbing packages/*/pyproject.toml, so a new package is picked up
 without editing this file.
@@ -166,3 +168,60 @@ def bench(session: nox.Session) -> None:
             failed.append(rel)
     if failed:
         session.error("benchmarks failed: " + ", ".join(failed))
+
+
+# -- edgeai-tflite profiles ---------------------------------------------------------------------------------
+
+_CHECK_TFLITE_RUNTIME = """
+import importlib.util, sys
+import numpy
+problems = []
+if int(numpy.__version__.split(".")[0]) >= 2:
+    problems.append("numpy " + numpy.__version__ + " is installed, but tflite-runtime needs numpy<2")
+if importlib.util.find_spec("tflite_runtime") is None:
+    problems.append("tflite-runtime is not installed (its last release, 2.14, has wheels for Python <= 3.11 only)")
+found = [m for m in ("tensorflow", "keras", "torch") if importlib.util.find_spec(m) is not None]
+if found:
+    problems.append("the base install of edgeai-tflite must bring no framework, but these are importable: "
+                    + ", ".join(found))
+if problems:
+    sys.exit("tflite_runtime session: " + "; ".join(problems))
+import tflite_runtime
+print("ok: numpy " + numpy.__version__ + ", tflite-runtime " + tflite_runtime.__version__ + ", no TensorFlow")
+"""
+
+
+@nox.session
+def tflite_runtime(session: nox.Session) -> None:
+    """edgeai-core + edgeai-tflite's base (what a target device installs) on numpy<2 with the legacy tflite-runtime
+    interpreter: check no TensorFlow came along, then run the runtime tests once per interpreter package."""
+    session.install(
+        "./packages/edgeai-core",
+        "./packages/edgeai-tflite[tflite-runtime]",
+        "numpy<2",
+        "flatbuffers",
+        *TEST_DEPS,
+    )
+    session.run("python", "-c", _CHECK_TFLITE_RUNTIME)
+    session.run("pytest", "tests/tflite/test_runtime.py", "tests/tflite/test_plugin.py", *session.posargs)
+
+
+# onnx2tf hard-pins protobuf 4.25.5, which breaks TensorFlow 2.21: it is installed without its dependencies,
+# with tf-keras matching TensorFlow's version and the three helpers it imports (see DEPENDENCIES.md).
+ONNX2TF = ("onnx2tf==1.29.24", "tf-keras==2.21.0")
+ONNX2TF_HELPERS = ("onnx-graphsurgeon", "sne4onnx", "sng4onnx")
+
+
+@nox.session
+def tflite_onnx2tf(session: nox.Session) -> None:
+    """edgeai-tflite's ONNX -> TFLite path (onnx-to-tflite, compiler tflite on onnx) with onnx2tf installed."""
+    session.install(
+        "./packages/edgeai-core",
+        "./packages/edgeai-datasets",
+        "./packages/edgeai-tflite[compile,test]",
+        "tensorflow-cpu==2.21.*",
+        *TEST_DEPS,
+    )
+    session.install("--no-deps", *ONNX2TF)
+    session.install(*ONNX2TF_HELPERS)
+    session.run("pytest", "tests/tflite/test_onnx_export.py", *session.posargs)

@@ -40,7 +40,17 @@ FIRST_PARTY: dict[str, str] = {
     **dict.fromkeys(("digits-cnn", "mobilenetv2", "torch", "torch-to-onnx"), "edgeai-torch"),
     **dict.fromkeys(("onnxruntime", "onnx-quantize", "onnx-file"), "edgeai-onnx"),
     **dict.fromkeys(
-        ("tflite", "keras-to-onnx", "onnx-to-tflite", "digits-cnn-keras", "mobilenetv2-keras"),
+        (
+            "tflite",
+            "keras-to-onnx",
+            "keras-to-tflite",
+            "onnx-to-tflite",
+            "digits-cnn-keras",
+            "mobilenetv2-keras",
+            "keras-file",
+            "savedmodel-dir",
+            "tflite-file",
+        ),
         "edgeai-tflite",
     ),
     "tvm": "edgeai-tvm",
