@@ -1,0 +1,163 @@
+"""Registration of the edgeai-tvm components (entry point ``tvm`` in the ``edgeai`` group).
+
+Records only: this module imports no TVM (nor onnx), so listing, describing and planning stay light. The
+factories import TVM when a component is built: :mod:`edgeai_tvm.compiler` the full compiler,
+:mod:`edgeai_tvm.runtime` only TVM's runtime library.
+"""
+
+from __future__ import annotations
+
+from edgeai_core import CompilerRecord, DemoVariant, OnnxBackendRecord, Param, RuntimeRecord, hookimpl
+from edgeai_tvm.targets import PRESETS
+
+FORMAT = "tvm"
+
+
+@hookimpl
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    return [
+        CompilerRecord(
+            name="tvm",
+            summary="Apache TVM: ONNX (float or QDQ int8) -> Relax -> shared library for the host or a cross target",
+            factory="edgeai_tvm.compiler:TvmCompiler",
+            input_formats=("onnx",),
+            output_format=FORMAT,
+            install="edgeai-tvm[compile]",
+            params=(
+                Param(
+                    "target",
+                    "choice",
+                    default="llvm",
+                    choices=tuple(PRESETS),
+                    help="target preset: llvm (this machine), aarch64 or armv7 (cross compiled: needs the "
+                    "matching g++ cross toolchain)",
+                ),
+                Param(
+                    "target_options",
+                    "dict",
+                    default=None,
+                    help='TVM target keys merged over the preset, e.g. {"mcpu": "cortex-a72"} or '
+                    '{"mtriple": "riscv64-linux-gnu"}',
+                ),
+                Param(
+                    "opt_level",
+                    "int",
+                    default=3,
+                    minimum=0,
+                    maximum=3,
+                    help="TVM pass context and LLVM optimization level; 0 also skips operator fusion",
+                ),
+                Param(
+                    "batch",
+                    "str",
+                    default="1",
+                    help="batch dimension of the compiled model: an integer >= 1, or 'dynamic' for any batch",
+                ),
+                Param(
+                    "tuning_trials",
+                    "int",
+                    default=0,
+                    minimum=0,
+                    help="MetaSchedule trial budget for operators the tuning database lacks (0: no tuning; "
+                    "needs edgeai-tvm[tune] and a static batch)",
+                ),
+                Param(
+                    "tuning_dir",
+                    "path",
+                    default=None,
+                    help="MetaSchedule database folder: its records are applied, operators it already holds are "
+                    "never tuned again, new ones are added (default: a fresh one in the step's work folder)",
+                ),
+                Param(
+                    "cross_compiler",
+                    "path",
+                    default=None,
+                    help="C++ compiler that links the library (default: the host's g++, or "
+                    "aarch64-linux-gnu-g++ / arm-linux-gnueabihf-g++ for the cross presets)",
+                ),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    return [
+        RuntimeRecord(
+            name="tvm",
+            summary="Apache TVM Relax VM over an exported library, with TVM's runtime library only",
+            factory="edgeai_tvm.runtime:TvmRuntime",
+            formats=(FORMAT,),
+            install="edgeai-tvm",
+            params=(
+                Param(
+                    "threads",
+                    "int",
+                    default=1,
+                    minimum=0,
+                    help="TVM worker threads (TVM_NUM_THREADS, process-wide; 0: TVM's default, one per "
+                    "physical core)",
+                ),
+            ),
+        )
+    ]
+
+
+_DEMO_DATASET = {"name": "digits"}
+_DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
+
+
+@hookimpl
+def edgeai_register_demo_variants() -> list[DemoVariant]:
+    # Same dataset and model tables as the other plugins' variants, so the demo trains the CNN once; the
+    # planner inserts torch-to-onnx before the ONNX steps. Untuned: tuning takes minutes (README: how to
+    # give it a budget).
+    return [
+        DemoVariant(
+            name="tvm-float",
+            summary="digits CNN exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
+            order=50,
+            config={
+                "dataset": dict(_DEMO_DATASET),
+                "model": dict(_DEMO_MODEL),
+                "steps": [{"name": "tvm"}],
+                "runtime": {"name": "tvm", "threads": 1},
+            },
+        ),
+        DemoVariant(
+            name="tvm-int8",
+            summary="digits CNN, static int8 QDQ quantization, compiled by TVM (untuned), Relax VM (1 thread)",
+            order=51,
+            config={
+                "dataset": dict(_DEMO_DATASET),
+                "model": dict(_DEMO_MODEL),
+                "steps": [{"name": "onnx-quantize", "mode": "static"}, {"name": "tvm"}],
+                "runtime": {"name": "tvm", "threads": 1},
+            },
+        ),
+    ]
+
+
+@hookimpl
+def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
+    # `edgeai onnx-backend-tests`: each case through the tvm compiler (llvm, this machine) and the tvm runtime
+    return [
+        OnnxBackendRecord(
+            name="tvm",
+            summary="ONNX -> the tvm compiler (llvm for this CPU, untuned) -> the tvm runtime (Relax VM)",
+            factory="edgeai_tvm.backend_suite:TvmBackend",
+            uses=("compiler:tvm", "runtime:tvm"),
+            install="edgeai-tvm[compile]",
+            params=(
+                Param(
+                    "opt_level",
+                    "int",
+                    default=3,
+                    minimum=0,
+                    maximum=3,
+                    help="the tvm compiler's opt_level",
+                ),
+                Param("threads", "int", default=1, minimum=0, help="the tvm runtime's threads"),
+            ),
+        )
+    ]
