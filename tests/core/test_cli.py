@@ -111,6 +111,9 @@ def test_plugins_json_structure() -> None:
         ("model", "numpy-mlp"),
         ("compiler", "weight-int8"),
         ("runtime", "numpy"),
+        ("runtime", "echo"),
+        ("protocol", "tcp"),
+        ("protocol", "serial"),
     }
     assert components[("runtime", "numpy")]["formats"] == ["npz-mlp"]
     assert components[("model", "numpy-mlp")]["format"] == "npz-mlp"
@@ -143,12 +146,15 @@ def test_list_everything() -> None:
         ["dataset", "gaussian-blobs"],
         ["model", "numpy-mlp"],
         ["compiler", "weight-int8"],
+        ["runtime", "echo"],
         ["runtime", "numpy"],
+        ["protocol", "serial"],
+        ["protocol", "tcp"],
     ]
     assert "task=classification" in rows[0]
     assert "format=npz-mlp" in rows[1]
     assert "npz-mlp -> npz-mlp" in rows[2]
-    assert "formats=npz-mlp" in rows[3]
+    assert "formats=npz-mlp" in rows[4]
     assert all("edgeai-core" in row for row in rows)
 
 
@@ -157,13 +163,13 @@ def test_list_one_kind_singular_or_plural(kind: str) -> None:
     result = invoke("list", kind)
     assert result.exit_code == 0, result.stderr
     rows = result.stdout.splitlines()[1:]
-    assert [row.split()[:2] for row in rows] == [["runtime", "numpy"]]
+    assert [row.split()[:2] for row in rows] == [["runtime", "echo"], ["runtime", "numpy"]]
 
 
 def test_list_a_kind_nothing_provides() -> None:
-    result = invoke("list", "protocols")
+    result = invoke("list", "converters")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("no protocol is installed")
+    assert result.stdout.startswith("no converter is installed")
 
 
 def test_list_json() -> None:
@@ -174,7 +180,10 @@ def test_list_json() -> None:
         ("dataset", "gaussian-blobs"),
         ("model", "numpy-mlp"),
         ("compiler", "weight-int8"),
+        ("runtime", "echo"),
         ("runtime", "numpy"),
+        ("protocol", "serial"),
+        ("protocol", "tcp"),
     ]
     model = records[1]
     assert model["provider"] == "edgeai-core"
@@ -182,7 +191,7 @@ def test_list_json() -> None:
     assert model["format"] == "npz-mlp"
     assert model["trainable"] is True
     assert model["params"] == list(MLP_PARAMS)
-    assert records[3]["params"] == []
+    assert records[4]["params"] == []
 
 
 def test_list_json_of_one_kind() -> None:

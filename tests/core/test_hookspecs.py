@@ -17,7 +17,13 @@ HOOKS = sorted(
 
 def test_every_collector_kind_has_a_hook_and_record_type() -> None:
     assert set(hookspecs.COLLECTORS) == set(KINDS) == set(RECORD_TYPES)
-    others = {"edgeai_register_commands", "edgeai_register_demo_variants"}
+    others = {
+        "edgeai_register_commands",
+        "edgeai_register_demo_variants",
+        "edgeai_demo_finished",
+        "edgeai_register_grid_suites",
+        "edgeai_register_onnx_backends",
+    }
     assert set(hookspecs.COLLECTORS.values()) | others == set(HOOKS)
     for kind, hook in hookspecs.COLLECTORS.items():
         assert RECORD_TYPES[kind].__name__ in inspect.getsource(getattr(hookspecs, hook))

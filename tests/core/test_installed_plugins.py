@@ -446,7 +446,7 @@ def test_hook_returning_the_wrong_type_marks_the_plugin_broken(tmp_path: Path) -
 
     listing = edgeai(tmp_path, "list", "runtime", "--json")
     assert listing.returncode == 0, listing.stderr
-    assert [r["name"] for r in json.loads(listing.stdout)] == ["numpy"]
+    assert [r["name"] for r in json.loads(listing.stdout)] == ["echo", "numpy"]
 
 
 def test_name_clash_with_the_core_is_an_error_naming_both(tmp_path: Path) -> None:
@@ -476,7 +476,10 @@ def test_name_clash_with_the_core_is_an_error_naming_both(tmp_path: Path) -> Non
     # disabling one side resolves the clash
     proc = edgeai(tmp_path, "list", "runtime", "--json", EDGEAI_DISABLE_PLUGINS="clash")
     assert proc.returncode == 0, proc.stderr
-    assert [(r["name"], r["provider"]) for r in json.loads(proc.stdout)] == [("numpy", "edgeai-core")]
+    assert [(r["name"], r["provider"]) for r in json.loads(proc.stdout)] == [
+        ("echo", "edgeai-core"),
+        ("numpy", "edgeai-core"),
+    ]
 
 
 # -- a real wheel installed by pip -------------------------------------------------------------------------

@@ -161,7 +161,7 @@ def chain_plugin() -> Plugin:
         runtimes=[runtime("rt-c", ("fw-c",)), runtime("rt-d", ("fw-d",)), runtime("rt-a", ("fw-a", "fw-z"))],
         protocols=[
             ProtocolRecord(
-                name="tcp",
+                name="fake-tcp",
                 summary="tcp",
                 factory=factory("tcp"),
                 params=(Param("port", "int", default=5555, help="port"),),
@@ -243,12 +243,12 @@ def test_planning_imports_no_factory(chain_plugin: Plugin) -> None:
 
 def test_target(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
-    p = plan(base_config(target={"protocol": "tcp", "port": "6000"}), host)
+    p = plan(base_config(target={"protocol": "fake-tcp", "port": "6000"}), host)
     assert p.target is not None
-    assert p.target.record.name == "tcp"
+    assert p.target.record.name == "fake-tcp"
     assert p.target.params == {"port": 6000}
     assert p.to_json()["target"]["params"] == {"port": 6000}
-    assert p.describe()[-1] == "target    tcp"
+    assert p.describe()[-1] == "target    fake-tcp"
     with pytest.raises(UnknownComponentError) as info:
         plan(base_config(target={"protocol": "tpc"}), host)
     assert str(info.value).startswith("target.name: unknown protocol 'tpc'")
@@ -407,7 +407,7 @@ def test_unknown_name_without_close_match_lists_installed() -> None:
     host = make_host()
     with pytest.raises(UnknownComponentError) as info:
         plan({"model": "numpy-mlp", "runtime": "tensorrt-zz"}, host)
-    assert "(installed: numpy)" in str(info.value)
+    assert "(installed: echo, numpy)" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -26,14 +26,15 @@ def test_core_builtins_are_collected(core_host: PluginHost) -> None:
     assert names["dataset"] == ["gaussian-blobs"]
     assert names["model"] == ["numpy-mlp"]
     assert names["compiler"] == ["weight-int8"]
-    assert names["runtime"] == ["numpy"]
+    assert names["runtime"] == ["echo", "numpy"]
     record = core_host.get("runtime", "numpy")
     assert record.provider == "edgeai-core"
     assert record.facts() == {"formats": ["npz-mlp"]}
     [info] = core_host.plugin_infos()
     assert info.status == "ok"
     assert [r.qualified_name for r in info.components] == [
-        "dataset:gaussian-blobs", "model:numpy-mlp", "compiler:weight-int8", "runtime:numpy",
+        "dataset:gaussian-blobs", "model:numpy-mlp", "compiler:weight-int8", "runtime:numpy", "runtime:echo",
+        "protocol:tcp", "protocol:serial",
     ]  # fmt: skip
 
 
@@ -63,7 +64,7 @@ def test_hook_that_raises_marks_the_plugin_broken(
         core_host.register(bad, name="bad", distribution="bad-dist", version="1.0")
         names = core_host.names()
     assert "other-rt" not in names["runtime"], "a broken plugin contributes nothing"
-    assert names["runtime"] == ["numpy"]
+    assert names["runtime"] == ["echo", "numpy"]
     info = core_host.plugins["bad"]
     assert info.status == "broken"
     assert "edgeai_register_datasets failed: RuntimeError: cannot read my config" in (info.error or "")

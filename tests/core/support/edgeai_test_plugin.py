@@ -116,3 +116,17 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
             config={"dataset": _BLOBS, "model": _MLP, "runtime": {"name": "vendor-npu"}},
         ),
     ]  # fmt: skip
+
+
+class RemoteDemo:
+    """A demo variant run through a local `edgeai serve` (register it explicitly: it starts a subprocess)."""
+
+    @hookimpl
+    def edgeai_register_demo_variants(self) -> list[DemoVariant]:
+        return [
+            DemoVariant(
+                name="mlp-remote", summary="int8 weights on a local target over TCP", order=25, serve=True,
+                config={"dataset": _BLOBS, "model": _MLP, "steps": [{"name": "weight-int8"}],
+                        "runtime": {"name": "numpy"}, "benchmark": _FAST},
+            ),
+        ]  # fmt: skip

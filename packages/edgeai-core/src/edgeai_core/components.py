@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from edgeai_core.errors import EdgeaiError
 from edgeai_core.progress import NullProgress, Progress
@@ -187,31 +187,92 @@ class Runtime(Component, abc.ABC):
 
 
 class Stream(abc.ABC):
-    """A reliable, ordered byte stream between host and target."""
+    """A byte stream between host and target, opened by a :class:`Protocol`.
+
+    ``reliable`` streams (TCP) deliver bytes intact and in order. On unreliable ones (serial lines) the core
+    puts a CRC32 on every frame, acknowledges each and retransmits corrupted ones, so a transport only moves
+    bytes. Framing and messages are the core's (:mod:`edgeai_core.wire`).
+    """
+
+    #: False for links that can corrupt or lose bytes: frames then carry CRC32 and are acknowledged.
+    reliable: bool = True
+    #: Preferred payload bytes per MODEL upload chunk.
+    chunk_bytes: int = 64 << 20
+    #: Line speed in bytes per second where known (serial), to size retransmission timeouts.
+    bytes_per_s: float | None = None
 
     @abc.abstractmethod
-    def send(self, data: bytes | memoryview) -> None:
-        """Send all of ``data``."""
+    def send(self, *parts: bytes | bytearray | memoryview) -> None:
+        """Send all of ``parts``, in order (scatter-gather where the transport can). Raise TimeoutError
+        when the peer does not take them within the stream's timeout, OSError when the link failed."""
 
     @abc.abstractmethod
     def recv_into(self, buffer: memoryview) -> int:
-        """Receive up to ``len(buffer)`` bytes into ``buffer``; 0 means the peer closed."""
+        """Receive up to ``len(buffer)`` bytes into ``buffer`` and return how many; 0 means the peer closed.
+        Raise TimeoutError when nothing arrives within the stream's timeout."""
+
+    @abc.abstractmethod
+    def settimeout(self, seconds: float | None) -> None:
+        """Set the timeout of each :meth:`send` and :meth:`recv_into` call (None: wait forever)."""
+
+    def send_file(self, file: BinaryIO, offset: int, count: int) -> None:
+        """Send ``count`` bytes of ``file`` from ``offset`` (TCP overrides this with sendfile)."""
+        file.seek(offset)
+        while count > 0:
+            chunk = file.read(min(count, 1 << 20))
+            if not chunk:
+                raise OSError(f"{getattr(file, 'name', 'file')} ended {count} bytes early")
+            self.send(chunk)
+            count -= len(chunk)
+
+    def pending(self) -> bool:
+        """Whether bytes from the peer are waiting to be read (a target's early reply during an upload)."""
+        return False
+
+    def describe(self) -> str:
+        """Where the stream leads, for messages (``tcp 127.0.0.1:7575``)."""
+        return type(self).__name__
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Close the stream."""
+        """Close the stream (idempotent)."""
 
 
 class Protocol(Component, abc.ABC):
-    """A transport for the edgeai wire protocol: opens streams from the host and accepts them on the target."""
+    """A transport for the edgeai wire protocol: opens streams from the host and accepts them on the target.
+
+    Parameters come from the record (``host``/``port`` for TCP, ``device``/``baudrate`` for serial); a
+    ``token_file`` parameter, where declared, names the shared secret both sides authenticate with.
+    """
+
+    #: Whether several hosts can try to connect at once; the server then answers the extra ones BUSY.
+    concurrent: bool = True
 
     @abc.abstractmethod
     def connect(self, timeout: float) -> Stream:
         """Host side: open a stream to the target named by the parameters."""
 
     @abc.abstractmethod
+    def listen(self) -> dict[str, Any]:
+        """Target side: start listening; return the address facts for the listening line
+        (``{"host": "127.0.0.1", "port": 7575}``)."""
+
+    @abc.abstractmethod
     def accept(self, timeout: float | None) -> Stream:
-        """Target side: wait for the next host and return its stream."""
+        """Target side: wait for the next host and return its stream (TimeoutError after ``timeout``)."""
+
+    def describe(self) -> str:
+        """The target's address for messages (``tcp 127.0.0.1:7575``)."""
+        return self.name
+
+    def token(self, where: str = "target.token_file") -> bytes | None:
+        """The shared secret from the ``token_file`` parameter, or None when none is configured."""
+        path = self.params.get("token_file")
+        if path is None:
+            return None
+        from edgeai_core.wire.auth import read_token
+
+        return read_token(path, where)
 
     def close(self) -> None:
         """Stop listening."""

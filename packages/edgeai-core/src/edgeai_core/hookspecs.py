@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
 
     from edgeai_core.records import (
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
         ConverterRecord,
         DatasetRecord,
         DemoVariant,
+        GridSuiteRecord,
         ModelRecord,
+        OnnxBackendRecord,
         ProbeRecord,
         ProtocolRecord,
         RuntimeRecord,
@@ -231,6 +235,74 @@ def edgeai_register_commands(cli: click.Group) -> None:
             def summarize(results):
                 "Print a one-line summary of each results file."
                 ...
+    """
+
+
+@hookspec
+def edgeai_demo_finished(output_dir: Path, results: list[Path]) -> list[Path]:
+    """Act on the results of ``edgeai demo`` once every variant has run (edgeai-report renders a comparison).
+
+    Receives the demo's output folder and the ``results.json`` of every variant that wrote one (failed
+    variants included; skipped ones have none). Returns a list of the files the plugin wrote for the user
+    to open (or an empty list); the demo prints them and lists them under ``reports`` in ``summary.json``.
+    Write inside ``output_dir``. A hook that raises is reported as a warning and does not fail the demo,
+    whose measurements are already saved.
+
+    Example::
+
+        @hookimpl
+        def edgeai_demo_finished(output_dir, results):
+            page = output_dir / "leaderboard.html"
+            page.write_text(render_leaderboard(results))
+            return [page]
+    """
+
+
+@hookspec
+def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
+    """Add a framework to the ONNX support grid (``edgeai grid``): its models and its way to and from ONNX.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.GridSuiteRecord`; each ``factory`` names
+    a subclass of :class:`edgeai_core.grid.GridSuite`, which lists the models (the plugin's own plus standard
+    layers and blocks), builds one with seeded weights and inputs, runs it natively, exports it to ONNX like the
+    plugin's converter does, and imports ONNX back where the framework can (else it raises
+    :class:`edgeai_core.grid.ImportUnsupported` with the reason). The grid runs each suite in a worker process,
+    compares the exported model in ONNX Runtime with the native outputs, and records every cell's failure.
+    ``params`` become ``edgeai grid --set SUITE.PARAM=VALUE`` options.
+
+    Example::
+
+        from edgeai_core import GridSuiteRecord, Param, hookimpl
+
+        @hookimpl
+        def edgeai_register_grid_suites():
+            return [GridSuiteRecord(
+                name="jax", summary="JAX layers exported with jax2onnx", factory="mypkg.grid:JaxSuite",
+                framework="jax", converter="jax-to-onnx", install="mypkg[onnx]",
+                params=(Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
+    """Add an ONNX-consuming backend to ``edgeai onnx-backend-tests`` (ONNX's own backend test data).
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.OnnxBackendRecord`; each ``factory``
+    names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, whose ``prepare(path, inputs)`` loads
+    or compiles an ONNX file for those inputs (raising if it cannot: the case "failed to compile") and
+    returns a callable that runs it. Compile through your plugin's own components so the suite tests what
+    a pipeline would run. ``uses`` names those components for the report.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_onnx_backends():
+            return [OnnxBackendRecord(
+                name="my-npu", summary="ONNX -> NPU blob, run on the NPU simulator",
+                factory="mypkg.onnx_suite:NpuBackend", uses=("compiler:my-npu", "runtime:my-npu"),
+                install="mypkg[compile]",
+            )]
     """
 
 

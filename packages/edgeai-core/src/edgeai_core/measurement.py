@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from edgeai_core.artifacts import write_json_atomic
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: remote runs (latency.target, provenance.target, upload steps)
 RESULTS_FILE = "results.json"
 PARTIAL_FILE = "results.partial.jsonl"
 
@@ -162,6 +162,8 @@ class RunRecorder:
         self.partial_path = self.output_dir / PARTIAL_FILE
         self.results_path = self.output_dir / RESULTS_FILE
         self._partial: IO[str] | None = self.partial_path.open("w", encoding="utf-8")
+        # samples so far, per side and phase: a failed run's results.json keeps them too
+        self._samples: dict[str, dict[str, list[int]]] = {"host": {}, "target": {}}
         self._event("start", schema_version=SCHEMA_VERSION, name=name)
 
     def _event(self, event: str, **data: Any) -> None:
@@ -190,13 +192,22 @@ class RunRecorder:
 
     def add_samples(self, phase: str, samples: Sequence[int]) -> None:
         """Latency samples as they come, in chunks (``phase`` is ``warmup`` or ``measure``)."""
+        self._samples["host"].setdefault(phase, []).extend(samples)
         self._event("samples", phase=phase, samples_ns=list(samples))
+
+    def add_target_samples(self, phase: str, samples: Sequence[int]) -> None:
+        """Target-measured inference times (remote runs), aligned with the host's samples."""
+        self._samples["target"].setdefault(phase, []).extend(samples)
+        self._event("target_samples", phase=phase, samples_ns=list(samples))
 
     def set_latency(self, latency: dict[str, Any]) -> None:
         self.document["latency"] = _jsonable(latency)
-        self._event(
-            "latency", latency={k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")}
-        )
+        summary = {k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")}
+        if isinstance(summary.get("target"), dict):  # its samples are in the target_samples events
+            summary["target"] = {
+                k: v for k, v in summary["target"].items() if k not in ("samples_ns", "warmup")
+            }
+        self._event("latency", latency=summary)
         self._sync()
 
     def set_resources(self, side: str, series: dict[str, Any] | None) -> None:
@@ -213,6 +224,8 @@ class RunRecorder:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         self.document["status"] = status
         self.document["error"] = error
+        if status != "complete" and self.document["latency"] is None and self._samples["host"]:
+            self.document["latency"] = _partial_latency(self._samples["host"], self._samples["target"])
         if self.document["provenance"]:
             self.document["provenance"]["finished_at"] = now_iso()
         self._event("end", status=status, error=error)
@@ -222,6 +235,28 @@ class RunRecorder:
             self._partial = None
         write_json_atomic(self.results_path, self.document)
         return self.results_path
+
+
+def _partial_latency(host: dict[str, list[int]], target: dict[str, list[int]]) -> dict[str, Any]:
+    """A ``latency`` section from the samples of an unfinished run (marked ``partial``)."""
+    from edgeai_core.stats import latency_stats
+
+    def side(samples: dict[str, list[int]]) -> dict[str, Any]:
+        warmup, measure = samples.get("warmup", []), samples.get("measure", [])
+        section: dict[str, Any] = {
+            "unit": "ns",
+            "partial": True,
+            "warmup": {"count": len(warmup), "samples_ns": list(warmup)},
+            "samples_ns": list(measure),
+        }
+        if measure:
+            section["stats"] = latency_stats(measure)
+        return section
+
+    latency = side(host)
+    if target:
+        latency["target"] = side(target)
+    return latency
 
 
 def recover_partial(path: str | Path) -> dict[str, Any]:
@@ -234,6 +269,7 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
     doc: dict[str, Any] | None = None
     warmup: list[int] = []
     measure: list[int] = []
+    target: dict[str, list[int]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             event = json.loads(line)
@@ -254,6 +290,9 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["steps"].append(event["step"])
         elif kind == "samples":
             (warmup if event.get("phase") == "warmup" else measure).extend(event["samples_ns"])
+        elif kind == "target_samples":
+            phase = "warmup" if event.get("phase") == "warmup" else "measure"
+            target.setdefault(phase, []).extend(event["samples_ns"])
         elif kind == "latency":
             doc["latency"] = dict(event["latency"])
         elif kind == "resources":
@@ -275,4 +314,14 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
     if latency is not None:
         latency["warmup"] = {"count": len(warmup), "samples_ns": warmup}
         latency["samples_ns"] = measure
+        if target or latency.get("target"):
+            section = dict(latency.get("target") or {"unit": "ns", "partial": True})
+            t_warmup, t_measure = target.get("warmup", []), target.get("measure", [])
+            section["warmup"] = {"count": len(t_warmup), "samples_ns": t_warmup}
+            section["samples_ns"] = t_measure
+            if "stats" not in section and t_measure:
+                from edgeai_core.stats import latency_stats
+
+                section["stats"] = latency_stats(t_measure)
+            latency["target"] = section
     return doc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import Param
-from edgeai_core.records import CompilerRecord, DatasetRecord, ModelRecord, RuntimeRecord
+from edgeai_core.records import CompilerRecord, DatasetRecord, ModelRecord, ProtocolRecord, RuntimeRecord
 
 
 @hookimpl
@@ -84,5 +84,64 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             summary="Reference runtime for npz-mlp models in plain numpy",
             factory="edgeai_core.builtins.mlp:NumpyRuntime",
             formats=("npz-mlp",),
-        )
+        ),
+        RuntimeRecord(
+            name="echo",
+            summary="Diagnostic runtime returning its inputs (measures a link, not a model; format echo)",
+            factory="edgeai_core.builtins.echo:EchoRuntime",
+            formats=("echo",),
+        ),
+    ]
+
+
+_TIMEOUT = Param(
+    "timeout_s",
+    "float",
+    default=10.0,
+    minimum=0.001,
+    help="host side: seconds to wait for each reply before the run fails",
+)
+_TOKEN = Param(
+    "token_file",
+    "path",
+    default=None,
+    help="file holding the shared secret (HMAC-SHA256 challenge-response; the token itself is never sent)",
+)
+
+
+@hookimpl
+def edgeai_register_protocols() -> list[ProtocolRecord]:
+    return [
+        ProtocolRecord(
+            name="tcp",
+            summary="Wire protocol over TCP (TCP_NODELAY, sendfile uploads; serve binds 127.0.0.1 by default)",
+            factory="edgeai_core.transports.tcp:TcpProtocol",
+            params=(
+                Param(
+                    "host", "str", default="127.0.0.1", help="target address (edgeai serve: address to bind)"
+                ),
+                Param(
+                    "port",
+                    "int",
+                    default=7575,
+                    minimum=0,
+                    maximum=65535,
+                    help="TCP port (edgeai serve: 0 picks a free one and prints it)",
+                ),
+                _TIMEOUT,
+                _TOKEN,
+            ),
+        ),
+        ProtocolRecord(
+            name="serial",
+            summary="Wire protocol over a serial line (CRC32, acknowledged frames, retransmission; pyserial)",
+            factory="edgeai_core.transports.serialport:SerialProtocol",
+            install="edgeai-core[serial]",
+            params=(
+                Param("device", "str", help="serial port, e.g. /dev/ttyUSB0 or /dev/ttyACM0"),
+                Param("baudrate", "int", default=115200, minimum=50, help="line speed in bits per second"),
+                _TIMEOUT,
+                _TOKEN,
+            ),
+        ),
     ]

@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import click
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Registration)
 
 ENTRY_POINT_GROUP = "edgeai"
 CORE_PLUGIN = "core"
@@ -303,6 +305,34 @@ class PluginHost:
                     )
                 variants[variant.name] = dataclasses.replace(variant, provider=provider)
         return sorted(variants.values(), key=lambda v: (v.order, v.name))
+
+    def extra_records(self, hook: str, record_type: type[R]) -> list[R]:
+        """Records from a collector hook outside the component kinds (``edgeai_register_grid_suites``,
+        ``edgeai_register_onnx_backends``), sorted by name, with ``provider`` filled in. A plugin whose hook
+        raises or returns something else is marked broken and skipped; a name registered twice raises."""
+        self._collect()
+        found: dict[str, R] = {}
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            info = self.plugins.get(impl.plugin_name)
+            if info is None or info.status != "ok":
+                continue
+            try:
+                returned: Any = impl.function()
+                result = list(returned or [])
+                bad = [r for r in result if not isinstance(r, record_type)]
+                if bad:
+                    raise TypeError(f"returned {type(bad[0]).__name__}, not {record_type.__name__}")
+            except Exception as exc:
+                self._broken(info, f"{hook} failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            provider = info.distribution or info.name
+            for record in result:
+                if record.name in found:
+                    raise DuplicateComponentError(
+                        record.kind, record.name, [found[record.name].provider, provider]
+                    )
+                found[record.name] = dataclasses.replace(record, provider=provider)
+        return [found[name] for name in sorted(found)]
 
     def add_commands(self, cli: click.Group) -> None:
         """Let plugins add CLI commands; a plugin whose hook raises is marked broken."""

@@ -202,6 +202,10 @@ class DemoVariant:
     ``runtime``. The demo trains each distinct dataset+model pair once and passes the checkpoint to every variant
     through the model parameter ``checkpoint``, so a demo model must accept that parameter. ``order`` sorts the
     summary table (float before quantized before compiled); ``provider`` is filled in by the plugin host.
+
+    ``serve``: run the variant on a remote target. The demo starts a local ``edgeai serve --protocol tcp
+    --runtime <the config's runtime> --port 0`` subprocess with a fresh token, points the variant's ``[target]``
+    at it, benchmarks through the wire protocol and stops the server afterwards.
     """
 
     name: str
@@ -209,6 +213,7 @@ class DemoVariant:
     config: Mapping[str, Any]
     order: int = 100
     provider: str = ""
+    serve: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -218,6 +223,44 @@ class DemoVariant:
         missing = [k for k in ("dataset", "model", "runtime") if k not in self.config]
         if missing:
             raise ValueError(f"demo variant {self.name!r}: config lacks {', '.join(missing)}")
+        if self.serve and "target" in self.config:
+            raise ValueError(
+                f"demo variant {self.name!r}: serve=True makes the target; drop config['target']"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GridSuiteRecord(Registration):
+    """A framework's models for the ONNX support grid (``edgeai grid``, hook ``edgeai_register_grid_suites``).
+
+    ``factory`` names a subclass of :class:`edgeai_core.grid.GridSuite`; ``framework`` is the framework whose
+    models it exports (``torch``, ``keras``) and ``converter`` the converter whose export path it uses
+    (``torch-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
+    component: ``edgeai list`` does not show it, ``edgeai grid --list`` does.
+    """
+
+    kind: ClassVar[str] = "grid-suite"
+    framework: str
+    converter: str = ""
+
+    def facts(self) -> dict[str, Any]:
+        return {"framework": self.framework, "converter": self.converter}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnnxBackendRecord(Registration):
+    """An ONNX-consuming backend for ``edgeai onnx-backend-tests`` (hook ``edgeai_register_onnx_backends``).
+
+    ``factory`` names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, which prepares (loads or
+    compiles) an ONNX file for given inputs and runs it. ``uses`` names the pipeline components it goes
+    through (``("compiler:tvm", "runtime:tvm")``), for the report.
+    """
+
+    kind: ClassVar[str] = "onnx-backend"
+    uses: tuple[str, ...] = ()
+
+    def facts(self) -> dict[str, Any]:
+        return {"uses": list(self.uses)}
 
 
 RECORD_TYPES: dict[str, type[Registration]] = {
@@ -242,7 +285,9 @@ __all__ = [
     "ConverterRecord",
     "DatasetRecord",
     "DemoVariant",
+    "GridSuiteRecord",
     "ModelRecord",
+    "OnnxBackendRecord",
     "Param",
     "ProbeRecord",
     "ProtocolRecord",

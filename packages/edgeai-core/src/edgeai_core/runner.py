@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,17 @@ class LocalRunner:
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
 
+        runtime = self._open_runtime(recorder, artifact, frameworks)
+        try:
+            self._measure(recorder, runtime, dataset, artifact)
+        finally:
+            runtime.close()
+
+    # -- hooks a remote runner overrides (edgeai_core.remote.RemoteRunner) ---------------------------
+
+    def _open_runtime(self, recorder: RunRecorder, artifact: Artifact, frameworks: dict[str, str]) -> Runtime:
+        """Build the runtime, load ``artifact`` into it and record the load step."""
+        plan = self.plan
         self._stage("runtime", f"loading into runtime {plan.runtime.record.name}")
         runtime: Runtime = _build(plan.runtime, self._context("runtime"))
         started = time.perf_counter()
@@ -275,10 +286,21 @@ class LocalRunner:
                 "artifact": self._describe(artifact),
             }
         )
-        try:
-            self._measure(recorder, runtime, dataset, artifact)
-        finally:
-            runtime.close()
+        return runtime
+
+    def _sample_sink(self, recorder: RunRecorder, runtime: Runtime) -> Callable[[str, list[int]], None]:
+        """Where the benchmark hands its latency samples (the progress file)."""
+        return recorder.add_samples
+
+    def _benchmark_started(self, recorder: RunRecorder, runtime: Runtime) -> None:
+        """Called right before warm-up starts (a target starts sampling its resources)."""
+
+    def _benchmark_ended(self, recorder: RunRecorder, runtime: Runtime) -> None:
+        """Called after the benchmark and evaluation, also when they failed."""
+
+    def _latency_json(self, result: BenchmarkResult, runtime: Runtime) -> dict[str, Any]:
+        """The document's ``latency`` section."""
+        return result.to_json()
 
     def _describe(self, artifact: Artifact) -> dict[str, Any]:
         """The artifact with its path relative to the output folder (results stay valid when moved)."""
@@ -339,10 +361,11 @@ class LocalRunner:
                 f"benchmarking: {settings.warmup} warm-up runs, then at least "
                 f"{settings.min_count} runs and {settings.min_duration_s:g} s",
             )
+            self._benchmark_started(recorder, runtime)
             result: BenchmarkResult = run_benchmark(
-                bind, settings, progress=self.progress, on_samples=recorder.add_samples
+                bind, settings, progress=self.progress, on_samples=self._sample_sink(recorder, runtime)
             )
-            recorder.set_latency(result.to_json())
+            recorder.set_latency(self._latency_json(result, runtime))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
             if dataset is not None and not dataset.has_labels:
@@ -367,6 +390,7 @@ class LocalRunner:
         finally:
             if sampler is not None:
                 recorder.set_resources("host", sampler.stop())
+            self._benchmark_ended(recorder, runtime)
 
     def _probes(self) -> dict[str, Any]:
         probes = {}

@@ -6,7 +6,15 @@ stay light. The factories named here import the frameworks when a component is b
 
 from __future__ import annotations
 
-from edgeai_core import CompilerRecord, DemoVariant, ModelRecord, Param, RuntimeRecord, hookimpl
+from edgeai_core import (
+    CompilerRecord,
+    DemoVariant,
+    ModelRecord,
+    OnnxBackendRecord,
+    Param,
+    RuntimeRecord,
+    hookimpl,
+)
 
 #: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
@@ -216,4 +224,31 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
                 "runtime": {"name": "onnxruntime", "threads": 1},
             },
         ),
+        DemoVariant(
+            name="onnxruntime-remote",
+            summary="digits CNN on ONNX Runtime behind a local `edgeai serve` over TCP (1 thread)",
+            order=35,
+            serve=True,
+            config={
+                "dataset": dict(_DEMO_DATASET),
+                "model": dict(_DEMO_MODEL),
+                "runtime": {"name": "onnxruntime", "threads": 1},
+            },
+        ),
+    ]
+
+
+@hookimpl
+def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
+    # the runtime component's parameters, so `edgeai onnx-backend-tests` runs sessions like a pipeline does
+    (runtime,) = edgeai_register_runtimes()
+    return [
+        OnnxBackendRecord(
+            name="onnxruntime",
+            summary="ONNX Runtime sessions with the onnxruntime runtime's options (CPU provider, 1 thread)",
+            factory="edgeai_onnx.backend_suite:OnnxRuntimeBackend",
+            uses=("runtime:onnxruntime",),
+            install="edgeai-onnx",
+            params=runtime.params,
+        )
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import Param
-from edgeai_core.records import ConverterRecord, DemoVariant, ModelRecord, RuntimeRecord
+from edgeai_core.records import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord
 
 INSTALL = "edgeai-torch"
 
@@ -190,4 +190,30 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
             },
         )
         for mode, order in (("eager", 10), ("traced", 11))
+    ]
+
+
+@hookimpl
+def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
+    # Two suites, one per torch.onnx exporter: they differ in which models export at all (see the grid).
+    return [
+        GridSuiteRecord(
+            name=name,
+            summary=f"torch layers, blocks and models exported by torch-to-onnx's {exporter} exporter",
+            factory="edgeai_torch.grid:TorchGridSuite",
+            framework="torch",
+            converter="torch-to-onnx",
+            install="edgeai-torch[onnx]",
+            params=(
+                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
+                Param(
+                    "exporter",
+                    "choice",
+                    default=exporter,
+                    choices=("torchscript", "dynamo"),
+                    help="torch.onnx exporter (as the torch-to-onnx converter's parameter)",
+                ),
+            ),
+        )
+        for name, exporter in (("torch", "torchscript"), ("torch-dynamo", "dynamo"))
     ]

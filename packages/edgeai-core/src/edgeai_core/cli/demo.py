@@ -2,13 +2,14 @@
 
 Each distinct dataset+model pair is trained once; every variant then runs as an ordinary pipeline with the
 checkpoint handed over as ``model.checkpoint``, writing ``OUTPUT/<variant>/results.json``. Variants whose
-components are missing are skipped with the reason; a failed variant does not stop the others.
+components are missing are skipped with the reason; a failed variant does not stop the others. The machinery
+(plan, train once, run) is :mod:`edgeai_core.variants`, shared with ``edgeai matrix``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -24,36 +25,6 @@ INSTALL_HINT = (
     "pip install ./packages/edgeai-datasets ./packages/edgeai-torch ./packages/edgeai-onnx "
     "(or run `nox -s demo`)"
 )
-
-
-def _train_key(config: dict[str, Any]) -> str:
-    return json.dumps(
-        {"dataset": config["dataset"], "model": config["model"], "seed": config.get("seed", 0)},
-        sort_keys=True,
-        default=str,
-    )
-
-
-def _row(name: str, status: str, doc: dict[str, Any] | None, note: str = "") -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "variant": name,
-        "status": status,
-        "note": note,
-        "accuracy": None,
-        "median_us": None,
-        "p99_us": None,
-        "size_bytes": None,
-        "results": None,
-    }
-    if doc:
-        stats = (doc.get("latency") or {}).get("stats") or {}
-        quality = doc.get("quality") or {}
-        row["accuracy"] = quality.get("accuracy")
-        row["median_us"] = stats["median"] / 1e3 if "median" in stats else None
-        row["p99_us"] = stats["p99"] / 1e3 if "p99" in stats else None
-        loads = [s for s in doc.get("steps", []) if s.get("kind") == "runtime-load" and s.get("artifact")]
-        row["size_bytes"] = loads[-1]["artifact"]["size_bytes"] if loads else None
-    return row
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -97,10 +68,8 @@ def register(cli: click.Group) -> None:
         Nothing is downloaded. Without --output, results go to build/demo/<variant>/results.json and a
         machine-readable summary to build/demo/summary.json.
         """
-        from edgeai_core.config import apply_overrides, parse_config
-        from edgeai_core.planner import plan_pipeline
         from edgeai_core.progress import StreamProgress
-        from edgeai_core.runner import LocalRunner
+        from edgeai_core.variants import Variant, plan_variants, run_planned, train_shared
 
         host = host_for(ctx)
         variants = host.demo_variants()
@@ -120,52 +89,33 @@ def register(cli: click.Group) -> None:
             variants = [v for v in variants if v.name in only]
 
         progress = StreamProgress()
-        rows: list[dict[str, Any]] = []
-        planned = []
-        for variant in variants:
-            raw = copy.deepcopy(dict(variant.config))
-            raw.setdefault("name", variant.name)
-            raw.setdefault("benchmark", dict(DEMO_BENCHMARK))
-            raw = apply_overrides(raw, overrides)
-            try:
-                plan_pipeline(parse_config(raw), host)
-            except EdgeaiError as exc:
-                rows.append(_row(variant.name, "skipped", None, str(exc)))
-                progress.stage(f"{variant.name}: skipped ({exc})")
-                continue
-            planned.append((variant, raw))
+        planned, rows = plan_variants(
+            host,
+            [Variant(v.name, v.summary, v.config, serve=v.serve) for v in variants],
+            overrides=overrides,
+            benchmark=DEMO_BENCHMARK,
+            progress=progress,
+        )
         if not planned:
             raise UsageError(f"no demo variant can run with the installed plugins; {INSTALL_HINT}")
-
-        checkpoints: dict[str, Path] = {}
-        for _variant, raw in planned:
-            key = _train_key(raw)
-            if key in checkpoints:
-                continue
-            checkpoints[key] = _train(
-                host, raw, output / "_trained" / f"{len(checkpoints):02d}-{raw['model']['name']}", progress
-            )
+        checkpoints = train_shared(host, planned, output / "_trained", progress)
 
         started = time.perf_counter()
-        failed = False
-        for variant, raw in planned:
-            raw["model"] = {**raw["model"], "checkpoint": str(checkpoints[_train_key(raw)])}
-            progress.stage(f"variant {variant.name}: {variant.summary}")
-            plan = plan_pipeline(parse_config(raw), host)
-            runner = LocalRunner(
-                plan, output / variant.name, host=host, progress=progress, command=["edgeai", *sys.argv[1:]]
-            )
-            try:
-                doc = runner.run()
-                row = _row(variant.name, "complete", doc)
-            except EdgeaiError as exc:
-                failed = True
-                doc = json.loads((output / variant.name / "results.json").read_text(encoding="utf-8"))
-                row = _row(variant.name, "failed", doc, str(exc))
-            row["results"] = str(output / variant.name / "results.json")
-            rows.append(row)
+        rows += run_planned(
+            host,
+            planned,
+            output,
+            checkpoints,
+            progress=progress,
+            command=["edgeai", *sys.argv[1:]],
+            start_target=lambda runtime, folder: start_target(runtime, folder, progress),
+            stop_target=stop_target,
+        )
+        failed = any(r["status"] == "failed" for r in rows)
         rows.sort(key=lambda r: [v.name for v in variants].index(r["variant"]))
         summary = {"output": str(output), "duration_s": time.perf_counter() - started, "variants": rows}
+        reports = [str(p) for p in _demo_finished(host, output, rows, progress)]
+        summary["reports"] = reports
         from edgeai_core.artifacts import write_json_atomic
 
         write_json_atomic(output / "summary.json", summary)
@@ -188,27 +138,82 @@ def register(cli: click.Group) -> None:
                 _table(table, ["variant", "status", "accuracy", "median us", "p99 us", "size KiB", "note"])
             )
             click.echo(f"results: {output}/<variant>/results.json; summary: {output / 'summary.json'}")
+            for report in reports:
+                click.echo(f"report: {report} (open it in a browser)")
         if failed:
             raise EdgeaiError("some demo variants failed; their results.json files say where")
 
 
-def _train(host: Any, raw: dict[str, Any], workdir: Path, progress: Any) -> Path:
-    """Train the model of ``raw`` on its dataset once; return the checkpoint path."""
-    from edgeai_core.components import Context
+def _demo_finished(host: Any, output: Path, rows: list[dict[str, Any]], progress: Any) -> list[Path]:
+    """Hand the variants' results to plugins implementing ``edgeai_demo_finished`` (edgeai-report renders
+    the comparison); return the files they wrote. A failing hook is a warning: the runs are done and kept."""
+    results = [Path(r["results"]) for r in rows if r["results"] and Path(r["results"]).is_file()]
+    paths: list[Path] = []
+    for impl in host.pm.hook.edgeai_demo_finished.get_hookimpls():
+        progress.stage(f"finishing the demo with plugin '{impl.plugin_name}'")
+        try:
+            paths += [Path(p) for p in impl.function(output_dir=output, results=results) or []]
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            logging.getLogger(__name__).warning(
+                "plugin '%s' failed in edgeai_demo_finished: %s", impl.plugin_name, reason
+            )
+    return paths
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    context = Context(workdir=workdir, seed=raw.get("seed", 0), progress=progress)
-    dataset_cfg = {k: v for k, v in raw["dataset"].items() if k != "name"}
-    model_cfg = {k: v for k, v in raw["model"].items() if k not in ("name", "checkpoint")}
-    dataset = host.get("dataset", raw["dataset"]["name"]).create(
-        dataset_cfg, where="dataset", context=context
-    )
-    model = host.get("model", raw["model"]["name"]).create(model_cfg, where="model", context=context)
-    progress.stage(
-        f"training {raw['model']['name']} on {raw['dataset']['name']} (once, shared by its variants)"
-    )
-    dataset.prepare()
-    started = time.perf_counter()
-    artifact = model.train(dataset)
-    progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes, {time.perf_counter() - started:.1f} s")
-    return Path(artifact.path)
+
+def start_target(
+    runtime: str, folder: Path, progress: Any, timeout_s: float = 120.0
+) -> tuple[Any, dict[str, Any]]:
+    """Start ``edgeai serve --protocol tcp --runtime RUNTIME --port 0`` with a fresh token in ``folder``;
+    return the process and the ``[target]`` table pointing at it."""
+    import subprocess
+    import threading
+
+    from edgeai_core.wire.auth import write_token
+
+    folder.mkdir(parents=True, exist_ok=True)
+    token = folder / "target.token"
+    write_token(token)
+    log_path = folder / "target.log"
+    command = [sys.executable, "-m", "edgeai_core", "serve", "--protocol", "tcp", "--runtime", runtime,
+               "--port", "0", "--token-file", str(token), "--workdir", str(folder / "target"), "--once"]  # fmt: skip
+    progress.stage(f"starting a local target: edgeai serve --protocol tcp --runtime {runtime}")
+    with log_path.open("w", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True
+        )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout_s)
+    try:
+        event = json.loads(lines[0]) if lines and lines[0] else None
+    except json.JSONDecodeError:
+        event = None
+    if not event or event.get("event") != "listening":
+        stop_target(proc)
+        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [
+            "no output"
+        ]
+        raise EdgeaiError(f"the local target (edgeai serve) did not start: {tail[0]} (log: {log_path})")
+    progress.done(f"listening on 127.0.0.1:{event['port']} (pid {event['pid']})")
+    target = {"protocol": "tcp", "host": "127.0.0.1", "port": event["port"], "token_file": str(token),
+              "timeout_s": 30.0}  # fmt: skip
+    return proc, target
+
+
+def stop_target(proc: Any) -> None:
+    """Stop a target started by :func:`start_target` (it exits by itself after one session)."""
+    import subprocess
+
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()

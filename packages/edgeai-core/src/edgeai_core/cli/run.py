@@ -136,12 +136,12 @@ def register(cli: click.Group) -> None:
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import LocalRunner
 
-        if plan.target is not None:
-            raise UsageError(
-                "target: remote targets are not supported by this version of edgeai-core yet; "
-                "remove the [target] table to run on this machine"
-            )
-        runner = LocalRunner(
+        runner_type = LocalRunner
+        if plan.target is not None:  # the runtime runs on a target reached through the protocol
+            from edgeai_core.remote import RemoteRunner
+
+            runner_type = RemoteRunner
+        runner = runner_type(
             plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]]
         )
         doc = runner.run()

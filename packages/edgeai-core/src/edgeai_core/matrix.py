@@ -1,0 +1,296 @@
+"""The framework matrix (``edgeai matrix``): every compiler x runtime road the installed plugins allow for a model.
+
+The combinations are enumerated from registration records alone: every runtime, preceded by no compiler, one
+compiler or a chain of two different compilers, each at its default parameters. A ``choice`` parameter named
+``mode`` is expanded over its choices (``onnx-quantize`` static/dynamic/float16, the ``torch`` runtime's
+eager/traced), since a mode is a different road, not a tuning knob. Compilers with a required parameter are left
+out (they need a choice only the user can make). The planner then decides: a combination it rejects (no
+converter path, a compiler that needs a dataset the run lacks) is not allowed by the installed plugins and is
+listed with the reason; the rest run, after converters are inserted where the formats do not chain. Two
+combinations that plan to the same pipeline run once.
+
+Every allowed combination runs like an ``edgeai demo`` variant (:mod:`edgeai_core.variants`): the model is trained
+once on the dataset, each combination loads that checkpoint, is benchmarked, and is evaluated on the test split.
+Same seed and training, same checkpoint: a combination's accuracy equals that of the demo variant with the same
+road.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeai_core.artifacts import write_json_atomic
+from edgeai_core.errors import EdgeaiError, UsageError
+from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.records import Registration
+from edgeai_core.tables import markdown_table, rst_heading, rst_table
+from edgeai_core.variants import Variant, run_planned, train_shared
+
+SCHEMA = "edgeai-matrix/1"
+#: A smaller budget than the demo's: accuracy does not depend on it, and a matrix has many rows.
+MATRIX_BENCHMARK = {"warmup": 20, "min_count": 300, "min_duration_s": 0.3}
+EXPANDED_PARAM = "mode"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A record at one parameter setting (``{}`` for the defaults, ``{"mode": "dynamic"}``)."""
+
+    record: Registration
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        mode = dict(self.params).get(EXPANDED_PARAM)
+        return f"{self.record.name}.{mode}" if mode is not None else self.record.name
+
+    def table(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.record.name, **dict(self.params)}
+        if self.record.kind == "compiler":
+            data["kind"] = "compiler"
+        return data
+
+
+def settings(record: Registration, expand: bool = True) -> tuple[list[Setting], str | None]:
+    """The settings of ``record`` to try, or ``([], reason)`` when it has required parameters."""
+    required = [p.name for p in record.params if p.required]
+    if required:
+        return [], f"{record.qualified_name} needs {', '.join(required)} (no default to use)"
+    if expand and EXPANDED_PARAM in record.params.names:
+        param = record.params[EXPANDED_PARAM]
+        if param.type == "choice" and param.choices:
+            ordered = [param.default, *[c for c in param.choices if c != param.default]]
+            return [Setting(record, ((EXPANDED_PARAM, c),)) for c in ordered], None
+    return [Setting(record)], None
+
+
+def combinations(
+    host: Any, *, max_steps: int = 2, expand: bool = True
+) -> tuple[list[tuple[tuple[Setting, ...], Setting]], list[dict[str, Any]]]:
+    """Every (compiler chain, runtime) candidate, and the records left out with the reason."""
+    left_out: list[dict[str, Any]] = []
+    steps: list[Setting] = []
+    for record in host.records("compiler"):
+        found, reason = settings(record, expand)
+        steps += found
+        if reason:
+            left_out.append({"combination": record.qualified_name, "reason": reason})
+    runtimes: list[Setting] = []
+    for record in host.records("runtime"):
+        found, reason = settings(record, expand)
+        runtimes += found
+        if reason:
+            left_out.append({"combination": record.qualified_name, "reason": reason})
+    chains: list[tuple[Setting, ...]] = [()]
+    if max_steps >= 1:
+        chains += [(s,) for s in steps]
+    if max_steps >= 2:
+        chains += [(a, b) for a in steps for b in steps if a.record.name != b.record.name]
+    return [(chain, runtime) for chain in chains for runtime in runtimes], left_out
+
+
+def combination_name(chain: Sequence[Setting], runtime: Setting) -> str:
+    return "+".join([*(s.label for s in chain), runtime.label])
+
+
+def _signature(plan: Any) -> str:
+    import json
+
+    data = plan.to_json()
+    return json.dumps({"steps": data["steps"], "runtime": data["runtime"]}, sort_keys=True, default=str)
+
+
+def plan_matrix(
+    host: Any,
+    model: Mapping[str, Any],
+    dataset: Mapping[str, Any],
+    *,
+    max_steps: int = 2,
+    expand: bool = True,
+    seed: int = 0,
+    benchmark: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+) -> tuple[list[tuple[Variant, dict[str, Any]]], list[dict[str, Any]]]:
+    """The allowed combinations as planned variants, and the rejected ones with the planner's reason."""
+    from edgeai_core.config import apply_overrides, parse_config
+    from edgeai_core.planner import plan_pipeline
+
+    host.get("model", model["name"], where="--model")
+    host.get("dataset", dataset["name"], where="--dataset")
+    candidates, rejected = combinations(host, max_steps=max_steps, expand=expand)
+    planned: list[tuple[Variant, dict[str, Any]]] = []
+    seen: dict[str, str] = {}
+    for chain, runtime in candidates:
+        name = combination_name(chain, runtime)
+        raw: dict[str, Any] = {
+            "name": name,
+            "seed": seed,
+            "dataset": dict(dataset),
+            "model": dict(model),
+            "steps": [s.table() for s in chain],
+            "runtime": runtime.table(),
+            "benchmark": dict(benchmark or MATRIX_BENCHMARK),
+        }
+        raw = apply_overrides(raw, overrides)
+        try:
+            plan = plan_pipeline(parse_config(raw), host)
+        except EdgeaiError as exc:
+            rejected.append({"combination": name, "reason": str(exc)})
+            continue
+        signature = _signature(plan)
+        if signature in seen:
+            rejected.append(
+                {"combination": name, "reason": f"plans to the same pipeline as {seen[signature]}"}
+            )
+            continue
+        seen[signature] = name
+        road = [f"{s.record.name}" + (" (inserted)" if s.inserted else "") for s in plan.steps]
+        summary = " -> ".join([plan.model.record.name, *road, f"runtime {plan.runtime.record.name}"])
+        planned.append(
+            (
+                Variant(name, summary, raw, extra={"road": road, "final_format": plan.final_format}),
+                raw,
+            )
+        )
+    return planned, rejected
+
+
+def run_matrix(
+    host: Any,
+    output: Path,
+    *,
+    model: Mapping[str, Any],
+    dataset: Mapping[str, Any],
+    max_steps: int = 2,
+    expand: bool = True,
+    seed: int = 0,
+    benchmark: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    only: Sequence[str] = (),
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Plan, train once, run every allowed combination; write ``matrix.{json,md,rst}``; return the document."""
+    progress = progress or NullProgress()
+    output = Path(output)
+    planned, rejected = plan_matrix(
+        host,
+        model,
+        dataset,
+        max_steps=max_steps,
+        expand=expand,
+        seed=seed,
+        benchmark=benchmark,
+        overrides=overrides,
+    )
+    if only:
+        known = {v.name for v, _ in planned}
+        missing = [n for n in only if n not in known]
+        if missing:
+            from edgeai_core.errors import UnknownComponentError
+
+            raise UnknownComponentError("matrix combination", missing[0], known, "--only")
+        planned = [(v, raw) for v, raw in planned if v.name in only]
+    if not planned:
+        raise UsageError(
+            f"no compiler x runtime combination can run model {model['name']} with the installed plugins"
+        )
+    started = time.perf_counter()
+    checkpoints = train_shared(host, planned, output / "_trained", progress)
+    rows = run_planned(host, planned, output, checkpoints, progress=progress, command=command)
+    for row, (variant, _raw) in zip(rows, planned, strict=True):
+        row["combination"] = row.pop("variant")
+        row["road"] = variant.extra["road"]
+        row["steps"] = [
+            s["name"] + (f" ({s['mode']})" if "mode" in s else "") for s in variant.config["steps"]
+        ]
+        row["runtime"] = variant.config["runtime"]["name"] + (
+            f" ({variant.config['runtime']['mode']})" if "mode" in variant.config["runtime"] else ""
+        )
+        row["format"] = variant.extra["final_format"]
+        row["results"] = str(Path(row["results"]).relative_to(output)) if row["results"] else None
+    from edgeai_core import __version__
+
+    document = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "edgeai_version": __version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "model": dict(model),
+        "dataset": dict(dataset),
+        "seed": seed,
+        "max_steps": max_steps,
+        "benchmark": dict(benchmark or MATRIX_BENCHMARK),
+        "checkpoints": [str(p) for p in checkpoints.values()],
+        "combinations": rows,
+        "rejected": rejected,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
+    write_matrix(document, output)
+    return document
+
+
+def _table(document: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    header = ["combination", "road", "format", "status", "accuracy", "median us", "size KiB", "note"]
+    rows = []
+    for row in document["combinations"]:
+        size = row["size_bytes"] / 1024 if row["size_bytes"] is not None else None
+        rows.append(
+            [
+                row["combination"],
+                " -> ".join(row["road"]) or "(none)",
+                row["format"],
+                row["status"],
+                f"{row['accuracy']:.4f}" if row["accuracy"] is not None else None,
+                f"{row['median_us']:.1f}" if row["median_us"] is not None else None,
+                f"{size:.1f}" if size is not None else None,
+                row["note"] or None,
+            ]
+        )
+    return header, rows
+
+
+def _intro(document: Mapping[str, Any]) -> str:
+    bench = ", ".join(f"{k} {v}" for k, v in document["benchmark"].items())
+    return (
+        f"model {document['model']['name']} on dataset {document['dataset']['name']} (test split), seed "
+        f"{document['seed']}, trained once; benchmark {bench}; edgeai {document['edgeai_version']}, Python "
+        f"{document['python']} ({document['machine']}), {document['created']}. {len(document['combinations'])} "
+        f"combinations ran; {len(document['rejected'])} were not allowed by the installed plugins."
+    )
+
+
+def render_markdown(document: Mapping[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"# Framework matrix: {document['model']['name']}\n",
+            _intro(document) + "\n",
+            markdown_table(*_table(document)),
+        ]
+    )
+
+
+def render_rst(document: Mapping[str, Any]) -> str:
+    return "\n".join(
+        [
+            rst_heading(f"Framework matrix: {document['model']['name']}"),
+            _intro(document) + "\n",
+            rst_table(*_table(document)),
+        ]
+    )
+
+
+def write_matrix(document: Mapping[str, Any], output: Path) -> list[Path]:
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / "matrix.json", output / "matrix.md", output / "matrix.rst"]
+    write_json_atomic(paths[0], document)
+    paths[1].write_text(render_markdown(document), encoding="utf-8")
+    paths[2].write_text(render_rst(document), encoding="utf-8")
+    return paths

@@ -1,0 +1,289 @@
+"""Remote targets: the plan's runtime runs on a target reached through a protocol (``[target]`` in a config).
+
+The host compiles as usual, then :class:`RemoteRunner` connects, uploads the final artifact (file and IO
+spec), benchmarks with the same settings as a local run (each INFER round trip timed on the host with
+``perf_counter_ns``) and evaluates quality through INFER. The document records the host-measured round
+trips in ``latency`` and the target's own inference times, sample by sample, in ``latency.target``; the
+target's CPU and memory series (from STATS) in ``resources.target``; and an ``upload`` step.
+
+If the target dies or hangs, the run fails within ``target.timeout_s`` with one clear error, and everything
+measured so far is in ``results.json`` (status ``failed``) and ``results.partial.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeai_core.artifacts import Artifact, IOSpec
+from edgeai_core.benchmark import BenchmarkResult
+from edgeai_core.components import Context, Protocol, Runtime
+from edgeai_core.errors import ArtifactError, PlanError, UsageError
+from edgeai_core.measurement import RunRecorder
+from edgeai_core.records import Registration
+from edgeai_core.runner import LocalRunner, _build
+from edgeai_core.stats import latency_stats
+from edgeai_core.wire import messages as msg
+from edgeai_core.wire.client import Client, Prepared, TargetInfo, TargetLost
+
+log = logging.getLogger(__name__)
+
+
+class RemoteRuntime(Runtime):
+    """A runtime on a target, driven through the wire protocol; to the runner it is an ordinary runtime.
+
+    ``requested`` are the runtime parameters the config gave explicitly; the target applies them over its
+    own (path parameters stay the target's). Every call's target-side inference time is appended to
+    :attr:`target_ns` by the callables :meth:`bind` returns.
+    """
+
+    def __init__(
+        self,
+        *,
+        record: Registration,
+        params: Mapping[str, Any],
+        context: Context | None = None,
+        protocol: Protocol,
+        requested: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(record=record, params=params, context=context)
+        self.protocol = protocol
+        self.requested = dict(requested or {})
+        self.client: Client | None = None
+        self.info: TargetInfo | None = None
+        self.target_ns: list[int] = []
+        self.broken: TargetLost | None = None
+        self._io: IOSpec | None = None
+        self._prepared: dict[int, tuple[Sequence[np.ndarray], Prepared]] = {}
+
+    @property
+    def where(self) -> str:
+        return self.protocol.describe()
+
+    def _client(self) -> Client:
+        if self.broken is not None:
+            raise TargetLost(str(self.broken))
+        if self.client is None:
+            raise RuntimeError("connect() first")
+        return self.client
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except TargetLost as exc:
+            self.broken = exc
+            raise
+
+    def connect(self) -> TargetInfo:
+        """Open the stream, say HELLO (authenticating where needed) and check the target's runtime."""
+        timeout = float(self.protocol.params.get("timeout_s", 10.0))
+        token = self.protocol.token()
+        stream = self.protocol.connect(timeout)
+        client = Client(stream, token=token, timeout_s=timeout)
+        try:
+            info = self._guard(client.hello)
+        except BaseException:
+            client.close()
+            raise
+        self.client, self.info = client, info
+        if info.runtime != self.record.name:
+            self.close()
+            raise UsageError(
+                f"target {self.where} serves runtime {info.runtime}, but the config's runtime is "
+                f"{self.record.name}; start `edgeai serve --runtime {self.record.name}` there or change runtime.name"
+            )
+        return info
+
+    def load(self, artifact: Artifact) -> None:
+        self.upload(artifact)
+
+    def upload(
+        self, artifact: Artifact, progress: Callable[[int, int], None] | None = None
+    ) -> tuple[int, int]:
+        """IOSPEC then MODEL; return (bytes stored, target load ns)."""
+        client = self._client()
+        assert self.info is not None
+        if artifact.path.is_dir():
+            raise ArtifactError(f"{artifact.path} is a directory; remote targets take single-file artifacts")
+        if artifact.format not in self.info.formats:
+            raise PlanError(
+                f"target {self.where}: runtime {self.info.runtime} loads {', '.join(self.info.formats)}, "
+                f"but the artifact is {artifact.format}"
+            )
+        spec = artifact.to_json()
+        spec["runtime"] = {"name": self.record.name, "params": _jsonable(self.requested)}
+        self._guard(lambda: client.send_iospec(spec))
+        result: tuple[int, int] = self._guard(lambda: client.upload(artifact.path, progress=progress))
+        self._io = artifact.io
+        return result
+
+    @property
+    def io(self) -> IOSpec:
+        if self._io is None:
+            raise RuntimeError("no model loaded")
+        return self._io
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        client = self._client()
+        outputs, _ = self._guard(lambda: client.infer(inputs))
+        return outputs
+
+    def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
+        client = self._client()
+        cached = self._prepared.get(id(inputs))
+        if cached is None or cached[0] is not inputs:
+            if len(self._prepared) > 512:
+                self._prepared.clear()
+            cached = (inputs, client.prepare(inputs))
+            self._prepared[id(inputs)] = cached
+        prepared = cached[1]
+        run = client.infer_prepared
+        append = self.target_ns.append
+
+        def call() -> None:
+            try:
+                append(run(prepared))
+            except TargetLost as exc:
+                self.broken = exc
+                raise
+
+        return call
+
+    def stats(self, action: int = msg.STATS_REPORT, interval_s: float | None = None) -> dict[str, Any]:
+        client = self._client()
+        result: dict[str, Any] = self._guard(lambda: client.stats(action, interval_s))
+        return result
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        if self.client is None:
+            return
+        if self.broken is None:
+            self.client.bye()
+        self.client.close()
+        self.client = None
+
+
+class RemoteRunner(LocalRunner):
+    """A :class:`~edgeai_core.runner.LocalRunner` whose runtime runs on the plan's target."""
+
+    def _open_runtime(self, recorder: RunRecorder, artifact: Artifact, frameworks: dict[str, str]) -> Runtime:
+        plan = self.plan
+        assert plan.target is not None
+        self._stage("upload", f"connecting to the target ({plan.target.record.name})")
+        protocol: Protocol = _build(plan.target, self._context("target"))
+        runtime = RemoteRuntime(
+            record=plan.runtime.record,
+            params=plan.runtime.params,
+            context=self._context("runtime"),
+            protocol=protocol,
+            requested=plan.config.runtime.params,
+        )
+        info = runtime.connect()
+        try:
+            size = artifact.size_bytes
+            self.progress.done(f"{runtime.where}: runtime {info.runtime}, {info.software}")
+            self._stage("upload", f"uploading {artifact.path.name} ({size} bytes) to {runtime.where}")
+            started = time.perf_counter()
+            stored, load_ns = runtime.upload(
+                artifact, lambda done, total: self.progress.update(done, total, "bytes")
+            )
+            duration = time.perf_counter() - started
+            described = self._describe(artifact)
+            recorder.add_step(
+                {
+                    "name": plan.target.record.name,
+                    "kind": "upload",
+                    "duration_s": duration,
+                    "artifact": described,
+                    "bytes": stored,
+                    "throughput_bytes_per_s": stored / duration if duration > 0 else None,
+                    "metadata": {"target": runtime.where, "runtime": info.runtime, "load_s": load_ns / 1e9},
+                }
+            )
+            recorder.add_step(
+                {
+                    "name": plan.runtime.record.name,
+                    "kind": "runtime-load",
+                    "duration_s": load_ns / 1e9,
+                    "artifact": described,
+                    "metadata": {"where": "target", "target": runtime.where},
+                }
+            )
+            self.progress.done(
+                f"{stored} bytes in {duration:.2f} s, loaded on the target in {load_ns / 1e6:.1f} ms"
+            )
+            report = runtime.stats(msg.STATS_REPORT)
+            frameworks.update(report.get("versions") or {})
+            provenance = recorder.document["provenance"]
+            provenance["frameworks"] = frameworks
+            provenance["target"] = {
+                "protocol": plan.target.record.name,
+                "address": runtime.where,
+                "runtime": info.runtime,
+                "software": info.software,
+                "protocol_version": info.version,
+                "versions": report.get("versions") or {},
+                "machine": report.get("machine"),
+            }
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
+
+    def _sample_sink(self, recorder: RunRecorder, runtime: Runtime) -> Callable[[str, list[int]], None]:
+        assert isinstance(runtime, RemoteRuntime)
+        emitted = 0
+
+        def sink(phase: str, samples: list[int]) -> None:
+            nonlocal emitted
+            recorder.add_samples(phase, samples)
+            target = runtime.target_ns[emitted : emitted + len(samples)]
+            emitted += len(samples)
+            recorder.add_target_samples(phase, target)
+
+        return sink
+
+    def _benchmark_started(self, recorder: RunRecorder, runtime: Runtime) -> None:
+        assert isinstance(runtime, RemoteRuntime)
+        resources = self.plan.config.resources
+        if resources["enabled"]:
+            runtime.stats(msg.STATS_START, resources["interval_s"])
+
+    def _benchmark_ended(self, recorder: RunRecorder, runtime: Runtime) -> None:
+        assert isinstance(runtime, RemoteRuntime)
+        if not self.plan.config.resources["enabled"] or runtime.broken is not None:
+            return
+        try:
+            report = runtime.stats(msg.STATS_STOP)
+        except Exception as exc:  # never hide the failure that ended the benchmark
+            log.warning("could not collect the target's resource series: %s", exc)
+            return
+        if report.get("resources") is not None:
+            recorder.set_resources("target", report["resources"])
+
+    def _latency_json(self, result: BenchmarkResult, runtime: Runtime) -> dict[str, Any]:
+        assert isinstance(runtime, RemoteRuntime)
+        data = result.to_json()
+        warm = len(result.warmup_ns)
+        samples = runtime.target_ns[warm : warm + len(result.samples_ns)]
+        data["target"] = {
+            "unit": "ns",
+            "source": "target runtime's infer() call, timed on the target",
+            "warmup": {"count": warm, "samples_ns": runtime.target_ns[:warm]},
+            "samples_ns": samples,
+            "stats": latency_stats(samples),
+        }
+        return data
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    from pathlib import Path
+
+    return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}

@@ -1,0 +1,62 @@
+"""Fixtures of the compatibility tests (grid, matrix, ONNX backend test data).
+
+Plugins are registered in-process on a fresh host; the grid and the backend suite rebuild that host in their
+worker processes from the plugins' module names, so the test plugin (tests/grid/support) is put on sys.path,
+which the workers inherit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUPPORT = Path(__file__).parent / "support"
+
+PLUGINS = (
+    ("core", "edgeai_core.plugin", "edgeai-core"),
+    ("datasets", "edgeai_datasets.plugin", "edgeai-datasets"),
+    ("torch", "edgeai_torch.plugin", "edgeai-torch"),
+    ("onnx", "edgeai_onnx.plugin", "edgeai-onnx"),
+    ("tflite", "edgeai_tflite.plugin", "edgeai-tflite"),
+    ("tvm", "edgeai_tvm.plugin", "edgeai-tvm"),
+)
+
+
+@pytest.fixture(scope="session")
+def testkit() -> Iterator[Any]:
+    """The module ``edgeai_grid_testkit`` (tests/grid/support), importable by name here and in workers."""
+    sys.path.insert(0, str(SUPPORT))
+    import edgeai_grid_testkit
+
+    yield edgeai_grid_testkit
+    sys.path.remove(str(SUPPORT))
+    sys.modules.pop("edgeai_grid_testkit", None)
+
+
+@pytest.fixture
+def make_host() -> Callable[..., Any]:
+    """``make_host("core", "onnx", ..., extra=[module])``: a host with those first-party plugins (skipping the
+    test when one is not installed) and extra plugin modules."""
+
+    def make(*names: str, extra: tuple[Any, ...] = ()) -> Any:
+        from edgeai_core.plugins import PluginHost
+
+        host = PluginHost(discover=False, env={})
+        for name, module_name, distribution in PLUGINS:
+            if name not in names:
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                pytest.skip(f"{distribution} is not installed")
+            host.register(module, name=name, distribution=distribution, version="0.1.0")
+        for module in extra:
+            host.register(module, name=module.__name__)
+        return host
+
+    return make

@@ -1,0 +1,85 @@
+"""The two compatibility hooks: collected like components, light to import, broken plugins skipped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from edgeai_core import GridSuiteRecord, OnnxBackendRecord, hookimpl
+from edgeai_core.errors import DuplicateComponentError, PluginError
+from edgeai_core.grid import HOOK as GRID_HOOK
+from edgeai_core.onnx_backends import HOOK as BACKEND_HOOK
+from edgeai_core.plugins import PluginHost
+
+
+def _suite(name: str) -> GridSuiteRecord:
+    return GridSuiteRecord(name=name, summary="s", factory="m:C", framework="f", converter="c")
+
+
+class _Suites:
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    @hookimpl
+    def edgeai_register_grid_suites(self) -> list[GridSuiteRecord]:
+        return [_suite(n) for n in self.names]
+
+
+class _Broken:
+    @hookimpl
+    def edgeai_register_onnx_backends(self) -> list[Any]:
+        return ["not a record"]
+
+
+def test_records_get_their_provider_and_sort_by_name() -> None:
+    host = PluginHost(discover=False, env={})
+    host.register(_Suites("zeta", "alpha"), name="one", distribution="dist-one")
+    records = host.extra_records(GRID_HOOK, GridSuiteRecord)
+    assert [(r.name, r.provider, r.kind) for r in records] == [
+        ("alpha", "dist-one", "grid-suite"),
+        ("zeta", "dist-one", "grid-suite"),
+    ]
+    assert records[0].facts() == {"framework": "f", "converter": "c"}
+    assert host.extra_records(BACKEND_HOOK, OnnxBackendRecord) == []
+
+
+def test_a_name_registered_twice_names_both_distributions() -> None:
+    host = PluginHost(discover=False, env={})
+    host.register(_Suites("same"), name="one", distribution="dist-one")
+    host.register(_Suites("same"), name="two", distribution="dist-two")
+    with pytest.raises(DuplicateComponentError, match="dist-one and dist-two"):
+        host.extra_records(GRID_HOOK, GridSuiteRecord)
+
+
+def test_a_hook_returning_garbage_marks_its_plugin_broken() -> None:
+    host = PluginHost(discover=False, env={})
+    host.register(_Broken(), name="bad")
+    assert host.extra_records(BACKEND_HOOK, OnnxBackendRecord) == []
+    info = host.plugins["bad"]
+    assert info.status == "broken" and "returned str, not OnnxBackendRecord" in (info.error or "")
+    strict = PluginHost(discover=False, env={}, strict=True)
+    strict.register(_Broken(), name="bad")
+    with pytest.raises(PluginError, match="edgeai_register_onnx_backends failed"):
+        strict.extra_records(BACKEND_HOOK, OnnxBackendRecord)
+
+
+def test_listing_suites_and_backends_imports_no_framework() -> None:
+    code = (
+        "from edgeai_core.plugins import PluginHost, heavy_modules_loaded\n"
+        "from edgeai_core.grid import grid_suites\n"
+        "from edgeai_core.onnx_backends import onnx_backends\n"
+        "from edgeai_core.matrix import combinations\n"
+        "import edgeai_core.cli.compat\n"
+        "host = PluginHost()\n"
+        "names = [s.name for s in grid_suites(host)] + [b.name for b in onnx_backends(host)]\n"
+        "combinations(host)\n"
+        "import sys\n"
+        "print(names, heavy_modules_loaded(), 'onnx' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().endswith("[] False"), out.stdout
