@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import non_negative_int, positive_int
+
 TARGET_RATIO = 2.0
 DEFAULT_ROUNDS = 15
 DEFAULT_WARMUP = 2
@@ -115,20 +117,6 @@ def measure(
             cand.append(run_once(candidate)[0])
             base.append(run_once(baseline)[0])
     return base, cand
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,6 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import statistics
@@ -29,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import have, non_negative_int, positive_int, run_pipeline
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 7
@@ -44,10 +45,6 @@ class BenchError(Exception):
 
 
 # -- the model ------------------------------------------------------------------------------------------
-
-
-def _have(*modules: str) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def build_through_edgeai(workdir: Path) -> tuple[Path, str]:
@@ -116,17 +113,6 @@ def plan_config(model_path: Path, dataset: bool, count: int, warmup: int, resour
     return config
 
 
-def runner_median(host: Any, config: dict[str, Any], output: Path) -> tuple[float, dict[str, Any]]:
-    from edgeai_core.config import parse_config
-    from edgeai_core.planner import plan_pipeline
-    from edgeai_core.runner import LocalRunner
-
-    plan = plan_pipeline(parse_config(config), host)
-    doc = LocalRunner(plan, output, host=host).run()
-    stats = doc["latency"]["stats"]
-    return float(stats["median"]), stats
-
-
 def bare_inputs(host: Any, io: Any, dataset: bool, workdir: Path) -> list[Any]:
     """Exactly the samples the runner cycles through: its pool of batch-1 slices of the test split (at most
     256), or the seeded synthetic inputs it uses without a dataset."""
@@ -171,26 +157,12 @@ def bare_median(model_path: Path, inputs: list[Any], count: int, warmup: int) ->
 # -- main -----------------------------------------------------------------------------------------------
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
-
-
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    if not _have("onnxruntime", "onnx", "edgeai_onnx"):
+    if not have("onnxruntime", "onnx", "edgeai_onnx"):
         raise BenchError("needs edgeai-onnx[compile] (onnxruntime and onnx) in this environment")
     from edgeai_core.plugins import PluginHost
 
-    edgeai_path = _have("edgeai_datasets", "edgeai_torch", "torch")
+    edgeai_path = have("edgeai_datasets", "edgeai_torch", "torch")
     fallback_reason = None if edgeai_path else "edgeai-datasets or edgeai-torch is not installed"
     started = time.perf_counter()
     model_path: Path | None = None
@@ -203,7 +175,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             fallback_reason = f"building through edgeai failed: {type(exc).__name__}: {exc}"
             print(f"harness_overhead: {fallback_reason}; exporting from torch directly", file=sys.stderr)
     if model_path is None:
-        if not _have("torch"):
+        if not have("torch"):
             raise BenchError(
                 "needs torch (edgeai-torch, or torch==2.13.0 for the direct export) to build the CNN"
             )
@@ -230,7 +202,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             else:
                 resources = which == "runner_resources"
                 config = plan_config(model_path, dataset, args.count, args.warmup, resources)
-                median, stats[which] = runner_median(host, config, work / f"run-{r}-{which}")
+                stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
+                median = float(stats[which]["median"])
                 rows[which].append(median)
         print(
             f"  round {r + 1}/{args.rounds}: "

@@ -19,7 +19,6 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import platform
 import statistics
@@ -28,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import have, non_negative_int, positive_int, run_pipeline
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 7
@@ -41,10 +42,6 @@ COMPILER = {"mode": "int8", "inference_input_type": "int8", "inference_output_ty
 
 class BenchError(Exception):
     """A prerequisite is missing or a step failed."""
-
-
-def _have(*modules: str) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def build_through_edgeai(workdir: Path) -> tuple[Path, dict[str, Any], float]:
@@ -84,17 +81,6 @@ def plan_config(model_path: Path, count: int, warmup: int, resources: bool) -> d
     }
 
 
-def runner_median(host: Any, config: dict[str, Any], output: Path) -> tuple[float, dict[str, Any]]:
-    from edgeai_core.config import parse_config
-    from edgeai_core.planner import plan_pipeline
-    from edgeai_core.runner import LocalRunner
-
-    plan = plan_pipeline(parse_config(config), host)
-    doc = LocalRunner(plan, output, host=host).run()
-    stats = doc["latency"]["stats"]
-    return float(stats["median"]), stats
-
-
 def bare_inputs(host: Any, workdir: Path) -> list[Any]:
     """Exactly the samples the runner cycles through: its pool of batch-1 slices of the test split (at most 256)."""
     from edgeai_core.components import Context
@@ -131,22 +117,8 @@ def bare_median(model_path: Path, inputs: list[Any], count: int, warmup: int) ->
     return float(statistics.median(samples))
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
-
-
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    if not _have("edgeai_tflite", "ai_edge_litert", "tensorflow", "edgeai_datasets"):
+    if not have("edgeai_tflite", "ai_edge_litert", "tensorflow", "edgeai_datasets"):
         raise BenchError("needs edgeai-tflite[compile] (TensorFlow, ai-edge-litert) and edgeai-datasets")
     from edgeai_core.plugins import PluginHost
 
@@ -168,7 +140,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             else:
                 resources = which == "runner_resources"
                 config = plan_config(model_path, args.count, args.warmup, resources)
-                median, stats[which] = runner_median(host, config, work / f"run-{r}-{which}")
+                stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
+                median = float(stats[which]["median"])
                 rows[which].append(median)
         print(
             f"  round {r + 1}/{args.rounds}: "

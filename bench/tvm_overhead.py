@@ -23,7 +23,6 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -34,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import have, non_negative_int, positive_int, run_pipeline
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 5
@@ -49,10 +50,6 @@ TARGET_OPTIONS = {"num-cores": THREADS}  # tune for the thread count the runtime
 
 class BenchError(Exception):
     """A prerequisite is missing or a step failed."""
-
-
-def _have(*modules: str) -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def build_model(host: Any, workdir: Path) -> tuple[Any, Any]:
@@ -94,16 +91,6 @@ def plan_config(model_path: Path, step: dict[str, Any], count: int, warmup: int)
     }
 
 
-def runner_median(host: Any, config: dict[str, Any], output: Path) -> tuple[float, dict[str, Any]]:
-    from edgeai_core.config import parse_config
-    from edgeai_core.planner import plan_pipeline
-    from edgeai_core.runner import LocalRunner
-
-    plan = plan_pipeline(parse_config(config), host)
-    doc = LocalRunner(plan, output, host=host).run()
-    return float(doc["latency"]["stats"]["median"]), doc
-
-
 def bare_median(library: Path, inputs: list[Any], count: int, warmup: int) -> float:
     """A hand-written TVM loop: the library, its VM's main, tensors made before timing, perf_counter_ns."""
     import tvm
@@ -126,22 +113,8 @@ def bare_median(library: Path, inputs: list[Any], count: int, warmup: int) -> fl
     return float(statistics.median(samples))
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return value
-
-
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    if not _have("tvm", "onnx", "edgeai_tvm", "edgeai_onnx", "edgeai_torch", "edgeai_datasets", "xgboost"):
+    if not have("tvm", "onnx", "edgeai_tvm", "edgeai_onnx", "edgeai_torch", "edgeai_datasets", "xgboost"):
         raise BenchError(
             "needs edgeai-tvm[tune], edgeai-onnx, edgeai-torch[onnx] and edgeai-datasets in this environment"
         )
@@ -201,7 +174,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 rows[which].append(bare_median(libraries[variant], inputs, args.count, args.warmup))
             else:
                 config = plan_config(onnx_artifact.path, steps[variant], args.count, args.warmup)
-                median, doc = runner_median(host, config, work / f"run-{r}-{variant}")
+                doc = run_pipeline(host, config, work / f"run-{r}-{variant}")
+                median = float(doc["latency"]["stats"]["median"])
                 rows[which].append(median)
                 last_stats[variant] = doc["latency"]["stats"]
                 loaded = next(s for s in doc["steps"] if s["kind"] == "runtime-load")
