@@ -313,7 +313,7 @@ def test_large_uploads_are_streamed_to_disk_intact(tmp_path: Path) -> None:
 
     artifact = echo_artifact(tmp_path / "big.bin", [(None, 4)])
     artifact.path.write_bytes(os.urandom(3 * 2**20 + 5))  # above the buffered limit: streamed
-    with serving(["--runtime", "echo", "--port", "0"], tmp_path / "w") as server:
+    with serving(["--runtime", "echo", "--port", "0", "--keep-models"], tmp_path / "w") as server:
         client = connect(server.port)
         try:
             client.hello()

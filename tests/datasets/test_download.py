@@ -188,8 +188,12 @@ def test_extraction_is_idempotent(tmp_path: Path, gen: SimpleNamespace) -> None:
             "symbolic link to '/etc/passwd'",
         ),
         ({"name": "d/link", "type": tarfile.SYMTYPE, "linkname": "../../outside"}, "symbolic link"),
+        ({"name": "d/alias", "type": tarfile.SYMTYPE, "linkname": "fine.txt"}, "symbolic link to 'fine.txt'"),
         ({"name": "hard", "type": tarfile.LNKTYPE, "linkname": "../outside"}, "hard link"),
-        ({"name": "dev", "type": tarfile.CHRTYPE}, "device or special file"),
+        ({"name": "hard", "type": tarfile.LNKTYPE, "linkname": "fine.txt"}, "hard link to 'fine.txt'"),
+        ({"name": "dev", "type": tarfile.CHRTYPE}, "device, FIFO or other special file"),
+        ({"name": "fifo", "type": tarfile.FIFOTYPE}, "device, FIFO or other special file"),
+        ({"name": "C:evil.txt"}, "absolute path"),
     ],
 )
 def test_unsafe_members_are_refused(tmp_path: Path, member: dict[str, Any], reason: str) -> None:
@@ -207,14 +211,71 @@ def test_unsafe_members_are_refused(tmp_path: Path, member: dict[str, Any], reas
     assert {p.name for p in dest.rglob("*")} <= {"fine.txt"}
 
 
-def test_links_inside_the_target_are_fine(tmp_path: Path) -> None:
+def _path_max_escape(tar: tarfile.TarFile) -> None:
+    """The PATH_MAX trick: long folders reached through one-letter links, so the resolved path of a deep link
+    passes PATH_MAX and path resolution stops checking; then a link that climbs out and a file through it."""
+    long = "d" * 247
+    steps = "abcdefghijklmnop"
+    path = ""
+    for step in steps:
+        _add(tar, f"{path}{long}", b"", type=tarfile.DIRTYPE, mode=0o755)
+        _add(tar, f"{path}{step}", b"", type=tarfile.SYMTYPE, linkname=long)
+        path += f"{long}/"
+    deep = "/".join(steps)
+    _add(tar, f"{deep}/{'l' * 254}", b"", type=tarfile.SYMTYPE, linkname="../" * len(steps))
+    _add(tar, "escape", b"", type=tarfile.SYMTYPE, linkname=f"{deep}/{'l' * 254}/../..")
+    _add(tar, "escape/evil.txt", b"evil")
+
+
+def test_the_path_max_link_trick_writes_nothing_outside(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "trick.tar", _path_max_escape)
+    dest = tmp_path / "a" / "b" / "out"
+    before = {p for p in tmp_path.rglob("*")}
+    with pytest.raises(DatasetError, match=r"refusing to extract member 'a' \(symbolic link"):
+        extract_tar(archive, dest)
+    created = {p for p in tmp_path.rglob("*")} - before
+    assert all(dest in p.parents or p == dest for p in created if p not in dest.parents), created
+    assert not any(p.is_symlink() for p in dest.rglob("*")), "no link is ever created"
+    assert not list(tmp_path.rglob("evil.txt"))
+    assert not extraction_marker(archive, dest).exists()
+
+
+def test_a_link_already_in_the_target_folder_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "data").symlink_to(outside)  # left by an earlier, unsafe extraction or planted by someone
+    (dest / "file.txt").symlink_to(outside / "victim.txt")
+
+    def through_folder(tar: tarfile.TarFile) -> None:
+        _add(tar, "data/x.txt", b"evil")
+
+    archive = _tar(tmp_path / "a.tar", through_folder)
+    with pytest.raises(DatasetError, match=r"a\.tar: cannot extract it"):
+        extract_tar(archive, dest)
+
+    def onto_file(tar: tarfile.TarFile) -> None:
+        _add(tar, "file.txt", b"evil")
+
+    archive = _tar(tmp_path / "b.tar", onto_file)
+    with pytest.raises(DatasetError, match=r"b\.tar: cannot extract it"):
+        extract_tar(archive, dest)
+    assert not list(outside.iterdir()), "nothing was written through a link"
+
+
+def test_regular_members_keep_their_content_and_lose_special_bits(tmp_path: Path) -> None:
     def build(tar: tarfile.TarFile) -> None:
-        _add(tar, "d/file.txt", b"data")
-        _add(tar, "d/alias", b"", type=tarfile.SYMTYPE, linkname="file.txt")
+        _add(tar, "./top/", b"", type=tarfile.DIRTYPE, mode=0o777)
+        _add(tar, "./top/run.sh", b"#!/bin/sh\n", mode=0o4777)
+        _add(tar, "top/data.bin", bytes(range(256)) * 4000, mode=0o666)
 
     archive = _tar(tmp_path / "ok.tar.gz", build)
     extract_tar(archive, tmp_path / "out")
-    assert (tmp_path / "out" / "d" / "alias").read_bytes() == b"data"
+    top = tmp_path / "out" / "top"
+    assert (top / "data.bin").read_bytes() == bytes(range(256)) * 4000
+    assert (top / "run.sh").stat().st_mode & 0o7777 == 0o755
+    assert (top / "data.bin").stat().st_mode & 0o7777 == 0o644
 
 
 def test_a_corrupt_archive_says_to_delete_it(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from edgeai_core.errors import EdgeaiError
+from edgeai_core.errors import EdgeaiError, ParameterError
 from edgeai_core.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
@@ -33,6 +33,29 @@ class Context:
     workdir: Path = field(default_factory=Path.cwd)
     seed: int = 0
     progress: Progress = field(default_factory=NullProgress)
+    #: The folder of files that a remote host sent (a target server's work directory), or None. Nothing
+    #: in it may be loaded as code: see :meth:`check_code_path`.
+    host_files: Path | None = None
+
+    def check_code_path(self, library: str | Path, field: str) -> None:
+        """Refuse a library (delegate, plugin, custom-op library) that lies among the host's files.
+
+        Call it before loading any code a parameter names. Bare library names (``libedgetpu.so.1``) are
+        looked up by the system loader on its own path and pass; paths are resolved, links followed.
+        """
+        if self.host_files is None:
+            return
+        text = str(library)
+        if "/" not in text and "\\" not in text:
+            return
+        resolved = Path(text).expanduser().resolve()
+        root = self.host_files.resolve()
+        if resolved == root or root in resolved.parents:
+            raise ParameterError(
+                field,
+                f"'{text}' lies in the target's work directory, where hosts upload files; code is never "
+                "loaded from there: install the library elsewhere on the target",
+            )
 
 
 class Component:

@@ -47,6 +47,11 @@ class Param:
     ``list[int]``, ``list[float]``, ``list[str]`` or ``dict`` (a free-form table, e.g. a TVM target).
     A default of ``None`` makes the parameter optional with no value; :data:`REQUIRED` makes it mandatory.
     ``minimum``/``maximum`` bound numbers (and every element of numeric lists).
+
+    ``host``: a runtime parameter that a host may set per model over the wire (IOSPEC ``runtime.params``).
+    Everything else is the target operator's (``edgeai serve --runtime-NAME`` / ``--set runtime.NAME=``).
+    Mark only parameters that cannot make the target load code or touch files: thread counts, optimization
+    levels, execution modes. A ``path`` parameter can never be host-settable.
     """
 
     name: str
@@ -56,10 +61,13 @@ class Param:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    host: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"parameter name {self.name!r} must be lowercase snake_case")
+        if self.host and self.type == "path":
+            raise ValueError(f"parameter {self.name!r}: a path parameter cannot be host-settable")
         if self.type not in PARAM_TYPES:
             raise ValueError(
                 f"parameter {self.name!r}: type {self.type!r} is not one of {', '.join(PARAM_TYPES)}"
@@ -203,6 +211,8 @@ class Param:
         if self.default is None:
             schema = {"anyOf": [schema, {"type": "null"}]}
         schema["description"] = self.help
+        if self.host:
+            schema["x-edgeai-host-settable"] = True
         if not self.required:
             schema["default"] = _jsonable(self.default)
         return schema

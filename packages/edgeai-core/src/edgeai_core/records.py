@@ -171,13 +171,27 @@ class ConverterRecord(Registration):
 
 @dataclass(frozen=True, kw_only=True)
 class RuntimeRecord(Registration):
-    """An inference runtime that loads artifacts in one of ``formats``."""
+    """An inference runtime that loads artifacts in one of ``formats``.
+
+    ``native_code``: loading an artifact executes code from it (a compiled shared library: TVM). A target
+    server runs such a runtime only when its operator passes ``edgeai serve --allow-native-code``.
+    Parameters a host may set over the wire are those declared with ``Param(..., host=True)``.
+    """
 
     kind: ClassVar[str] = "runtime"
     formats: tuple[str, ...]
+    native_code: bool = False
 
     def facts(self) -> dict[str, Any]:
-        return {"formats": list(self.formats)}
+        facts: dict[str, Any] = {"formats": list(self.formats)}
+        if self.native_code:
+            facts["native_code"] = True
+        return facts
+
+    @property
+    def host_settable(self) -> tuple[str, ...]:
+        """Names of the parameters a host may set per model (IOSPEC ``runtime.params``)."""
+        return tuple(p.name for p in self.params if p.host)
 
 
 @dataclass(frozen=True, kw_only=True)

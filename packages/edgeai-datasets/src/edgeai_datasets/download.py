@@ -13,12 +13,14 @@ is true, and otherwise raise a DatasetError saying how to opt in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
 import logging
 import os
 import re
+import shutil
 import tarfile
 import time
 import urllib.error
@@ -230,36 +232,90 @@ def _transfer(url: str, part: Path, progress: Progress, timeout: float) -> None:
 # -- archives ---------------------------------------------------------------------------------------
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
+def _unsafe(member: tarfile.TarInfo) -> str | None:
+    """Why ``member`` must not be extracted, or None when it is safe.
 
-
-def _unsafe(member: tarfile.TarInfo, dest: Path) -> str | None:
-    """Why ``member`` must not be extracted into ``dest`` (resolved), or None when it is safe."""
-    name = PurePosixPath(member.name)
-    if member.name.startswith(("/", "\\")) or name.is_absolute() or re.match(r"^[A-Za-z]:", member.name):
+    Data set archives need regular files and folders only: links, devices and FIFOs are refused outright
+    (link tricks such as nesting past PATH_MAX defeat path resolution, so links are never created at all).
+    """
+    name = member.name
+    if name.startswith(("/", "\\")) or PurePosixPath(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
         return "absolute path"
-    if ".." in name.parts:
+    if ".." in PurePosixPath(name).parts or ".." in PurePosixPath(name.replace("\\", "/")).parts:
         return "path with '..'"
-    where = (dest / member.name).resolve()
-    if not _inside(where, dest):
-        return "path outside the target folder"
+    if "\0" in name or (not _parts(name) and not member.isdir()):
+        return "empty or NUL in the name"
     if member.issym():
-        link = PurePosixPath(member.linkname)
-        if link.is_absolute() or not _inside((where.parent / member.linkname).resolve(), dest):
-            return f"symbolic link to {member.linkname!r} outside the target folder"
-    elif member.islnk():
-        if PurePosixPath(member.linkname).is_absolute() or not _inside(
-            (dest / member.linkname).resolve(), dest
-        ):
-            return f"hard link to {member.linkname!r} outside the target folder"
-    elif not (member.isfile() or member.isdir()):
-        return "device or special file"
+        return f"symbolic link to {member.linkname!r}; data set archives need none"
+    if member.islnk():
+        return f"hard link to {member.linkname!r}; data set archives need none"
+    if not (member.isfile() or member.isdir()):
+        return "device, FIFO or other special file"
     return None
+
+
+def _parts(name: str) -> list[str]:
+    return [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+
+
+class _Folder:
+    """Creates folders and files under one root without ever following a link: each path component is
+    opened relative to its parent's descriptor with ``O_NOFOLLOW`` (lstat checks where the platform lacks
+    ``dir_fd``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.by_fd = os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW")
+
+    def _open_dir(self, parts: list[str]) -> int:
+        fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            for part in parts:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _checked(self, parts: list[str]) -> Path:
+        path = self.root
+        for part in parts:
+            path = path / part
+            if path.is_symlink():
+                raise OSError(f"{path} is a symbolic link")
+        return path
+
+    def mkdir(self, name: str) -> None:
+        parts = _parts(name)
+        if self.by_fd:
+            os.close(self._open_dir(parts))
+        else:
+            self._checked(parts).mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, data: Any, mode: int, mtime: float) -> None:
+        parts = _parts(name)
+        flags = (
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+        )
+        mode = 0o755 if mode & 0o111 else 0o644  # no setuid, setgid or world-writable files
+        if self.by_fd:
+            parent = self._open_dir(parts[:-1])
+            try:
+                fd = os.open(parts[-1], flags, mode, dir_fd=parent)
+            finally:
+                os.close(parent)
+        else:
+            path = self._checked(parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, mode)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(data, out, 1 << 20)
+            if mtime and os.utime in os.supports_fd:
+                os.utime(out.fileno(), (mtime, mtime))
 
 
 def extraction_marker(archive: Path, dest: Path) -> Path:
@@ -270,31 +326,35 @@ def extraction_marker(archive: Path, dest: Path) -> Path:
 def extract_tar(archive: Path, dest: Path, *, progress: Progress | None = None) -> None:
     """Safely extract ``archive`` into ``dest``, once (a marker file records success).
 
-    Every member is checked before it is written; an unsafe one stops the extraction with a DatasetError
-    naming it, and no marker is written (members before it, all inside ``dest``, may remain).
+    Only regular files and folders are extracted, written by edgeai itself (not ``tarfile.extract``, whose
+    protection differs between Python releases) without following any link. Every member is checked before
+    it is written; an unsafe one (a link, a device, an absolute name or a ``..`` component) stops the
+    extraction with a DatasetError naming it, and no marker is written (members before it, all inside
+    ``dest``, may remain).
     """
     dest.mkdir(parents=True, exist_ok=True)
     marker = extraction_marker(archive, dest)
     if marker.exists():
         return
-    root = dest.resolve()
+    folder = _Folder(dest.resolve())
     progress = progress or NullProgress()
-    use_filter = hasattr(tarfile, "data_filter")
     count = 0
     log.info("extracting %s into %s", archive, dest)
     try:
         with tarfile.open(archive, "r:*") as tar:
             for member in tar:  # headers are read in order, so a .tar.gz is decompressed once
-                reason = _unsafe(member, root)
+                reason = _unsafe(member)
                 if reason:
                     raise DatasetError(
                         f"{archive}: refusing to extract member '{member.name}' ({reason}); the archive is "
                         "corrupt or malicious: delete it"
                     )
-                if use_filter:
-                    tar.extract(member, root, filter="data")
-                else:  # Python without extraction filters: the checks above are the protection
-                    tar.extract(member, root)
+                if member.isdir():
+                    folder.mkdir(member.name)
+                else:
+                    data = tar.extractfile(member)
+                    assert data is not None  # a regular file
+                    folder.write(member.name, data, member.mode, member.mtime)
                 count += 1
                 if count % 500 == 0:
                     progress.update(count, None, f"extracting {archive.name}")

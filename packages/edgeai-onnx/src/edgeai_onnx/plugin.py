@@ -36,6 +36,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default=1,
                     minimum=0,
                     help="intra-op threads (0: ONNX Runtime picks one per physical core)",
+                    host=True,
                 ),
                 Param(
                     "inter_op_threads",
@@ -43,6 +44,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default=1,
                     minimum=0,
                     help="inter-op threads, used only with execution_mode parallel (0: ONNX Runtime picks)",
+                    host=True,
                 ),
                 Param(
                     "graph_optimization",
@@ -50,6 +52,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default="all",
                     choices=GRAPH_OPTIMIZATIONS,
                     help="graph optimization level applied when the session is created",
+                    host=True,
                 ),
                 Param(
                     "providers",
@@ -63,6 +66,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default="sequential",
                     choices=("sequential", "parallel"),
                     help="run independent graph branches one after another or in parallel",
+                    host=True,
                 ),
             ),
         )

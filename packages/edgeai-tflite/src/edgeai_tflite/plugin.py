@@ -367,7 +367,14 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             formats=("tflite",),
             install=INSTALL,
             params=(
-                Param("threads", "int", default=1, minimum=1, help="interpreter threads (num_threads)"),
+                Param(
+                    "threads",
+                    "int",
+                    default=1,
+                    minimum=1,
+                    help="interpreter threads (num_threads)",
+                    host=True,
+                ),
                 Param(
                     "delegates",
                     "list[str]",
@@ -385,6 +392,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     "bool",
                     default=True,
                     help="apply the interpreter's default XNNPACK delegate (false: built-in kernels only)",
+                    host=True,
                 ),
                 Param(
                     "interpreter",

@@ -104,6 +104,8 @@ class TfliteRuntime(Runtime):
             raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
         p = self.params
         backend = load_backend(p["interpreter"])
+        for library in p["delegates"] or []:
+            self.context.check_code_path(library, "runtime.delegates")
         delegates = load_delegates(backend, p["delegates"] or [], p["delegate_options"])
         kwargs: dict[str, Any] = {"model_path": str(path), "num_threads": int(p["threads"])}
         if delegates:

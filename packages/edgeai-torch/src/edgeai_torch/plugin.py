@@ -158,6 +158,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default=1,
                     minimum=1,
                     help="torch intra-op threads (torch.set_num_threads)",
+                    host=True,
                 ),
                 Param(
                     "mode",
@@ -165,6 +166,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     default="eager",
                     choices=("eager", "traced"),
                     help="eager: the nn.Module as is; traced: torch.jit.trace + freeze per input shape",
+                    host=True,
                 ),
             ),
         )

@@ -89,6 +89,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             factory="edgeai_tvm.runtime:TvmRuntime",
             formats=(FORMAT,),
             install="edgeai-tvm",
+            native_code=True,
             params=(
                 Param(
                     "threads",
@@ -97,6 +98,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     minimum=0,
                     help="TVM worker threads (TVM_NUM_THREADS, process-wide; 0: TVM's default, one per "
                     "physical core)",
+                    host=True,
                 ),
             ),
         )

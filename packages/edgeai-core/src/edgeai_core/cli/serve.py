@@ -95,10 +95,36 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--allow-remote",
         is_flag=True,
-        help="Allow listening on a non-loopback address without --token-file (anyone who can reach it may use it).",
+        help="Allow listening on a non-loopback address without --token-file (anyone who can reach it may use "
+        "it). Not enough for a native-code runtime, which needs a token there.",
+    )
+    @click.option(
+        "--allow-native-code",
+        is_flag=True,
+        help="Allow a runtime whose models are native code (tvm): any host that can upload a model runs its "
+        "own code in this server. Required for such runtimes.",
+    )
+    @click.option(
+        "--allowed-models",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Load only models whose SHA-256 is listed in this file (one digest per line; `sha256sum` output "
+        "works). Default: any model of the runtime's formats.",
+    )
+    @click.option(
+        "--keep-models",
+        is_flag=True,
+        help="Keep each host's uploaded models in the work directory after its session (default: deleted).",
     )
     @click.option(
         "--max-model-mb", type=float, default=512.0, show_default=True, help="Largest model accepted."
+    )
+    @click.option(
+        "--workdir-quota-mb",
+        type=float,
+        default=None,
+        help="Most the work directory may hold; an upload that would pass it is refused. "
+        "[default: twice --max-model-mb]",
     )
     @click.option(
         "--max-frame-mb",
@@ -113,6 +139,21 @@ def register(cli: click.Group) -> None:
         default=300.0,
         show_default=True,
         help="Close a host's connection after this long without a message.",
+    )
+    @click.option(
+        "--handshake-timeout-s",
+        type=float,
+        default=5.0,
+        show_default=True,
+        help="A connection must finish HELLO (and AUTH, with a token) within this, or it is closed.",
+    )
+    @click.option(
+        "--min-rate-kib-s",
+        type=float,
+        default=32.0,
+        show_default=True,
+        help="A message that has begun must arrive at least this fast (plus 2 s of grace), or the "
+        "connection is closed.",
     )
     @click.option(
         "--sample-interval-s",
@@ -136,9 +177,15 @@ def register(cli: click.Group) -> None:
         runtime: str,
         workdir: Path | None,
         allow_remote: bool,
+        allow_native_code: bool,
+        allowed_models: Path | None,
+        keep_models: bool,
         max_model_mb: float,
+        workdir_quota_mb: float | None,
         max_frame_mb: float,
         idle_timeout_s: float,
+        handshake_timeout_s: float,
+        min_rate_kib_s: float,
         sample_interval_s: float,
         once: bool,
         overrides: tuple[str, ...],
@@ -147,17 +194,28 @@ def register(cli: click.Group) -> None:
         """Serve models for a host: it uploads a model, runs inferences and collects statistics.
 
         Listens on 127.0.0.1 by default; a non-loopback --host needs --token-file (or --allow-remote).
+        A host may set only the runtime parameters marked host-settable (`edgeai describe RUNTIME`); the
+        rest are set here. A runtime that loads native code (tvm) needs --allow-native-code. Each host's
+        uploads are deleted when its session ends. See docs/security.md for what each option allows.
         `edgeai serve --protocol tcp --runtime numpy --port 0` prints the port it picked as JSON on stdout.
         """
         from edgeai_core.components import Context
         from edgeai_core.records import RuntimeRecord
         from edgeai_core.wire.auth import read_token
-        from edgeai_core.wire.server import ServerLimits, TargetServer
+        from edgeai_core.wire.server import (
+            ServerLimits,
+            TargetServer,
+            check_exposure,
+            read_allowed_models,
+        )
 
         for name, value in (
             ("--max-model-mb", max_model_mb),
+            ("--workdir-quota-mb", max_model_mb if workdir_quota_mb is None else workdir_quota_mb),
             ("--max-frame-mb", max_frame_mb),
             ("--idle-timeout-s", idle_timeout_s),
+            ("--handshake-timeout-s", handshake_timeout_s),
+            ("--min-rate-kib-s", min_rate_kib_s),
             ("--sample-interval-s", sample_interval_s),
         ):
             if not value > 0:
@@ -174,14 +232,15 @@ def register(cli: click.Group) -> None:
         token_file = protocol_params.get("token_file")
         token = read_token(token_file, "--token-file") if token_file is not None else None
         bind = protocol_params.get("host")
-        if bind is not None and token is None and not allow_remote:
-            from edgeai_core.transports.tcp import is_loopback
-
-            if not is_loopback(bind):
-                raise UsageError(
-                    f"--host {bind} is not a loopback address: anyone who can reach it could run models "
-                    "here; give --token-file (recommended) or --allow-remote"
-                )
+        # refused before the runtime's framework is imported; the server checks again for every embedding
+        check_exposure(
+            runtime_record,
+            None if bind is None else str(bind),
+            token=token,
+            allow_remote=allow_remote,
+            allow_native_code=allow_native_code,
+        )
+        allowed = None if allowed_models is None else read_allowed_models(allowed_models)
         runtime_record.load()  # a missing framework fails now, not at the first upload
         temporary = workdir is None
         root = Path(tempfile.mkdtemp(prefix="edgeai-serve-")) if workdir is None else workdir
@@ -200,8 +259,15 @@ def register(cli: click.Group) -> None:
                     max_frame_bytes=int(max_frame_mb * 2**20),
                     max_model_bytes=int(max_model_mb * 2**20),
                     idle_timeout_s=idle_timeout_s,
+                    handshake_timeout_s=handshake_timeout_s,
+                    min_rate_bytes_s=min_rate_kib_s * 1024,
+                    workdir_quota_bytes=None if workdir_quota_mb is None else int(workdir_quota_mb * 2**20),
                 ),
                 sample_interval_s=sample_interval_s,
+                allow_remote=allow_remote,
+                allow_native_code=allow_native_code,
+                allowed_models=allowed,
+                keep_models=keep_models,
             )
             event = server.listen()
             click.echo(json.dumps(event))

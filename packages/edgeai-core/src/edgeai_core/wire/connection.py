@@ -146,6 +146,15 @@ class Connection:
         self.retries = retries
         self.ack_timeout_s = ack_timeout_s
         self.timeout_s: float | None = None  # receive timeout of recv_frame on unreliable links
+        #: Byte streams: once a frame has begun it must arrive within ``frame_grace_s + size / min_rate``
+        #: (None: no such deadline, as on a host). ``deadline``: a monotonic time no receive may pass (the
+        #: target's handshake deadline).
+        self.min_rate: float | None = None
+        self.frame_grace_s = 2.0
+        self.deadline: float | None = None
+        self._frame_t0 = 0.0  # when the frame being received began, while it is incomplete
+        self._timeout_dirty = False  # the stream's timeout is a frame's, not the idle one
+        self._stream_size = 0  # header + payload of the streamed frame
         self._send_seq = 0
         self._expect = 0
         self._last_hello: tuple[int, int] | None = None
@@ -257,6 +266,7 @@ class Connection:
             frame = Frame(type_, flags, seq, rid, length, pcrc, None)
             self._start += HEADER_SIZE
             self._streaming = length
+            self._stream_size = HEADER_SIZE + length
             self._stream_header = frame
             self._stream_crc = 0 if flags & _CRC else None
             return frame
@@ -271,6 +281,8 @@ class Connection:
             self._start = self._end = 0
         else:
             self._start = end
+        if self._timeout_dirty:
+            self._frame_done()
         if flags & _CRC and zlib.crc32(payload) != pcrc:
             raise WireError(
                 ErrorCode.BAD_CRC, f"{TYPE_NAMES.get(type_, hex(type_))}: payload CRC mismatch", fatal=False
@@ -313,12 +325,20 @@ class Connection:
                 or crc32(view[:20]) != hcrc
             ):
                 return
-            while got < total:
-                more = recv_into(view[got:])
-                if not more:
-                    raise ConnectionClosed(f"{self.stream.describe()} closed the connection")
-                got += more
-                self._end = got
+            if got < total:  # a partial frame: the rest must follow at the minimum rate
+                while got < total:
+                    self._frame_wait(total)
+                    try:
+                        more = recv_into(view[got:])
+                    except TimeoutError:
+                        if self.min_rate is None and self.deadline is None:
+                            raise
+                        raise self._too_slow(total) from None
+                    if not more:
+                        raise ConnectionClosed(f"{self.stream.describe()} closed the connection")
+                    got += more
+                    self._end = got
+                self._frame_done()
             if view[HEADER_SIZE:prefix_end] != prefix:
                 return
             if got == total:
@@ -352,10 +372,55 @@ class Connection:
         view, recv_into = self._view, self.stream.recv_into
         target = self._start + need
         while self._end < target:
-            n = recv_into(view[self._end :])
+            # bytes of this frame are here already (or it is a streamed payload): it has begun
+            started = self._end > self._start or self._streaming
+            if started:
+                self._frame_wait(self._stream_size if self._streaming else need)
+            try:
+                n = recv_into(view[self._end :])
+            except TimeoutError:
+                if started and (self.min_rate is not None or self.deadline is not None):
+                    raise self._too_slow(self._stream_size if self._streaming else need) from None
+                raise
             if not n:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection")
             self._end += n
+
+    def _frame_wait(self, size: int) -> None:
+        """About to wait for more of a frame of ``size`` bytes that has begun: bound that wait by the frame's
+        deadline (and :attr:`deadline`). Costs nothing on a connection without :attr:`min_rate`."""
+        if self.min_rate is None and self.deadline is None:
+            return
+        now = time.monotonic()
+        if not self._frame_t0:
+            self._frame_t0 = now
+        left = float("inf")
+        if self.min_rate is not None:
+            left = self._frame_t0 + self.frame_grace_s + size / self.min_rate - now
+        if self.deadline is not None:
+            left = min(left, self.deadline - now)
+        if left <= 0:
+            raise self._too_slow(size)
+        if self.timeout_s is not None:
+            left = min(left, self.timeout_s)
+        self.stream.settimeout(left)
+        self._timeout_dirty = True
+
+    def _too_slow(self, size: int) -> WireError:
+        self._frame_done()
+        rate = f" (at least {self.min_rate:g} bytes/s)" if self.min_rate else ""
+        return WireError(
+            ErrorCode.FRAME_TIMEOUT,
+            f"a frame of {size} bytes did not arrive in time{rate}; closing the connection",
+            fatal=True,
+        )
+
+    def _frame_done(self) -> None:
+        """The frame is complete (or abandoned): the idle timeout applies again."""
+        self._frame_t0 = 0.0
+        if self._timeout_dirty:
+            self._timeout_dirty = False
+            self.stream.settimeout(self.timeout_s)
 
     # -- streamed payloads (large MODEL frames on reliable links) ------------------------------------
 
@@ -395,7 +460,13 @@ class Connection:
         view, recv_into = memoryview(self._scratch), self.stream.recv_into
         size = len(view)
         while n:
-            got = recv_into(view[: min(size, n)])
+            self._frame_wait(self._stream_size)
+            try:
+                got = recv_into(view[: min(size, n)])
+            except TimeoutError:
+                if self.min_rate is None and self.deadline is None:
+                    raise
+                raise self._too_slow(self._stream_size) from None
             if not got:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
             chunk = view[:got]
@@ -415,13 +486,21 @@ class Connection:
                 self._start += buffered
                 continue
             self._start = self._end = 0
-            got = self.stream.recv_into(view[: min(len(view), self._streaming)])
+            self._frame_wait(self._stream_size)
+            try:
+                got = self.stream.recv_into(view[: min(len(view), self._streaming)])
+            except TimeoutError:
+                if self.min_rate is None and self.deadline is None:
+                    raise
+                raise self._too_slow(self._stream_size) from None
             if not got:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
             self._consume(view[:got], got)
 
     def _consume(self, chunk: Buffer, n: int) -> None:
         self._streaming -= n
+        if not self._streaming and self._frame_t0:
+            self._frame_done()
         if self._stream_crc is not None:
             self._stream_crc = zlib.crc32(chunk, self._stream_crc)
             if not self._streaming and self._stream_header is not None:

@@ -81,6 +81,10 @@ class ErrorCode(enum.IntEnum):
     NO_MODEL = 15
     RUNTIME_FAILURE = 16
     INTERNAL = 17
+    HANDSHAKE_TIMEOUT = 18  # HELLO (and AUTH) did not complete within the target's handshake deadline
+    FRAME_TIMEOUT = 19  # a frame that had begun did not arrive at the target's minimum rate
+    NOT_ALLOWED = 20  # the operator did not allow it: a runtime parameter, a model digest
+    QUOTA_EXCEEDED = 21  # the target's work directory has no room left under its quota
 
 
 FATAL_CODES = frozenset(
@@ -92,6 +96,8 @@ FATAL_CODES = frozenset(
         ErrorCode.AUTH_FAILED,
         ErrorCode.BUSY,
         ErrorCode.IDLE_TIMEOUT,
+        ErrorCode.HANDSHAKE_TIMEOUT,
+        ErrorCode.FRAME_TIMEOUT,
     }
 )
 
