@@ -286,7 +286,9 @@ def test_demo_runs_a_variant_through_a_local_target(
     assert (out / "mlp-remote" / "target.token").stat().st_mode & 0o077 == 0
     assert "listening" not in (out / "mlp-remote" / "target.log").read_text()
     models = out / "mlp-remote" / "target" / "models"
-    assert not models.exists() or not list(models.iterdir()), "the target deletes a session's uploads at its end"
+    assert not models.exists() or not list(models.iterdir()), (
+        "the target deletes a session's uploads at its end"
+    )
 
 
 def test_a_restarted_serial_host_gets_a_new_session_at_once(tmp_path: Path) -> None:
