@@ -49,7 +49,7 @@ def test_remote_run_matches_the_local_run(runtime: str, tmp_path: Path, edgeai) 
     script = Path(sys.executable).parent / "edgeai"
     server = subprocess.Popen(
         [str(script), "serve", "--protocol", "tcp", "--runtime", runtime, "--port", "0",
-         "--workdir", str(tmp_path / "target")],
+         "--workdir", str(tmp_path / "target"), *(["--allow-native-code"] if runtime == "tvm" else [])],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
