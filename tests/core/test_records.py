@@ -65,7 +65,7 @@ def test_the_kinds_table_names_record_type_hook_and_base_class() -> None:
         assert kind.name == name and kind.record_type.kind == name
         assert issubclass(kind.base_class(), components.Component)
         assert callable(getattr(hookspecs, kind.hook))
-    assert hookspecs.COLLECTORS == {name: kind.hook for name, kind in KINDS.items()}
+    assert {name: kind.hook for name, kind in KINDS.items()} == hookspecs.COLLECTORS
 
 
 def test_known_components_from_a_catalog() -> None:

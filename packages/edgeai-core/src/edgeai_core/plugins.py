@@ -31,7 +31,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -56,6 +56,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _HOOK_PREFIX = "edgeai_"
 _KNOWN_HOOK = "edgeai_known_components"
 _ADD_HOOKSPECS = "edgeai_add_hookspecs"
+_TRACE_WIDTH = 240
 
 
 @dataclass
@@ -108,7 +109,12 @@ class _HashablePlugin:
 
 
 def _stderr_writer(text: str) -> None:
-    sys.stderr.write(text)  # the *current* stderr, which tests and embedding programs swap
+    """Trace lines to the *current* stderr (which tests and embedding programs swap), each cut to a screen
+    width or so: a returned list of records would otherwise fill pages."""
+    lines = [
+        line if len(line) <= _TRACE_WIDTH else line[: _TRACE_WIDTH - 3] + "..." for line in text.splitlines()
+    ]
+    sys.stderr.write("".join(f"{line}\n" for line in lines))
 
 
 def _list_of(hook: str, returned: Any, record_type: type[R]) -> list[R]:
@@ -146,13 +152,23 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if env.get("EDGEAI_TRACE_PLUGINS", "").lower() in _TRUE:
-            self.pm.trace.root.setwriter(_stderr_writer)
-            self.pm.enable_tracing()
+            self._enable_tracing()
         self.plugins: dict[str, PluginInfo] = {}
         self._records: dict[str, dict[str, list[Registration]]] | None = None
         self._known: dict[tuple[str, str], KnownComponent] = {}
         if discover:
             self.discover()
+
+    def _enable_tracing(self) -> None:
+        """pluggy's hook tracing to stderr, plus the plugin each call reaches (the host calls one at a time)."""
+        trace = self.pm.trace.root.get("hook")
+
+        def before(hook: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+            trace("plugin", ", ".join(i.plugin_name for i in impls) or "(none)")
+
+        self.pm.trace.root.setwriter(_stderr_writer)
+        self.pm.add_hookcall_monitoring(before, lambda *args: None)
+        self.pm.enable_tracing()
 
     # -- loading ------------------------------------------------------------------------------------
 
@@ -259,8 +275,12 @@ class PluginHost:
             "so edgeai would never call it: mark it with @hookimpl (from edgeai_core.api import hookimpl)"
         )
 
-    def _spec_names(self) -> list[str]:
-        return sorted(name for name, caller in vars(self.pm.hook).items() if caller.has_spec())
+    def _closest_hook(self, name: str) -> str | None:
+        """The declared hook closest to ``name``, compared without the shared ``edgeai_`` prefix."""
+        specs = sorted(name for name, caller in vars(self.pm.hook).items() if caller.has_spec())
+        short = {spec.removeprefix(_HOOK_PREFIX): spec for spec in specs}
+        close = closest(name.removeprefix(_HOOK_PREFIX), short)
+        return short[close] if close else None
 
     def _check_pending(self) -> None:
         """pluggy's ``check_pending()``: a hook implementation no hookspec declares marks its plugin broken."""
@@ -280,7 +300,7 @@ class PluginHost:
                 )
                 reasons = []
                 for hook in unknown:
-                    close = closest(hook, self._spec_names())
+                    close = self._closest_hook(hook)
                     hint = f"did you mean '{close}'?" if close else "see edgeai_core.hookspecs for the hooks"
                     reasons.append(f"unknown hook '{hook}' (no edgeai hookspec declares it; {hint})")
                 self._broken(self.plugins[name], "; ".join(reasons) or str(exc), exc)
