@@ -60,6 +60,7 @@ def edgeai_boards_register_boards():
 '''
 
 BOARD_PROVIDER = """
+from dataclasses import dataclass
 
 from edgeai_core.api import hookimpl
 
