@@ -41,7 +41,9 @@ def test_every_component_of_a_missing_sibling_names_its_package(missing: str) ->
     for record in own:
         with pytest.raises(UnknownComponentError) as err:
             siblings.get(record.kind, record.name, where=f"{record.kind}.name")
-        assert str(err.value).endswith(f"; it comes with {missing}: pip install {missing}"), record.qualified_name
+        assert str(err.value).endswith(f"; it comes with {missing}: pip install {missing}"), (
+            record.qualified_name
+        )
 
 
 def test_every_known_component_exists_in_the_package_named() -> None:

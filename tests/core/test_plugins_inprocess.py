@@ -183,7 +183,9 @@ def test_unknown_component_names_the_package_a_plugin_knows(core_host: PluginHos
 
     known = KnownComponent.catalog({"edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize"]})
     core_host.register(_plugin(edgeai_known_components=lambda: known), name="sibling", distribution="sib")
-    with pytest.raises(UnknownComponentError, match=r"it comes with edgeai-onnx: pip install edgeai-onnx") as err:
+    with pytest.raises(
+        UnknownComponentError, match=r"it comes with edgeai-onnx: pip install edgeai-onnx"
+    ) as err:
         core_host.get("runtime", "onnxruntime", where="runtime.name")
     assert str(err.value) == (
         "runtime.name: unknown runtime 'onnxruntime'; it comes with edgeai-onnx: pip install edgeai-onnx"

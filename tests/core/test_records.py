@@ -58,7 +58,11 @@ def test_the_kinds_table_names_record_type_hook_and_base_class() -> None:
     from edgeai_core import components, hookspecs
 
     runtime = KINDS["runtime"]
-    assert (runtime.name, runtime.record_type, runtime.hook) == ("runtime", RuntimeRecord, "edgeai_register_runtimes")
+    assert (runtime.name, runtime.record_type, runtime.hook) == (
+        "runtime",
+        RuntimeRecord,
+        "edgeai_register_runtimes",
+    )
     assert runtime.base_class() is components.Runtime
     assert KINDS["probe"].base_class() is components.ResourceProbe
     for name, kind in KINDS.items():
@@ -76,7 +80,9 @@ def test_known_components_from_a_catalog() -> None:
         "runtime", "npu", "npu-tools", "npu-tools"
     )  # fmt: skip
     assert (compiler.kind, compiler.name) == ("compiler", "npu-compile")
-    extra = KnownComponent(kind="compiler", name="npu-compile", distribution="npu-tools", install="npu-tools[cc]")
+    extra = KnownComponent(
+        kind="compiler", name="npu-compile", distribution="npu-tools", install="npu-tools[cc]"
+    )
     assert extra.requirement == "npu-tools[cc]"
     with pytest.raises(ValueError, match="kind 'runtimes' is not one of dataset, model"):
         KnownComponent(kind="runtimes", name="npu", distribution="npu-tools")
