@@ -235,8 +235,8 @@ class GridSuiteRecord(Registration):
     """A framework's models for the ONNX support grid (``edgeai grid``, hook ``edgeai_register_grid_suites``).
 
     ``factory`` names a subclass of :class:`edgeai_core.grid.GridSuite`; ``framework`` is the framework whose
-    models it exports (``torch``, ``keras``) and ``converter`` the converter whose export path it uses
-    (``torch-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
+    models it exports (``jax``) and ``converter`` the converter whose export path it uses
+    (``jax-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
     component: ``edgeai list`` does not show it, ``edgeai grid --list`` does.
     """
 
@@ -254,7 +254,7 @@ class OnnxBackendRecord(Registration):
 
     ``factory`` names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, which prepares (loads or
     compiles) an ONNX file for given inputs and runs it. ``uses`` names the pipeline components it goes
-    through (``("compiler:tvm", "runtime:tvm")``), for the report.
+    through (``("compiler:my-npu", "runtime:my-npu")``), for the report.
     """
 
     kind: ClassVar[str] = "onnx-backend"

@@ -142,7 +142,7 @@ def register(cli: click.Group) -> None:
 
 
 def _demo_finished(host: Any, output: Path, rows: list[dict[str, Any]], progress: Any) -> list[Path]:
-    """Hand the variants' results to plugins implementing ``edgeai_demo_finished`` (edgeai-report renders
+    """Hand the variants' results to plugins implementing ``edgeai_demo_finished`` (a report plugin renders
     the comparison); return the files they wrote. A failing hook is a warning: the runs are done and kept."""
     results = [Path(r["results"]) for r in rows if r["results"] and Path(r["results"]).is_file()]
     paths: list[Path] = []
