@@ -332,3 +332,20 @@ def test_a_raising_add_hookspecs_marks_only_that_plugin_broken() -> None:
     assert info.status == "broken"
     assert info.error == "edgeai_add_hookspecs failed: ImportError: no module named board_specs"
     assert host.names()["runtime"] == ["echo", "numpy"]
+
+
+def test_several_unmarked_functions_are_named_together(modules: Any) -> None:
+    [module] = modules(two_unmarked="def edgeai_register_models():\n    return []\n\n\n"
+                                    "def edgeai_register_datasets():\n    return []\n")  # fmt: skip
+    info = _host().register(module, name="two")
+    assert info.error == (
+        "edgeai_register_datasets(), edgeai_register_models() are named like a hook but not marked @hookimpl, so "
+        "edgeai would never call them: mark them with @hookimpl (from edgeai_core.api import hookimpl)"
+    )
+
+
+def test_a_hook_nobody_declared_or_implemented_collects_nothing() -> None:
+    host = _host()
+    assert host.implementers("edgeai_boards_register_boards") == []
+    assert host.call_each("edgeai_boards_register_boards") == []
+    assert host.extra_records("edgeai_boards_register_boards", RuntimeRecord) == []

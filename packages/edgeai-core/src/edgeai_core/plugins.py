@@ -249,7 +249,7 @@ class PluginHost:
             self._broken(info, f"invalid hooks: {exc}", exc)
             return
         self._records = None
-        if info in self.implementers(_ADD_HOOKSPECS):  # before check_pending(), which needs the new hookspecs
+        if any(i.name == info.name for i in self.implementers(_ADD_HOOKSPECS)):  # before check_pending()
             try:
                 self.call_plugin(_ADD_HOOKSPECS, info.name, pm=self.pm)
             except Exception as exc:
@@ -270,9 +270,11 @@ class PluginHost:
         if not unmarked:
             return None
         names = ", ".join(f"{name}()" for name in unmarked)
+        one = len(unmarked) == 1
         return (
-            f"{names} {'is' if len(unmarked) == 1 else 'are'} named like a hook but not marked @hookimpl, "
-            "so edgeai would never call it: mark it with @hookimpl (from edgeai_core.api import hookimpl)"
+            f"{names} {'is' if one else 'are'} named like a hook but not marked @hookimpl, so edgeai would never "
+            f"call {'it' if one else 'them'}: mark {'it' if one else 'them'} with @hookimpl "
+            "(from edgeai_core.api import hookimpl)"
         )
 
     def _closest_hook(self, name: str) -> str | None:
@@ -317,7 +319,9 @@ class PluginHost:
 
     def implementers(self, hook: str) -> list[PluginInfo]:
         """The loaded plugins implementing ``hook`` (wrappers aside), in registration order."""
-        caller = getattr(self.pm.hook, hook)
+        caller = getattr(self.pm.hook, hook, None)
+        if caller is None:  # neither declared nor implemented (a plugin that adds it is not installed)
+            return []
         found = []
         for impl in caller.get_hookimpls():
             info = self.plugins.get(impl.plugin_name)
