@@ -23,6 +23,8 @@ def test_every_collector_kind_has_a_hook_and_record_type() -> None:
         "edgeai_demo_finished",
         "edgeai_register_grid_suites",
         "edgeai_register_onnx_backends",
+        "edgeai_known_components",
+        "edgeai_add_hookspecs",
     }
     assert set(hookspecs.COLLECTORS.values()) | others == set(HOOKS)
     for kind, hook in hookspecs.COLLECTORS.items():

@@ -106,6 +106,66 @@ def edgeai_register_runtimes():
     ]
 """
 
+MISSPELLED_PLUGIN = """
+from edgeai_core.api import RuntimeRecord, hookimpl
+
+
+@hookimpl
+def edgeai_register_runtime():
+    return [RuntimeRecord(name="typo-rt", summary="never listed", factory="typo_edgeai:Nothing", formats=("x",))]
+"""
+
+UNMARKED_PLUGIN = """
+from edgeai_core.api import RuntimeRecord
+
+
+def edgeai_register_runtimes():
+    return [RuntimeRecord(name="bare-rt", summary="never listed", factory="bare_edgeai:Nothing", formats=("x",))]
+"""
+
+BOARD_SPECS = '''
+from edgeai_core.api import hookspec
+
+
+@hookspec
+def edgeai_boards_register_boards():
+    """Return a list of board names."""
+'''
+
+BOARD_PROVIDER = """
+from edgeai_core.api import hookimpl
+
+import zzz_board_specs
+
+
+@hookimpl
+def edgeai_add_hookspecs(pm):
+    pm.add_hookspecs(zzz_board_specs)
+
+
+@hookimpl
+def edgeai_register_commands(cli):
+    import click
+
+    from edgeai_core.cli import host_for
+
+    @cli.command("boards")
+    @click.pass_context
+    def boards(ctx):
+        host = host_for(ctx)
+        for info, names in host.call_each("edgeai_boards_register_boards"):
+            click.echo(f"{info.distribution}: {', '.join(names)}")
+"""
+
+BOARD_USER = """
+from edgeai_core.api import hookimpl
+
+
+@hookimpl
+def edgeai_boards_register_boards():
+    return ["jetson", "pi4"]
+"""
+
 
 # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -480,6 +540,102 @@ def test_name_clash_with_the_core_is_an_error_naming_both(tmp_path: Path) -> Non
         ("echo", "edgeai-core"),
         ("numpy", "edgeai-core"),
     ]
+
+
+@pytest.fixture(scope="module")
+def typo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """acme plus a plugin with a misspelled hook and one with a hook function lacking @hookimpl."""
+    path = tmp_path_factory.mktemp("typo-site")
+    install_acme(path)
+    install_plugin(path, "typo-edgeai", "0.2", "typo", "typo_edgeai", {"typo_edgeai.py": MISSPELLED_PLUGIN})
+    install_plugin(path, "bare-edgeai", "0.3", "bare", "bare_edgeai", {"bare_edgeai.py": UNMARKED_PLUGIN})
+    return path
+
+
+def test_hooks_pluggy_would_never_call_mark_their_plugins_broken(typo_site: Path) -> None:
+    proc = edgeai(typo_site, "plugins", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plugins = by_name(json.loads(proc.stdout))
+    typo = plugins["typo"]
+    assert typo["status"] == "broken"
+    assert typo["error"] == (
+        "unknown hook 'edgeai_register_runtime' (no edgeai hookspec declares it; "
+        "did you mean 'edgeai_register_runtimes'?)"
+    )
+    assert typo["components"] == []
+    bare = plugins["bare"]
+    assert bare["status"] == "broken"
+    assert bare["error"] == (
+        "edgeai_register_runtimes() is named like a hook but not marked @hookimpl, so edgeai would never call "
+        "it: mark it with @hookimpl (from edgeai_core.api import hookimpl)"
+    )
+    assert plugins["acme"]["status"] == "ok", "the others still load"
+    assert component_names(plugins["acme"]) == {("runtime", "acme-rt"), ("converter", "acme-conv")}
+    assert len(lines_naming(proc.stderr, "typo-edgeai 0.2 (plugin 'typo') is broken")) == 1
+    assert len(lines_naming(proc.stderr, "bare-edgeai 0.3 (plugin 'bare') is broken")) == 1
+
+    listing = edgeai(typo_site, "list", "runtime", "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert [r["name"] for r in json.loads(listing.stdout)] == ["acme-rt", "echo", "numpy"]
+
+
+@pytest.mark.parametrize(
+    ("disabled", "message"),
+    [
+        ("bare", "error: typo-edgeai 0.2 (plugin 'typo') is broken: unknown hook 'edgeai_register_runtime' "
+                 "(no edgeai hookspec declares it; did you mean 'edgeai_register_runtimes'?)"),
+        ("typo", "error: bare-edgeai 0.3 (plugin 'bare') is broken: edgeai_register_runtimes() is named like a "
+                 "hook but not marked @hookimpl, so edgeai would never call it: mark it with @hookimpl "
+                 "(from edgeai_core.api import hookimpl)"),
+    ],
+    ids=["misspelled", "unmarked"],
+)  # fmt: skip
+@pytest.mark.parametrize("strict", ["option", "environment"])
+def test_strict_mode_fails_on_hooks_pluggy_would_never_call(
+    typo_site: Path, disabled: str, message: str, strict: str
+) -> None:
+    if strict == "option":
+        proc = edgeai(typo_site, "--strict-plugins", "plugins", "--json", EDGEAI_DISABLE_PLUGINS=disabled)
+    else:
+        proc = edgeai(
+            typo_site, "plugins", "--json", EDGEAI_DISABLE_PLUGINS=disabled, EDGEAI_STRICT_PLUGINS="1"
+        )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [message]
+
+
+def test_trace_plugins_prints_hook_calls_to_stderr(good_site: Path) -> None:
+    proc = edgeai(good_site, "plugins", "--json", EDGEAI_TRACE_PLUGINS="1")
+    assert proc.returncode == 0, proc.stderr
+    assert by_name(json.loads(proc.stdout))["acme"]["status"] == "ok", "stdout stays clean JSON"
+    lines = proc.stderr.splitlines()
+    assert "  edgeai_register_runtimes [hook]" in lines
+    assert "  plugin acme [hook]" in lines and "  plugin core [hook]" in lines
+    assert any(
+        line.startswith("  finish edgeai_register_runtimes --> [[RuntimeRecord(name='acme-rt'")
+        for line in lines
+    )
+    quiet = edgeai(good_site, "plugins", "--json")
+    assert quiet.stderr == ""
+
+
+def test_a_plugin_brings_hookspecs_that_a_plugin_found_before_it_implements(tmp_path: Path) -> None:
+    # discovery reads dist-info folders in sorted order: the implementer (aaa) loads before the provider (zzz)
+    install_plugin(tmp_path, "aaa-boards", "1.0", "aaa", "aaa_boards", {"aaa_boards.py": BOARD_USER})
+    install_plugin(
+        tmp_path, "zzz-boards", "1.0", "zzz", "zzz_boards",
+        {"zzz_boards.py": BOARD_PROVIDER, "zzz_board_specs.py": BOARD_SPECS},
+    )  # fmt: skip
+    plugins = by_name(plugins_json(tmp_path, EDGEAI_STRICT_PLUGINS="1"))
+    assert plugins["aaa"]["status"] == "ok" and plugins["zzz"]["status"] == "ok"
+    proc = edgeai(tmp_path, "boards")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["aaa-boards: jetson, pi4"]
+
+    alone = by_name(plugins_json(tmp_path, EDGEAI_DISABLE_PLUGINS="zzz"))["aaa"]
+    assert alone["status"] == "broken"
+    assert alone["error"].startswith("unknown hook 'edgeai_boards_register_boards'")
 
 
 # -- a real wheel installed by pip -------------------------------------------------------------------------

@@ -173,6 +173,45 @@ def test_core_plugin_module_is_what_the_entry_point_names() -> None:
     assert ep.load() is edgeai_core.plugin
 
 
-def test_unknown_first_party_component_names_its_package(core_host: PluginHost) -> None:
-    with pytest.raises(UnknownComponentError, match=r"it comes with edgeai-onnx: pip install edgeai-onnx"):
+def test_unknown_component_names_the_package_a_plugin_knows(core_host: PluginHost) -> None:
+    """Install hints come from installed plugins' ``edgeai_known_components``, not from a map in the core."""
+    from edgeai_core.records import KnownComponent
+
+    with pytest.raises(UnknownComponentError) as bare:
         core_host.get("runtime", "onnxruntime", where="runtime.name")
+    assert str(bare.value) == "runtime.name: unknown runtime 'onnxruntime' (installed: echo, numpy)"
+
+    known = KnownComponent.catalog({"edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize"]})
+    core_host.register(_plugin(edgeai_known_components=lambda: known), name="sibling", distribution="sib")
+    with pytest.raises(
+        UnknownComponentError, match=r"it comes with edgeai-onnx: pip install edgeai-onnx"
+    ) as err:
+        core_host.get("runtime", "onnxruntime", where="runtime.name")
+    assert str(err.value) == (
+        "runtime.name: unknown runtime 'onnxruntime'; it comes with edgeai-onnx: pip install edgeai-onnx"
+    )
+    assert (err.value.distribution, err.value.install) == ("edgeai-onnx", "edgeai-onnx")
+    # the hint is for that kind only: a model of that name is just unknown
+    with pytest.raises(UnknownComponentError, match="unknown model 'onnxruntime' \\(installed: numpy-mlp\\)"):
+        core_host.get("model", "onnxruntime")
+    entry = core_host.known_component("onnx-quantize", ("compiler", "converter"))
+    assert entry is not None and (entry.distribution, entry.provider) == ("edgeai-onnx", "sib")
+    assert core_host.plugins["sibling"].status == "ok" and core_host.plugins["sibling"].components == []
+
+
+def test_an_installed_component_wins_over_a_known_one(core_host: PluginHost) -> None:
+    from edgeai_core.records import KnownComponent
+
+    claim = [KnownComponent(kind="runtime", name="numpy", distribution="elsewhere", install="elsewhere[np]")]
+    core_host.register(_plugin(edgeai_known_components=lambda: claim), name="claims")
+    assert core_host.get("runtime", "numpy").provider == "edgeai-core"
+    assert core_host.known_component("numpy") is None
+
+
+def test_known_components_of_the_wrong_type_mark_the_plugin_broken(core_host: PluginHost) -> None:
+    core_host.register(_plugin(edgeai_known_components=lambda: ["runtime:npu"]), name="bad-known")
+    core_host.records()
+    info = core_host.plugins["bad-known"]
+    assert info.status == "broken"
+    assert info.error == "edgeai_known_components failed: TypeError: edgeai_known_components returned str, " \
+        "not KnownComponent"  # fmt: skip

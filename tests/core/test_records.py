@@ -48,10 +48,48 @@ def unique_module_name(prefix: str) -> str:
 
 
 def test_kinds() -> None:
-    assert KINDS == ("dataset", "model", "compiler", "converter", "runtime", "protocol", "probe")
+    assert tuple(KINDS) == ("dataset", "model", "compiler", "converter", "runtime", "protocol", "probe")
     assert RECORD_TYPES["runtime"] is RuntimeRecord
     for kind, cls in RECORD_TYPES.items():
         assert cls.kind == kind
+
+
+def test_the_kinds_table_names_record_type_hook_and_base_class() -> None:
+    from edgeai_core import components, hookspecs
+
+    runtime = KINDS["runtime"]
+    assert (runtime.name, runtime.record_type, runtime.hook) == (
+        "runtime",
+        RuntimeRecord,
+        "edgeai_register_runtimes",
+    )
+    assert runtime.base_class() is components.Runtime
+    assert KINDS["probe"].base_class() is components.ResourceProbe
+    for name, kind in KINDS.items():
+        assert kind.name == name and kind.record_type.kind == name
+        assert issubclass(kind.base_class(), components.Component)
+        assert callable(getattr(hookspecs, kind.hook))
+    assert {name: kind.hook for name, kind in KINDS.items()} == hookspecs.COLLECTORS
+
+
+def test_known_components_from_a_catalog() -> None:
+    from edgeai_core.records import KnownComponent
+
+    [runtime, compiler] = KnownComponent.catalog({"npu-tools": ["runtime:npu", "compiler:npu-compile"]})
+    assert (runtime.kind, runtime.name, runtime.distribution, runtime.requirement) == (
+        "runtime", "npu", "npu-tools", "npu-tools"
+    )  # fmt: skip
+    assert (compiler.kind, compiler.name) == ("compiler", "npu-compile")
+    extra = KnownComponent(
+        kind="compiler", name="npu-compile", distribution="npu-tools", install="npu-tools[cc]"
+    )
+    assert extra.requirement == "npu-tools[cc]"
+    with pytest.raises(ValueError, match="kind 'runtimes' is not one of dataset, model"):
+        KnownComponent(kind="runtimes", name="npu", distribution="npu-tools")
+    with pytest.raises(ValueError, match="'npu' must look like 'kind:name'"):
+        KnownComponent.catalog({"npu-tools": ["npu"]})
+    with pytest.raises(ValueError, match="distribution must not be empty"):
+        KnownComponent(kind="runtime", name="npu", distribution="")
 
 
 @pytest.mark.parametrize("kind", list(EXTRA))

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
+    "KnownComponent": "records",
     # parameters
     "Param": "params",
     "ParamSet": "params",
@@ -125,6 +126,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         DatasetRecord,
         DemoVariant,
         GridSuiteRecord,
+        KnownComponent,
         ModelRecord,
         OnnxBackendRecord,
         ProbeRecord,

@@ -132,7 +132,7 @@ class IOSpec:
 class Artifact:
     """A model file (or directory) in a known ``format`` with its IO spec.
 
-    ``producer`` is the qualified component name that made it (``compiler:onnx-quantize``); ``versions``
+    ``producer`` is the qualified component name that made it (``compiler:weight-int8``); ``versions``
     the framework versions involved; ``metadata`` free-form facts (opset, quantization mode, target).
     """
 

@@ -73,7 +73,7 @@ class Component:
         return self.record.name
 
     def versions(self) -> dict[str, str]:
-        """Framework versions this component uses (``{"onnxruntime": "1.31.1"}``), for provenance."""
+        """Framework versions this component uses (``{"numpy": "2.1.0"}``), for provenance."""
         return {}
 
     def __repr__(self) -> str:
@@ -311,14 +311,3 @@ class ResourceProbe(Component, abc.ABC):
 
     def close(self) -> None:
         """Release the probe."""
-
-
-COMPONENT_BASES: dict[str, type[Component]] = {
-    "dataset": Dataset,
-    "model": Model,
-    "compiler": Compiler,
-    "converter": Converter,
-    "runtime": Runtime,
-    "protocol": Protocol,
-    "probe": ResourceProbe,
-}

@@ -201,7 +201,7 @@ def _component(data: Any, where: str, required: bool = True) -> ComponentRef | N
         if required:
             raise ConfigError(f"{where}: missing; add a [{where}] table with a 'name'")
         return None
-    if isinstance(data, str):  # shorthand: runtime = "onnxruntime"
+    if isinstance(data, str):  # shorthand: runtime = "numpy"
         data = {"name": data}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: must be a table with a 'name', got {data!r}")

@@ -34,40 +34,31 @@ class ParameterError(UsageError):
         self.field = field
 
 
-#: Components of edgeai's own plugin packages, so an unknown name can say which package to install.
-FIRST_PARTY: dict[str, str] = {
-    **dict.fromkeys(("digits", "image-folder", "oxford-pets", "mnist", "synthetic"), "edgeai-datasets"),
-    **dict.fromkeys(("digits-cnn", "mobilenetv2", "torch", "torch-to-onnx"), "edgeai-torch"),
-    **dict.fromkeys(("onnxruntime", "onnx-quantize", "onnx-file"), "edgeai-onnx"),
-    **dict.fromkeys(
-        (
-            "tflite",
-            "keras-to-onnx",
-            "keras-to-tflite",
-            "onnx-to-tflite",
-            "digits-cnn-keras",
-            "mobilenetv2-keras",
-            "keras-file",
-            "savedmodel-dir",
-            "tflite-file",
-        ),
-        "edgeai-tflite",
-    ),
-    "tvm": "edgeai-tvm",
-}
-
-
 class UnknownComponentError(UsageError):
-    """No installed plugin registers a component of that kind and name."""
+    """No installed plugin registers a component of that kind and name.
 
-    def __init__(self, kind: str, name: str, known: Iterable[str], where: str = "") -> None:
+    ``distribution`` and ``install`` say where it comes from when an installed plugin knows (the plugin host
+    fills them in from ``edgeai_known_components``): the message then says what to ``pip install``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        known: Iterable[str],
+        where: str = "",
+        *,
+        distribution: str = "",
+        install: str = "",
+    ) -> None:
         known = sorted(known)
         self.kind, self.name, self.known = kind, name, known
+        self.distribution, self.install = distribution, install or distribution
         prefix = f"{where}: " if where else ""
         message = f"{prefix}unknown {kind} '{name}'"
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-        if name in FIRST_PARTY and name not in known:
-            message += f"; it comes with {FIRST_PARTY[name]}: pip install {FIRST_PARTY[name]}"
+        if self.distribution:
+            message += f"; it comes with {self.distribution}: pip install {self.install}"
         elif close:
             message += f"; did you mean '{close[0]}'?"
         elif known:

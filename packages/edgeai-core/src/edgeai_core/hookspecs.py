@@ -18,6 +18,9 @@ Rules for the plugin module (``mybackend/plugin.py``):
   within its kind across all installed plugins; a clash is an error naming both distributions.
 * A module that raises on import, or a hook that raises, marks the plugin *broken*: it is reported by
   ``edgeai plugins`` and skipped (or, with ``EDGEAI_STRICT_PLUGINS=1``, raised).
+* So does a function named like a hook that pluggy would silently never call: an ``edgeai_*`` function marked
+  ``@hookimpl`` whose name matches no hook below (the error names the closest hook), or a module-level
+  ``edgeai_*`` function without ``@hookimpl``.
 
 Every component class is built as ``Factory(record=record, params=validated_params, **context)``; the
 base classes in :mod:`edgeai_core.components` accept exactly that.
@@ -28,6 +31,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pluggy
+
+from edgeai_core.records import KINDS as _KINDS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
         DatasetRecord,
         DemoVariant,
         GridSuiteRecord,
+        KnownComponent,
         ModelRecord,
         OnnxBackendRecord,
         ProbeRecord,
@@ -209,9 +215,9 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
         @hookimpl
         def edgeai_register_demo_variants():
             return [DemoVariant(
-                name="my-npu-int8", summary="digits CNN, int8, on my NPU runtime", order=60,
-                config={"dataset": {"name": "digits"}, "model": {"name": "digits-cnn"},
-                        "steps": [{"name": "onnx-quantize"}], "runtime": {"name": "my-npu"}},
+                name="my-npu-int8", summary="tiny CNN, int8, on my NPU runtime", order=60,
+                config={"dataset": {"name": "my-images"}, "model": {"name": "tiny-cnn"},
+                        "steps": [{"name": "my-quantizer"}], "runtime": {"name": "my-npu"}},
             )]
     """
 
@@ -240,7 +246,7 @@ def edgeai_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def edgeai_demo_finished(output_dir: Path, results: list[Path]) -> list[Path]:
-    """Act on the results of ``edgeai demo`` once every variant has run (edgeai-report renders a comparison).
+    """Act on the results of ``edgeai demo`` once every variant has run (a report plugin renders a comparison).
 
     Receives the demo's output folder and the ``results.json`` of every variant that wrote one (failed
     variants included; skipped ones have none). Returns a list of the files the plugin wrote for the user
@@ -306,13 +312,56 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
     """
 
 
-#: The collector hooks, by component kind.
-COLLECTORS: dict[str, str] = {
-    "dataset": "edgeai_register_datasets",
-    "model": "edgeai_register_models",
-    "compiler": "edgeai_register_compilers",
-    "runtime": "edgeai_register_runtimes",
-    "protocol": "edgeai_register_protocols",
-    "converter": "edgeai_register_converters",
-    "probe": "edgeai_register_probes",
-}
+@hookspec
+def edgeai_known_components() -> list[KnownComponent]:
+    """Name components that exist elsewhere, so a config naming one that is not installed says what to install.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.KnownComponent`: a kind, a name and the
+    distribution that provides it (``install`` when the pip requirement differs, e.g. an extra). Name the
+    components of other distributions that your pipelines reach (the runtimes that load what your converter
+    writes, the datasets your models train on), or your own that need an extra this environment lacks. They are
+    never built or listed: only an unknown name that matches one gets "it comes with DIST: pip install REQ".
+    Names that are installed win; when plugins disagree, the first loaded wins.
+
+    Example::
+
+        from edgeai_core.api import KnownComponent, hookimpl
+
+        @hookimpl
+        def edgeai_known_components():
+            return KnownComponent.catalog({"npu-tools": ["compiler:npu-compile", "runtime:npu"]})
+    """
+
+
+@hookspec
+def edgeai_add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Add hook specifications of your own, so a feature package can grow hooks without changing edgeai-core.
+
+    Receives the :class:`pluggy.PluginManager` of the plugin host. Returns nothing; call
+    ``pm.add_hookspecs(your_hookspecs_module)``. Called once for your plugin, as soon as it is registered
+    (like pytest's ``pytest_addhooks``) and before unknown hooks are checked, so other plugins may implement
+    the new hooks. Prefix the hook names with ``edgeai_`` and your package's name, declare them with
+    ``edgeai_core.api.hookspec``, and collect their results with ``PluginHost.extra_records`` (records) or
+    ``PluginHost.call_each`` (anything else): both call every plugin through pluggy and isolate one that raises.
+
+    Example::
+
+        # mypkg/hookspecs.py
+        from edgeai_core.api import hookspec
+
+        @hookspec
+        def edgeai_mypkg_register_boards():
+            "Return a list of BoardRecord."
+
+        # mypkg/plugin.py
+        from edgeai_core.api import hookimpl
+        from mypkg import hookspecs
+
+        @hookimpl
+        def edgeai_add_hookspecs(pm):
+            pm.add_hookspecs(hookspecs)
+    """
+
+
+#: ``{kind: collector hook name}``, derived from :data:`edgeai_core.records.KINDS`.
+COLLECTORS: dict[str, str] = {name: kind.hook for name, kind in _KINDS.items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeai_core.config import ComponentRef, PipelineConfig
-from edgeai_core.errors import ParameterError, PlanError, UnknownComponentError, UsageError
+from edgeai_core.errors import ParameterError, PlanError, UsageError
 from edgeai_core.plugins import PluginHost
 from edgeai_core.records import (
     CompilerRecord,
@@ -181,8 +181,12 @@ def _step_record(host: PluginHost, ref: ComponentRef) -> Registration:
     found = [r for r in host.find(ref.name) if r.kind in ("compiler", "converter")]
     if not found:
         names = host.names()
-        raise UnknownComponentError(
-            "compiler or converter", ref.name, names["compiler"] + names["converter"], f"{ref.where}.name"
+        raise host.unknown_component(
+            "compiler or converter",
+            ref.name,
+            names["compiler"] + names["converter"],
+            f"{ref.where}.name",
+            kinds=("compiler", "converter"),
         )
     if len(found) > 1:
         raise UsageError(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeai_core.errors import EdgeaiError, MissingDependencyError
@@ -37,7 +38,7 @@ class Registration:
     ``summary``: one line for ``edgeai list``.
     ``factory``: ``"package.module:ClassName"``, imported only when the component is built.
     ``params``: the component's parameters (see :mod:`edgeai_core.params`).
-    ``install``: the pip requirement that brings the framework the factory needs (``"edgeai-tflite[compile]"``);
+    ``install``: the pip requirement that brings the framework the factory needs (``"mypkg[compile]"``);
     named in the error when importing the factory fails for a missing module.
     ``provider``: the distribution that registered it, filled in by the plugin host.
     """
@@ -248,8 +249,8 @@ class GridSuiteRecord(Registration):
     """A framework's models for the ONNX support grid (``edgeai grid``, hook ``edgeai_register_grid_suites``).
 
     ``factory`` names a subclass of :class:`edgeai_core.grid.GridSuite`; ``framework`` is the framework whose
-    models it exports (``torch``, ``keras``) and ``converter`` the converter whose export path it uses
-    (``torch-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
+    models it exports (``jax``) and ``converter`` the converter whose export path it uses
+    (``jax-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
     component: ``edgeai list`` does not show it, ``edgeai grid --list`` does.
     """
 
@@ -267,7 +268,7 @@ class OnnxBackendRecord(Registration):
 
     ``factory`` names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, which prepares (loads or
     compiles) an ONNX file for given inputs and runs it. ``uses`` names the pipeline components it goes
-    through (``("compiler:tvm", "runtime:tvm")``), for the report.
+    through (``("compiler:my-npu", "runtime:my-npu")``), for the report.
     """
 
     kind: ClassVar[str] = "onnx-backend"
@@ -277,29 +278,105 @@ class OnnxBackendRecord(Registration):
         return {"uses": list(self.uses)}
 
 
-RECORD_TYPES: dict[str, type[Registration]] = {
-    cls.kind: cls
-    for cls in (
-        DatasetRecord,
-        ModelRecord,
-        CompilerRecord,
-        ConverterRecord,
-        RuntimeRecord,
-        ProtocolRecord,
-        ProbeRecord,
-    )
-}
-KINDS: tuple[str, ...] = tuple(RECORD_TYPES)
+@dataclass(frozen=True, kw_only=True)
+class KnownComponent:
+    """A component that another distribution provides, named so that an unknown name can say what to install.
+
+    A plugin returns these from ``edgeai_known_components`` for components it knows exist but cannot offer in
+    this environment: those of sibling distributions its pipelines reach, or its own that need an extra.
+    ``install`` is the pip requirement (default: ``distribution``); ``provider`` is filled in by the plugin
+    host with the distribution that named it.
+    """
+
+    kind: str
+    name: str
+    distribution: str
+    install: str = ""
+    provider: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"known component {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}"
+            )
+        if not _NAME.match(self.name):
+            raise ValueError(
+                f"known component name {self.name!r} must be lowercase letters, digits, '.', '-' or '_'"
+            )
+        if not self.distribution:
+            raise ValueError(f"known component {self.kind}:{self.name}: distribution must not be empty")
+
+    @property
+    def requirement(self) -> str:
+        """What to ``pip install`` to get it."""
+        return self.install or self.distribution
+
+    @classmethod
+    def catalog(cls, by_distribution: Mapping[str, Iterable[str]]) -> list[KnownComponent]:
+        """Records from ``{distribution: ["runtime:name", ...]}``, the compact form a plugin module writes."""
+        out = []
+        for distribution, qualified_names in by_distribution.items():
+            for qualified in qualified_names:
+                kind, sep, name = qualified.partition(":")
+                if not sep:
+                    raise ValueError(f"known component {qualified!r} must look like 'kind:name'")
+                out.append(cls(kind=kind, name=name, distribution=distribution))
+        return out
+
+
+@dataclass(frozen=True)
+class ComponentKind:
+    """One kind of pipeline component: its record type, the hook that collects its records and the base class
+    its factories subclass. ``base`` is a ``"module:attr"`` string, imported only by :meth:`base_class`, so that
+    listing records never imports the component machinery."""
+
+    name: str
+    record_type: type[Registration]
+    hook: str
+    base: str
+
+    def base_class(self) -> type:
+        module_name, _, attr = self.base.partition(":")
+        cls: type = getattr(importlib.import_module(module_name), attr)
+        return cls
+
+
+def _kinds(*kinds: ComponentKind) -> Mapping[str, ComponentKind]:
+    for kind in kinds:
+        if kind.record_type.kind != kind.name:
+            raise AssertionError(f"{kind.record_type.__name__}.kind is not {kind.name!r}")
+    return MappingProxyType({kind.name: kind for kind in kinds})
+
+
+#: The component kinds, in listing order: the one table of record type, collector hook and base class.
+KINDS: Mapping[str, ComponentKind] = _kinds(
+    ComponentKind("dataset", DatasetRecord, "edgeai_register_datasets", "edgeai_core.components:Dataset"),
+    ComponentKind("model", ModelRecord, "edgeai_register_models", "edgeai_core.components:Model"),
+    ComponentKind("compiler", CompilerRecord, "edgeai_register_compilers", "edgeai_core.components:Compiler"),
+    ComponentKind(
+        "converter", ConverterRecord, "edgeai_register_converters", "edgeai_core.components:Converter"
+    ),
+    ComponentKind("runtime", RuntimeRecord, "edgeai_register_runtimes", "edgeai_core.components:Runtime"),
+    ComponentKind("protocol", ProtocolRecord, "edgeai_register_protocols", "edgeai_core.components:Protocol"),
+    ComponentKind("probe", ProbeRecord, "edgeai_register_probes", "edgeai_core.components:ResourceProbe"),
+)
+
+#: ``{kind: record type}``, derived from :data:`KINDS`.
+RECORD_TYPES: Mapping[str, type[Registration]] = MappingProxyType(
+    {name: kind.record_type for name, kind in KINDS.items()}
+)
 
 __all__ = [
     "KINDS",
     "RECORD_TYPES",
     "TASKS",
     "CompilerRecord",
+    "ComponentKind",
     "ConverterRecord",
     "DatasetRecord",
     "DemoVariant",
     "GridSuiteRecord",
+    "KnownComponent",
     "ModelRecord",
     "OnnxBackendRecord",
     "Param",

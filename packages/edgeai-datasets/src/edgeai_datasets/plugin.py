@@ -6,6 +6,7 @@ planning stay light. The implementations are imported when a dataset is built.
 
 from __future__ import annotations
 
+from edgeai_core.api import KnownComponent
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import REQUIRED, Param
 from edgeai_core.records import DatasetRecord
@@ -206,3 +207,21 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
             ),
         ),
     ]
+
+
+# Models of sibling distributions that train on or evaluate these datasets.
+@hookimpl
+def edgeai_known_components() -> list[KnownComponent]:
+    return KnownComponent.catalog(
+        {
+            "edgeai-torch": ["model:digits-cnn", "model:mobilenetv2"],
+            "edgeai-tflite": [
+                "model:digits-cnn-keras",
+                "model:mobilenetv2-keras",
+                "model:keras-file",
+                "model:savedmodel-dir",
+                "model:tflite-file",
+            ],
+            "edgeai-onnx": ["model:onnx-file"],
+        }
+    )

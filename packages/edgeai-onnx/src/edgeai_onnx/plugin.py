@@ -15,6 +15,7 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
+from edgeai_core.api import KnownComponent
 
 #: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
@@ -256,3 +257,28 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             params=runtime.params,
         )
     ]
+
+
+# Sibling components on either side of ONNX: what produces the ONNX files these components take, what
+# compiles or converts them further, and the demo's dataset.
+@hookimpl
+def edgeai_known_components() -> list[KnownComponent]:
+    return KnownComponent.catalog(
+        {
+            "edgeai-datasets": ["dataset:digits"],
+            "edgeai-torch": [
+                "model:digits-cnn",
+                "model:mobilenetv2",
+                "converter:torch-to-onnx",
+                "runtime:torch",
+            ],
+            "edgeai-tflite": [
+                "converter:keras-to-onnx",
+                "converter:onnx-to-tflite",
+                "converter:keras-to-tflite",
+                "compiler:tflite",
+                "runtime:tflite",
+            ],
+            "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
+        }
+    )

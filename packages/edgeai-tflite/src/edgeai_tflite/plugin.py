@@ -7,6 +7,7 @@ stay fast. The factories named here import what they need when a component is bu
 
 from __future__ import annotations
 
+from edgeai_core.api import KnownComponent
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import REQUIRED, Param
 from edgeai_core.records import (
@@ -460,3 +461,23 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
             params=(Param("opset", "int", default=17, minimum=9, help="ONNX opset to export"),),
         )
     ]
+
+
+# Sibling components a pipeline through these components reaches: the datasets the Keras models train on
+# and the ONNX side of the converters.
+@hookimpl
+def edgeai_known_components() -> list[KnownComponent]:
+    return KnownComponent.catalog(
+        {
+            "edgeai-datasets": [
+                "dataset:digits",
+                "dataset:image-folder",
+                "dataset:oxford-pets",
+                "dataset:mnist",
+                "dataset:synthetic",
+            ],
+            "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
+            "edgeai-torch": ["converter:torch-to-onnx"],
+            "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
+        }
+    )

@@ -6,6 +6,7 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
+from edgeai_core.api import KnownComponent
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import Param
 from edgeai_core.records import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord
@@ -219,3 +220,23 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
         )
         for name, exporter in (("torch", "torchscript"), ("torch-dynamo", "dynamo"))
     ]
+
+
+# Sibling components a pipeline through these models reaches: the datasets they train on and what
+# loads the ONNX files torch-to-onnx writes.
+@hookimpl
+def edgeai_known_components() -> list[KnownComponent]:
+    return KnownComponent.catalog(
+        {
+            "edgeai-datasets": [
+                "dataset:digits",
+                "dataset:image-folder",
+                "dataset:oxford-pets",
+                "dataset:mnist",
+                "dataset:synthetic",
+            ],
+            "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
+            "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
+            "edgeai-tflite": ["converter:onnx-to-tflite", "compiler:tflite", "runtime:tflite"],
+        }
+    )

@@ -8,6 +8,7 @@ factories import TVM when a component is built: :mod:`edgeai_tvm.compiler` the f
 from __future__ import annotations
 
 from edgeai_core import CompilerRecord, DemoVariant, OnnxBackendRecord, Param, RuntimeRecord, hookimpl
+from edgeai_core.api import KnownComponent
 from edgeai_tvm.targets import PRESETS
 
 FORMAT = "tvm"
@@ -163,3 +164,15 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             ),
         )
     ]
+
+
+# Sibling components the demo variants and the ONNX input of the compiler reach.
+@hookimpl
+def edgeai_known_components() -> list[KnownComponent]:
+    return KnownComponent.catalog(
+        {
+            "edgeai-datasets": ["dataset:digits"],
+            "edgeai-torch": ["model:digits-cnn", "converter:torch-to-onnx"],
+            "edgeai-onnx": ["compiler:onnx-quantize", "runtime:onnxruntime", "model:onnx-file"],
+        }
+    )

@@ -21,10 +21,7 @@ from edgeai_core.cli.info import _table, echo_json
 from edgeai_core.errors import EdgeaiError, UsageError
 
 DEMO_BENCHMARK = {"warmup": 50, "min_count": 1000, "min_duration_s": 1.0}
-INSTALL_HINT = (
-    "pip install ./packages/edgeai-datasets ./packages/edgeai-torch ./packages/edgeai-onnx "
-    "(or run `nox -s demo`)"
-)
+INSTALL_HINT = "pip install plugins that contribute variants (in a checkout: `nox -s demo` installs them all)"
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -145,18 +142,21 @@ def register(cli: click.Group) -> None:
 
 
 def _demo_finished(host: Any, output: Path, rows: list[dict[str, Any]], progress: Any) -> list[Path]:
-    """Hand the variants' results to plugins implementing ``edgeai_demo_finished`` (edgeai-report renders
+    """Hand the variants' results to plugins implementing ``edgeai_demo_finished`` (a report plugin renders
     the comparison); return the files they wrote. A failing hook is a warning: the runs are done and kept."""
     results = [Path(r["results"]) for r in rows if r["results"] and Path(r["results"]).is_file()]
     paths: list[Path] = []
-    for impl in host.pm.hook.edgeai_demo_finished.get_hookimpls():
-        progress.stage(f"finishing the demo with plugin '{impl.plugin_name}'")
+    for plugin in host.implementers("edgeai_demo_finished"):
+        progress.stage(f"finishing the demo with plugin '{plugin.name}'")
         try:
-            paths += [Path(p) for p in impl.function(output_dir=output, results=results) or []]
+            finished = host.call_plugin(
+                "edgeai_demo_finished", plugin.name, output_dir=output, results=results
+            )
+            paths += [Path(p) for p in finished or []]
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             logging.getLogger(__name__).warning(
-                "plugin '%s' failed in edgeai_demo_finished: %s", impl.plugin_name, reason
+                "plugin '%s' failed in edgeai_demo_finished: %s", plugin.name, reason
             )
     return paths
 

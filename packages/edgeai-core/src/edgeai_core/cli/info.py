@@ -123,7 +123,7 @@ def register(cli: click.Group) -> None:
     def describe_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
         """Explain a component: summary, formats or task, and every parameter with type, default and help.
 
-        NAME is a component name, KIND:NAME where a name is used by several kinds (compiler:tflite), or one of
+        NAME is a component name, KIND:NAME where a name is used by several kinds (runtime:NAME), or one of
         the settings tables benchmark, evaluation, resources.
         """
         if name in SETTINGS:
@@ -143,7 +143,7 @@ def register(cli: click.Group) -> None:
             found = host.find(name)
         if not found:
             names = sorted({n for kind_names in host.names().values() for n in kind_names} | set(SETTINGS))
-            raise UnknownComponentError("component", name, names)
+            raise host.unknown_component("component", name, names)
         if len(found) > 1:
             choices = " or ".join(f"{r.kind}:{name}" for r in found)
             raise UsageError(f"'{name}' names a {' and a '.join(r.kind for r in found)}; say {choices}")
