@@ -1,0 +1,93 @@
+"""What the compatibility reports share: provenance fields, per-record parameters, a worker per record, and
+writing the document as JSON, Markdown and reStructuredText.
+
+``edgeai grid`` runs grid suites and ``edgeai onnx-backend-tests`` runs ONNX backends, both records of an
+extra hook; each record gets its parameters from ``--set NAME.PARAM=VALUE`` and runs in its own worker
+process (:mod:`edgeai_compat.isolation`), logging to ``OUTPUT/logs/NAME.log`` and working in
+``OUTPUT/work/NAME``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from edgeai_compat.isolation import IsolatedWorker, isolated
+from edgeai_core.api import Registration, UsageError, write_json_atomic
+
+
+def provenance(schema: str, *, edgeai_version: bool = True) -> dict[str, Any]:
+    """The first fields of a document: schema, creation time (UTC), edgeai version, Python and machine."""
+    document: dict[str, Any] = {
+        "schema": schema,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if edgeai_version:
+        from edgeai_core import __version__
+
+        document["edgeai_version"] = __version__
+    document.update(python=platform.python_version(), machine=platform.machine())
+    return document
+
+
+def record_params(
+    chosen: Sequence[Registration],
+    params: Mapping[str, Mapping[str, Any]] | None,
+    *,
+    what: str,
+    scope: str,
+) -> dict[str, dict[str, Any]]:
+    """Each chosen record's parameters, validated (``scope.NAME.PARAM`` in errors) and JSON-ready.
+
+    ``params`` maps record names to their settings; a name that is not among ``chosen`` is a usage error.
+    """
+    params = dict(params or {})
+    unknown = sorted(set(params) - {r.name for r in chosen})
+    if unknown:
+        raise UsageError(
+            f"--set: {', '.join(unknown)} is not a selected {what} ({', '.join(r.name for r in chosen)})"
+        )
+    found = {}
+    for record in chosen:
+        validated = record.params.validate(params.get(record.name, {}), f"{scope}.{record.name}")
+        found[record.name] = {k: str(v) if isinstance(v, Path) else v for k, v in validated.items()}
+    return found
+
+
+def record_worker(
+    reference: str,
+    output: Path,
+    name: str,
+    setup: Mapping[str, Any],
+    *,
+    timeout_s: float,
+    isolate: bool,
+) -> AbstractContextManager[IsolatedWorker]:
+    """The worker running ``reference``'s jobs for record ``name``: ``setup`` plus its ``workdir``."""
+    return isolated(
+        reference,
+        {**setup, "workdir": str(output / "work" / name)},
+        timeout_s=timeout_s,
+        log_path=output / "logs" / f"{name}.log",
+        isolate=isolate,
+    )
+
+
+def write_documents(
+    document: Mapping[str, Any],
+    output: Path,
+    stem: str,
+    markdown: Callable[[Mapping[str, Any]], str],
+    rst: Callable[[Mapping[str, Any]], str],
+) -> list[Path]:
+    """Write ``STEM.json``, ``STEM.md`` and ``STEM.rst`` into ``output``; return their paths."""
+    output.mkdir(parents=True, exist_ok=True)
+    paths = [output / f"{stem}.json", output / f"{stem}.md", output / f"{stem}.rst"]
+    write_json_atomic(paths[0], document)
+    paths[1].write_text(markdown(document), encoding="utf-8")
+    paths[2].write_text(rst(document), encoding="utf-8")
+    return paths
