@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from edgeai_compat.grid import compare, run_grid, select_suites
+from edgeai_compat.tables import markdown_table, rst_table
 from edgeai_core.cli import cli
-from edgeai_core.grid import compare, run_grid, select_suites
-from edgeai_core.tables import markdown_table, rst_table
 
 
 def cells_by_model(document: dict[str, Any], suite: str) -> dict[str, dict[str, Any]]:
