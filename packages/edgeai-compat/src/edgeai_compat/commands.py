@@ -49,6 +49,18 @@ def _progress(as_json: bool) -> Any:
     return NullProgress() if as_json else StreamProgress()
 
 
+def _worker_run(
+    settings: Sequence[str], timeout_s: float, no_isolation: bool, as_json: bool
+) -> dict[str, Any]:
+    """The keyword arguments of ``run_grid`` and ``run_backend_tests`` that :func:`_worker_options` gives."""
+    return {
+        "params": _scoped_settings(settings, "--set"),
+        "timeout_s": timeout_s,
+        "isolate": not no_isolation,
+        "progress": _progress(as_json),
+    }
+
+
 def _stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
     """Several click options as one decorator, in the order given (the order ``--help`` shows)."""
 
@@ -156,12 +168,9 @@ def grid_cmd(
         output,
         suites=_names(suites),
         models=_names(models),
-        params=_scoped_settings(settings, "--set"),
         seed=seed,
-        timeout_s=timeout_s,
-        isolate=not no_isolation,
         runtime=runtime,
-        progress=_progress(as_json),
+        **_worker_run(settings, timeout_s, no_isolation, as_json),
     )
     if as_json:
         echo_json(document)
@@ -374,11 +383,8 @@ def onnx_backend_tests_cmd(
         backends=_names(backends),
         kinds=_names(kinds) or KINDS,
         cases=_names(cases),
-        params=_scoped_settings(settings, "--set"),
-        timeout_s=timeout_s,
-        isolate=not no_isolation,
         keep_work=keep_work,
-        progress=_progress(as_json),
+        **_worker_run(settings, timeout_s, no_isolation, as_json),
     )
     if as_json:
         echo_json(document)

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeai_compat import reports
 from edgeai_compat.isolation import first_line, host_from_modules, isolated, plugin_modules
-from edgeai_compat.reports import provenance, record_params, record_worker, write_documents
 from edgeai_compat.tables import cell_text, finite, markdown_table, rst_heading, rst_table
 from edgeai_core.api import (
     Artifact,
@@ -440,10 +440,10 @@ def run_grid(
     progress = progress or NullProgress()
     output = Path(output)
     chosen = select_suites(host, suites)
-    validated = record_params(chosen, params, what="grid suite", scope="grid")
+    validated = reports.record_params(chosen, params, what="grid suite", scope="grid")
     started = time.perf_counter()
     document: dict[str, Any] = {
-        **provenance(SCHEMA),
+        **reports.provenance(SCHEMA),
         "seed": seed,
         "tolerance": {"rtol": rtol, "atol": atol},
         "suites": [],
@@ -454,41 +454,21 @@ def run_grid(
     modules = plugin_modules(host)
     seen_models: set[str] = set()
     for record in chosen:
-        suite_started = time.perf_counter()
-        entry: dict[str, Any] = {
-            "name": record.name,
-            "summary": record.summary,
-            "framework": record.framework,
-            "converter": record.converter,
-            "provider": record.provider,
-            "params": validated[record.name],
-            "status": "ok",
-            "error": None,
-            "versions": {},
-            "runtime": None,
-            "models": 0,
-            "available": [],
-            "duration_s": None,
-        }
+        entry = reports.record_entry(
+            record,
+            validated[record.name],
+            {"framework": record.framework, "converter": record.converter},
+            {"runtime": None, "models": 0, "available": []},
+        )
         document["suites"].append(entry)
-        setup = {
-            "modules": modules,
-            "suite": record.name,
-            "params": entry["params"],
-            "seed": seed,
-            "rtol": rtol,
-            "atol": atol,
-            "runtime": runtime,
-        }
+        setup = {"suite": record.name, "seed": seed, "rtol": rtol, "atol": atol, "runtime": runtime}
         progress.stage(f"grid suite {record.name}: starting the {record.framework} worker")
-        with record_worker(
-            WORKER, output, record.name, setup, timeout_s=timeout_s, isolate=isolate
+        with reports.record_worker(
+            WORKER, output, entry, modules, setup, timeout_s=timeout_s, isolate=isolate
         ) as worker:
             listing = worker.run({"op": "models"})
             if not listing.ok or listing.result is None:
-                entry.update(status="error", error=listing.error)
-                progress.done(f"unavailable: {listing.error}")
-                entry["duration_s"] = round(time.perf_counter() - suite_started, 3)
+                reports.unavailable(entry, "error", listing.error, progress)
                 continue
             entry["versions"] = listing.result["versions"]
             entry["runtime"] = listing.result["runtime"]
@@ -514,7 +494,6 @@ def run_grid(
             progress.done(
                 _suite_line(record.name, [c for c in document["cells"] if c["suite"] == record.name])
             )
-        entry["duration_s"] = round(time.perf_counter() - suite_started, 3)
     document["unknown_models"] = sorted(set(models) - seen_models)
     document["duration_s"] = round(time.perf_counter() - started, 3)
     write_grid(document, output)
@@ -715,4 +694,4 @@ def render_rst(document: Mapping[str, Any]) -> str:
 
 def write_grid(document: Mapping[str, Any], output: Path) -> list[Path]:
     """Write ``grid.json``, ``grid.md`` and ``grid.rst``; return their paths."""
-    return write_documents(document, output, "grid", render_markdown, render_rst)
+    return reports.write_documents(document, output, "grid", render_markdown, render_rst)

@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeai_compat import reports
 from edgeai_compat.isolation import first_line, host_from_modules, plugin_modules
-from edgeai_compat.reports import provenance, record_params, record_worker, write_documents
 from edgeai_compat.tables import finite, markdown_table, rst_heading, rst_table
 from edgeai_core.api import (
     BackendSession,
@@ -353,10 +353,10 @@ def run_backend_tests(
         raise UsageError(f"--kinds: unknown kind '{unknown[0]}' (known: {', '.join(KINDS)})")
     data_dir()  # a missing onnx package fails here, with the install line
     chosen = select_backends(host, backends)
-    validated = record_params(chosen, params, what="backend", scope="backend")
+    validated = reports.record_params(chosen, params, what="backend", scope="backend")
     started = time.perf_counter()
     document: dict[str, Any] = {
-        **provenance(SCHEMA, edgeai_version=False),
+        **reports.provenance(SCHEMA, edgeai_version=False),
         "onnx_version": _onnx_version(),
         "kinds": list(kinds),
         "backends": [],
@@ -366,28 +366,12 @@ def run_backend_tests(
     modules = plugin_modules(host)
     listed: list[dict[str, Any]] | None = None
     for record in chosen:
-        backend_started = time.perf_counter()
-        entry: dict[str, Any] = {
-            "name": record.name,
-            "summary": record.summary,
-            "uses": list(record.uses),
-            "provider": record.provider,
-            "params": validated[record.name],
-            "status": "ok",
-            "error": None,
-            "versions": {},
-            "duration_s": None,
-        }
+        entry = reports.record_entry(record, validated[record.name], {"uses": list(record.uses)}, {})
         document["backends"].append(entry)
-        setup = {
-            "modules": modules,
-            "backend": record.name,
-            "params": entry["params"],
-            "keep_work": keep_work,
-        }
+        setup = {"backend": record.name, "keep_work": keep_work}
         progress.stage(f"ONNX backend {record.name}: starting its worker")
-        with record_worker(
-            WORKER, output, record.name, setup, timeout_s=timeout_s, isolate=isolate
+        with reports.record_worker(
+            WORKER, output, entry, modules, setup, timeout_s=timeout_s, isolate=isolate
         ) as worker:
             if listed is None:
                 got = worker.run({"op": "cases", "kinds": list(kinds)})
@@ -398,9 +382,7 @@ def run_backend_tests(
                     raise UsageError(f"--cases: no test case is named {', '.join(cases)}")
             built = worker.run({"op": "backend"})
             if not built.ok or built.result is None:
-                entry.update(status="unavailable", error=built.error)
-                progress.done(f"unavailable: {built.error}")
-                entry["duration_s"] = round(time.perf_counter() - backend_started, 3)
+                reports.unavailable(entry, "unavailable", built.error, progress)
                 continue
             entry["versions"] = built.result["versions"]
             progress.done()
@@ -425,7 +407,6 @@ def run_backend_tests(
             progress.update(len(listed), len(listed), record.name)
             counts = summarize(document["results"], record.name)
             progress.done(f"{counts['pass']}/{counts['total']} pass")
-        entry["duration_s"] = round(time.perf_counter() - backend_started, 3)
     document["duration_s"] = round(time.perf_counter() - started, 3)
     document["summary"] = {
         b["name"]: {"all": summarize(document["results"], b["name"])}
@@ -549,7 +530,7 @@ def render_rst(document: Mapping[str, Any]) -> str:
 
 def write_report(document: Mapping[str, Any], output: Path) -> list[Path]:
     """Write ``onnx-backend-tests.json``, ``.md`` and ``.rst``; return their paths."""
-    return write_documents(document, output, "onnx-backend-tests", render_markdown, render_rst)
+    return reports.write_documents(document, output, "onnx-backend-tests", render_markdown, render_rst)
 
 
 def read_report(path: Path) -> dict[str, Any]:

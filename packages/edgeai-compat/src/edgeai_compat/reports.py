@@ -9,15 +9,16 @@ process (:mod:`edgeai_compat.isolation`), logging to ``OUTPUT/logs/NAME.log`` an
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import platform
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from edgeai_compat.isolation import IsolatedWorker, isolated
-from edgeai_core.api import Registration, UsageError, write_json_atomic
+from edgeai_core.api import Progress, Registration, UsageError, write_json_atomic
 
 
 def provenance(schema: str, *, edgeai_version: bool = True) -> dict[str, Any]:
@@ -58,23 +59,60 @@ def record_params(
     return found
 
 
+def record_entry(
+    record: Registration, params: Mapping[str, Any], facts: Mapping[str, Any], extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A record's entry in a document, before its worker ran: name, summary, ``facts``, provider, ``params``,
+    status ``ok``, error, versions, ``extra``, duration."""
+    return {
+        "name": record.name,
+        "summary": record.summary,
+        **facts,
+        "provider": record.provider,
+        "params": dict(params),
+        "status": "ok",
+        "error": None,
+        "versions": {},
+        **extra,
+        "duration_s": None,
+    }
+
+
+@contextlib.contextmanager
 def record_worker(
     reference: str,
     output: Path,
-    name: str,
+    entry: dict[str, Any],
+    modules: list[dict[str, Any]],
     setup: Mapping[str, Any],
     *,
     timeout_s: float,
     isolate: bool,
-) -> AbstractContextManager[IsolatedWorker]:
-    """The worker running ``reference``'s jobs for record ``name``: ``setup`` plus its ``workdir``."""
-    return isolated(
-        reference,
-        {**setup, "workdir": str(output / "work" / name)},
-        timeout_s=timeout_s,
-        log_path=output / "logs" / f"{name}.log",
-        isolate=isolate,
-    )
+) -> Iterator[IsolatedWorker]:
+    """The worker running ``reference``'s jobs for the record of ``entry``: its setup is ``setup`` plus the
+    plugin ``modules`` to load, the entry's ``params`` and the record's ``workdir``.
+
+    The entry's ``duration_s`` is how long the block took, however it ends.
+    """
+    started = time.perf_counter()
+    name = entry["name"]
+    try:
+        with isolated(
+            reference,
+            {"modules": modules, "params": entry["params"], **setup, "workdir": str(output / "work" / name)},
+            timeout_s=timeout_s,
+            log_path=output / "logs" / f"{name}.log",
+            isolate=isolate,
+        ) as worker:
+            yield worker
+    finally:
+        entry["duration_s"] = round(time.perf_counter() - started, 3)
+
+
+def unavailable(entry: dict[str, Any], status: str, error: str | None, progress: Progress) -> None:
+    """The record's worker could not list or build it: the entry says why, and so does the progress line."""
+    entry.update(status=status, error=error)
+    progress.done(f"unavailable: {error}")
 
 
 def write_documents(
