@@ -39,6 +39,14 @@ def testkit() -> Iterator[Any]:
     sys.modules.pop("edgeai_compat_testkit", None)
 
 
+@pytest.fixture(scope="session")
+def reference_runtime(testkit: Any) -> Any:
+    """The module ``edgeai_compat_reference_runtime`` (tests/compat/support): runtime ``onnx-reference``."""
+    import edgeai_compat_reference_runtime
+
+    return edgeai_compat_reference_runtime
+
+
 @pytest.fixture
 def make_host() -> Callable[..., Any]:
     """``make_host("core", "onnx", ..., extra=[module])``: a host with edgeai-compat, those first-party plugins
