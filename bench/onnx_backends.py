@@ -53,8 +53,8 @@ def _names(text: str) -> list[str]:
 
 
 def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from edgeai_core.isolation import isolated, plugin_modules
-    from edgeai_core.onnx_backends import select_backends
+    from edgeai_compat.isolation import isolated, plugin_modules
+    from edgeai_compat.onnx_backends import WORKER, select_backends
     from edgeai_core.plugins import PluginHost
 
     host = PluginHost()
@@ -75,7 +75,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "workdir": str(work / backend.name),
         }
         with isolated(
-            "edgeai_core.onnx_backends:BackendWorker",
+            WORKER,
             setup,
             timeout_s=args.timeout,
             log_path=work / f"{backend.name}.log",

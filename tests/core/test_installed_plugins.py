@@ -223,7 +223,7 @@ def install_broken(site: Path) -> None:
 
 # edgeai's own backend plugins may be installed next to the core (the full test session installs them):
 # keep them out, so these tests see exactly the core plus the distributions they install.
-FIRST_PARTY_PLUGINS = ("datasets", "torch", "onnx", "tflite", "tvm", "report")
+FIRST_PARTY_PLUGINS = ("datasets", "torch", "onnx", "tflite", "tvm", "report", "compat")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -66,12 +66,27 @@ _EXPORTS: dict[str, str] = {
     "NullProgress": "progress",
     "latency_stats": "stats",
     # compatibility grid and ONNX backend interfaces (engines live in edgeai-compat)
-    "GridModel": "grid",
-    "GridSuite": "grid",
-    "ImportUnsupported": "grid",
-    "Prepared": "grid",
-    "BackendSession": "onnx_backends",
-    "OnnxBackend": "onnx_backends",
+    "GridModel": "compat_types",
+    "GridSuite": "compat_types",
+    "ImportUnsupported": "compat_types",
+    "Prepared": "compat_types",
+    "BackendSession": "compat_types",
+    "OnnxBackend": "compat_types",
+    # for plugins that add commands running pipelines or plugin hosts of their own (edgeai-compat)
+    "ConfigError": "errors",
+    "UnknownComponentError": "errors",
+    "StreamProgress": "progress",
+    "PluginHost": "plugins",
+    "parse_value": "config",
+    "parse_config": "config",
+    "apply_overrides": "config",
+    "plan_pipeline": "planner",
+    "Variant": "variants",
+    "train_shared": "variants",
+    "run_planned": "variants",
+    "host_for": "cli",
+    "echo_json": "cli.info",
+    "text_table": "cli.info",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -92,6 +107,16 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
+    from edgeai_core.cli import host_for
+    from edgeai_core.cli.info import echo_json, text_table
+    from edgeai_core.compat_types import (
+        BackendSession,
+        GridModel,
+        GridSuite,
+        ImportUnsupported,
+        OnnxBackend,
+        Prepared,
+    )
     from edgeai_core.components import (
         SPLITS,
         Compiler,
@@ -106,20 +131,23 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Split,
         Stream,
     )
+    from edgeai_core.config import apply_overrides, parse_config, parse_value
     from edgeai_core.errors import (
         ArtifactError,
+        ConfigError,
         DatasetError,
         EdgeaiError,
         MissingDependencyError,
         ParameterError,
         RuntimeFailure,
+        UnknownComponentError,
         UsageError,
     )
-    from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
     from edgeai_core.hookspecs import hookimpl, hookspec
-    from edgeai_core.onnx_backends import BackendSession, OnnxBackend
     from edgeai_core.params import REQUIRED, Param, ParamSet
-    from edgeai_core.progress import NullProgress, Progress
+    from edgeai_core.planner import plan_pipeline
+    from edgeai_core.plugins import PluginHost
+    from edgeai_core.progress import NullProgress, Progress, StreamProgress
     from edgeai_core.records import (
         CompilerRecord,
         ConverterRecord,
@@ -135,3 +163,4 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         RuntimeRecord,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.variants import Variant, run_planned, train_shared

@@ -269,11 +269,12 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
     """Add a framework to the ONNX support grid (``edgeai grid``): its models and its way to and from ONNX.
 
     Receives nothing. Returns a list of :class:`~edgeai_core.records.GridSuiteRecord`; each ``factory`` names
-    a subclass of :class:`edgeai_core.grid.GridSuite`, which lists the models (the plugin's own plus standard
+    a subclass of :class:`edgeai_core.api.GridSuite`, which lists the models (the plugin's own plus standard
     layers and blocks), builds one with seeded weights and inputs, runs it natively, exports it to ONNX like the
     plugin's converter does, and imports ONNX back where the framework can (else it raises
-    :class:`edgeai_core.grid.ImportUnsupported` with the reason). The grid runs each suite in a worker process,
-    compares the exported model in ONNX Runtime with the native outputs, and records every cell's failure.
+    :class:`edgeai_core.api.ImportUnsupported` with the reason). The grid (``edgeai grid``, from the
+    edgeai-compat distribution; the suite needs nothing from it) runs each suite in a worker process, compares
+    the exported model in an ONNX runtime with the native outputs, and records every cell's failure.
     ``params`` become ``edgeai grid --set SUITE.PARAM=VALUE`` options.
 
     Example::
@@ -295,10 +296,11 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
     """Add an ONNX-consuming backend to ``edgeai onnx-backend-tests`` (ONNX's own backend test data).
 
     Receives nothing. Returns a list of :class:`~edgeai_core.records.OnnxBackendRecord`; each ``factory``
-    names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, whose ``prepare(path, inputs)`` loads
-    or compiles an ONNX file for those inputs (raising if it cannot: the case "failed to compile") and
-    returns a callable that runs it. Compile through your plugin's own components so the suite tests what
-    a pipeline would run. ``uses`` names those components for the report.
+    names a subclass of :class:`edgeai_core.api.OnnxBackend`, whose ``prepare(path, inputs)`` loads or
+    compiles an ONNX file for those inputs (raising if it cannot: the case "failed to compile") and returns a
+    :class:`edgeai_core.api.BackendSession` that runs it. The command comes from the edgeai-compat
+    distribution; the backend needs nothing from it. Compile through your plugin's own components so the
+    suite tests what a pipeline would run. ``uses`` names those components for the report.
 
     Example::
 

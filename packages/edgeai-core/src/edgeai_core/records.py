@@ -248,7 +248,7 @@ class DemoVariant:
 class GridSuiteRecord(Registration):
     """A framework's models for the ONNX support grid (``edgeai grid``, hook ``edgeai_register_grid_suites``).
 
-    ``factory`` names a subclass of :class:`edgeai_core.grid.GridSuite`; ``framework`` is the framework whose
+    ``factory`` names a subclass of :class:`edgeai_core.api.GridSuite`; ``framework`` is the framework whose
     models it exports (``jax``) and ``converter`` the converter whose export path it uses
     (``jax-to-onnx``), so ``edgeai grid --converters`` can select suites by either name. Not a pipeline
     component: ``edgeai list`` does not show it, ``edgeai grid --list`` does.
@@ -266,7 +266,7 @@ class GridSuiteRecord(Registration):
 class OnnxBackendRecord(Registration):
     """An ONNX-consuming backend for ``edgeai onnx-backend-tests`` (hook ``edgeai_register_onnx_backends``).
 
-    ``factory`` names a subclass of :class:`edgeai_core.onnx_backends.OnnxBackend`, which prepares (loads or
+    ``factory`` names a subclass of :class:`edgeai_core.api.OnnxBackend`, which prepares (loads or
     compiles) an ONNX file for given inputs and runs it. ``uses`` names the pipeline components it goes
     through (``("compiler:my-npu", "runtime:my-npu")``), for the report.
     """

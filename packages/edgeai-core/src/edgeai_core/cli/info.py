@@ -18,12 +18,16 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def text_table(rows: list[list[str]], header: list[str]) -> str:
+    """Rows as aligned text columns under an upper-case header (the CLI's tables)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(header, widths, strict=False)).rstrip()]
     for row in rows:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
     return "\n".join(lines)
+
+
+_table = text_table  # the name cli/demo.py imports
 
 
 def _kind(value: str) -> str:
@@ -95,7 +99,7 @@ def register(cli: click.Group) -> None:
             else:
                 detail = info.error or info.status
             rows.append([info.name, info.distribution or "-", info.version or "-", info.status, detail])
-        click.echo(_table(rows, ["plugin", "distribution", "version", "status", "components"]))
+        click.echo(text_table(rows, ["plugin", "distribution", "version", "status", "components"]))
         for conflict in conflicts:
             click.echo(f"conflict: {conflict}", err=True)
 
@@ -114,7 +118,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"no {kind or 'component'} is installed; `edgeai plugins` shows what is")
             return
         rows = [[r.kind, r.name, _facts_text(r), r.provider, r.summary] for r in records]
-        click.echo(_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
+        click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
 
     @cli.command("describe")
     @click.argument("name")
@@ -169,4 +173,4 @@ def _print_params(params: Any) -> None:
     for p in params:
         default = "(required)" if p.required else json.dumps(p.default, default=str)
         rows.append([p.name, p.describe_type(), default, p.help])
-    click.echo(_table(rows, ["parameter", "type", "default", "help"]))
+    click.echo(text_table(rows, ["parameter", "type", "default", "help"]))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edgeai_core.grid import run_grid
+from edgeai_compat.grid import run_grid
 
 for _module in ("tensorflow", "tf2onnx", "onnx", "onnxruntime"):
     pytest.importorskip(_module)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from edgeai_compat.grid import HOOK as GRID_HOOK
+from edgeai_compat.onnx_backends import HOOK as BACKEND_HOOK
 from edgeai_core import GridSuiteRecord, OnnxBackendRecord, hookimpl
 from edgeai_core.errors import DuplicateComponentError, PluginError
-from edgeai_core.grid import HOOK as GRID_HOOK
-from edgeai_core.onnx_backends import HOOK as BACKEND_HOOK
 from edgeai_core.plugins import PluginHost
 
 
@@ -69,10 +69,10 @@ def test_a_hook_returning_garbage_marks_its_plugin_broken() -> None:
 def test_listing_suites_and_backends_imports_no_framework() -> None:
     code = (
         "from edgeai_core.plugins import PluginHost, heavy_modules_loaded\n"
-        "from edgeai_core.grid import grid_suites\n"
-        "from edgeai_core.onnx_backends import onnx_backends\n"
-        "from edgeai_core.matrix import combinations\n"
-        "import edgeai_core.cli.compat\n"
+        "from edgeai_compat.grid import grid_suites\n"
+        "from edgeai_compat.onnx_backends import onnx_backends\n"
+        "from edgeai_compat.matrix import combinations\n"
+        "import edgeai_compat.commands\n"
         "host = PluginHost()\n"
         "names = [s.name for s in grid_suites(host)] + [b.name for b in onnx_backends(host)]\n"
         "combinations(host)\n"
@@ -83,3 +83,24 @@ def test_listing_suites_and_backends_imports_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().endswith("[] False"), out.stdout
+
+
+def test_the_commands_come_from_edgeai_compat() -> None:
+    from click.testing import CliRunner
+
+    from edgeai_core.cli import cli
+
+    host = PluginHost(discover=False, env={})
+    help_without = CliRunner().invoke(cli, ["--help"], obj={"host": host})
+    assert help_without.exit_code == 0
+    assert "grid" not in help_without.stdout.split()
+    import edgeai_compat.plugin
+
+    host = PluginHost(discover=False, env={})
+    host.register(edgeai_compat.plugin, name="compat", distribution="edgeai-compat")
+    result = CliRunner().invoke(cli, ["--help"], obj={"host": host})
+    assert result.exit_code == 0, result.output
+    commands = result.stdout.split("Commands:", 1)[1].split()
+    assert {"grid", "matrix", "onnx-backend-tests"} <= set(commands)
+    listed = CliRunner().invoke(cli, ["matrix", "--help"], obj={"host": host})
+    assert listed.exit_code == 0 and "--max-steps" in listed.stdout

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from edgeai_compat.matrix import plan_matrix, settings
 from edgeai_core import CompilerRecord, Param, RuntimeRecord, hookimpl
 from edgeai_core.cli import cli
-from edgeai_core.matrix import plan_matrix, settings
 
 SMALL_BENCHMARK = (
     "--set",

@@ -16,86 +16,54 @@ Backends come from plugins (hook ``edgeai_register_onnx_backends``): each prepar
 for the case's inputs through its own components and runs it. Each case ends as ``pass``, ``wrong``
 (numerically: ONNX's :meth:`~onnx.backend.test.runner.Runner.assert_similar_outputs` rejects the outputs),
 ``compile-error`` (the backend cannot load or compile the model), ``run-error`` (it compiled, but inference
-failed) or ``crashed`` (the worker died or hung; see :mod:`edgeai_core.isolation`). Every backend runs in its own
-worker process, so a segmentation fault inside a compiler costs one case, not the suite.
+failed) or ``crashed`` (the worker died or hung; see :mod:`edgeai_compat.isolation`). Every backend runs in its
+own worker process, so a segmentation fault inside a compiler costs one case, not the suite.
 """
 
 from __future__ import annotations
 
-import datetime
 import glob
 import importlib.util
 import json
 import logging
 import os
-import platform
 import shutil
 import statistics
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import write_json_atomic
-from edgeai_core.components import Context
-from edgeai_core.errors import MissingDependencyError, UnknownComponentError, UsageError
-from edgeai_core.isolation import first_line, host_from_modules, isolated, plugin_modules
-from edgeai_core.progress import NullProgress, Progress
-from edgeai_core.records import OnnxBackendRecord, Registration
-from edgeai_core.tables import finite, markdown_table, rst_heading, rst_table
+from edgeai_compat import reports
+from edgeai_compat.isolation import first_line, host_from_modules, plugin_modules
+from edgeai_compat.tables import finite, markdown_table, rst_heading, rst_table
+from edgeai_core.api import (
+    BackendSession,
+    Context,
+    MissingDependencyError,
+    NullProgress,
+    OnnxBackend,
+    OnnxBackendRecord,
+    Progress,
+    UnknownComponentError,
+    UsageError,
+)
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "edgeai-onnx-backend-tests/1"
 HOOK = "edgeai_register_onnx_backends"
+WORKER = "edgeai_compat.onnx_backends:BackendWorker"
 #: The data folders, in report order; ``light`` is read through ONNX's ``real`` test kind.
 KINDS = ("light", "pytorch-converted", "pytorch-operator", "simple")
 STATUSES = ("pass", "wrong", "compile-error", "run-error", "crashed")
+#: Said when no backend is installed.
+INSTALL_HINT = "pip install edgeai-onnx (ONNX Runtime) or 'edgeai-tvm[compile]'"
 
-
-# -- what a plugin implements ---------------------------------------------------------------------------
-
-
-class BackendSession(ABC):
-    """A model prepared by a backend for fixed inputs."""
-
-    @abstractmethod
-    def run(self, inputs: Sequence[Any]) -> list[Any]:
-        """Run the model on ``inputs`` (graph inputs in order) and return every graph output in order."""
-
-    def bind(self, inputs: Sequence[Any]) -> Callable[[], Any]:
-        """A zero-argument callable running one inference on ``inputs``, for timing (input conversion outside)."""
-        fixed = list(inputs)
-        return lambda: self.run(fixed)
-
-    def close(self) -> None:  # noqa: B027  (optional: most sessions need no explicit release)
-        """Release the model."""
-
-
-class OnnxBackend(ABC):
-    """An ONNX-consuming backend, built as ``Factory(record=..., params=..., context=...)``."""
-
-    def __init__(
-        self, *, record: Registration, params: Mapping[str, Any], context: Context | None = None
-    ) -> None:
-        self.record = record
-        self.params: dict[str, Any] = dict(params)
-        self.context = context or Context()
-
-    @abstractmethod
-    def prepare(self, path: Path, inputs: Sequence[Any]) -> BackendSession:
-        """Load or compile the ONNX file at ``path`` for inputs like ``inputs`` (shapes and dtypes are fixed).
-
-        Raise when the backend cannot take the model: the case is then a ``compile-error`` with the first line
-        of the message. Work files go under ``self.context.workdir``.
-        """
-
-    def versions(self) -> dict[str, str]:
-        """Framework versions, for the report."""
-        return {}
+#: The interfaces a plugin implements live in edgeai-core (:mod:`edgeai_core.api`); re-exported for callers.
+__all__ = ["BackendSession", "OnnxBackend", "run_backend_tests", "select_backends"]
 
 
 # -- ONNX's test data (in the worker) -------------------------------------------------------------------
@@ -207,7 +175,7 @@ def max_abs_diff(got: Sequence[Any], expected: Sequence[Any]) -> float | None:
 
 
 class BackendWorker:
-    """Runs one backend's cases in the worker process (see :mod:`edgeai_core.isolation`).
+    """Runs one backend's cases in the worker process (see :mod:`edgeai_compat.isolation`).
 
     ``setup``: ``modules`` (plugin modules), ``backend`` (record name), ``params``, ``workdir``. Jobs:
     ``{"op": "cases", "kinds": [...]}``, ``{"op": "backend"}`` (build it; versions), ``{"op": "case", "case": {...}}``
@@ -354,9 +322,7 @@ def onnx_backends(host: Any) -> list[OnnxBackendRecord]:
 def select_backends(host: Any, wanted: Sequence[str] = ()) -> list[OnnxBackendRecord]:
     backends = onnx_backends(host)
     if not backends:
-        raise UsageError(
-            "no ONNX backend is installed; pip install edgeai-onnx (ONNX Runtime) or 'edgeai-tvm[compile]'"
-        )
+        raise UsageError(f"no ONNX backend is installed; {INSTALL_HINT}")
     if not wanted:
         return backends
     by_name = {b.name: b for b in backends}
@@ -387,19 +353,10 @@ def run_backend_tests(
         raise UsageError(f"--kinds: unknown kind '{unknown[0]}' (known: {', '.join(KINDS)})")
     data_dir()  # a missing onnx package fails here, with the install line
     chosen = select_backends(host, backends)
-    params = dict(params or {})
-    extra = sorted(set(params) - {b.name for b in chosen})
-    if extra:
-        raise UsageError(
-            f"--set: {', '.join(extra)} is not a selected backend ({', '.join(b.name for b in chosen)})"
-        )
-    validated = {b.name: b.params.validate(params.get(b.name, {}), f"backend.{b.name}") for b in chosen}
+    validated = reports.record_params(chosen, params, what="backend", scope="backend")
     started = time.perf_counter()
     document: dict[str, Any] = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **reports.provenance(SCHEMA, edgeai_version=False),
         "onnx_version": _onnx_version(),
         "kinds": list(kinds),
         "backends": [],
@@ -409,33 +366,12 @@ def run_backend_tests(
     modules = plugin_modules(host)
     listed: list[dict[str, Any]] | None = None
     for record in chosen:
-        backend_started = time.perf_counter()
-        entry: dict[str, Any] = {
-            "name": record.name,
-            "summary": record.summary,
-            "uses": list(record.uses),
-            "provider": record.provider,
-            "params": {k: str(v) if isinstance(v, Path) else v for k, v in validated[record.name].items()},
-            "status": "ok",
-            "error": None,
-            "versions": {},
-            "duration_s": None,
-        }
+        entry = reports.record_entry(record, validated[record.name], {"uses": list(record.uses)}, {})
         document["backends"].append(entry)
-        setup = {
-            "modules": modules,
-            "backend": record.name,
-            "params": entry["params"],
-            "workdir": str(output / "work" / record.name),
-            "keep_work": keep_work,
-        }
+        setup = {"backend": record.name, "keep_work": keep_work}
         progress.stage(f"ONNX backend {record.name}: starting its worker")
-        with isolated(
-            "edgeai_core.onnx_backends:BackendWorker",
-            setup,
-            timeout_s=timeout_s,
-            log_path=output / "logs" / f"{record.name}.log",
-            isolate=isolate,
+        with reports.record_worker(
+            WORKER, output, entry, modules, setup, timeout_s=timeout_s, isolate=isolate
         ) as worker:
             if listed is None:
                 got = worker.run({"op": "cases", "kinds": list(kinds)})
@@ -446,9 +382,7 @@ def run_backend_tests(
                     raise UsageError(f"--cases: no test case is named {', '.join(cases)}")
             built = worker.run({"op": "backend"})
             if not built.ok or built.result is None:
-                entry.update(status="unavailable", error=built.error)
-                progress.done(f"unavailable: {built.error}")
-                entry["duration_s"] = round(time.perf_counter() - backend_started, 3)
+                reports.unavailable(entry, "unavailable", built.error, progress)
                 continue
             entry["versions"] = built.result["versions"]
             progress.done()
@@ -473,7 +407,6 @@ def run_backend_tests(
             progress.update(len(listed), len(listed), record.name)
             counts = summarize(document["results"], record.name)
             progress.done(f"{counts['pass']}/{counts['total']} pass")
-        entry["duration_s"] = round(time.perf_counter() - backend_started, 3)
     document["duration_s"] = round(time.perf_counter() - started, 3)
     document["summary"] = {
         b["name"]: {"all": summarize(document["results"], b["name"])}
@@ -596,13 +529,8 @@ def render_rst(document: Mapping[str, Any]) -> str:
 
 
 def write_report(document: Mapping[str, Any], output: Path) -> list[Path]:
-    output.mkdir(parents=True, exist_ok=True)
-    stem = "onnx-backend-tests"
-    paths = [output / f"{stem}.json", output / f"{stem}.md", output / f"{stem}.rst"]
-    write_json_atomic(paths[0], document)
-    paths[1].write_text(render_markdown(document), encoding="utf-8")
-    paths[2].write_text(render_rst(document), encoding="utf-8")
-    return paths
+    """Write ``onnx-backend-tests.json``, ``.md`` and ``.rst``; return their paths."""
+    return reports.write_documents(document, output, "onnx-backend-tests", render_markdown, render_rst)
 
 
 def read_report(path: Path) -> dict[str, Any]:

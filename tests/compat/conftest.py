@@ -1,8 +1,8 @@
-"""Fixtures of the compatibility tests (grid, matrix, ONNX backend test data).
+"""Fixtures of the edgeai-compat tests (grid, matrix, ONNX backend test data).
 
-Plugins are registered in-process on a fresh host; the grid and the backend suite rebuild that host in their
-worker processes from the plugins' module names, so the test plugin (tests/grid/support) is put on sys.path,
-which the workers inherit.
+Plugins are registered in-process on a fresh host, edgeai-compat's own (which adds the commands) always; the grid
+and the backend suite rebuild that host in their worker processes from the plugins' module names, so the test
+plugin (tests/compat/support) is put on sys.path, which the workers inherit.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SUPPORT = Path(__file__).parent / "support"
 
 PLUGINS = (
     ("core", "edgeai_core.plugin", "edgeai-core"),
+    ("compat", "edgeai_compat.plugin", "edgeai-compat"),
     ("datasets", "edgeai_datasets.plugin", "edgeai-datasets"),
     ("torch", "edgeai_torch.plugin", "edgeai-torch"),
     ("onnx", "edgeai_onnx.plugin", "edgeai-onnx"),
@@ -29,26 +30,34 @@ PLUGINS = (
 
 @pytest.fixture(scope="session")
 def testkit() -> Iterator[Any]:
-    """The module ``edgeai_grid_testkit`` (tests/grid/support), importable by name here and in workers."""
+    """The module ``edgeai_compat_testkit`` (tests/compat/support), importable by name here and in workers."""
     sys.path.insert(0, str(SUPPORT))
-    import edgeai_grid_testkit
+    import edgeai_compat_testkit
 
-    yield edgeai_grid_testkit
+    yield edgeai_compat_testkit
     sys.path.remove(str(SUPPORT))
-    sys.modules.pop("edgeai_grid_testkit", None)
+    sys.modules.pop("edgeai_compat_testkit", None)
+
+
+@pytest.fixture(scope="session")
+def reference_runtime(testkit: Any) -> Any:
+    """The module ``edgeai_compat_reference_runtime`` (tests/compat/support): runtime ``onnx-reference``."""
+    import edgeai_compat_reference_runtime
+
+    return edgeai_compat_reference_runtime
 
 
 @pytest.fixture
 def make_host() -> Callable[..., Any]:
-    """``make_host("core", "onnx", ..., extra=[module])``: a host with those first-party plugins (skipping the
-    test when one is not installed) and extra plugin modules."""
+    """``make_host("core", "onnx", ..., extra=[module])``: a host with edgeai-compat, those first-party plugins
+    (skipping the test when one is not installed) and extra plugin modules."""
 
     def make(*names: str, extra: tuple[Any, ...] = ()) -> Any:
         from edgeai_core.plugins import PluginHost
 
         host = PluginHost(discover=False, env={})
         for name, module_name, distribution in PLUGINS:
-            if name not in names:
+            if name not in (*names, "compat"):
                 continue
             try:
                 module = importlib.import_module(module_name)

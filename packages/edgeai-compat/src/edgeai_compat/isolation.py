@@ -3,7 +3,7 @@
 The compatibility commands (``edgeai grid``, ``edgeai onnx-backend-tests``) feed hundreds of models to
 frameworks whose converters and compilers are C++: a segmentation fault or an endless loop in one of them
 would otherwise take the whole command down. :class:`IsolatedWorker` keeps one worker process (a fresh
-``python -m edgeai_core.isolation``) per job list and hands it one job at a time over a pipe. A worker that
+``python -m edgeai_compat.isolation``) per job list and hands it one job at a time over a pipe. A worker that
 dies is reported for the job it was on (``crashed (signal 11: SIGSEGV)``) and a fresh one takes the next job;
 a job that runs past its time limit is killed the same way (``timed out after 300 s``). Starting a worker once
 per list, not once per job, keeps the cost of importing a framework (TensorFlow: 5-7 s) to once per list, plus
@@ -86,7 +86,7 @@ class JobOutcome:
 
 
 def _child_main(reference: str) -> None:
-    """The worker's main loop: ``python -m edgeai_core.isolation REFERENCE``, jobs on stdin, results on stdout.
+    """The worker's main loop: ``python -m edgeai_compat.isolation REFERENCE``, jobs on stdin, results on stdout.
 
     The protocol uses the original stdout; fds 1 and 2 then point at the log file (or stderr), so whatever a
     framework prints can never corrupt a message.
@@ -176,7 +176,7 @@ class IsolatedWorker:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # a fresh interpreter (not multiprocessing's spawn, which re-imports the caller's __main__ script)
         process = subprocess.Popen(
-            [sys.executable, "-m", "edgeai_core.isolation", self.reference],
+            [sys.executable, "-m", "edgeai_compat.isolation", self.reference],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
@@ -330,8 +330,8 @@ def plugin_modules(host: Any) -> list[dict[str, Any]]:
 
 
 def host_from_modules(modules: list[dict[str, Any]]) -> Any:
-    """A :class:`~edgeai_core.plugins.PluginHost` with exactly these plugin modules (in a worker)."""
-    from edgeai_core.plugins import PluginHost
+    """A plugin host (:class:`edgeai_core.api.PluginHost`) with exactly these plugin modules (in a worker)."""
+    from edgeai_core.api import PluginHost
 
     host = PluginHost(discover=False, env={})
     for spec in modules:

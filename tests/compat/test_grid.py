@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from edgeai_compat.grid import compare, run_grid, select_suites
+from edgeai_compat.tables import markdown_table, rst_table
 from edgeai_core.cli import cli
-from edgeai_core.grid import compare, run_grid, select_suites
-from edgeai_core.tables import markdown_table, rst_table
 
 
 def cells_by_model(document: dict[str, Any], suite: str) -> dict[str, dict[str, Any]]:
@@ -72,6 +72,38 @@ def test_every_failure_is_recorded_in_its_cell_and_the_grid_goes_on(
     assert "Fatal Python error: Segmentation fault" in log and "in export" in log
     rst = (tmp_path / "grid.rst").read_text()
     assert ".. list-table::" in rst and "   * - relu" in rst
+
+
+def test_the_runtime_option_picks_the_runtime_that_runs_the_exported_files(
+    make_host: Any, testkit: Any, reference_runtime: Any, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    host = make_host("core", "onnx", extra=(testkit, reference_runtime))
+
+    def onnx_run(**options: Any) -> dict[str, Any]:
+        document = run_grid(host, tmp_path, suites=["testkit"], models=["relu"], isolate=False, **options)
+        assert document["suites"][0]["runtime"] == document["cells"][0]["onnx_run"]["runtime"]
+        return dict(document["cells"][0]["onnx_run"])
+
+    assert onnx_run()["runtime"] == "onnxruntime"  # the default preference, where installed
+    assert onnx_run(runtime="onnx-reference") == {
+        "status": "ok",
+        "runtime": "onnx-reference",
+        "max_abs_diff": 0.0,
+        "error": None,
+        "detail": None,
+    }
+    # a runtime that is not installed: the first installed one that loads onnx, by name
+    assert onnx_run(runtime="no-such-runtime")["runtime"] == "onnx-reference"
+    result = CliRunner().invoke(
+        cli,
+        ["grid", "-o", str(tmp_path), "--converters", "testkit", "--models", "relu", "--runtime",
+         "onnx-reference", "--json"],
+        obj={"host": host},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cells"][0]["onnx_run"]["runtime"] == "onnx-reference"
 
 
 def test_the_torch_suite_exports_through_the_converter_and_says_why_import_is_unsupported(

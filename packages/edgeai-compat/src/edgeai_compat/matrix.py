@@ -9,7 +9,7 @@ converter path, a compiler that needs a dataset the run lacks) is not allowed by
 listed with the reason; the rest run, after converters are inserted where the formats do not chain. Two
 combinations that plan to the same pipeline run once.
 
-Every allowed combination runs like an ``edgeai demo`` variant (:mod:`edgeai_core.variants`): the model is trained
+Every allowed combination runs like an ``edgeai demo`` variant (``edgeai_core.variants``): the model is trained
 once on the dataset, each combination loads that checkpoint, is benchmarked, and is evaluated on the test split.
 Same seed and training, same checkpoint: a combination's accuracy equals that of the demo variant with the same
 road.
@@ -17,20 +17,28 @@ road.
 
 from __future__ import annotations
 
-import datetime
-import platform
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.artifacts import write_json_atomic
-from edgeai_core.errors import EdgeaiError, UsageError
-from edgeai_core.progress import NullProgress, Progress
-from edgeai_core.records import Registration
-from edgeai_core.tables import markdown_table, rst_heading, rst_table
-from edgeai_core.variants import Variant, run_planned, train_shared
+from edgeai_compat.reports import provenance, write_documents
+from edgeai_compat.tables import markdown_table, rst_heading, rst_table
+from edgeai_core.api import (
+    EdgeaiError,
+    NullProgress,
+    Progress,
+    Registration,
+    UnknownComponentError,
+    UsageError,
+    Variant,
+    apply_overrides,
+    parse_config,
+    plan_pipeline,
+    run_planned,
+    train_shared,
+)
 
 SCHEMA = "edgeai-matrix/1"
 #: A smaller budget than the demo's: accuracy does not depend on it, and a matrix has many rows.
@@ -118,9 +126,6 @@ def plan_matrix(
     overrides: Sequence[str] = (),
 ) -> tuple[list[tuple[Variant, dict[str, Any]]], list[dict[str, Any]]]:
     """The allowed combinations as planned variants, and the rejected ones with the planner's reason."""
-    from edgeai_core.config import apply_overrides, parse_config
-    from edgeai_core.planner import plan_pipeline
-
     host.get("model", model["name"], where="--model")
     host.get("dataset", dataset["name"], where="--dataset")
     candidates, rejected = combinations(host, max_steps=max_steps, expand=expand)
@@ -193,8 +198,6 @@ def run_matrix(
         known = {v.name for v, _ in planned}
         missing = [n for n in only if n not in known]
         if missing:
-            from edgeai_core.errors import UnknownComponentError
-
             raise UnknownComponentError("matrix combination", missing[0], known, "--only")
         planned = [(v, raw) for v, raw in planned if v.name in only]
     if not planned:
@@ -215,14 +218,8 @@ def run_matrix(
         )
         row["format"] = variant.extra["final_format"]
         row["results"] = str(Path(row["results"]).relative_to(output)) if row["results"] else None
-    from edgeai_core import __version__
-
     document = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "edgeai_version": __version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **provenance(SCHEMA),
         "model": dict(model),
         "dataset": dict(dataset),
         "seed": seed,
@@ -288,9 +285,5 @@ def render_rst(document: Mapping[str, Any]) -> str:
 
 
 def write_matrix(document: Mapping[str, Any], output: Path) -> list[Path]:
-    output.mkdir(parents=True, exist_ok=True)
-    paths = [output / "matrix.json", output / "matrix.md", output / "matrix.rst"]
-    write_json_atomic(paths[0], document)
-    paths[1].write_text(render_markdown(document), encoding="utf-8")
-    paths[2].write_text(render_rst(document), encoding="utf-8")
-    return paths
+    """Write ``matrix.json``, ``matrix.md`` and ``matrix.rst``; return their paths."""
+    return write_documents(document, output, "matrix", render_markdown, render_rst)

@@ -1,6 +1,6 @@
-"""Test plugin for tests/grid: a grid suite and an ONNX backend that misbehave on purpose.
+"""Test plugin for tests/compat: a grid suite and an ONNX backend that misbehave on purpose.
 
-Importable by name (tests/grid/conftest.py puts this folder on sys.path), so the grid's and the backend suite's
+Importable by name (tests/compat/conftest.py puts this folder on sys.path), so the grid's and the backend suite's
 worker processes, which rebuild the plugin host from module names, load it too.
 
 * grid suite ``testkit`` (framework ``numpy``): numpy models exported with onnx.helper. ``relu`` is correct,
@@ -22,9 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core import GridSuiteRecord, OnnxBackendRecord, Param, hookimpl
-from edgeai_core.grid import GridModel, GridSuite, Prepared
-from edgeai_core.onnx_backends import BackendSession, OnnxBackend
+from edgeai_core.api import (
+    BackendSession,
+    GridModel,
+    GridSuite,
+    GridSuiteRecord,
+    OnnxBackend,
+    OnnxBackendRecord,
+    Param,
+    Prepared,
+    hookimpl,
+)
 
 IR_VERSION = 8  # onnx 1.23 writes IR 14 by default, which onnxruntime 1.31 rejects
 OPSET = 17
@@ -116,7 +124,7 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
         GridSuiteRecord(
             name="testkit",
             summary="numpy models that misbehave on purpose",
-            factory="edgeai_grid_testkit:NumpySuite",
+            factory="edgeai_compat_testkit:NumpySuite",
             framework="numpy",
             converter="testkit-to-onnx",
         )
@@ -129,7 +137,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
         OnnxBackendRecord(
             name="reference",
             summary="ONNX's reference evaluator (onnx.reference)",
-            factory="edgeai_grid_testkit:ReferenceBackend",
+            factory="edgeai_compat_testkit:ReferenceBackend",
             uses=(),
             params=(Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case"),),
         )

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from edgeai_compat.onnx_backends import load_cases, load_data, run_backend_tests, summarize
 from edgeai_core.cli import cli
-from edgeai_core.onnx_backends import load_cases, load_data, run_backend_tests, summarize
 
 pytest.importorskip("onnx")
 

@@ -9,129 +9,64 @@ an ONNX file back where the framework can. The grid does the rest, the same way 
 1. build and run the model natively (the reference outputs);
 2. export to ONNX; record the first line of the error if it fails, else the opset, the operator types used and
    whether ``onnx.checker`` accepts the file;
-3. run the ONNX file in the installed ONNX runtime (``onnxruntime``, through its edgeai runtime component) on
-   the same inputs and compare with the reference: max abs diff, and agreement within ``rtol``/``atol``;
+3. run the ONNX file in an installed runtime that loads ``onnx`` artifacts (``--runtime``, by default
+   ``onnxruntime`` where installed), through its edgeai runtime component, on the same inputs and compare
+   with the reference: max abs diff, and agreement within ``rtol``/``atol``;
 4. import the file back into the framework (``unsupported``, with the reason, where it cannot), run it and
    compare again.
 
-Every suite runs in its own worker process (:mod:`edgeai_core.isolation`): an exception is caught per cell, and a
-crash or hang of one cell is recorded for that cell (``crashed (signal 11: SIGSEGV)``) while a fresh worker
+Every suite runs in its own worker process (:mod:`edgeai_compat.isolation`): an exception is caught per cell, and
+a crash or hang of one cell is recorded for that cell (``crashed (signal 11: SIGSEGV)``) while a fresh worker
 takes the next one. The grid writes ``grid.json`` (documented in ``docs/compatibility.md``) plus Markdown and
 reStructuredText tables.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
-import platform
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec, write_json_atomic
-from edgeai_core.components import Context
-from edgeai_core.errors import EdgeaiError, UsageError
-from edgeai_core.isolation import first_line, host_from_modules, isolated, plugin_modules
-from edgeai_core.progress import NullProgress, Progress
-from edgeai_core.records import GridSuiteRecord, Registration
-from edgeai_core.tables import cell_text, finite, markdown_table, rst_heading, rst_table
+from edgeai_compat import reports
+from edgeai_compat.isolation import first_line, host_from_modules, isolated, plugin_modules
+from edgeai_compat.tables import cell_text, finite, markdown_table, rst_heading, rst_table
+from edgeai_core.api import (
+    Artifact,
+    Context,
+    GridModel,
+    GridSuite,
+    GridSuiteRecord,
+    ImportUnsupported,
+    IOSpec,
+    NullProgress,
+    Prepared,
+    Progress,
+    Registration,
+    TensorSpec,
+    UnknownComponentError,
+    UsageError,
+)
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "edgeai-grid/1"
 HOOK = "edgeai_register_grid_suites"
+WORKER = "edgeai_compat.grid:GridWorker"
 #: Agreement of two outputs: ``|got - expected| <= atol + rtol * |expected|`` elementwise (numpy.allclose).
 RTOL = 1e-3
 ATOL = 1e-5
-#: The ONNX runtime the grid prefers when several runtimes load ``onnx`` artifacts.
+#: The format the suites export to, and so the format the ONNX runtime must load.
+FORMAT = "onnx"
+#: The runtime the grid prefers (``edgeai grid --runtime``) when several runtimes load ``onnx`` artifacts.
 PREFERRED_RUNTIME = "onnxruntime"
 CATEGORIES = ("model", "block", "layer")
 
-
-# -- what a plugin implements ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GridModel:
-    """One row of a suite: ``name`` (unique in the suite), a one-line ``summary`` and a ``category``:
-    ``model`` (the plugin's own trainable models), ``block`` (a few layers together) or ``layer``."""
-
-    name: str
-    summary: str
-    category: str = "layer"
-
-
-@dataclass
-class Prepared:
-    """A built model: the framework's object and the seeded inputs it is run on (numpy, one per input)."""
-
-    native: Any
-    inputs: list[np.ndarray]
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class ImportUnsupported(EdgeaiError):
-    """The framework cannot import ONNX models here; the message says why (shown in the grid's import column)."""
-
-
-class GridSuite(ABC):
-    """A framework's side of the grid, built as ``Factory(record=..., params=..., context=...)``.
-
-    Implement :meth:`models`, :meth:`build`, :meth:`run` and :meth:`export`; override :meth:`import_onnx` where
-    the framework reads ONNX. Heavy frameworks are imported by the module that defines the subclass, which
-    the grid imports in its worker process only.
-    """
-
-    def __init__(
-        self, *, record: Registration, params: Mapping[str, Any], context: Context | None = None
-    ) -> None:
-        self.record = record
-        self.params: dict[str, Any] = dict(params)
-        self.context = context or Context()
-
-    @abstractmethod
-    def models(self) -> list[GridModel]:
-        """The suite's models, in table order."""
-
-    @abstractmethod
-    def build(self, name: str, seed: int) -> Prepared:
-        """Build model ``name`` with weights and inputs drawn from ``seed`` (the same seed, the same numbers)."""
-
-    @abstractmethod
-    def run(self, prepared: Prepared, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Run the native model (inference mode) and return its outputs as numpy arrays."""
-
-    @abstractmethod
-    def export(self, prepared: Prepared, path: Path) -> dict[str, Any]:
-        """Write the model to ``path`` as one ONNX file, the way the framework's converter does.
-
-        Return facts for the grid (``{"exporter": "torchscript", "opset_requested": 17}``); raise on failure
-        (the first line of the message becomes the cell's export error).
-        """
-
-    def onnx_inputs(self, prepared: Prepared) -> list[np.ndarray]:
-        """The inputs as the ONNX model takes them (override where the export changes the layout)."""
-        return list(prepared.inputs)
-
-    def import_onnx(self, path: Path, prepared: Prepared) -> Any:
-        """Read an ONNX file back into the framework; raise :class:`ImportUnsupported` where it cannot."""
-        raise ImportUnsupported(f"{self.record.name} has no ONNX importer")
-
-    def run_imported(
-        self, imported: Any, prepared: Prepared, inputs: Sequence[np.ndarray]
-    ) -> list[np.ndarray]:
-        """Run what :meth:`import_onnx` returned (default: like the native model)."""
-        return self.run(Prepared(imported, list(inputs), prepared.metadata), inputs)
-
-    def versions(self) -> dict[str, str]:
-        """Framework versions, for the grid's provenance."""
-        return {}
+#: The interfaces a plugin implements live in edgeai-core (:mod:`edgeai_core.api`); re-exported for callers.
+__all__ = ["GridModel", "GridSuite", "ImportUnsupported", "Prepared", "run_grid", "select_suites"]
 
 
 # -- one cell (in the worker) ---------------------------------------------------------------------------
@@ -280,10 +215,11 @@ def _overall(cell: dict[str, Any]) -> None:
 
 
 class GridWorker:
-    """Runs one suite's jobs in the worker process (see :mod:`edgeai_core.isolation`).
+    """Runs one suite's jobs in the worker process (see :mod:`edgeai_compat.isolation`).
 
     ``setup``: ``modules`` (the plugin modules to load), ``suite`` (its record name), ``params``, ``workdir``,
-    ``seed``, ``rtol``, ``atol``. Jobs: ``{"op": "models"}`` and ``{"op": "cell", "model": NAME}``.
+    ``seed``, ``rtol``, ``atol``, ``runtime`` (the preferred runtime). Jobs: ``{"op": "models"}`` and
+    ``{"op": "cell", "model": NAME}``.
     """
 
     def __init__(self, setup: Mapping[str, Any]) -> None:
@@ -300,6 +236,7 @@ class GridWorker:
         )
         self.rtol = float(self.setup.get("rtol", RTOL))
         self.atol = float(self.setup.get("atol", ATOL))
+        self.preferred_runtime = str(self.setup.get("runtime") or PREFERRED_RUNTIME)
         self._models = {m.name: m for m in self.suite.models()}
 
     def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
@@ -313,8 +250,8 @@ class GridWorker:
         return self.cell(self._models[job["model"]])
 
     def _runtime_record(self) -> Registration | None:
-        runtimes = [r for r in self.host.records("runtime") if "onnx" in r.facts().get("formats", ())]
-        preferred = [r for r in runtimes if r.name == PREFERRED_RUNTIME]
+        runtimes = [r for r in self.host.records("runtime") if FORMAT in r.facts().get("formats", ())]
+        preferred = [r for r in runtimes if r.name == self.preferred_runtime]
         return (preferred or runtimes or [None])[0]
 
     def cell(self, model: GridModel) -> dict[str, Any]:
@@ -392,7 +329,7 @@ class GridWorker:
                 {}, where="runtime", context=Context(workdir=folder / "runtime", seed=self.seed)
             )
             runtime.load(
-                Artifact(path, "onnx", _io_spec(io, inputs, reference), producer=f"grid:{self.record.name}")
+                Artifact(path, FORMAT, _io_spec(io, inputs, reference), producer=f"grid:{self.record.name}")
             )
             outputs = runtime.infer(inputs)
         except Exception as exc:
@@ -452,11 +389,32 @@ def select_suites(host: Any, wanted: Sequence[str] = ()) -> list[GridSuiteRecord
             s for s in suites if name in (s.framework, s.converter)
         ]
         if not found:
-            from edgeai_core.errors import UnknownComponentError
-
             raise UnknownComponentError("grid suite", name, [s.name for s in suites], "--converters")
         chosen += [s for s in found if s not in chosen]
     return chosen
+
+
+def list_suites(host: Any, suites: Sequence[GridSuiteRecord]) -> list[dict[str, Any]]:
+    """Each suite with its models, or the error that kept its worker from listing them (the worker imports
+    the suite's framework)."""
+    modules = plugin_modules(host)
+    listing = []
+    for record in suites:
+        setup = {"modules": modules, "suite": record.name, "params": {}, "workdir": ".", "seed": 0}
+        with isolated(WORKER, setup, timeout_s=300.0) as worker:
+            outcome = worker.run({"op": "models"})
+        models = [m["name"] for m in outcome.result["models"]] if outcome.ok and outcome.result else []
+        listing.append(
+            {
+                "suite": record.name,
+                "framework": record.framework,
+                "converter": record.converter,
+                "provider": record.provider,
+                "models": models,
+                "error": outcome.error,
+            }
+        )
+    return listing
 
 
 def run_grid(
@@ -471,26 +429,21 @@ def run_grid(
     isolate: bool = True,
     rtol: float = RTOL,
     atol: float = ATOL,
+    runtime: str = PREFERRED_RUNTIME,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Run the grid and write ``grid.json``, ``grid.md`` and ``grid.rst`` into ``output``; return the document."""
+    """Run the grid and write ``grid.json``, ``grid.md`` and ``grid.rst`` into ``output``; return the document.
+
+    Exported files run in ``runtime`` where it is installed and loads ``onnx``, else in the first installed
+    runtime that does.
+    """
     progress = progress or NullProgress()
     output = Path(output)
     chosen = select_suites(host, suites)
-    params = dict(params or {})
-    unknown = sorted(set(params) - {s.name for s in chosen})
-    if unknown:
-        raise UsageError(
-            f"--set: {', '.join(unknown)} is not a selected grid suite ({', '.join(s.name for s in chosen)})"
-        )
-    validated = {s.name: s.params.validate(params.get(s.name, {}), f"grid.{s.name}") for s in chosen}
+    validated = reports.record_params(chosen, params, what="grid suite", scope="grid")
     started = time.perf_counter()
     document: dict[str, Any] = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "edgeai_version": _version(),
-        "python": platform.python_version(),
-        "machine": platform.machine(),
+        **reports.provenance(SCHEMA),
         "seed": seed,
         "tolerance": {"rtol": rtol, "atol": atol},
         "suites": [],
@@ -501,45 +454,21 @@ def run_grid(
     modules = plugin_modules(host)
     seen_models: set[str] = set()
     for record in chosen:
-        suite_started = time.perf_counter()
-        entry: dict[str, Any] = {
-            "name": record.name,
-            "summary": record.summary,
-            "framework": record.framework,
-            "converter": record.converter,
-            "provider": record.provider,
-            "params": {k: str(v) if isinstance(v, Path) else v for k, v in validated[record.name].items()},
-            "status": "ok",
-            "error": None,
-            "versions": {},
-            "runtime": None,
-            "models": 0,
-            "available": [],
-            "duration_s": None,
-        }
+        entry = reports.record_entry(
+            record,
+            validated[record.name],
+            {"framework": record.framework, "converter": record.converter},
+            {"runtime": None, "models": 0, "available": []},
+        )
         document["suites"].append(entry)
-        setup = {
-            "modules": modules,
-            "suite": record.name,
-            "params": entry["params"],
-            "workdir": str(output / "work" / record.name),
-            "seed": seed,
-            "rtol": rtol,
-            "atol": atol,
-        }
+        setup = {"suite": record.name, "seed": seed, "rtol": rtol, "atol": atol, "runtime": runtime}
         progress.stage(f"grid suite {record.name}: starting the {record.framework} worker")
-        with isolated(
-            "edgeai_core.grid:GridWorker",
-            setup,
-            timeout_s=timeout_s,
-            log_path=output / "logs" / f"{record.name}.log",
-            isolate=isolate,
+        with reports.record_worker(
+            WORKER, output, entry, modules, setup, timeout_s=timeout_s, isolate=isolate
         ) as worker:
             listing = worker.run({"op": "models"})
             if not listing.ok or listing.result is None:
-                entry.update(status="error", error=listing.error)
-                progress.done(f"unavailable: {listing.error}")
-                entry["duration_s"] = round(time.perf_counter() - suite_started, 3)
+                reports.unavailable(entry, "error", listing.error, progress)
                 continue
             entry["versions"] = listing.result["versions"]
             entry["runtime"] = listing.result["runtime"]
@@ -565,7 +494,6 @@ def run_grid(
             progress.done(
                 _suite_line(record.name, [c for c in document["cells"] if c["suite"] == record.name])
             )
-        entry["duration_s"] = round(time.perf_counter() - suite_started, 3)
     document["unknown_models"] = sorted(set(models) - seen_models)
     document["duration_s"] = round(time.perf_counter() - started, 3)
     write_grid(document, output)
@@ -575,12 +503,6 @@ def run_grid(
             f"(`edgeai grid --list` shows the models)"
         )
     return document
-
-
-def _version() -> str:
-    from edgeai_core import __version__
-
-    return __version__
 
 
 def _suite_line(name: str, cells: list[dict[str, Any]]) -> str:
@@ -772,9 +694,4 @@ def render_rst(document: Mapping[str, Any]) -> str:
 
 def write_grid(document: Mapping[str, Any], output: Path) -> list[Path]:
     """Write ``grid.json``, ``grid.md`` and ``grid.rst``; return their paths."""
-    output.mkdir(parents=True, exist_ok=True)
-    paths = [output / "grid.json", output / "grid.md", output / "grid.rst"]
-    write_json_atomic(paths[0], document)
-    paths[1].write_text(render_markdown(document), encoding="utf-8")
-    paths[2].write_text(render_rst(document), encoding="utf-8")
-    return paths
+    return reports.write_documents(document, output, "grid", render_markdown, render_rst)
