@@ -582,6 +582,8 @@ class _ArtifactSource(ComponentConformance):
     dataset: ClassVar[str] = ""
     dataset_params: ClassVar[Mapping[str, Any]] = {}
     steps: ClassVar[Sequence[tuple[str, Mapping[str, Any]]]] = ()
+    #: Set by :meth:`make_artifact`: the model's artifact and the artifact after each step.
+    chain: ClassVar[list[Artifact]] = []
 
     def model_config(self, workdir: Path) -> dict[str, Any]:
         """The model's parameters; override to write a file for a load-only model (``checkpoint``, ``path``)."""
@@ -595,9 +597,15 @@ class _ArtifactSource(ComponentConformance):
         return data
 
     def run_steps(
-        self, host: PluginHost, artifact: Artifact, steps: Sequence[tuple[str, Mapping[str, Any]]],
-        dataset: Dataset | None, workdir: Path,
-    ) -> Artifact:  # fmt: skip
+        self,
+        host: PluginHost,
+        artifact: Artifact,
+        steps: Sequence[tuple[str, Mapping[str, Any]]],
+        dataset: Dataset | None,
+        workdir: Path,
+    ) -> Artifact:
+        """``artifact`` through ``steps`` in order; every intermediate artifact lands in :attr:`chain`."""
+        chain = [artifact]
         for index, (name, params) in enumerate(steps):
             kinds = [r.kind for r in host.find(name) if r.kind in ("compiler", "converter")]
             if not kinds:
@@ -607,6 +615,8 @@ class _ArtifactSource(ComponentConformance):
                 artifact = step.compile(artifact, dataset if step.record.needs_dataset else None)
             else:
                 artifact = step.convert(artifact)
+            chain.append(artifact)
+        type(self).chain = chain
         return artifact
 
     def make_artifact(self, host: PluginHost, workdir: Path, dataset: Dataset | None) -> Artifact:
@@ -1005,17 +1015,18 @@ class RuntimeConformance(_ArtifactSource):
         workdir: Path,
     ) -> list[np.ndarray] | None:
         """Outputs to compare with, or None for no comparison. Default: ``reference_runtime`` on the model after
-        ``reference_steps``."""
+        ``reference_steps`` (reusing the artifact of :attr:`chain` when they are the first of ``steps``)."""
         if not self.reference_runtime:
             return None
         source = artifact
-        if self.reference_steps is not None:
+        steps = list(self.reference_steps) if self.reference_steps is not None else None
+        if steps is not None and steps == list(self.steps)[: len(steps)] and len(self.chain) > len(steps):
+            source = self.chain[len(steps)]  # a prefix of the steps: reuse that intermediate artifact
+        elif steps is not None:
             model = self.build(
                 host, "model", self.model, self.model_config(workdir / "ref-model"), workdir / "ref-model"
             )
-            source = self.run_steps(
-                host, model.prepare(dataset), self.reference_steps, dataset, workdir / "ref"
-            )
+            source = self.run_steps(host, model.prepare(dataset), steps, dataset, workdir / "ref")
         runtime = self.build(
             host, "runtime", self.reference_runtime, self.reference_params, workdir / "ref-runtime"
         )
@@ -1093,6 +1104,7 @@ def served(
     )
     thread.start()
     client = None
+    finished = False
     try:
         connect = {**listen_params, **{k: v for k, v in event.items() if k in ("host", "port")}}
         dialer = host.get("protocol", protocol).create(
@@ -1102,9 +1114,19 @@ def served(
         client.hello()
         yield client
         client.bye()
+        finished = True
     finally:
         if client is not None:
             client.close()
+        _end(server, thread, finished)
+
+
+def _end(server: Any, thread: threading.Thread, finished: bool) -> None:
+    """Let a ``serve(once=True)`` thread end by itself after BYE (it stops the server; stopping it from here as
+    well would race with that), else stop it."""
+    if finished:
+        thread.join(LINK_TIMEOUT_S)
+    if thread.is_alive():
         server.stop()
         thread.join(LINK_TIMEOUT_S)
 
@@ -1225,6 +1247,7 @@ class ProtocolConformance(ComponentConformance):
         thread.start()
         artifact = echo_artifact(work / "echo.bin", [(None, 3, 5)])
         inputs = [np.arange(30, dtype=np.float32).reshape(2, 3, 5)]
+        finished = False
         try:
             dialer = edgeai_record.create(
                 self.host_params(edgeai_record, {k: v for k, v in address.items() if k != "event"}),
@@ -1240,11 +1263,11 @@ class ProtocolConformance(ComponentConformance):
                 client.upload(artifact.path)
                 outputs, _ = client.infer(inputs)
                 client.bye()
+                finished = True
             finally:
                 client.close()
         finally:
-            server.stop()
-            thread.join(LINK_TIMEOUT_S)
+            _end(server, thread, finished)
         assert len(outputs) == 1 and np.array_equal(outputs[0], inputs[0]), (
             f"{self.where(edgeai_host, 'INFER over the transport')}: the echo runtime answered "
             f"{describe(outputs)}; expected the inputs back ({describe(inputs)})"
