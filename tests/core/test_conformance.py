@@ -232,3 +232,42 @@ def test_importing_the_api_does_not_import_the_kit() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_registration_module_that_imports_its_factory_or_a_framework_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgeai_core.testing import plugin_host
+
+    (tmp_path / "eager_impl.py").write_text("class Eager:\n    pass\n")
+    (tmp_path / "fakeheavy.py").write_text("")
+    (tmp_path / "eager_plugin.py").write_text(
+        "from edgeai_core.api import RuntimeRecord, hookimpl\n"
+        "import eager_impl\n"
+        "import fakeheavy\n\n"
+        "@hookimpl\n"
+        "def edgeai_register_runtimes():\n"
+        "    return [RuntimeRecord(name='eager', summary='s', factory='eager_impl:Eager', formats=('x',))]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    case: Any = type("Case", (RuntimeConformance,), {"plugin": "eager_plugin", "component": "eager"})()
+    try:
+        with plugin_host("eager_plugin") as host:
+            record = host.get("runtime", "eager")
+            with pytest.raises(AssertionError) as caught:  # a ContractViolation or a failed assert
+                case.test_factory_is_imported_only_on_build(host, record)
+            assert str(caught.value) == (
+                "plugin 'eager_plugin', runtime 'eager', registration: importing eager_plugin and calling its hooks "
+                "imported the factory module eager_impl; expected it to be imported only when the component is built"
+            )
+            (tmp_path / "eager_plugin.py").write_text(
+                (tmp_path / "eager_plugin.py").read_text().replace("import eager_impl\n", "")
+            )
+            case.heavy_modules = ("fakeheavy",)
+            with pytest.raises(
+                ContractViolation, match=r"imported fakeheavy; a registration module must not"
+            ):
+                case.test_factory_is_imported_only_on_build(host, record)
+    finally:
+        for name in ("eager_plugin", "eager_impl", "fakeheavy"):
+            sys.modules.pop(name, None)
