@@ -266,14 +266,16 @@ class ComponentConformance:
                 f"{where}: factory {edgeai_record.factory!r} lives in the registration module {module}; put the "
                 "implementation in its own module so listing and planning never import it"
             )
-        assert factory_module not in found["imported"], (
-            f"{where}: importing {module} and calling its hooks imported the factory module {factory_module}; "
-            "expected it to be imported only when the component is built"
-        )
-        assert not found["heavy"], (
-            f"{where}: importing {module} and calling its hooks imported {', '.join(found['heavy'])}; "
-            "a registration module must not import heavy frameworks"
-        )
+        if factory_module in found["imported"]:
+            raise ContractViolation(
+                f"{where}: importing {module} and calling its hooks imported the factory module "
+                f"{factory_module}; expected it to be imported only when the component is built"
+            )
+        if found["heavy"]:
+            raise ContractViolation(
+                f"{where}: importing {module} and calling its hooks imported {', '.join(found['heavy'])}; "
+                "a registration module must not import heavy frameworks"
+            )
 
     def test_factory_builds_the_base_class(
         self, edgeai_host: PluginHost, edgeai_record: Registration
