@@ -16,6 +16,7 @@ was expected.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -1099,7 +1100,10 @@ def served(
     listener = host.get("protocol", protocol).create(
         listen_params, where="protocol", context=Context(workdir=workdir)
     )
-    server = TargetServer(listener, runtime, dict(params), workdir=workdir / "target")
+    options: dict[str, Any] = {}
+    if "allow_native_code" in inspect.signature(TargetServer).parameters:
+        options["allow_native_code"] = True  # the operator here is the test, on loopback
+    server = TargetServer(listener, runtime, dict(params), workdir=workdir / "target", **options)
     event = server.listen()
     thread = threading.Thread(
         target=server.serve, kwargs={"once": True}, name="conformance-serve", daemon=True
