@@ -32,12 +32,15 @@ import pytest
 
 from edgeai_core.artifacts import DTYPES, Artifact, IOSpec, TensorSpec
 from edgeai_core.components import (
-    COMPONENT_BASES,
     SPLITS,
+    Compiler,
     Component,
     Context,
+    Converter,
     Dataset,
+    Model,
     Protocol,
+    ResourceProbe,
     Runtime,
     Split,
 )
@@ -59,6 +62,16 @@ HEAVY_MODULES = (
     "tflite_runtime",
     "ai_edge_litert",
 )
+#: The base class of each component kind.
+COMPONENT_BASES: dict[str, type[Component]] = {
+    "dataset": Dataset,
+    "model": Model,
+    "compiler": Compiler,
+    "converter": Converter,
+    "runtime": Runtime,
+    "protocol": Protocol,
+    "probe": ResourceProbe,
+}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 #: Seconds a network step of the protocol and remote checks may take before the check fails.
 LINK_TIMEOUT_S = 30.0
@@ -322,17 +335,21 @@ def _importable(module: str) -> bool:
 
 
 _PROBE = """
-import importlib, json, sys
+import importlib, inspect, json, sys
 name, heavy = sys.argv[1], sys.argv[2].split(",")
 before = set(sys.modules)
 module = importlib.import_module(name)
 factories = set()
 for attr in dir(module):
-    if attr.startswith("edgeai_register_") and attr != "edgeai_register_commands":
-        for record in getattr(module, attr)() or []:
-            factory = getattr(record, "factory", "")
-            if factory:
-                factories.add(factory.partition(":")[0])
+    func = getattr(module, attr)
+    if not attr.startswith("edgeai_register_") or not callable(func):
+        continue
+    if any(p.default is p.empty for p in inspect.signature(func).parameters.values()):
+        continue  # a hook that receives something (edgeai_register_commands(cli)) returns no records
+    for record in func() or []:
+        factory = getattr(record, "factory", "")
+        if factory:
+            factories.add(factory.partition(":")[0])
 print(json.dumps({
     "imported": sorted(m for m in factories if m in sys.modules and m not in before),
     "heavy": sorted(m for m in heavy if m in sys.modules),
