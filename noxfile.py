@@ -149,7 +149,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over packages/*/src, with the packages and their deps installed."""
-    session.install(*_package_specs(), "mypy")
+    session.install(*_package_specs(), "mypy", "pytest")  # pytest: edgeai_core.testing builds on it
     session.run("mypy", *session.posargs)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import metadata
+from typing import Any
 
 import pytest
-
-from edgeai_core.plugins import PluginHost
 
 
 @pytest.fixture
@@ -20,18 +20,21 @@ def installed() -> None:
         pytest.skip("edgeai-plugin-template is not installed (pip install this folder first)")
 
 
-def test_entry_point_brings_the_three_components(installed: None) -> None:
-    host = PluginHost(env={"EDGEAI_LOAD_PLUGINS": "template", "EDGEAI_STRICT_PLUGINS": "1"})
-    assert host.names()["dataset"] == ["gaussian-blobs", "template-waves"]
-    assert "template-fp16" in host.names()["compiler"]
-    assert host.get("runtime", "template-numpy").provider == "edgeai-plugin-template"
+def edgeai(*args: str) -> Any:
+    """``edgeai ARGS --json`` with only this plugin (and the core's built-ins) loaded, strictly."""
+    env = {**os.environ, "EDGEAI_LOAD_PLUGINS": "template", "EDGEAI_STRICT_PLUGINS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "edgeai_core", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(done.stdout)
 
 
 def test_edgeai_plugins_lists_it_ok(installed: None) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "edgeai_core", "plugins", "--json"], capture_output=True, text=True, check=True
-    )
-    [plugin] = [p for p in json.loads(done.stdout)["plugins"] if p["name"] == "template"]
+    [plugin] = [p for p in edgeai("plugins")["plugins"] if p["name"] == "template"]
     assert plugin["status"] == "ok", plugin["error"]
     assert plugin["distribution"] == "edgeai-plugin-template"
     assert {(c["kind"], c["name"]) for c in plugin["components"]} == {
@@ -39,3 +42,11 @@ def test_edgeai_plugins_lists_it_ok(installed: None) -> None:
         ("compiler", "template-fp16"),
         ("runtime", "template-numpy"),
     }
+
+
+def test_edgeai_list_shows_the_runtime_with_its_parameter(installed: None) -> None:
+    runtimes = {r["name"]: r for r in edgeai("list", "runtime")}
+    mine = runtimes["template-numpy"]
+    assert mine["provider"] == "edgeai-plugin-template"
+    assert mine["formats"] == ["npz-mlp"]
+    assert mine["params"] == ["precision"]
