@@ -247,10 +247,19 @@ class ComponentConformance:
         )
         assert record.provider, f"{where}: the host filled in no provider"
         assert [r.name for r in edgeai_host.records(self.kind)].count(record.name) == 1
-        facts = record.facts()
-        assert _json_normal(facts) == facts or isinstance(facts, dict), f"{where}: facts() must be JSON data"
-        schema = record.params.json_schema(title=record.name)
-        json.dumps(schema)  # the JSON Schema of `edgeai describe --json` must serialize
+        for what, data in (
+            ("facts()", record.facts()),  # `edgeai list --json`
+            (
+                "params.json_schema()",
+                record.params.json_schema(title=record.name),
+            ),  # `edgeai describe --json`
+        ):
+            try:
+                text = json.dumps(data, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ContractViolation(f"{where}: {what} is not JSON data ({exc})") from None
+            if not isinstance(data, dict) or json.loads(text) != _json_normal(data):
+                raise ContractViolation(f"{where}: {what} gave {data!r}; expected a JSON object")
 
     def test_params_are_declared(
         self, edgeai_host: PluginHost, edgeai_record: Registration, edgeai_workdir: Path
