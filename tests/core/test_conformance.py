@@ -21,6 +21,7 @@ from edgeai_core.testing import (
     ModelConformance,
     ProtocolConformance,
     RuntimeConformance,
+    edgeai_plugin_host,  # noqa: F401  (a fixture: see the last test)
 )
 
 CORE = "edgeai_core.plugin"
@@ -271,3 +272,17 @@ def test_a_registration_module_that_imports_its_factory_or_a_framework_is_caught
     finally:
         for name in ("eager_plugin", "eager_impl", "fakeheavy"):
             sys.modules.pop(name, None)
+
+
+def test_the_fixture_registers_plugin_objects_and_unregisters_them(edgeai_plugin_host: Any) -> None:  # noqa: F811
+    from edgeai_core.api import RuntimeRecord, hookimpl
+
+    class Extra:
+        @hookimpl
+        def edgeai_register_runtimes(self) -> list[RuntimeRecord]:
+            return [RuntimeRecord(name="extra-rt", summary="s", factory="nowhere:Nothing", formats=("x",))]
+
+    host = edgeai_plugin_host(Extra())
+    assert sorted(host.plugins) == ["Extra", "core"]
+    assert host.get("runtime", "extra-rt").provider == "Extra"
+    assert host.names()["runtime"] == ["echo", "extra-rt", "numpy"]

@@ -57,7 +57,8 @@ def test_check_reports_a_stale_file_and_writing_fixes_it(
     assert docs.main(["--check", str(stale)]) == 0
     text = stale.read_text(encoding="utf-8")
     assert "old text" not in text
-    assert text.startswith(f"# Guide\n\n{docs.BEGIN}\n\n") and text.endswith(f"{docs.END}\n\nafter\n")
+    assert text.startswith(f"# Guide\n\n{docs.BEGIN}\n{docs.FMT_OFF}\n\n")
+    assert text.endswith(f"{docs.FMT_ON}\n{docs.END}\n\nafter\n")
 
 
 def test_missing_markers_are_named() -> None:
