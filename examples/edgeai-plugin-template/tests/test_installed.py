@@ -11,13 +11,35 @@ from typing import Any
 
 import pytest
 
+from edgeai_core.testing import RuntimeConformance
 
-@pytest.fixture
-def installed() -> None:
+
+def is_installed() -> bool:
     try:
         metadata.distribution("edgeai-plugin-template")
     except metadata.PackageNotFoundError:
-        pytest.skip("edgeai-plugin-template is not installed (pip install this folder first)")
+        return False
+    return True
+
+
+NOT_INSTALLED = "edgeai-plugin-template is not installed (pip install this folder first)"
+
+
+@pytest.fixture
+def installed() -> None:
+    if not is_installed():
+        pytest.skip(NOT_INSTALLED)
+
+
+@pytest.mark.skipif(not is_installed(), reason=NOT_INSTALLED)
+class TestInstalledRuntime(RuntimeConformance):
+    """The runtime as `edgeai` finds it: plugin None discovers the installed plugins through their entry points."""
+
+    plugin = None
+    component = "template-numpy"
+    model, model_params = "numpy-mlp", {"hidden": [8], "epochs": 5}
+    dataset, dataset_params = "template-waves", {"samples": 120}
+    reference_runtime = "numpy"
 
 
 def edgeai(*args: str) -> Any:
