@@ -7,6 +7,7 @@
     nox -s typecheck       mypy over packages/*/src (config in pyproject.toml)
     nox -s demo            install every package and run `edgeai demo` (the README's first command)
     nox -s bench           run every bench/*.py script (arguments after `--` are passed on)
+    nox -s template        build examples/edgeai-plugin-template as a wheel, install it beside edgeai-core, test it
     nox -s tflite_runtime  edgeai-tflite's runtime tests on numpy<2 with tflite-runtime (and LiteRT), no TensorFlow
     nox -s tflite_onnx2tf  edgeai-tflite's ONNX -> TFLite tests with onnx2tf installed the only way that works
 
@@ -148,7 +149,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over packages/*/src, with the packages and their deps installed."""
-    session.install(*_package_specs(), "mypy")
+    session.install(*_package_specs(), "mypy", "pytest")  # pytest: edgeai_core.testing builds on it
     session.run("mypy", *session.posargs)
 
 
@@ -168,6 +169,58 @@ def bench(session: nox.Session) -> None:
             failed.append(rel)
     if failed:
         session.error("benchmarks failed: " + ", ".join(failed))
+
+
+TEMPLATE_DIR = ROOT / "examples" / "edgeai-plugin-template"
+TEMPLATE_PLUGIN = "template"  # its entry point name in the `edgeai` group
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """The plugin template as a third party ships it: build its wheel, install the wheel into this fresh
+    environment beside edgeai-core (from ./packages), run the template's own tests against the installed copy,
+    and check that `edgeai plugins --json` lists the plugin with status ok."""
+    import json
+
+    dist = Path(session.create_tmp()).resolve() / "template-dist"
+    if dist.exists():
+        for old in dist.glob("*.whl"):
+            old.unlink()
+    template_path = TEMPLATE_DIR.relative_to(ROOT).as_posix()
+    if session.venv_backend == "uv":
+        session.run("uv", "build", "--wheel", "--out-dir", str(dist), template_path)
+    else:
+        session.install("build")
+        session.run("python", "-m", "build", "--wheel", "--outdir", str(dist), template_path)
+    wheels = sorted(dist.glob("edgeai_plugin_template-*.whl"))
+    if len(wheels) != 1:
+        session.error(
+            f"expected one edgeai_plugin_template wheel in {dist}, found {[w.name for w in wheels]}"
+        )
+    session.install(
+        _package_spec(PACKAGES_DIR / "edgeai-core", extras=("testing",)), str(wheels[0]), "pytest"
+    )
+    # the tests must import the installed wheel, not the source folder
+    session.run(
+        "python", "-c",
+        "import edgeai_plugin_template as t, pathlib; p = pathlib.Path(t.__file__); "
+        "assert 'site-packages' in p.parts, f'edgeai_plugin_template imported from {p}, not the installed wheel'",
+    )  # fmt: skip
+    with session.chdir(TEMPLATE_DIR):
+        session.run("pytest", "-q", "-p", "no:cacheprovider", "tests", *session.posargs)
+    listing = session.run("edgeai", "plugins", "--json", silent=True, env={"EDGEAI_STRICT_PLUGINS": "1"})
+    plugins = json.loads(str(listing))["plugins"]
+    found = [p for p in plugins if p["name"] == TEMPLATE_PLUGIN]
+    if not found or found[0]["status"] != "ok":
+        session.error(
+            f"`edgeai plugins --json` does not list plugin '{TEMPLATE_PLUGIN}' as ok: {found or plugins}"
+        )
+    names = sorted(f"{c['kind']}:{c['name']}" for c in found[0]["components"])
+    with session.chdir(TEMPLATE_DIR):  # its three components in one pipeline, as its README shows
+        session.run("edgeai", "run", "waves.toml", "--output", str(dist / "run"), "--set", "model.epochs=5")
+    session.log(
+        f"edgeai plugins: {TEMPLATE_PLUGIN} ({found[0]['distribution']} {found[0]['version']}) ok: {names}"
+    )
 
 
 # -- edgeai-tflite profiles ---------------------------------------------------------------------------------

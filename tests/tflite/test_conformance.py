@@ -1,0 +1,172 @@
+"""edgeai-tflite's components pass the plugin-author conformance kit (edgeai_core.testing).
+
+Everything here needs TensorFlow (the compile side): models are trained for one epoch on 200 NHWC digits, the
+user-file models load a tiny Keras model (Flatten + Dense) saved by the test as .keras, SavedModel and .tflite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgeai_core.artifacts import Artifact
+from edgeai_core.plugins import PluginHost
+from edgeai_core.testing import (
+    CompilerConformance,
+    ConverterConformance,
+    ModelConformance,
+    RuntimeConformance,
+)
+
+pytest.importorskip("tensorflow", reason="the compile side needs edgeai-tflite[compile]")
+pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
+
+PLUGIN = "edgeai_tflite.plugin"
+ALSO = ("edgeai_datasets.plugin",)
+DIGITS = {"limit": 200, "layout": "NHWC"}
+CNN = {"epochs": 1}
+
+
+def tiny_keras(folder: Path) -> Any:
+    """A seeded Flatten + Dense(10) model on (8, 8, 1) inputs."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1), name="input")
+    outputs = keras.layers.Dense(10, name="logits")(keras.layers.Flatten()(inputs))
+    folder.mkdir(parents=True, exist_ok=True)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def keras_file(folder: Path) -> Path:
+    path = folder / "tiny.keras"
+    tiny_keras(folder).save(path)
+    return path
+
+
+def savedmodel_dir(folder: Path) -> Path:
+    path = folder / "tiny-savedmodel"
+    tiny_keras(folder).export(str(path), verbose=False)
+    return path
+
+
+def tflite_file(folder: Path) -> Path:
+    import tensorflow as tf
+
+    path = folder / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tiny_keras(folder)).convert())
+    return path
+
+
+class _Trained:
+    """The artifact: ``digits-cnn-keras`` trained for one epoch on NHWC digits."""
+
+    model, model_params = "digits-cnn-keras", CNN
+    dataset, dataset_params = "digits", DIGITS
+
+
+class TestDigitsCnnKeras(ModelConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "digits-cnn-keras"
+    params = CNN
+    dataset, dataset_params = "digits", DIGITS
+
+
+class TestMobileNetV2Keras(ModelConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "mobilenetv2-keras"
+    params = {"epochs": 1, "width": 0.35, "channels": 1, "image_size": 8}  # noqa: RUF012
+    dataset, dataset_params = "digits", DIGITS
+
+
+class TestKerasFile(ModelConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "keras-file"
+    dataset, dataset_params = "digits", DIGITS
+
+    def component_params(self, workdir: Path) -> dict[str, Any]:
+        return {"path": str(keras_file(workdir))}
+
+
+class TestSavedModelDir(ModelConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "savedmodel-dir"
+    dataset, dataset_params = "digits", DIGITS
+
+    def component_params(self, workdir: Path) -> dict[str, Any]:
+        return {"path": str(savedmodel_dir(workdir))}
+
+
+class TestTfliteFile(ModelConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "tflite-file"
+    dataset, dataset_params = "digits", DIGITS
+
+    def component_params(self, workdir: Path) -> dict[str, Any]:
+        return {"path": str(tflite_file(workdir))}
+
+
+class TestTfliteCompilerFloat(_Trained, CompilerConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "tflite"
+    runtime = "tflite"
+
+
+class TestTfliteCompilerInt8(_Trained, CompilerConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "tflite"
+    params = {"mode": "int8", "calibration_samples": 16}  # noqa: RUF012
+    runtime = "tflite"
+
+
+class TestKerasToTflite(_Trained, ConverterConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "keras-to-tflite"
+    runtime = "tflite"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("edgeai_onnx") is None,
+    reason="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime",
+)
+class TestKerasToOnnx(_Trained, ConverterConformance):
+    plugin, also = PLUGIN, (*ALSO, "edgeai_onnx.plugin")
+    component = "keras-to-onnx"
+    runtime = "onnxruntime"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("onnx2tf") is None or importlib.util.find_spec("tf2onnx") is None,
+    reason="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
+)
+class TestOnnxToTflite(_Trained, ConverterConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "onnx-to-tflite"
+    steps = (("keras-to-onnx", {}),)
+    runtime = "tflite"
+
+
+class TestTfliteRuntime(_Trained, RuntimeConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "tflite"
+    steps = (("tflite", {}),)
+    atol = 1e-4
+
+    def reference_outputs(
+        self, host: PluginHost, artifact: Artifact, inputs: list[np.ndarray], dataset: Any, workdir: Path
+    ) -> list[np.ndarray]:
+        """The Keras model the .tflite was converted from."""
+        import keras
+
+        model = keras.models.load_model(self.chain[0].path, compile=False)  # the model's own artifact
+        return [np.asarray(model(inputs[0], training=False))]
+
+
+class TestTfliteRuntimeInt8(_Trained, RuntimeConformance):
+    plugin, also = PLUGIN, ALSO
+    component = "tflite"
+    steps = (("tflite", {"mode": "int8", "calibration_samples": 16}),)
