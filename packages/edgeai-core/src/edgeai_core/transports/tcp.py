@@ -213,9 +213,9 @@ class TcpProtocol(Protocol):
         return TcpStream(conn, f"{address[0]}:{address[1]}")
 
     def close(self) -> None:
-        if self._listener is not None:
+        listener, self._listener = self._listener, None  # two threads may stop a server at once
+        if listener is not None:
             with contextlib.suppress(OSError):  # wakes a thread blocked in accept(); close alone does not
-                self._listener.shutdown(socket.SHUT_RDWR)
+                listener.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
-                self._listener.close()
-            self._listener = None
+                listener.close()
