@@ -170,9 +170,10 @@ def run_variant(
     """Run one planned variant into ``folder``; return its summary row (status ``complete`` or ``failed``)."""
     from edgeai_core.config import parse_config
     from edgeai_core.planner import plan_pipeline
-    from edgeai_core.runner import LocalRunner
+    from edgeai_core.runner import Runner
 
     server = None
+    doc: dict[str, Any] | None
     try:
         if variant.serve:  # a local `edgeai serve` plays the remote target
             if start_target is None:
@@ -181,12 +182,7 @@ def run_variant(
                 )
             server, raw["target"] = start_target(runtime_name(raw), folder)
         plan = plan_pipeline(parse_config(raw), host)
-        runner_type: Any = LocalRunner
-        if plan.target is not None:
-            from edgeai_core.remote import RemoteRunner
-
-            runner_type = RemoteRunner
-        runner = runner_type(plan, folder, host=host, progress=progress, command=list(command or []))
+        runner = Runner(plan, folder, host=host, progress=progress, command=list(command or []))
         doc = runner.run()
         row = result_row(variant.name, "complete", doc)
     except EdgeaiError as exc:

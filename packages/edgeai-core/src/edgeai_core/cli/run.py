@@ -134,16 +134,10 @@ def register(cli: click.Group) -> None:
                 click.echo("\n".join(plan.describe()))
             return
         from edgeai_core.progress import StreamProgress
-        from edgeai_core.runner import LocalRunner
+        from edgeai_core.runner import Runner
 
-        runner_type = LocalRunner
-        if plan.target is not None:  # the runtime runs on a target reached through the protocol
-            from edgeai_core.remote import RemoteRunner
-
-            runner_type = RemoteRunner
-        runner = runner_type(
-            plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]]
-        )
+        # the runtime runs here, or on the target the config's [target] table names
+        runner = Runner(plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]])
         doc = runner.run()
         summary = _summary(doc, runner.output_dir / "results.json")
         if as_json:
