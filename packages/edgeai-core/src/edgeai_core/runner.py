@@ -159,8 +159,8 @@ class Runner:
     """Runs a plan: the components before the runtime on this machine, the runtime on the plan's target.
 
     The target (:mod:`edgeai_core.targets`) is this process, or a remote one when the config has a
-    ``[target]`` table; the document has the same layout either way, plus the target's own timings and
-    resources on remote runs.
+    ``[target]`` table (``target`` builds it; pass another factory to run the plan elsewhere); the document
+    has the same layout either way, plus the target's own timings and resources on remote runs.
     """
 
     def __init__(
@@ -171,8 +171,10 @@ class Runner:
         host: PluginHost,
         progress: Progress | None = None,
         command: Sequence[str] | None = None,
+        target: Callable[[Plan, Workspace], Target] = open_target,
     ) -> None:
         self.plan = plan
+        self.open_target = target
         self.output_dir = Path(output_dir)
         self.host = host
         self.progress = progress or NullProgress()
@@ -263,7 +265,7 @@ class Runner:
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
 
-        target = open_target(plan, self.workspace)
+        target = self.open_target(plan, self.workspace)
         try:
             frameworks.update(target.load(artifact, recorder))
             recorder.set_frameworks(frameworks)
