@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "DTYPES": "artifacts",
     "SIDECAR_SUFFIX": "artifacts",
     "write_json_atomic": "artifacts",
+    "step_metadata": "lineage",
     # errors
     "EdgeaiError": "errors",
     "UsageError": "errors",
@@ -116,6 +117,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     )
     from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
     from edgeai_core.hookspecs import hookimpl, hookspec
+    from edgeai_core.lineage import step_metadata
     from edgeai_core.onnx_backends import BackendSession, OnnxBackend
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.progress import NullProgress, Progress
