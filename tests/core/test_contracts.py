@@ -152,3 +152,13 @@ def test_the_cli_shows_one_line(host: PluginHost, tmp_path: Path) -> None:
         "error: plugin 'acme-edge' model 'path-net': Model.prepare returned PosixPath, expected an Artifact "
         f"(edgeai_core.api.Artifact) with an IO spec (partial results in {tmp_path / 'out' / 'results.json'})"
     ]
+
+
+def test_edgeai_train_checks_what_train_returned(host: PluginHost, tmp_path: Path) -> None:
+    args = ["train", "path-net", "gaussian-blobs", "--epochs", "2", "-o", str(tmp_path)]
+    result = CliRunner().invoke(cli, args, obj={"host": host})
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: plugin 'acme-edge' model 'path-net': Model.train returned PosixPath, "
+        "expected an Artifact (edgeai_core.api.Artifact) with an IO spec"
+    )

@@ -30,8 +30,8 @@ from edgeai_core.builtins.mlp import NumpyMlp, NumpyRuntime, WeightInt8
 class PathModel(NumpyMlp):
     """Returns the model file's path, as a plugin author once did."""
 
-    def prepare(self, dataset: Any) -> Any:
-        return super().prepare(dataset).path
+    def train(self, dataset: Any) -> Any:  # prepare() trains, so it returns the path too
+        return super().train(dataset).path
 
 
 class NoIOModel(NumpyMlp):

@@ -126,7 +126,9 @@ def train_model(host: Any, raw: Mapping[str, Any], workdir: Path, progress: Any)
     )
     dataset.prepare()
     started = time.perf_counter()
-    artifact = model.train(dataset)
+    from edgeai_core.contracts import check_artifact
+
+    artifact = check_artifact(model.record, "Model.train", model.train(dataset))
     progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes, {time.perf_counter() - started:.1f} s")
     return Path(artifact.path)
 

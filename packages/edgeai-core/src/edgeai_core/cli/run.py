@@ -176,6 +176,7 @@ def register(cli: click.Group) -> None:
         """
         from edgeai_core.artifacts import write_json_atomic
         from edgeai_core.components import Context
+        from edgeai_core.contracts import check_artifact
         from edgeai_core.progress import StreamProgress
 
         host = host_for(ctx)
@@ -199,7 +200,7 @@ def register(cli: click.Group) -> None:
         progress.stage(f"training {model} on {dataset}")
         component = model_record.create(model_params, where="model", context=context)
         started = time.perf_counter()
-        artifact = component.train(data)
+        artifact = check_artifact(model_record, "Model.train", component.train(data))
         duration = time.perf_counter() - started
         progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes")
         summary = {
