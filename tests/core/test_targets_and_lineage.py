@@ -11,8 +11,18 @@ import numpy as np
 import pytest
 
 from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
+from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings
 from edgeai_core.config import parse_config
-from edgeai_core.document import ArtifactStep, Latency, NotApplicable, Quality, RunError, UploadStep
+from edgeai_core.document import (
+    ArtifactRecord,
+    ArtifactStep,
+    Latency,
+    NotApplicable,
+    Quality,
+    RunError,
+    TargetLatency,
+    UploadStep,
+)
 from edgeai_core.lineage import file_under_step, step_metadata
 from edgeai_core.measurement import RunRecorder
 from edgeai_core.planner import Plan, plan_pipeline
@@ -110,7 +120,7 @@ def test_the_runner_measures_through_the_target_it_is_given(core_host: PluginHos
 def test_typed_sections_give_the_documented_json(tmp_path: Path) -> None:
     artifact = _artifact(tmp_path, "m", {"k": np.float32(0.5), "p": Path("a/b")})
     step = ArtifactStep(
-        name="m", kind="model", duration_s=0.25, artifact=Workspace(tmp_path, None, None, None).describe(artifact),  # type: ignore[arg-type]
+        name="m", kind="model", duration_s=0.25, artifact=ArtifactRecord.of(artifact, tmp_path),
         io=artifact.io.to_json(), metadata=artifact.metadata, output_format="f",
     )  # fmt: skip
     assert step.to_json() == {
@@ -133,7 +143,13 @@ def test_typed_sections_give_the_documented_json(tmp_path: Path) -> None:
         "reason": "no dataset",
     }
     assert RunError("model", "E", "m").to_json() == {"stage": "model", "type": "E", "message": "m"}
-    assert Latency.__dataclass_fields__.keys() == {"result", "target"}
+    settings = BenchmarkSettings.from_mapping({"warmup": 1, "min_count": 3, "min_duration_s": 0.0})
+    result = BenchmarkResult(settings, [9], [4, 2, 3], "min_count_and_duration", 0.5)
+    latency = Latency(result, TargetLatency([5], [1, 1, 2])).to_json()
+    assert latency["samples_ns"] == [4, 2, 3] and latency["stats"]["median"] == 3
+    assert latency["target"]["warmup"] == {"count": 1, "samples_ns": [5]}
+    assert latency["target"]["samples_ns"] == [1, 1, 2] and latency["target"]["stats"]["median"] == 1
+    assert "target" not in Latency(result).to_json()
 
 
 @pytest.mark.subprocess
