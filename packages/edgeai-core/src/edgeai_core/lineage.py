@@ -17,10 +17,13 @@ key is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from edgeai_core.document import jsonable
 
 if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
@@ -28,11 +31,15 @@ if TYPE_CHECKING:
 STEPS_KEY = "by_step"
 
 
+def _canonical(value: Any) -> str:
+    """JSON text of ``value`` as a sidecar would hold it (tuples as lists, numpy scalars as numbers)."""
+    with contextlib.suppress(TypeError, ValueError):  # a numpy array's item() needs a single element
+        value = jsonable(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) if type(a) is type(b) else False
-    except (TypeError, ValueError):  # arrays and other values without a plain truth value
-        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+    return a is b or _canonical(a) == _canonical(b)
 
 
 def steps_of(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
