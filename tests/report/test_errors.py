@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import sys
 from pathlib import Path
@@ -69,28 +68,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, change, field", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("validator", ["jsonschema", "structural"])
 def test_invalid_documents_name_the_file_and_field(
-    name: str,
-    change: Any,
-    field: str,
-    validator: str,
-    tmp_path: Path,
-    rt: SimpleNamespace,
-    monkeypatch: pytest.MonkeyPatch,
+    name: str, change: Any, field: str, tmp_path: Path, rt: SimpleNamespace
 ) -> None:
-    if validator == "structural":  # as if jsonschema were not installed
-        real_import = builtins.__import__
-
-        def no_jsonschema(module: str, *args: Any, **kwargs: Any) -> Any:
-            if module == "jsonschema" or module.startswith("jsonschema."):
-                raise ImportError("No module named 'jsonschema'")
-            return real_import(module, *args, **kwargs)
-
-        monkeypatch.delitem(sys.modules, "jsonschema", raising=False)
-        monkeypatch.setattr(builtins, "__import__", no_jsonschema)
-    else:
-        pytest.importorskip("jsonschema")
     bad = _broken(rt, tmp_path, name, change)
     good = rt.fixture_path("torch-eager")
     with pytest.raises(ReportInputError) as caught:

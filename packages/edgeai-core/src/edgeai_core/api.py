@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "DTYPES": "artifacts",
     "SIDECAR_SUFFIX": "artifacts",
     "write_json_atomic": "artifacts",
+    "step_metadata": "lineage",
     # errors
     "EdgeaiError": "errors",
     "UsageError": "errors",
@@ -90,6 +91,10 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [  # a literal list, so that type checkers see what is exported
+    "DTYPES",
+    "REQUIRED",
+    "SIDECAR_SUFFIX",
+    "SPLITS",
     "Artifact",
     "ArtifactError",
     "BackendSession",
@@ -100,7 +105,6 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Context",
     "Converter",
     "ConverterRecord",
-    "DTYPES",
     "Dataset",
     "DatasetError",
     "DatasetRecord",
@@ -127,14 +131,11 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Progress",
     "Protocol",
     "ProtocolRecord",
-    "REQUIRED",
     "Registration",
     "ResourceProbe",
     "Runtime",
     "RuntimeFailure",
     "RuntimeRecord",
-    "SIDECAR_SUFFIX",
-    "SPLITS",
     "Split",
     "Stream",
     "StreamProgress",
@@ -152,6 +153,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "parse_value",
     "plan_pipeline",
     "run_planned",
+    "step_metadata",
     "text_table",
     "train_shared",
     "write_json_atomic",
@@ -210,6 +212,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UsageError,
     )
     from edgeai_core.hookspecs import hookimpl, hookspec
+    from edgeai_core.lineage import step_metadata
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.plugins import PluginHost

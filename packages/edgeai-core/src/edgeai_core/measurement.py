@@ -5,8 +5,9 @@ measured fact (each finished step, latency samples in chunks, resource series, q
 line to ``results.partial.jsonl`` and flushed, so a crash or a kill loses nothing measured:
 :func:`recover_partial` rebuilds a document (status ``"interrupted"``) from that file.
 
-The document's layout is fixed by the JSON Schema shipped as ``edgeai_core/schemas/results.schema.json``
-(:func:`schema_path`); ``schema_version`` changes its major number on any incompatible change.
+The document's sections are typed objects (:mod:`edgeai_core.document`); its layout is fixed by the JSON
+Schema shipped as ``edgeai_core/schemas/results.schema.json`` (:func:`schema_path`); ``schema_version``
+changes its major number on any incompatible change.
 """
 
 from __future__ import annotations
@@ -24,8 +25,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from edgeai_core.artifacts import write_json_atomic
+from edgeai_core.document import (
+    SCHEMA_VERSION,
+    Latency,
+    NotApplicable,
+    PartialLatency,
+    Provenance,
+    Quality,
+    RunError,
+    Series,
+    Step,
+    TargetDescription,
+    jsonable,
+)
 
-SCHEMA_VERSION = "1.1"  # 1.1: remote runs (latency.target, provenance.target, upload steps)
 RESULTS_FILE = "results.json"
 PARTIAL_FILE = "results.partial.jsonl"
 
@@ -106,35 +119,22 @@ def provenance(
     frameworks: Mapping[str, str] | None = None,
     command: Sequence[str] | None = None,
     cwd: Path | None = None,
-) -> dict[str, Any]:
+) -> Provenance:
     """The provenance block: who measured what, with which versions, where and when."""
     argv = list(command if command is not None else sys.argv)
     if argv:
         argv[0] = Path(argv[0]).name
-    return {
-        "edgeai_version": _version("edgeai-core") or "unknown",
-        "plugins": dict(plugins),
-        "frameworks": dict(frameworks or {}),
-        "command": shlex.join(argv),
-        "config": _jsonable(config),
-        "seed": seed,
-        **machine_facts(),
-        "started_at": now_iso(),
-        "finished_at": None,
-        "git_sha": _git_sha(cwd or Path.cwd()),
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
+    return Provenance(
+        edgeai_version=_version("edgeai-core") or "unknown",
+        plugins=dict(plugins),
+        frameworks=dict(frameworks or {}),
+        command=shlex.join(argv),
+        config=jsonable(config),
+        seed=seed,
+        machine=machine_facts(),
+        started_at=now_iso(),
+        git_sha=_git_sha(cwd or Path.cwd()),
+    )
 
 
 def empty_document(name: str) -> dict[str, Any]:
@@ -152,13 +152,26 @@ def empty_document(name: str) -> dict[str, Any]:
     }
 
 
+#: a section given as a typed object (``to_json()``) or, from older callers, as its JSON already
+Section = Any
+
+
+def _json(section: Section) -> Any:
+    return jsonable(section.to_json() if hasattr(section, "to_json") else section)
+
+
 class RunRecorder:
-    """Builds the measurement document and mirrors every addition to the progress file."""
+    """Builds the measurement document from typed sections (:mod:`edgeai_core.document`) and mirrors every
+    addition to the progress file.
+
+    :attr:`document` is the JSON view, kept current; :attr:`provenance` the typed provenance once set.
+    """
 
     def __init__(self, output_dir: Path, name: str) -> None:
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.document = empty_document(name)
+        self.provenance: Provenance | None = None
         self.partial_path = self.output_dir / PARTIAL_FILE
         self.results_path = self.output_dir / RESULTS_FILE
         self._partial: IO[str] | None = self.partial_path.open("w", encoding="utf-8")
@@ -169,25 +182,40 @@ class RunRecorder:
     def _event(self, event: str, **data: Any) -> None:
         if self._partial is None:
             return
-        self._partial.write(json.dumps({"event": event, **_jsonable(data)}, allow_nan=False) + "\n")
+        self._partial.write(json.dumps({"event": event, **jsonable(data)}, allow_nan=False) + "\n")
         self._partial.flush()
 
     def _sync(self) -> None:
         if self._partial is not None:
             os.fsync(self._partial.fileno())
 
-    def set_provenance(self, prov: dict[str, Any]) -> None:
-        self.document["provenance"] = _jsonable(prov)
-        self._event("provenance", provenance=prov)
+    def set_provenance(self, prov: Provenance | Mapping[str, Any]) -> None:
+        if isinstance(prov, Provenance):
+            self.provenance = prov
+        self.document["provenance"] = _json(prov)
+        self._event("provenance", provenance=self.document["provenance"])
         self._sync()
 
-    def set_plan(self, plan: dict[str, Any]) -> None:
-        self.document["plan"] = _jsonable(plan)
+    def set_frameworks(self, frameworks: Mapping[str, str]) -> None:
+        """The framework versions of every component, known once the runtime is loaded."""
+        if self.provenance is not None:
+            self.provenance.frameworks = dict(frameworks)
+            self.set_provenance(self.provenance)
+
+    def set_target(self, target: TargetDescription) -> None:
+        """Remote runs: the target the runtime ran on."""
+        if self.provenance is not None:
+            self.provenance.target = target
+            self.set_provenance(self.provenance)
+
+    def set_plan(self, plan: Mapping[str, Any]) -> None:
+        self.document["plan"] = jsonable(plan)
         self._event("plan", plan=plan)
 
-    def add_step(self, step: dict[str, Any]) -> None:
-        self.document["steps"].append(_jsonable(step))
-        self._event("step", step=step)
+    def add_step(self, step: Step | Mapping[str, Any]) -> None:
+        data = _json(step)
+        self.document["steps"].append(data)
+        self._event("step", step=data)
         self._sync()
 
     def add_samples(self, phase: str, samples: Sequence[int]) -> None:
@@ -200,9 +228,10 @@ class RunRecorder:
         self._samples["target"].setdefault(phase, []).extend(samples)
         self._event("target_samples", phase=phase, samples_ns=list(samples))
 
-    def set_latency(self, latency: dict[str, Any]) -> None:
-        self.document["latency"] = _jsonable(latency)
-        summary = {k: v for k, v in latency.items() if k not in ("samples_ns", "warmup")}
+    def set_latency(self, latency: Latency | Mapping[str, Any]) -> None:
+        data = _json(latency)
+        self.document["latency"] = data
+        summary = {k: v for k, v in data.items() if k not in ("samples_ns", "warmup")}
         if isinstance(summary.get("target"), dict):  # its samples are in the target_samples events
             summary["target"] = {
                 k: v for k, v in summary["target"].items() if k not in ("samples_ns", "warmup")
@@ -210,25 +239,29 @@ class RunRecorder:
         self._event("latency", latency=summary)
         self._sync()
 
-    def set_resources(self, side: str, series: dict[str, Any] | None) -> None:
-        self.document["resources"][side] = _jsonable(series)
+    def set_resources(self, side: str, series: Series | None) -> None:
+        self.document["resources"][side] = jsonable(series)
         self._event("resources", side=side, series=series)
         self._sync()
 
-    def set_quality(self, quality: dict[str, Any]) -> None:
-        self.document["quality"] = _jsonable(quality)
-        self._event("quality", quality=quality)
+    def set_quality(self, quality: Quality | NotApplicable | Mapping[str, Any]) -> None:
+        self.document["quality"] = _json(quality)
+        self._event("quality", quality=self.document["quality"])
         self._sync()
 
-    def finish(self, status: str, error: dict[str, Any] | None = None) -> Path:
+    def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
+        error_json = None if error is None else _json(error)
         self.document["status"] = status
-        self.document["error"] = error
+        self.document["error"] = error_json
         if status != "complete" and self.document["latency"] is None and self._samples["host"]:
             self.document["latency"] = _partial_latency(self._samples["host"], self._samples["target"])
-        if self.document["provenance"]:
+        if self.provenance is not None:
+            self.provenance.finished_at = now_iso()
+            self.document["provenance"] = _json(self.provenance)
+        elif self.document["provenance"]:
             self.document["provenance"]["finished_at"] = now_iso()
-        self._event("end", status=status, error=error)
+        self._event("end", status=status, error=error_json)
         if self._partial is not None:
             self._sync()
             self._partial.close()
@@ -239,24 +272,12 @@ class RunRecorder:
 
 def _partial_latency(host: dict[str, list[int]], target: dict[str, list[int]]) -> dict[str, Any]:
     """A ``latency`` section from the samples of an unfinished run (marked ``partial``)."""
-    from edgeai_core.stats import latency_stats
 
-    def side(samples: dict[str, list[int]]) -> dict[str, Any]:
-        warmup, measure = samples.get("warmup", []), samples.get("measure", [])
-        section: dict[str, Any] = {
-            "unit": "ns",
-            "partial": True,
-            "warmup": {"count": len(warmup), "samples_ns": list(warmup)},
-            "samples_ns": list(measure),
-        }
-        if measure:
-            section["stats"] = latency_stats(measure)
-        return section
+    def side(samples: dict[str, list[int]], other: PartialLatency | None = None) -> PartialLatency:
+        return PartialLatency(samples.get("warmup", []), samples.get("measure", []), other)
 
-    latency = side(host)
-    if target:
-        latency["target"] = side(target)
-    return latency
+    section: dict[str, Any] = side(host, side(target) if target else None).to_json()
+    return section
 
 
 def recover_partial(path: str | Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Remote targets: the plan's runtime runs on a target reached through a protocol (``[target]`` in a config).
 
-The host compiles as usual, then :class:`RemoteRunner` connects, uploads the final artifact (file and IO
-spec), benchmarks with the same settings as a local run (each INFER round trip timed on the host with
-``perf_counter_ns``) and evaluates quality through INFER. The document records the host-measured round
+The host compiles as usual, then the runner's :class:`RemoteTarget` connects, uploads the final artifact
+(file and IO spec), benchmarks with the same settings as a local run (each INFER round trip timed on the
+host with ``perf_counter_ns``) and evaluates quality through INFER. The document records the host-measured round
 trips in ``latency`` and the target's own inference times, sample by sample, in ``latency.target``; the
 target's CPU and memory series (from STATS) in ``resources.target``; and an ``upload`` step.
 
@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.benchmark import BenchmarkResult
 from edgeai_core.components import Context, Protocol, Runtime
+from edgeai_core.document import RuntimeLoadStep, Series, TargetDescription, UploadStep
 from edgeai_core.errors import ArtifactError, PlanError, UsageError
 from edgeai_core.measurement import RunRecorder
+from edgeai_core.planner import Plan
 from edgeai_core.records import Registration
-from edgeai_core.runner import LocalRunner, _build
-from edgeai_core.stats import latency_stats
+from edgeai_core.runner import Runner
+from edgeai_core.targets import Target, Workspace, build
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.client import Client, Prepared, TargetInfo, TargetLost
 
@@ -170,117 +171,113 @@ class RemoteRuntime(Runtime):
         self.client = None
 
 
-class RemoteRunner(LocalRunner):
-    """A :class:`~edgeai_core.runner.LocalRunner` whose runtime runs on the plan's target."""
+class RemoteTarget(Target):
+    """The plan's runtime on a target reached through the plan's protocol (a :class:`RemoteRuntime`).
 
-    def _open_runtime(self, recorder: RunRecorder, artifact: Artifact, frameworks: dict[str, str]) -> Runtime:
-        plan = self.plan
+    :meth:`load` connects, uploads the artifact (recording ``upload`` and ``runtime-load`` steps and the
+    target's description); the benchmark's calls are timed on the host and on the target
+    (:attr:`timed_on_target`); the target samples its own CPU and memory between :meth:`start_stats` and
+    :meth:`stop_stats`.
+    """
+
+    timed_on_target = True
+
+    def __init__(self, plan: Plan, workspace: Workspace) -> None:
+        super().__init__(plan, workspace)
+        self._runtime: RemoteRuntime | None = None
+        self._sampling = False
+
+    @property
+    def runtime(self) -> RemoteRuntime:
+        if self._runtime is None:
+            raise RuntimeError("load() first")
+        return self._runtime
+
+    def load(self, artifact: Artifact, recorder: RunRecorder) -> dict[str, str]:
+        plan, ws = self.plan, self.workspace
         assert plan.target is not None
-        self._stage("upload", f"connecting to the target ({plan.target.record.name})")
-        protocol: Protocol = _build(plan.target, self._context("target"))
+        ws.stage("upload", f"connecting to the target ({plan.target.record.name})")
+        protocol: Protocol = build(plan.target, ws.context("target"))
         runtime = RemoteRuntime(
             record=plan.runtime.record,
             params=plan.runtime.params,
-            context=self._context("runtime"),
+            context=ws.context("runtime"),
             protocol=protocol,
             requested=plan.config.runtime.params,
         )
         info = runtime.connect()
-        try:
-            size = artifact.size_bytes
-            self.progress.done(f"{runtime.where}: runtime {info.runtime}, {info.software}")
-            self._stage("upload", f"uploading {artifact.path.name} ({size} bytes) to {runtime.where}")
-            started = time.perf_counter()
-            stored, load_ns = runtime.upload(
-                artifact, lambda done, total: self.progress.update(done, total, "bytes")
+        self._runtime = runtime
+        size = artifact.size_bytes
+        ws.progress.done(f"{runtime.where}: runtime {info.runtime}, {info.software}")
+        ws.stage("upload", f"uploading {artifact.path.name} ({size} bytes) to {runtime.where}")
+        started = time.perf_counter()
+        stored, load_ns = runtime.upload(
+            artifact, lambda done, total: ws.progress.update(done, total, "bytes")
+        )
+        duration = time.perf_counter() - started
+        described = ws.describe(artifact)
+        recorder.add_step(
+            UploadStep(
+                name=plan.target.record.name,
+                duration_s=duration,
+                artifact=described,
+                bytes=stored,
+                metadata={"target": runtime.where, "runtime": info.runtime, "load_s": load_ns / 1e9},
             )
-            duration = time.perf_counter() - started
-            described = self._describe(artifact)
-            recorder.add_step(
-                {
-                    "name": plan.target.record.name,
-                    "kind": "upload",
-                    "duration_s": duration,
-                    "artifact": described,
-                    "bytes": stored,
-                    "throughput_bytes_per_s": stored / duration if duration > 0 else None,
-                    "metadata": {"target": runtime.where, "runtime": info.runtime, "load_s": load_ns / 1e9},
-                }
+        )
+        recorder.add_step(
+            RuntimeLoadStep(
+                name=plan.runtime.record.name,
+                duration_s=load_ns / 1e9,
+                artifact=described,
+                metadata={"where": "target", "target": runtime.where},
             )
-            recorder.add_step(
-                {
-                    "name": plan.runtime.record.name,
-                    "kind": "runtime-load",
-                    "duration_s": load_ns / 1e9,
-                    "artifact": described,
-                    "metadata": {"where": "target", "target": runtime.where},
-                }
+        )
+        ws.progress.done(
+            f"{stored} bytes in {duration:.2f} s, loaded on the target in {load_ns / 1e6:.1f} ms"
+        )
+        report = runtime.stats(msg.STATS_REPORT)
+        versions = dict(report.get("versions") or {})
+        recorder.set_target(
+            TargetDescription(
+                protocol=plan.target.record.name,
+                address=runtime.where,
+                runtime=info.runtime,
+                software=info.software,
+                protocol_version=info.version,
+                versions=versions,
+                machine=report.get("machine"),
             )
-            self.progress.done(
-                f"{stored} bytes in {duration:.2f} s, loaded on the target in {load_ns / 1e6:.1f} ms"
-            )
-            report = runtime.stats(msg.STATS_REPORT)
-            frameworks.update(report.get("versions") or {})
-            provenance = recorder.document["provenance"]
-            provenance["frameworks"] = frameworks
-            provenance["target"] = {
-                "protocol": plan.target.record.name,
-                "address": runtime.where,
-                "runtime": info.runtime,
-                "software": info.software,
-                "protocol_version": info.version,
-                "versions": report.get("versions") or {},
-                "machine": report.get("machine"),
-            }
-        except BaseException:
-            runtime.close()
-            raise
-        return runtime
+        )
+        return versions
 
-    def _sample_sink(self, recorder: RunRecorder, runtime: Runtime) -> Callable[[str, list[int]], None]:
-        assert isinstance(runtime, RemoteRuntime)
-        emitted = 0
+    def start_stats(self, interval_s: float) -> None:
+        self.runtime.stats(msg.STATS_START, interval_s)
+        self._sampling = True
 
-        def sink(phase: str, samples: list[int]) -> None:
-            nonlocal emitted
-            recorder.add_samples(phase, samples)
-            target = runtime.target_ns[emitted : emitted + len(samples)]
-            emitted += len(samples)
-            recorder.add_target_samples(phase, target)
-
-        return sink
-
-    def _benchmark_started(self, recorder: RunRecorder, runtime: Runtime) -> None:
-        assert isinstance(runtime, RemoteRuntime)
-        resources = self.plan.config.resources
-        if resources["enabled"]:
-            runtime.stats(msg.STATS_START, resources["interval_s"])
-
-    def _benchmark_ended(self, recorder: RunRecorder, runtime: Runtime) -> None:
-        assert isinstance(runtime, RemoteRuntime)
-        if not self.plan.config.resources["enabled"] or runtime.broken is not None:
-            return
+    def stop_stats(self) -> Series | None:
+        runtime = self._runtime
+        if not self._sampling or runtime is None or runtime.broken is not None:
+            return None
+        self._sampling = False
         try:
             report = runtime.stats(msg.STATS_STOP)
         except Exception as exc:  # never hide the failure that ended the benchmark
             log.warning("could not collect the target's resource series: %s", exc)
-            return
-        if report.get("resources") is not None:
-            recorder.set_resources("target", report["resources"])
+            return None
+        series: Series | None = report.get("resources")
+        return series
 
-    def _latency_json(self, result: BenchmarkResult, runtime: Runtime) -> dict[str, Any]:
-        assert isinstance(runtime, RemoteRuntime)
-        data = result.to_json()
-        warm = len(result.warmup_ns)
-        samples = runtime.target_ns[warm : warm + len(result.samples_ns)]
-        data["target"] = {
-            "unit": "ns",
-            "source": "target runtime's infer() call, timed on the target",
-            "warmup": {"count": warm, "samples_ns": runtime.target_ns[:warm]},
-            "samples_ns": samples,
-            "stats": latency_stats(samples),
-        }
-        return data
+    def target_ns(self) -> Sequence[int]:
+        return self.runtime.target_ns
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+
+#: the name the remote runner had; :class:`~edgeai_core.runner.Runner` picks the target from the plan
+RemoteRunner = Runner
 
 
 def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,15 +1,16 @@
-"""The local runner: executes a :class:`~edgeai_core.planner.Plan` and writes the measurement document.
+"""The runner: executes a :class:`~edgeai_core.planner.Plan` and writes the measurement document.
 
 Stages: prepare dataset -> prepare (train or load) model -> each step (timed, artifact size recorded) ->
-load in the runtime -> warm-up and timed benchmark with resource sampling -> quality evaluation.
-Whatever happens, ``results.json`` is written; a failure records the stage and error and re-raises.
+load in the runtime on the plan's target (:mod:`edgeai_core.targets`: this process or a remote one) ->
+warm-up and timed benchmark with resource sampling -> quality evaluation. What each component returns is
+checked at the boundary (:mod:`edgeai_core.contracts`). Whatever happens, ``results.json`` is written; a
+failure records the stage and error and re-raises.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,25 @@ import numpy as np
 
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
-from edgeai_core.components import Context, Dataset, Model, Runtime, Split
-from edgeai_core.errors import ArtifactError, EdgeaiError, RuntimeFailure, UsageError
+from edgeai_core.components import Context, Dataset, Model, Split
+from edgeai_core.contracts import ContractError, check_artifact, check_outputs, check_split
+from edgeai_core.document import (
+    ArtifactStep,
+    DatasetStep,
+    Latency,
+    NotApplicable,
+    Quality,
+    RunError,
+    TargetLatency,
+)
+from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.lineage import file_under_step, without_steps
 from edgeai_core.measurement import RunRecorder, provenance
 from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
 from edgeai_core.resources import ResourceSampler
+from edgeai_core.targets import Target, Workspace, build, open_target
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +49,6 @@ class RunFailed(EdgeaiError):
         super().__init__(f"{message} (partial results in {results})")
         self.results = results
         self.exit_code = getattr(cause, "exit_code", 1)
-
-
-def _build(component: PlannedComponent, context: Context) -> Any:
-    factory = component.record.load()
-    return factory(record=component.record, params=component.params, context=context)
 
 
 def synthetic_inputs(io: IOSpec, batch: int, seed: int) -> list[np.ndarray]:
@@ -82,7 +90,7 @@ class NormalizedDataset(Dataset):
 
     def split(self, name: str) -> Split:
         if name not in self._cache:
-            raw = self.inner.split(name)
+            raw = check_split(self.inner.record, name, self.inner.split(name))
             self._cache[name] = Split(self._normalize(raw.inputs), raw.targets)
         return self._cache[name]
 
@@ -147,8 +155,13 @@ def _static_batch(io: IOSpec) -> int | None:
     return first if isinstance(first, int) and first > 0 else None
 
 
-class LocalRunner:
-    """Runs a plan on this machine."""
+class Runner:
+    """Runs a plan: the components before the runtime on this machine, the runtime on the plan's target.
+
+    The target (:mod:`edgeai_core.targets`) is this process, or a remote one when the config has a
+    ``[target]`` table (``target`` builds it; pass another factory to run the plan elsewhere); the document
+    has the same layout either way, plus the target's own timings and resources on remote runs.
+    """
 
     def __init__(
         self,
@@ -158,14 +171,17 @@ class LocalRunner:
         host: PluginHost,
         progress: Progress | None = None,
         command: Sequence[str] | None = None,
+        target: Callable[[Plan, Workspace], Target] = open_target,
     ) -> None:
         self.plan = plan
+        self.open_target = target
         self.output_dir = Path(output_dir)
         self.host = host
         self.progress = progress or NullProgress()
         self.command = command
         self.artifacts_dir = self.output_dir / "artifacts"
         self.stage = "setup"
+        self.workspace = Workspace(self.output_dir, self.progress, self._context, self._stage)
 
     def _context(self, sub: str) -> Context:
         workdir = self.artifacts_dir / sub
@@ -179,16 +195,12 @@ class LocalRunner:
         try:
             self._run(recorder)
         except BaseException as exc:
-            error = {
-                "stage": self.stage,
-                "type": type(exc).__name__,
-                "message": str(exc),
-                "traceback": traceback.format_exc(limit=20),
-            }
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            path = recorder.finish(status, error)
+            path = recorder.finish(status, RunError.from_exception(self.stage, exc))
             if isinstance(exc, Exception):
-                raise RunFailed(f"{self.stage} failed: {exc}", path, exc) from exc
+                # a contract error already names the component; other errors get the stage
+                message = str(exc) if isinstance(exc, ContractError) else f"{self.stage} failed: {exc}"
+                raise RunFailed(message, path, exc) from exc
             raise
         recorder.finish("complete")
         return recorder.document
@@ -214,24 +226,18 @@ class LocalRunner:
         if plan.dataset is not None:
             self._stage("dataset", f"preparing dataset {plan.dataset.record.name}")
             started = time.perf_counter()
-            dataset = _build(plan.dataset, self._context("dataset"))
+            dataset = build(plan.dataset, self._context("dataset"))
             assert dataset is not None
             dataset.prepare()
             frameworks.update(dataset.versions())
-            recorder.add_step(
-                {
-                    "name": plan.dataset.record.name,
-                    "kind": "dataset",
-                    "duration_s": time.perf_counter() - started,
-                    "artifact": None,
-                }
-            )
+            recorder.add_step(DatasetStep(plan.dataset.record.name, time.perf_counter() - started))
             self.progress.done()
 
         self._stage("model", f"preparing model {plan.model.record.name}")
         started = time.perf_counter()
-        model: Model = _build(plan.model, self._context("model"))
-        artifact = model.prepare(dataset)
+        model: Model = build(plan.model, self._context("model"))
+        artifact = check_artifact(plan.model.record, "Model.prepare", model.prepare(dataset))
+        artifact = self._file_metadata(artifact, None, plan.model.record.name)
         if dataset is not None:
             dataset.use_io_spec(artifact.io)
             dataset = normalized_for(dataset, artifact)
@@ -245,69 +251,35 @@ class LocalRunner:
                 f"{step.record.kind} {step.record.name}: {step.input_format} -> {step.output_format}",
             )
             started = time.perf_counter()
-            component = _build(step, self._context(f"{index:02d}-{step.record.name}"))
+            component = build(step, self._context(f"{index:02d}-{step.record.name}"))
             source = artifact
             if step.record.kind == "compiler":
-                artifact = component.compile(artifact, dataset if step.record.needs_dataset else None)  # type: ignore[attr-defined]
+                method = "Compiler.compile"
+                produced = component.compile(artifact, dataset if step.record.needs_dataset else None)  # type: ignore[attr-defined]
             else:
-                artifact = component.convert(artifact)
+                method = "Converter.convert"
+                produced = component.convert(artifact)
+            artifact = check_artifact(step.record, method, produced, step.output_format)
+            artifact = self._file_metadata(artifact, source, step.record.name)
             frameworks.update(component.versions())
-            if artifact.format != step.output_format:
-                raise RuntimeFailure(
-                    f"{step.record.qualified_name} produced format '{artifact.format}', "
-                    f"but its record promises '{step.output_format}'"
-                )
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
 
-        runtime = self._open_runtime(recorder, artifact, frameworks)
+        target = self.open_target(plan, self.workspace)
         try:
-            self._measure(recorder, runtime, dataset, artifact)
+            frameworks.update(target.load(artifact, recorder))
+            recorder.set_frameworks(frameworks)
+            self._measure(recorder, target, dataset, artifact)
         finally:
-            runtime.close()
+            target.close()
 
-    # -- hooks a remote runner overrides (edgeai_core.remote.RemoteRunner) ---------------------------
-
-    def _open_runtime(self, recorder: RunRecorder, artifact: Artifact, frameworks: dict[str, str]) -> Runtime:
-        """Build the runtime, load ``artifact`` into it and record the load step."""
-        plan = self.plan
-        self._stage("runtime", f"loading into runtime {plan.runtime.record.name}")
-        runtime: Runtime = _build(plan.runtime, self._context("runtime"))
-        started = time.perf_counter()
-        runtime.load(artifact)
-        load_s = time.perf_counter() - started
-        frameworks.update(runtime.versions())
-        recorder.document["provenance"]["frameworks"] = frameworks
-        recorder.add_step(
-            {
-                "name": plan.runtime.record.name,
-                "kind": "runtime-load",
-                "duration_s": load_s,
-                "artifact": self._describe(artifact),
-            }
-        )
-        return runtime
-
-    def _sample_sink(self, recorder: RunRecorder, runtime: Runtime) -> Callable[[str, list[int]], None]:
-        """Where the benchmark hands its latency samples (the progress file)."""
-        return recorder.add_samples
-
-    def _benchmark_started(self, recorder: RunRecorder, runtime: Runtime) -> None:
-        """Called right before warm-up starts (a target starts sampling its resources)."""
-
-    def _benchmark_ended(self, recorder: RunRecorder, runtime: Runtime) -> None:
-        """Called after the benchmark and evaluation, also when they failed."""
-
-    def _latency_json(self, result: BenchmarkResult, runtime: Runtime) -> dict[str, Any]:
-        """The document's ``latency`` section."""
-        return result.to_json()
-
-    def _describe(self, artifact: Artifact) -> dict[str, Any]:
-        """The artifact with its path relative to the output folder (results stay valid when moved)."""
-        described = artifact.describe()
-        if artifact.path.is_relative_to(self.output_dir):
-            described["path"] = str(artifact.path.relative_to(self.output_dir))
-        return described
+    def _file_metadata(self, artifact: Artifact, source: Artifact | None, step: str) -> Artifact:
+        """File the step's metadata keys under its name (:mod:`edgeai_core.lineage`); the sidecar of an
+        artifact made inside this run's folder is rewritten to match."""
+        filed = file_under_step(artifact, source, step)
+        if filed.path.is_relative_to(self.output_dir) and filed.sidecar.is_file():
+            filed.save()
+        return filed
 
     def _record_step(
         self,
@@ -318,21 +290,21 @@ class LocalRunner:
         duration_s: float,
     ) -> None:
         recorder.add_step(
-            {
-                "name": step.record.name,
-                "kind": step.record.kind,
-                "inserted": getattr(step, "inserted", False),
-                "duration_s": duration_s,
-                "input_format": source.format if source else None,
-                "output_format": artifact.format,
-                "artifact": self._describe(artifact),
-                "io": artifact.io.to_json(),
-                "metadata": dict(artifact.metadata),
-            }
+            ArtifactStep(
+                name=step.record.name,
+                kind=step.record.kind,
+                inserted=getattr(step, "inserted", False),
+                duration_s=duration_s,
+                input_format=source.format if source else None,
+                output_format=artifact.format,
+                artifact=self.workspace.describe(artifact),
+                io=artifact.io.to_json(),
+                metadata=without_steps(artifact.metadata),
+            )
         )
 
     def _measure(
-        self, recorder: RunRecorder, runtime: Runtime, dataset: Dataset | None, artifact: Artifact
+        self, recorder: RunRecorder, target: Target, dataset: Dataset | None, artifact: Artifact
     ) -> None:
         settings = BenchmarkSettings.from_mapping(self.plan.benchmark)
         io = artifact.io
@@ -340,7 +312,7 @@ class LocalRunner:
         pool: list[list[np.ndarray]]
         self.stage = "benchmark"  # inputs that do not fit the model fail this stage
         if dataset is not None:
-            split = dataset.split(self.plan.config.evaluation["split"])
+            split = self._split(dataset, self.plan.config.evaluation["split"])
             check_input_shape(split.inputs, io, dataset.name)
             count = max(1, len(split) // batch)
             pool = [[split.inputs[i * batch : (i + 1) * batch]] for i in range(min(count, 256))]
@@ -348,7 +320,7 @@ class LocalRunner:
             pool = [synthetic_inputs(io, batch, self.plan.config.seed + i) for i in range(16)]
 
         def bind(i: int) -> Any:
-            return runtime.bind(pool[i % len(pool)])
+            return target.bind(pool[i % len(pool)])
 
         resources_cfg = self.plan.config.resources
         sampler = None
@@ -361,36 +333,36 @@ class LocalRunner:
                 f"benchmarking: {settings.warmup} warm-up runs, then at least "
                 f"{settings.min_count} runs and {settings.min_duration_s:g} s",
             )
-            self._benchmark_started(recorder, runtime)
-            result: BenchmarkResult = run_benchmark(
-                bind, settings, progress=self.progress, on_samples=self._sample_sink(recorder, runtime)
+            if resources_cfg["enabled"]:
+                target.start_stats(resources_cfg["interval_s"])
+            result = run_benchmark(
+                bind, settings, progress=self.progress, on_samples=_sample_sink(recorder, target)
             )
-            recorder.set_latency(self._latency_json(result, runtime))
+            recorder.set_latency(_latency(result, target))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
             if dataset is not None and not dataset.has_labels:
-                recorder.set_quality(
-                    {
-                        "task": dataset.task,
-                        "applicable": False,
-                        "reason": f"dataset {dataset.name} has no labels",
-                    }
-                )
+                recorder.set_quality(NotApplicable(dataset.task, f"dataset {dataset.name} has no labels"))
             elif dataset is not None and self.plan.config.evaluation["enabled"]:
                 self._stage(
                     "evaluation", f"evaluating quality on the {self.plan.config.evaluation['split']} split"
                 )
-                recorder.set_quality(self._evaluate(runtime, dataset, io))
+                recorder.set_quality(self._evaluate(target, dataset, io))
                 self.progress.done(_quality_line(recorder.document["quality"]))
             else:
                 reason = "no dataset" if dataset is None else "evaluation disabled"
-                recorder.set_quality(
-                    {"task": dataset.task if dataset else None, "applicable": False, "reason": reason}
-                )
+                recorder.set_quality(NotApplicable(dataset.task if dataset else None, reason))
         finally:
             if sampler is not None:
                 recorder.set_resources("host", sampler.stop())
-            self._benchmark_ended(recorder, runtime)
+            if resources_cfg["enabled"]:
+                series = target.stop_stats()
+                if series is not None:
+                    recorder.set_resources("target", series)
+
+    def _split(self, dataset: Dataset, name: str) -> Split:
+        record = self.plan.dataset.record if self.plan.dataset is not None else dataset.record
+        return check_split(record, name, dataset.split(name))
 
     def _probes(self) -> dict[str, Any]:
         probes = {}
@@ -401,25 +373,52 @@ class LocalRunner:
                 log.info("resource probe %s unavailable: %s", record.name, exc)
         return probes
 
-    def _evaluate(self, runtime: Runtime, dataset: Dataset, io: IOSpec) -> dict[str, Any]:
+    def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation
-        split = dataset.split(cfg["split"])
+        split = self._split(dataset, cfg["split"])
         limit = cfg["limit"] or len(split)
         batch = cfg["batch_size"] or _static_batch(io) or 32
+        record = self.plan.runtime.record
         outputs = []
         total = min(limit, len(split))
         for start in range(0, total, batch):
             x = split.inputs[start : min(start + batch, total)]
             if len(x) < batch and _static_batch(io):  # pad the last batch of a static-batch model
                 pad = np.repeat(x[-1:], batch - len(x), axis=0)
-                out = runtime.infer([np.concatenate([x, pad])])[0][: len(x)]
+                out = check_outputs(record, target.infer([np.concatenate([x, pad])]), io, batch)[0][: len(x)]
             else:
-                out = runtime.infer([x])[0]
+                out = check_outputs(record, target.infer([x]), io, len(x))[0]
             outputs.append(np.asarray(out))
             self.progress.update(start + len(x), total, "samples")
-        quality = dataset.evaluate(np.concatenate(outputs), split.targets[:total])
-        quality.setdefault("split", cfg["split"])
-        return quality
+        return Quality(dataset.evaluate(np.concatenate(outputs), split.targets[:total]), cfg["split"])
+
+
+#: the name this class had when remote runs were a subclass; both run local and remote plans
+LocalRunner = Runner
+
+
+def _sample_sink(recorder: RunRecorder, target: Target) -> Callable[[str, list[int]], None]:
+    """Where the benchmark hands its latency samples: the progress file, with the target's own times."""
+    if not target.timed_on_target:
+        return recorder.add_samples
+    emitted = 0
+
+    def sink(phase: str, samples: list[int]) -> None:
+        nonlocal emitted
+        recorder.add_samples(phase, samples)
+        timed = target.target_ns()[emitted : emitted + len(samples)]
+        emitted += len(samples)
+        recorder.add_target_samples(phase, timed)
+
+    return sink
+
+
+def _latency(result: BenchmarkResult, target: Target) -> Latency:
+    if not target.timed_on_target:
+        return Latency(result)
+    warm = len(result.warmup_ns)
+    timed = target.target_ns()
+    return Latency(result, TargetLatency(timed[:warm], timed[warm : warm + len(result.samples_ns)]))
 
 
 def _quality_line(quality: dict[str, Any] | None) -> str:

@@ -126,7 +126,9 @@ def train_model(host: Any, raw: Mapping[str, Any], workdir: Path, progress: Any)
     )
     dataset.prepare()
     started = time.perf_counter()
-    artifact = model.train(dataset)
+    from edgeai_core.contracts import check_artifact
+
+    artifact = check_artifact(model.record, "Model.train", model.train(dataset))
     progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes, {time.perf_counter() - started:.1f} s")
     return Path(artifact.path)
 
@@ -170,9 +172,10 @@ def run_variant(
     """Run one planned variant into ``folder``; return its summary row (status ``complete`` or ``failed``)."""
     from edgeai_core.config import parse_config
     from edgeai_core.planner import plan_pipeline
-    from edgeai_core.runner import LocalRunner
+    from edgeai_core.runner import Runner
 
     server = None
+    doc: dict[str, Any] | None
     try:
         if variant.serve:  # a local `edgeai serve` plays the remote target
             if start_target is None:
@@ -181,12 +184,7 @@ def run_variant(
                 )
             server, raw["target"] = start_target(runtime_name(raw), folder)
         plan = plan_pipeline(parse_config(raw), host)
-        runner_type: Any = LocalRunner
-        if plan.target is not None:
-            from edgeai_core.remote import RemoteRunner
-
-            runner_type = RemoteRunner
-        runner = runner_type(plan, folder, host=host, progress=progress, command=list(command or []))
+        runner = Runner(plan, folder, host=host, progress=progress, command=list(command or []))
         doc = runner.run()
         row = result_row(variant.name, "complete", doc)
     except EdgeaiError as exc:

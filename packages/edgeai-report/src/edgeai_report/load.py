@@ -2,8 +2,9 @@
 
 Every input is checked before anything is drawn, and a bad one stops the report with one line naming the file
 and the field: a report that silently skipped a run would compare the wrong things. Documents are validated
-against the JSON Schema the core ships when ``jsonschema`` is importable, and by structural checks of what the
-report reads otherwise. A progress file (``results.partial.jsonl``) left by a crashed run is accepted too: it is
+against the JSON Schema the core ships (``edgeai_core/schemas/results.schema.json``, the contract the core's
+typed sections in :mod:`edgeai_core.document` follow), plus what a schema cannot say (a confusion matrix
+as wide as the class count). A progress file (``results.partial.jsonl``) left by a crashed run is accepted too: it is
 rebuilt with :func:`edgeai_core.measurement.recover_partial` and rendered as an interrupted run.
 
 Large arrays (latency samples, resource series) are checked with numpy rather than by the schema validator,
@@ -12,6 +13,7 @@ element by element, which is what keeps loading 8 runs of 10,000 samples well un
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -447,20 +449,9 @@ def validate_document(doc: Any, path: Path) -> None:
             f"schema_version: {version} is not supported (this edgeai-report reads {SUPPORTED_MAJOR}.x); "
             "install the edgeai-report release that matches the edgeai that wrote it",
         )
-    light = _check_big_arrays(doc, path)
-    try:
-        import jsonschema
-    except ImportError:
-        _structural_checks(light, path)
-    else:
-        from edgeai_core.measurement import load_schema
-
-        schema = load_schema()
-        validator = jsonschema.validators.validator_for(schema)(schema)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(light))
-        if error is not None:
-            where = _dotted(error.absolute_path) or "(document)"
-            raise ReportInputError(path, f"{where}: {error.message} (schema results.schema.json)")
+    error = _schema_error(_check_big_arrays(doc, path))
+    if error is not None:
+        raise ReportInputError(path, error)
     # what the schema cannot say: the matrix and per-class lists match the class count
     quality = doc.get("quality")
     if isinstance(quality, dict) and quality.get("applicable") and quality.get("task") == "classification":
@@ -470,6 +461,27 @@ def validate_document(doc: Any, path: Path) -> None:
                 raise ReportInputError(path, f"{where}: {message}")
 
         _check_classification(quality, need)
+
+
+def _schema_error(doc: dict[str, Any]) -> str | None:
+    """The most relevant schema violation of ``doc`` as ``field: message``, or None when it is valid."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is None:
+        return None
+    where = _dotted(error.absolute_path) or "(document)"
+    return f"{where}: {error.message} (schema results.schema.json)"
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    from edgeai_core.measurement import load_schema
+
+    schema = load_schema()
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def _dotted(parts: Sequence[Any] | Any) -> str:
@@ -529,67 +541,6 @@ def _check_numbers(values: list[Any], kind: str, field_name: str, path: Path) ->
         if negative.size:
             i = int(negative[0])
             raise ReportInputError(path, f"{field_name}[{i}]: must be >= 0, got {values[i]!r}")
-
-
-def _structural_checks(doc: dict[str, Any], path: Path) -> None:
-    """Without jsonschema: check the parts the report reads, with the same kind of message."""
-
-    def need(cond: bool, where: str, message: str) -> None:
-        if not cond:
-            raise ReportInputError(path, f"{where}: {message}")
-
-    for key in ("name", "status", "error", "provenance", "steps", "latency", "resources", "quality"):
-        need(key in doc, key, "is required")
-    need(isinstance(doc["name"], str), "name", "must be a string")
-    need(doc["status"] in STATUSES, "status", f"must be one of {', '.join(STATUSES)}, got {doc['status']!r}")
-    need(doc["error"] is None or isinstance(doc["error"], dict), "error", "must be null or an object")
-    if doc["status"] in ("failed", "interrupted"):
-        need(isinstance(doc["error"], dict), "error", f"must describe the error of a {doc['status']} run")
-    need(isinstance(doc["provenance"], dict), "provenance", "must be an object")
-    need(isinstance(doc["steps"], list), "steps", "must be a list")
-    for i, step in enumerate(doc["steps"]):
-        need(isinstance(step, dict), f"steps[{i}]", "must be an object")
-        for key in ("name", "kind", "duration_s"):
-            need(key in step, f"steps[{i}].{key}", "is required")
-        artifact = step.get("artifact")
-        if artifact is not None:
-            need(isinstance(artifact, dict), f"steps[{i}].artifact", "must be null or an object")
-            size = artifact.get("size_bytes")
-            need(
-                isinstance(size, int) and size >= 0,
-                f"steps[{i}].artifact.size_bytes",
-                "must be an integer >= 0",
-            )
-    latency = doc["latency"]
-    need(latency is None or isinstance(latency, dict), "latency", "must be null or an object")
-    if isinstance(latency, dict):
-        stats = latency.get("stats")
-        if stats is not None:
-            _check_stats(stats, "latency.stats", need)
-        target = latency.get("target")
-        if isinstance(target, dict) and target.get("stats") is not None:
-            _check_stats(target["stats"], "latency.target.stats", need)
-    resources = doc["resources"]
-    need(isinstance(resources, dict), "resources", "must be an object")
-    for side in ("host", "target"):
-        series = resources.get(side)
-        need(series is None or isinstance(series, dict), f"resources.{side}", "must be null or an object")
-    quality = doc["quality"]
-    need(quality is None or isinstance(quality, dict), "quality", "must be null or an object")
-    if doc["status"] == "complete":
-        need(isinstance(latency, dict), "latency", "a complete run must have latency")
-        need(isinstance(quality, dict), "quality", "a complete run must have quality")
-
-
-def _check_stats(stats: Any, where: str, need: Any) -> None:
-    need(isinstance(stats, dict), where, "must be an object")
-    for key in ("count", "mean", "median", "p50", "p90", "p95", "p99", "std", "min", "max"):
-        value = stats.get(key)
-        need(
-            isinstance(value, (int, float)) and not isinstance(value, bool),
-            f"{where}.{key}",
-            "must be a number",
-        )
 
 
 def _check_classification(quality: Mapping[str, Any], need: Any) -> None:

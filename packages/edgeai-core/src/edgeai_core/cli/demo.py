@@ -8,7 +8,6 @@ components are missing are skipped with the reason; a failed variant does not st
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -164,56 +163,15 @@ def _demo_finished(host: Any, output: Path, rows: list[dict[str, Any]], progress
 def start_target(
     runtime: str, folder: Path, progress: Any, timeout_s: float = 120.0
 ) -> tuple[Any, dict[str, Any]]:
-    """Start ``edgeai serve --protocol tcp --runtime RUNTIME --port 0`` with a fresh token in ``folder``;
-    return the process and the ``[target]`` table pointing at it."""
-    import subprocess
-    import threading
+    """Start a local ``edgeai serve`` for ``runtime`` in ``folder``; return its handle and ``[target]`` table."""
+    from edgeai_core.target_server import start_local_server
 
-    from edgeai_core.wire.auth import write_token
-
-    folder.mkdir(parents=True, exist_ok=True)
-    token = folder / "target.token"
-    write_token(token)
-    log_path = folder / "target.log"
-    command = [sys.executable, "-m", "edgeai_core", "serve", "--protocol", "tcp", "--runtime", runtime,
-               "--port", "0", "--token-file", str(token), "--workdir", str(folder / "target"), "--once"]  # fmt: skip
     progress.stage(f"starting a local target: edgeai serve --protocol tcp --runtime {runtime}")
-    with log_path.open("w", encoding="utf-8") as log_file:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log_file, stdin=subprocess.DEVNULL, text=True
-        )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-    reader.start()
-    reader.join(timeout_s)
-    try:
-        event = json.loads(lines[0]) if lines and lines[0] else None
-    except json.JSONDecodeError:
-        event = None
-    if not event or event.get("event") != "listening":
-        stop_target(proc)
-        tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [
-            "no output"
-        ]
-        raise EdgeaiError(f"the local target (edgeai serve) did not start: {tail[0]} (log: {log_path})")
-    progress.done(f"listening on 127.0.0.1:{event['port']} (pid {event['pid']})")
-    target = {"protocol": "tcp", "host": "127.0.0.1", "port": event["port"], "token_file": str(token),
-              "timeout_s": 30.0}  # fmt: skip
-    return proc, target
+    server = start_local_server(runtime, folder, timeout_s=timeout_s)
+    progress.done(f"listening on {server.address} (pid {server.pid})")
+    return server, server.target_table()
 
 
-def stop_target(proc: Any) -> None:
+def stop_target(server: Any) -> None:
     """Stop a target started by :func:`start_target` (it exits by itself after one session)."""
-    import subprocess
-
-    try:
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
+    server.stop()

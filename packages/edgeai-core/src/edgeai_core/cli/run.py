@@ -134,16 +134,10 @@ def register(cli: click.Group) -> None:
                 click.echo("\n".join(plan.describe()))
             return
         from edgeai_core.progress import StreamProgress
-        from edgeai_core.runner import LocalRunner
+        from edgeai_core.runner import Runner
 
-        runner_type = LocalRunner
-        if plan.target is not None:  # the runtime runs on a target reached through the protocol
-            from edgeai_core.remote import RemoteRunner
-
-            runner_type = RemoteRunner
-        runner = runner_type(
-            plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]]
-        )
+        # the runtime runs here, or on the target the config's [target] table names
+        runner = Runner(plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]])
         doc = runner.run()
         summary = _summary(doc, runner.output_dir / "results.json")
         if as_json:
@@ -182,6 +176,7 @@ def register(cli: click.Group) -> None:
         """
         from edgeai_core.artifacts import write_json_atomic
         from edgeai_core.components import Context
+        from edgeai_core.contracts import check_artifact
         from edgeai_core.progress import StreamProgress
 
         host = host_for(ctx)
@@ -205,7 +200,7 @@ def register(cli: click.Group) -> None:
         progress.stage(f"training {model} on {dataset}")
         component = model_record.create(model_params, where="model", context=context)
         started = time.perf_counter()
-        artifact = component.train(data)
+        artifact = check_artifact(model_record, "Model.train", component.train(data))
         duration = time.perf_counter() - started
         progress.done(f"{artifact.path.name}, {artifact.size_bytes} bytes")
         summary = {

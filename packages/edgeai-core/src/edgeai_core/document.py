@@ -1,0 +1,333 @@
+"""The sections of the measurement document (``results.json``) as typed objects.
+
+Each class builds one section, or one entry of a section, and turns it into JSON with ``to_json()``; the runner
+and the targets write the document only through them (:class:`edgeai_core.measurement.RunRecorder` holds
+them), and ``edgeai_core/schemas/results.schema.json`` is the contract their JSON follows. Readers (the report)
+validate against that schema.
+
+Layout: ``schema_version``, ``name``, ``status``, ``error`` (:class:`RunError`), ``provenance``
+(:class:`Provenance`, with :class:`TargetDescription` on remote runs), ``plan``, ``steps`` (one of
+:data:`Step` each), ``latency`` (:class:`Latency`, with :class:`TargetLatency` on remote runs), ``resources``
+(series per side) and ``quality`` (:class:`Quality` or :class:`NotApplicable`).
+"""
+
+from __future__ import annotations
+
+import traceback as _traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from edgeai_core.artifacts import Artifact
+    from edgeai_core.benchmark import BenchmarkResult
+
+SCHEMA_VERSION = "1.1"  # 1.1: remote runs (latency.target, provenance.target, upload steps)
+STATUSES = ("running", "complete", "failed", "interrupted")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with mappings, sequences, paths and numpy scalars turned into JSON types."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+# -- error -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run did not complete: the runner's stage, the exception's type and message, a traceback."""
+
+    stage: str
+    type: str
+    message: str
+    traceback: str | None = None
+
+    @classmethod
+    def from_exception(cls, stage: str, exc: BaseException) -> RunError:
+        return cls(stage, type(exc).__name__, str(exc), _traceback.format_exc(limit=20))
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"stage": self.stage, "type": self.type, "message": self.message}
+        if self.traceback is not None:
+            data["traceback"] = self.traceback
+        return data
+
+
+# -- provenance --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetDescription:
+    """Remote runs: the target as it described itself (HELLO, STATS) and how it was reached."""
+
+    protocol: str
+    address: str
+    runtime: str
+    software: str
+    protocol_version: int
+    versions: Mapping[str, str] = field(default_factory=dict)
+    machine: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "address": self.address,
+            "runtime": self.runtime,
+            "software": self.software,
+            "protocol_version": self.protocol_version,
+            "versions": dict(self.versions),
+            "machine": None if self.machine is None else dict(self.machine),
+        }
+
+
+@dataclass
+class Provenance:
+    """Who measured what, with which versions, where and when.
+
+    ``machine`` holds the facts of :func:`edgeai_core.measurement.machine_facts` (python, os, cpu, memory,
+    hostname); ``frameworks`` and ``target`` are filled in once the runtime is loaded.
+    """
+
+    edgeai_version: str
+    plugins: Mapping[str, str | None]
+    command: str
+    config: Mapping[str, Any]
+    seed: int
+    machine: Mapping[str, Any]
+    started_at: str
+    frameworks: dict[str, str] = field(default_factory=dict)
+    finished_at: str | None = None
+    git_sha: str | None = None
+    target: TargetDescription | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "edgeai_version": self.edgeai_version,
+            "plugins": dict(self.plugins),
+            "frameworks": dict(self.frameworks),
+            "command": self.command,
+            "config": jsonable(self.config),
+            "seed": self.seed,
+            **self.machine,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "git_sha": self.git_sha,
+        }
+        if self.target is not None:
+            data["target"] = self.target.to_json()
+        return data
+
+
+# -- steps -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """An artifact as a step records it; ``path`` relative to the run's output folder when inside it."""
+
+    path: str
+    format: str
+    size_bytes: int
+
+    @classmethod
+    def of(cls, artifact: Artifact, root: Path | None = None) -> ArtifactRecord:
+        path = artifact.path
+        if root is not None and path.is_relative_to(root):
+            path = path.relative_to(root)
+        return cls(str(path), artifact.format, artifact.size_bytes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "format": self.format, "size_bytes": self.size_bytes}
+
+
+@dataclass(frozen=True)
+class DatasetStep:
+    """The dataset was prepared (it makes no artifact)."""
+
+    name: str
+    duration_s: float
+    kind: ClassVar[str] = "dataset"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "duration_s": self.duration_s, "artifact": None}
+
+
+@dataclass(frozen=True)
+class ArtifactStep:
+    """A model, compiler or converter made an artifact (``input_format`` is None for the model)."""
+
+    name: str
+    kind: str
+    duration_s: float
+    artifact: ArtifactRecord
+    io: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    input_format: str | None = None
+    output_format: str | None = None
+    inserted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "inserted": self.inserted,
+            "duration_s": self.duration_s,
+            "input_format": self.input_format,
+            "output_format": self.output_format,
+            "artifact": self.artifact.to_json(),
+            "io": jsonable(self.io),
+            "metadata": jsonable(self.metadata),
+        }
+
+
+@dataclass(frozen=True)
+class RuntimeLoadStep:
+    """The final artifact was loaded into the runtime (on a target: ``metadata`` says where)."""
+
+    name: str
+    duration_s: float
+    artifact: ArtifactRecord
+    metadata: Mapping[str, Any] | None = None
+    kind: ClassVar[str] = "runtime-load"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "duration_s": self.duration_s,
+            "artifact": self.artifact.to_json(),
+        }
+        if self.metadata is not None:
+            data["metadata"] = jsonable(self.metadata)
+        return data
+
+
+@dataclass(frozen=True)
+class UploadStep:
+    """Remote runs: the final artifact was sent to the target (``name`` is the protocol)."""
+
+    name: str
+    duration_s: float
+    artifact: ArtifactRecord
+    bytes: int
+    metadata: Mapping[str, Any]
+    kind: ClassVar[str] = "upload"
+
+    @property
+    def throughput_bytes_per_s(self) -> float | None:
+        return self.bytes / self.duration_s if self.duration_s > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "duration_s": self.duration_s,
+            "artifact": self.artifact.to_json(),
+            "bytes": self.bytes,
+            "throughput_bytes_per_s": self.throughput_bytes_per_s,
+            "metadata": jsonable(self.metadata),
+        }
+
+
+Step = DatasetStep | ArtifactStep | RuntimeLoadStep | UploadStep
+
+# -- latency -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetLatency:
+    """Remote runs: the target's own inference time for each host-timed call, in the host's order."""
+
+    warmup_ns: Sequence[int]
+    samples_ns: Sequence[int]
+    source: str = "target runtime's infer() call, timed on the target"
+
+    def to_json(self) -> dict[str, Any]:
+        from edgeai_core.stats import latency_stats
+
+        return {
+            "unit": "ns",
+            "source": self.source,
+            "warmup": {"count": len(self.warmup_ns), "samples_ns": list(self.warmup_ns)},
+            "samples_ns": list(self.samples_ns),
+            "stats": latency_stats(list(self.samples_ns)),
+        }
+
+
+@dataclass(frozen=True)
+class Latency:
+    """The benchmark's samples, statistics and settings (host-timed), and the target's times if remote."""
+
+    result: BenchmarkResult
+    target: TargetLatency | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.result.to_json()
+        if self.target is not None:
+            data["target"] = self.target.to_json()
+        return data
+
+
+@dataclass(frozen=True)
+class PartialLatency:
+    """The samples of a run that did not finish its benchmark (marked ``partial``); per side and phase."""
+
+    warmup_ns: Sequence[int]
+    samples_ns: Sequence[int]
+    target: PartialLatency | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        section: dict[str, Any] = {
+            "unit": "ns",
+            "partial": True,
+            "warmup": {"count": len(self.warmup_ns), "samples_ns": list(self.warmup_ns)},
+            "samples_ns": list(self.samples_ns),
+        }
+        if self.samples_ns:
+            from edgeai_core.stats import latency_stats
+
+            section["stats"] = latency_stats(list(self.samples_ns))
+        if self.target is not None:
+            section["target"] = self.target.to_json()
+        return section
+
+
+# -- quality -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What the dataset's ``evaluate`` returned for the evaluated split (task-specific keys)."""
+
+    metrics: Mapping[str, Any]
+    split: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = jsonable(self.metrics)
+        data.setdefault("split", self.split)
+        return data
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """Quality was not measured, and why."""
+
+    task: str | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "applicable": False, "reason": self.reason}
+
+
+#: a resource time series (``interval_s``, ``t_s``, ``cpu_percent``, ``rss_bytes``...), as the sampler gives it
+Series = Mapping[str, Any]
