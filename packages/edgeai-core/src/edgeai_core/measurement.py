@@ -12,6 +12,7 @@ changes its major number on any incompatible change.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -38,6 +39,7 @@ from edgeai_core.document import (
     TargetDescription,
     jsonable,
 )
+from edgeai_core.errors import EdgeaiError
 
 RESULTS_FILE = "results.json"
 PARTIAL_FILE = "results.partial.jsonl"
@@ -160,6 +162,16 @@ def _json(section: Section) -> Any:
     return jsonable(section.to_json() if hasattr(section, "to_json") else section)
 
 
+class OutputWriteError(EdgeaiError):
+    """Writing one of the run's output files failed (a full disk, a read-only folder, a quota)."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        reason = (exc.strerror or str(exc)).rstrip(".")
+        self.path = Path(path)
+        self.reason = reason[:1].lower() + reason[1:]
+        super().__init__(f"writing {self.path}: {self.reason}")
+
+
 class RunRecorder:
     """Builds the measurement document from typed sections (:mod:`edgeai_core.document`) and mirrors every
     addition to the progress file.
@@ -174,20 +186,42 @@ class RunRecorder:
         self.provenance: Provenance | None = None
         self.partial_path = self.output_dir / PARTIAL_FILE
         self.results_path = self.output_dir / RESULTS_FILE
-        self._partial: IO[str] | None = self.partial_path.open("w", encoding="utf-8")
         # samples so far, per side and phase: a failed run's results.json keeps them too
         self._samples: dict[str, dict[str, list[int]]] = {"host": {}, "target": {}}
+        #: the progress file stopped accepting writes (its error); the document in memory is still complete
+        self.partial_error: OutputWriteError | None = None
+        try:
+            self._partial: IO[str] | None = self.partial_path.open("w", encoding="utf-8")
+        except OSError as exc:
+            self._partial = None
+            raise OutputWriteError(self.partial_path, exc) from None
         self._event("start", schema_version=SCHEMA_VERSION, name=name)
 
     def _event(self, event: str, **data: Any) -> None:
         if self._partial is None:
             return
-        self._partial.write(json.dumps({"event": event, **jsonable(data)}, allow_nan=False) + "\n")
-        self._partial.flush()
+        line = json.dumps({"event": event, **jsonable(data)}, allow_nan=False) + "\n"
+        try:
+            self._partial.write(line)
+            self._partial.flush()
+        except OSError as exc:
+            self._give_up_partial(exc)
 
     def _sync(self) -> None:
         if self._partial is not None:
-            os.fsync(self._partial.fileno())
+            try:
+                os.fsync(self._partial.fileno())
+            except OSError as exc:
+                self._give_up_partial(exc)
+
+    def _give_up_partial(self, exc: OSError) -> None:
+        """The progress file cannot be written: stop writing it and fail the run, naming the file."""
+        partial, self._partial = self._partial, None
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.close()
+        self.partial_error = OutputWriteError(self.partial_path, exc)
+        raise self.partial_error
 
     def set_provenance(self, prov: Provenance | Mapping[str, Any]) -> None:
         if isinstance(prov, Provenance):
@@ -261,12 +295,17 @@ class RunRecorder:
             self.document["provenance"] = _json(self.provenance)
         elif self.document["provenance"]:
             self.document["provenance"]["finished_at"] = now_iso()
-        self._event("end", status=status, error=error_json)
-        if self._partial is not None:
+        with contextlib.suppress(OutputWriteError):  # results.json below is what counts now
+            self._event("end", status=status, error=error_json)
             self._sync()
-            self._partial.close()
+        if self._partial is not None:
+            with contextlib.suppress(OSError):
+                self._partial.close()
             self._partial = None
-        write_json_atomic(self.results_path, self.document)
+        try:
+            write_json_atomic(self.results_path, self.document)
+        except OSError as exc:
+            raise OutputWriteError(self.results_path, exc) from None
         return self.results_path
 
 

@@ -32,7 +32,7 @@ from edgeai_core.document import (
 )
 from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
 from edgeai_core.lineage import file_under_step, without_steps
-from edgeai_core.measurement import RunRecorder, provenance
+from edgeai_core.measurement import OutputWriteError, RunRecorder, provenance
 from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
@@ -45,10 +45,20 @@ log = logging.getLogger(__name__)
 class RunFailed(EdgeaiError):
     """The run failed; ``results.json`` holds what was measured before the failure."""
 
-    def __init__(self, message: str, results: Path, cause: BaseException) -> None:
-        super().__init__(f"{message} (partial results in {results})")
+    def __init__(self, message: str, results: Path | None, cause: BaseException) -> None:
+        super().__init__(message if results is None else f"{message} (partial results in {results})")
         self.results = results
         self.exit_code = getattr(cause, "exit_code", 1)
+
+
+def _kept(recorder: RunRecorder, lost: OutputWriteError) -> str:
+    """Where the measurements are when results.json itself could not be written."""
+    if recorder.partial_error is None:
+        return f"{lost}; the measurements so far are in {recorder.partial_path}"
+    return (
+        f"{lost}; the measurements up to the failure are in {recorder.partial_path}"
+        " (edgeai_core.measurement.recover_partial reads it)"
+    )
 
 
 def synthetic_inputs(io: IOSpec, batch: int, seed: int) -> list[np.ndarray]:
@@ -191,19 +201,41 @@ class Runner:
     def run(self) -> dict[str, Any]:
         """Execute the plan; return the document (also written to ``output_dir/results.json``)."""
         config = self.plan.config
-        recorder = RunRecorder(self.output_dir, config.display_name)
+        try:
+            recorder = RunRecorder(self.output_dir, config.display_name)
+        except OutputWriteError as exc:
+            raise RunFailed(
+                f"writing {exc.path} during {self.stage}: {exc.reason}; nothing was measured yet", None, exc
+            ) from exc
         try:
             self._run(recorder)
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            path = recorder.finish(status, RunError.from_exception(self.stage, exc))
+            try:
+                path = recorder.finish(status, RunError.from_exception(self.stage, exc))
+            except OutputWriteError as lost:
+                if not isinstance(exc, Exception):
+                    raise
+                raise RunFailed(f"{self._failure(exc)}; {_kept(recorder, lost)}", None, exc) from exc
             if isinstance(exc, Exception):
-                # a contract error already names the component; other errors get the stage
-                message = str(exc) if isinstance(exc, ContractError) else f"{self.stage} failed: {exc}"
-                raise RunFailed(message, path, exc) from exc
+                raise RunFailed(self._failure(exc), path, exc) from exc
             raise
-        recorder.finish("complete")
+        try:
+            recorder.finish("complete")
+        except OutputWriteError as exc:
+            raise RunFailed(f"the run completed, but {_kept(recorder, exc)}", None, exc) from exc
         return recorder.document
+
+    def _failure(self, exc: Exception) -> str:
+        """One line for a failed run: what failed, in which stage."""
+        if isinstance(exc, ContractError):  # it already names the component
+            return str(exc)
+        if isinstance(exc, OutputWriteError):
+            return f"writing {exc.path} during {self.stage}: {exc.reason}"
+        if isinstance(exc, OSError) and exc.filename is not None:
+            reason = (exc.strerror or str(exc)).rstrip(".")
+            return f"{self.stage} failed: {exc.filename}: {reason[:1].lower() + reason[1:]}"
+        return f"{self.stage} failed: {exc}"
 
     def _stage(self, name: str, message: str) -> None:
         self.stage = name
