@@ -64,6 +64,20 @@ _EXPORTS: dict[str, str] = {
     "Progress": "progress",
     "NullProgress": "progress",
     "latency_stats": "stats",
+    # the measurement document (results.json): its JSON Schema, and a document rebuilt from a progress file
+    "load_schema": "measurement",
+    "recover_partial": "measurement",
+    # shared helpers: one-line messages, tensors against their IO spec, JSON-ready values
+    "MAX_MESSAGE": "text",
+    "condense": "text",
+    "shape_text": "text",
+    "channel_axis": "tensors",
+    "quantize": "tensors",
+    "dequantize": "tensors",
+    "fits_input": "tensors",
+    "check_input_shape": "tensors",
+    "input_normalization": "tensors",
+    "jsonable": "jsonvalues",
     # compatibility grid and ONNX backend interfaces (engines live in edgeai-compat)
     "GridModel": "grid",
     "GridSuite": "grid",
@@ -116,6 +130,8 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     )
     from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
     from edgeai_core.hookspecs import hookimpl, hookspec
+    from edgeai_core.jsonvalues import jsonable
+    from edgeai_core.measurement import load_schema, recover_partial
     from edgeai_core.onnx_backends import BackendSession, OnnxBackend
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.progress import NullProgress, Progress
@@ -133,3 +149,12 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         RuntimeRecord,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.tensors import (
+        channel_axis,
+        check_input_shape,
+        dequantize,
+        fits_input,
+        input_normalization,
+        quantize,
+    )
+    from edgeai_core.text import MAX_MESSAGE, condense, shape_text

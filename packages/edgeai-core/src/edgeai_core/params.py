@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeai_core.errors import ParameterError, closest
+from edgeai_core.jsonvalues import jsonable
 
 #: Marker for a parameter without a default: it must be given.
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -204,7 +205,7 @@ class Param:
             schema = {"anyOf": [schema, {"type": "null"}]}
         schema["description"] = self.help
         if not self.required:
-            schema["default"] = _jsonable(self.default)
+            schema["default"] = jsonable(self.default)
         return schema
 
 
@@ -347,14 +348,6 @@ def _num(value: Any) -> str:
     if isinstance(value, Path):
         return str(value)
     return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
 
 
 def as_paramset(params: Iterable[Param] | ParamSet) -> ParamSet:

@@ -6,9 +6,7 @@ planning stay light. The implementations are imported when a dataset is built.
 
 from __future__ import annotations
 
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import REQUIRED, Param
-from edgeai_core.records import DatasetRecord
+from edgeai_core.api import REQUIRED, DatasetRecord, Param, hookimpl
 
 INSTALL = "edgeai-datasets"
 

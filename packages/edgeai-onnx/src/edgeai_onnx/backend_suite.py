@@ -16,7 +16,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from edgeai_core.onnx_backends import BackendSession, OnnxBackend
+from edgeai_core.api import BackendSession, OnnxBackend
 from edgeai_onnx._util import condense
 from edgeai_onnx.runtime import check_providers, session_options
 

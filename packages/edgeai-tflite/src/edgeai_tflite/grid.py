@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact
-from edgeai_core.components import Context
-from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
+from edgeai_core.api import Artifact, Context, GridModel, GridSuite, ImportUnsupported, Prepared
 from edgeai_tflite._tf import keras, quiet, tf, versions
 from edgeai_tflite.models import keras_io_spec, save_keras
 from edgeai_tflite.nets import build

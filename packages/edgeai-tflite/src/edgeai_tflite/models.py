@@ -16,9 +16,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeai_core.artifacts import SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Dataset, Model
-from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.api import (
+    SIDECAR_SUFFIX,
+    Artifact,
+    ArtifactError,
+    Dataset,
+    EdgeaiError,
+    IOSpec,
+    Model,
+    TensorSpec,
+    UsageError,
+)
 from edgeai_tflite import KERAS, SAVEDMODEL
 from edgeai_tflite._tf import keras, quiet, require_tensorflow_backend, tf, versions
 from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout

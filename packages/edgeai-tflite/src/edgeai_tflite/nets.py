@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edgeai_core.errors import ArtifactError, UsageError
+from edgeai_core.api import ArtifactError, UsageError
 from edgeai_tflite._tf import keras
 
 log = logging.getLogger(__name__)

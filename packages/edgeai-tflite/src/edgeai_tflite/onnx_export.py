@@ -21,9 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Converter
-from edgeai_core.errors import ArtifactError, EdgeaiError, MissingDependencyError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Converter,
+    EdgeaiError,
+    IOSpec,
+    MissingDependencyError,
+    TensorSpec,
+)
 from edgeai_tflite import KERAS, ONNX
 from edgeai_tflite._tf import quiet, tf, versions
 from edgeai_tflite._util import condense

@@ -7,15 +7,16 @@ stay fast. The factories named here import what they need when a component is bu
 
 from __future__ import annotations
 
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import REQUIRED, Param
-from edgeai_core.records import (
+from edgeai_core.api import (
+    REQUIRED,
     CompilerRecord,
     ConverterRecord,
     DemoVariant,
     GridSuiteRecord,
     ModelRecord,
+    Param,
     RuntimeRecord,
+    hookimpl,
 )
 
 #: What a target device installs: the runtime and ``tflite-file`` need nothing more.

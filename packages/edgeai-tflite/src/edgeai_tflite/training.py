@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.components import Dataset
-from edgeai_core.errors import DatasetError, EdgeaiError
-from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.api import Dataset, DatasetError, EdgeaiError, NullProgress, Progress
 from edgeai_tflite._tf import keras, tf
 
 log = logging.getLogger(__name__)

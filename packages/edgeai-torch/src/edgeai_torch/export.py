@@ -30,9 +30,15 @@ import numpy as np
 import onnx
 import torch
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Converter
-from edgeai_core.errors import ArtifactError, EdgeaiError, MissingDependencyError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Converter,
+    EdgeaiError,
+    IOSpec,
+    MissingDependencyError,
+    TensorSpec,
+)
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import load_checkpoint
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
+from edgeai_core.api import GridModel, GridSuite, ImportUnsupported, Prepared
 from edgeai_torch.nets import InvertedResidual, build
 
 log = logging.getLogger(__name__)

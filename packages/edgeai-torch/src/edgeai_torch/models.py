@@ -14,9 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from edgeai_core.artifacts import SIDECAR_SUFFIX, Artifact
-from edgeai_core.components import Dataset, Model
-from edgeai_core.errors import UsageError
+from edgeai_core.api import SIDECAR_SUFFIX, Artifact, Dataset, Model, UsageError
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import io_spec, load_checkpoint, save_checkpoint
 from edgeai_torch.nets import ARCHITECTURE_PARAMS, build, parameter_count

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import ArtifactError
 
 log = logging.getLogger(__name__)
 

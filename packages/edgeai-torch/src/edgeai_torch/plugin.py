@@ -6,9 +6,15 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import Param
-from edgeai_core.records import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord
+from edgeai_core.api import (
+    ConverterRecord,
+    DemoVariant,
+    GridSuiteRecord,
+    ModelRecord,
+    Param,
+    RuntimeRecord,
+    hookimpl,
+)
 
 INSTALL = "edgeai-torch"
 

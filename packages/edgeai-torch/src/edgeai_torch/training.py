@@ -22,9 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.components import Dataset
-from edgeai_core.errors import DatasetError, EdgeaiError
-from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.api import Dataset, DatasetError, EdgeaiError, NullProgress, Progress
 
 log = logging.getLogger(__name__)
 
