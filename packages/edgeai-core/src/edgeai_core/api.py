@@ -78,6 +78,25 @@ _EXPORTS: dict[str, str] = {
     "check_input_shape": "tensors",
     "input_normalization": "tensors",
     "jsonable": "jsonvalues",
+    # trainable classifiers: parameter declarations (light), the framework-free training kit, architectures
+    "TrainingHelp": "classifier_params",
+    "training_params": "classifier_params",
+    "mobilenet_params": "classifier_params",
+    "TrainSettings": "training",
+    "TrainResult": "training",
+    "EpochBook": "training",
+    "TrainableClassifier": "training",
+    "split_arrays": "training",
+    "training_splits": "training",
+    "top1_accuracy": "training",
+    "sidecar_metadata": "training",
+    "MOBILENETV2_STAGES": "architectures",
+    "MobileNetV2Plan": "architectures",
+    "InvertedResidualPlan": "architectures",
+    "make_divisible": "architectures",
+    "mobilenetv2_strides": "architectures",
+    "mobilenetv2_plan": "architectures",
+    "build_architecture": "architectures",
     # compatibility grid and ONNX backend interfaces (engines live in edgeai-compat)
     "GridModel": "grid",
     "GridSuite": "grid",
@@ -104,7 +123,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
+    from edgeai_core.architectures import (
+        MOBILENETV2_STAGES,
+        InvertedResidualPlan,
+        MobileNetV2Plan,
+        build_architecture,
+        make_divisible,
+        mobilenetv2_plan,
+        mobilenetv2_strides,
+    )
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
+    from edgeai_core.classifier_params import TrainingHelp, mobilenet_params, training_params
     from edgeai_core.components import (
         SPLITS,
         Compiler,
@@ -158,3 +187,13 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         quantize,
     )
     from edgeai_core.text import MAX_MESSAGE, condense, shape_text
+    from edgeai_core.training import (
+        EpochBook,
+        TrainableClassifier,
+        TrainResult,
+        TrainSettings,
+        sidecar_metadata,
+        split_arrays,
+        top1_accuracy,
+        training_splits,
+    )

@@ -13,57 +13,23 @@ from edgeai_core.api import (
     ModelRecord,
     Param,
     RuntimeRecord,
+    TrainingHelp,
     hookimpl,
+    mobilenet_params,
+    training_params,
 )
 
 INSTALL = "edgeai-torch"
 
 
-def _training_params(
-    epochs: int, batch_size: int, learning_rate: float, channels: int, image_size: int
-) -> tuple[Param, ...]:
-    """Parameters shared by the trainable models (defaults differ per model)."""
-    return (
-        Param("epochs", "int", default=epochs, minimum=1, help="training epochs"),
-        Param("batch_size", "int", default=batch_size, minimum=1, help="training batch size"),
-        Param("learning_rate", "float", default=learning_rate, minimum=0.0, help="Adam learning rate"),
-        Param("weight_decay", "float", default=0.0, minimum=0.0, help="Adam weight decay (L2 penalty)"),
-        Param(
-            "schedule",
-            "choice",
-            default="cosine",
-            choices=("cosine", "constant"),
-            help="learning rate schedule: cosine decay to 0 over all steps, or constant",
-        ),
-        Param("channels", "int", default=channels, minimum=1, help="input channels (NCHW)"),
-        Param("image_size", "int", default=image_size, minimum=4, help="input height and width in pixels"),
-        Param(
-            "classes",
-            "int",
-            default=None,
-            minimum=2,
-            help="output classes (default: the number of the dataset's class names)",
-        ),
-        Param(
-            "checkpoint",
-            "path",
-            default=None,
-            help="load this model.pt (written by edgeai train) instead of training",
-        ),
-        Param(
-            "logdir",
-            "path",
-            default=None,
-            help="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
-        ),
-        Param(
-            "threads",
-            "int",
-            default=1,
-            minimum=1,
-            help="torch threads while training (1: reproducible timing on small machines)",
-        ),
-    )
+#: How edgeai-torch words the training parameters that depend on the framework.
+TRAINING = TrainingHelp(
+    layout="NCHW",
+    checkpoint_file="model.pt",
+    weight_decay="Adam weight decay (L2 penalty)",
+    logdir="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
+    threads="torch threads while training (1: reproducible timing on small machines)",
+)
 
 
 @hookimpl
@@ -77,7 +43,9 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("classification",),
             trainable=True,
             install=INSTALL,
-            params=_training_params(epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8),
+            params=training_params(
+                TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
+            ),
         ),
         ModelRecord(
             name="mobilenetv2",
@@ -88,22 +56,12 @@ def edgeai_register_models() -> list[ModelRecord]:
             trainable=True,
             install=INSTALL,
             params=(
-                *_training_params(epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32),
-                Param(
-                    "width",
-                    "float",
-                    default=0.5,
-                    minimum=0.1,
-                    maximum=4.0,
-                    help="width multiplier: scales every layer's channels (1.0 is the paper's network)",
+                *training_params(
+                    TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
                 ),
-                Param(
-                    "dropout",
-                    "float",
-                    default=0.2,
-                    minimum=0.0,
-                    maximum=0.9,
-                    help="dropout before the classifier",
+                *mobilenet_params(
+                    "width multiplier: scales every layer's channels (1.0 is the paper's network)",
+                    "dropout before the classifier",
                 ),
             ),
         ),
