@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -98,13 +98,21 @@ def top1_accuracy(
     return correct / len(inputs)
 
 
+class MetricsSink(Protocol):
+    """Where a framework writes the rows of ``metrics.jsonl`` too (TensorBoard event files, say)."""
+
+    def write(self, step: int, scalars: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class EpochBook:
     """Per-epoch bookkeeping of a trainer: divergence, the best-validation epoch, history, metrics and progress.
 
     Every epoch: :meth:`epoch_end`. The best epoch is the one with the highest validation accuracy (ties go to
     the later epoch: same accuracy, lower training loss; every epoch is the best without a validation split);
     its weights (``snapshot()``) are kept in :attr:`best_weights` for the trainer to restore. ``metrics.jsonl`` in
-    ``settings.logdir`` gets one JSON object per epoch and a last one with the test accuracy; ``scalars`` (a
+    ``settings.logdir`` gets one JSON object per epoch and a last one with the test accuracy; ``sink`` (a
     TensorBoard writer, say) gets the same rows.
     """
 
@@ -112,11 +120,11 @@ class EpochBook:
         self,
         settings: TrainSettings,
         progress: Progress | None = None,
-        scalars: Callable[[int, dict[str, Any]], None] | None = None,
+        sink: MetricsSink | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress or NullProgress()
-        self.scalars = scalars
+        self.sink = sink
         self.best_weights: Any = None
         self.best_accuracy: float | None = None
         self.best_epoch = settings.epochs
@@ -191,12 +199,14 @@ class EpochBook:
             return
         self._jsonl.write(json.dumps({"epoch": epoch, **row}) + "\n")
         self._jsonl.flush()
-        if self.scalars is not None:
-            self.scalars(epoch, row)
+        if self.sink is not None:
+            self.sink.write(epoch, row)
 
     def close(self) -> None:
         if self._jsonl is not None:
             self._jsonl.close()
+        if self.sink is not None:
+            self.sink.close()
 
 
 def training_splits(
@@ -245,8 +255,9 @@ class TrainableClassifier(Model):
     """An image classifier trained on a dataset (or loaded from its checkpoint), whatever the framework.
 
     Subclasses declare the class attributes and implement :meth:`build_network`, :meth:`parameter_count`,
-    :meth:`fit`, :meth:`save_network`, :meth:`io_spec` and :meth:`load_checkpoint`; the rest (parameters of the
-    network, the input check, settings, logging, the artifact and its metadata) is shared.
+    :meth:`fit`, :meth:`restore_weights`, :meth:`accuracy`, :meth:`save_network`, :meth:`io_spec` and
+    :meth:`load_checkpoint`; the rest (parameters of the network, the input check, the splits, the epoch
+    bookkeeping, settings, logging, the artifact and its metadata) is shared.
     """
 
     #: the architecture this model builds (a key of ``architecture_params``)
@@ -268,11 +279,22 @@ class TrainableClassifier(Model):
     def parameter_count(self, network: Any) -> int:
         raise NotImplementedError
 
-    def fit(
-        self, network: Any, dataset: Dataset, settings: TrainSettings, check: Callable[[Any], None]
-    ) -> TrainResult:
-        """Train ``network``, leaving it with the best-validation weights."""
+    def fit(self, network: Any, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook) -> None:
+        """Train ``network`` on ``arrays["train"]`` (inputs, targets) for ``settings.epochs`` epochs, handing each
+        epoch to ``book.epoch_end`` (with the validation accuracy on ``arrays["validation"]``)."""
         raise NotImplementedError
+
+    def restore_weights(self, network: Any, weights: Any) -> None:
+        """Put back the weights a ``snapshot`` given to :meth:`EpochBook.epoch_end` took."""
+        raise NotImplementedError
+
+    def accuracy(self, network: Any, inputs: np.ndarray, targets: np.ndarray) -> float | None:
+        """Top-1 accuracy in inference mode (see :func:`top1_accuracy`)."""
+        raise NotImplementedError
+
+    def metrics_sink(self, logdir: Path | None) -> MetricsSink | None:
+        """Where the per-epoch metrics go besides ``metrics.jsonl`` (nowhere by default)."""
+        return None
 
     def save_network(self, network: Any, params: dict[str, Any], path: Path) -> None:
         raise NotImplementedError
@@ -343,7 +365,7 @@ class TrainableClassifier(Model):
         settings = TrainSettings.from_params(self.params, self.context.seed)
         count = self.parameter_count(network)
         log.info("training %s (%d parameters) for %d epochs", self.name, count, settings.epochs)
-        result = self.fit(network, dataset, settings, self.input_check(params, dataset))
+        result = self.run_training(network, dataset, settings, self.input_check(params, dataset))
         path = self.context.workdir / self.checkpoint_name
         self.save_network(network, params, path)
         log.info(
@@ -362,6 +384,21 @@ class TrainableClassifier(Model):
             versions=self.versions(),
             metadata=self.training_metadata(params, result, count, dataset),
         ).save()
+
+    def run_training(
+        self, network: Any, dataset: Dataset, settings: TrainSettings, check: Callable[[Any], None]
+    ) -> TrainResult:
+        """Fit ``network``, leave it with the best-validation weights and test it."""
+        arrays = training_splits(dataset, check)
+        book = EpochBook(settings, self.context.progress, self.metrics_sink(settings.logdir))
+        try:
+            self.fit(network, arrays, settings, book)
+            book.stop()
+            if book.best_weights is not None:
+                self.restore_weights(network, book.best_weights)
+            return book.result(self.accuracy(network, *arrays["test"]))
+        finally:
+            book.close()
 
     def training_metadata(
         self, params: dict[str, Any], result: TrainResult, parameter_count: int, dataset: Dataset

@@ -10,14 +10,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.api import Artifact, Dataset, IOSpec, TrainableClassifier, TrainResult, TrainSettings
+from edgeai_core.api import Artifact, EpochBook, IOSpec, TrainableClassifier, TrainSettings
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import io_spec, load_checkpoint, save_checkpoint
 from edgeai_torch.nets import ARCHITECTURE_PARAMS, build, parameter_count
-from edgeai_torch.training import torch_threads, train_classifier
+from edgeai_torch.training import TensorBoardScalars, accuracy, run_epochs, tensorboard_scalars, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,21 @@ class TorchClassifier(TrainableClassifier):
     def parameter_count(self, network: nn.Module) -> int:
         return parameter_count(network)
 
-    def fit(self, network: nn.Module, dataset: Dataset, settings: TrainSettings, check: Any) -> TrainResult:
-        return train_classifier(network, dataset, settings, self.context.progress, check)
+    def fit(
+        self, network: nn.Module, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook
+    ) -> None:
+        run_epochs(network, arrays, settings, book)
+
+    def restore_weights(self, network: nn.Module, weights: dict[str, torch.Tensor]) -> None:
+        network.load_state_dict(weights)
+        network.eval()
+
+    def accuracy(self, network: nn.Module, inputs: np.ndarray, targets: np.ndarray) -> float | None:
+        with torch_threads(self.params["threads"]):
+            return accuracy(network, inputs, targets)
+
+    def metrics_sink(self, logdir: Path | None) -> TensorBoardScalars | None:
+        return tensorboard_scalars(logdir)
 
     def save_network(self, network: nn.Module, params: dict[str, Any], path: Path) -> None:
         save_checkpoint(path, self.architecture, params, network)

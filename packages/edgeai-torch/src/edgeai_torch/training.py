@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgeai_core.api import (
-    Dataset,
-    EpochBook,
-    Progress,
-    TrainResult,
-    TrainSettings,
-    top1_accuracy,
-    training_splits,
-)
-
-__all__ = ["TrainResult", "TrainSettings", "accuracy", "torch_threads", "train_classifier"]
+from edgeai_core.api import EpochBook, TrainSettings, top1_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +36,12 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 @torch.inference_mode()
-def accuracy(
-    module: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch: int = 256
-) -> float | None:
+def accuracy(module: nn.Module, inputs: Any, targets: Any, batch: int = 256) -> float | None:
     """Top-1 accuracy in eval mode (BatchNorm running statistics, no dropout); None for an empty split."""
     was_training = module.training
     module.eval()
     try:
-        return top1_accuracy(module, inputs, targets, batch)
+        return top1_accuracy(module, torch.as_tensor(inputs), torch.as_tensor(targets), batch)
     finally:
         module.train(was_training)
 
@@ -64,7 +52,7 @@ class TensorBoardScalars:
     def __init__(self, writer: Any) -> None:
         self.writer = writer
 
-    def __call__(self, step: int, scalars: dict[str, Any]) -> None:
+    def write(self, step: int, scalars: dict[str, Any]) -> None:
         for name, value in scalars.items():
             if value is not None:
                 self.writer.add_scalar(name, value, step)
@@ -92,23 +80,13 @@ def tensorboard_scalars(logdir: Path | None) -> TensorBoardScalars | None:
     return TensorBoardScalars(SummaryWriter(log_dir=str(logdir)))
 
 
-def train_classifier(
-    module: nn.Module,
-    dataset: Dataset,
-    settings: TrainSettings,
-    progress: Progress | None = None,
-    check_inputs: Callable[[Any], None] | None = None,
-) -> TrainResult:
-    """Train ``module`` on the dataset's train split and leave it holding the best-validation weights.
+def run_epochs(module: nn.Module, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook) -> None:
+    """Seeded Adam + cross-entropy over ``arrays["train"]``, every epoch handed to ``book``.
 
     The caller seeds torch before building ``module`` (its initial weights are part of reproducibility).
-    ``check_inputs`` may reject a train split whose shape the network cannot take, before any work is done.
     """
-    arrays = training_splits(dataset, check_inputs)
     x_train, y_train = (torch.from_numpy(a) for a in arrays["train"])
     x_val, y_val = (torch.from_numpy(a) for a in arrays["validation"])
-    x_test, y_test = (torch.from_numpy(a) for a in arrays["test"])
-
     with torch_threads(settings.threads):
         generator = torch.Generator().manual_seed(settings.seed)
         optimizer = torch.optim.Adam(
@@ -118,39 +96,27 @@ def train_classifier(
         if settings.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps(len(x_train)))
         loss_fn = nn.CrossEntropyLoss()
-        scalars = tensorboard_scalars(settings.logdir)
-        book = EpochBook(settings, progress, scalars)
-        try:
-            for epoch in range(1, settings.epochs + 1):
-                module.train()
-                order = torch.randperm(len(x_train), generator=generator)
-                total, seen = 0.0, 0
-                lr = optimizer.param_groups[0]["lr"]
-                for start in range(0, len(x_train), settings.batch_size):
-                    index = order[start : start + settings.batch_size]
-                    if len(index) == 1 and start > 0:
-                        continue  # a batch of one breaks BatchNorm; its sample comes back next epoch
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = loss_fn(module(x_train[index]), y_train[index])
-                    loss.backward()
-                    optimizer.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    total += float(loss.detach()) * len(index)
-                    seen += len(index)
-                book.epoch_end(
-                    epoch,
-                    total / max(seen, 1),
-                    accuracy(module, x_val, y_val),
-                    lr,
-                    lambda: {k: v.detach().clone() for k, v in module.state_dict().items()},
-                )
-            book.stop()
-            if book.best_weights is not None:
-                module.load_state_dict(book.best_weights)
-            module.eval()
-            return book.result(accuracy(module, x_test, y_test))
-        finally:
-            book.close()
-            if scalars is not None:
-                scalars.close()
+        for epoch in range(1, settings.epochs + 1):
+            module.train()
+            order = torch.randperm(len(x_train), generator=generator)
+            total, seen = 0.0, 0
+            lr = optimizer.param_groups[0]["lr"]
+            for start in range(0, len(x_train), settings.batch_size):
+                index = order[start : start + settings.batch_size]
+                if len(index) == 1 and start > 0:
+                    continue  # a batch of one breaks BatchNorm; its sample comes back next epoch
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(module(x_train[index]), y_train[index])
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                total += float(loss.detach()) * len(index)
+                seen += len(index)
+            book.epoch_end(
+                epoch,
+                total / max(seen, 1),
+                accuracy(module, x_val, y_val),
+                lr,
+                lambda: {k: v.detach().clone() for k, v in module.state_dict().items()},
+            )
