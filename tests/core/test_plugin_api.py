@@ -1,5 +1,8 @@
 """The declared plugin API: first-party plugins import edgeai-core only through ``edgeai_core.api``.
 
+The package's top level re-exports the registration names (``hookimpl``, ``Param``, the record types) for
+registration modules; those are the API's own objects, and a plugin may import them from either place.
+
 A lint over the sources of every first-party plugin package (AST, so imports inside functions and under
 ``TYPE_CHECKING`` count too), a check that every exported name resolves and that the static view type checkers
 see names the same set, and the promise that a registration module stays light: importing the API and resolving
@@ -29,8 +32,8 @@ PLUGIN_PACKAGES = (
     "edgeai-tvm",
     "edgeai-report",
 )
-#: What ``from edgeai_core import ...`` may name besides the API module itself.
-TOP_LEVEL_NAMES = {"__version__", "api"}
+#: What ``from edgeai_core import ...`` may name: the API module itself and the registration names.
+TOP_LEVEL_NAMES = {"api", *edgeai_core.__all__}
 
 
 def api_violations(source: str, filename: str = "<source>") -> list[str]:
@@ -76,7 +79,8 @@ def test_the_lint_names_file_and_line_of_each_private_import() -> None:
         from edgeai_core import __version__, api
         from edgeai_core.api import Param, hookimpl
         from edgeai_core.records import ModelRecord
-        from edgeai_core import hookimpl as hook
+        from edgeai_core import ModelRecord as Record, hookimpl
+        from edgeai_core import runner as hook
 
 
         def later():
@@ -86,9 +90,9 @@ def test_the_lint_names_file_and_line_of_each_private_import() -> None:
     )
     assert api_violations(source, "plug.py") == [
         "plug.py:5: from edgeai_core.records import ...",
-        "plug.py:6: from edgeai_core import hookimpl",
-        "plug.py:10: import edgeai_core.runner",
-        "plug.py:11: from edgeai_core.measurement import ...",
+        "plug.py:7: from edgeai_core import runner",
+        "plug.py:11: import edgeai_core.runner",
+        "plug.py:12: from edgeai_core.measurement import ...",
     ]
 
 
@@ -116,6 +120,7 @@ def test_type_checkers_see_the_same_names() -> None:
 
 
 def test_the_top_level_reexports_are_the_apis() -> None:
+    assert set(edgeai_core.__all__) - {"__version__"} <= set(api.__all__)
     for name in edgeai_core.__all__:
         if name != "__version__":
             assert getattr(edgeai_core, name) is getattr(api, name), name

@@ -93,7 +93,8 @@ def test_checkpoint_errors(make: Any, tmp_path: Path) -> None:
 
 
 def test_mobilenetv2_architectures() -> None:
-    from edgeai_tflite.nets import build, mobilenetv2_strides
+    from edgeai_core.api import mobilenetv2_strides
+    from edgeai_tflite.nets import build
 
     assert mobilenetv2_strides(32) == (2, [1, 2, 2, 2, 1, 1, 1])  # the same cut as edgeai-torch
     edgeai = build("mobilenetv2", {"channels": 3, "image_size": 32, "classes": 10, "width": 0.5,

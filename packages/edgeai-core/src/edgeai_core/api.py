@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "DatasetError": "errors",
     "RuntimeFailure": "errors",
     "MissingDependencyError": "errors",
+    "import_optional": "optional",
     # progress and statistics
     "Progress": "progress",
     "NullProgress": "progress",
@@ -162,6 +163,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.jsonvalues import jsonable
     from edgeai_core.measurement import load_schema, recover_partial
     from edgeai_core.onnx_backends import BackendSession, OnnxBackend
+    from edgeai_core.optional import import_optional
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.progress import NullProgress, Progress
     from edgeai_core.records import (

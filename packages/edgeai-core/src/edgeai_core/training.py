@@ -267,8 +267,6 @@ class TrainableClassifier(Model):
     #: the artifact format and its file name in the work directory
     artifact_format: ClassVar[str] = ""
     checkpoint_name: ClassVar[str] = ""
-    #: the layout of the network's input: NCHW or NHWC
-    layout: ClassVar[str] = "NCHW"
 
     # -- what a framework brings
 
@@ -334,26 +332,27 @@ class TrainableClassifier(Model):
         return params
 
     def input_check(self, params: dict[str, Any], dataset: Dataset) -> Callable[[Any], None]:
-        """A check that the train split's samples have the shape the network is built for."""
-        size, channels = params["image_size"], params["channels"]
-        nchw = self.layout == "NCHW"
-        want = (channels, size, size) if nchw else (size, size, channels)
-        swapped = (size, size, channels) if nchw else (channels, size, size)
+        """A check that the train split's samples have the shape the network is built for (its IO spec's)."""
+        first = self.io_spec(params).inputs[0]
+        layout = first.layout or "NCHW"
+        want = tuple(first.shape[1:])
+        nchw = layout == "NCHW"
+        swapped = (want[1], want[2], want[0]) if nchw else (want[2], want[0], want[1])
         names = "(channels, image_size, image_size)" if nchw else "(image_size, image_size, channels)"
 
         def check(inputs: Any) -> None:
             got = tuple(inputs.shape[1:])
             if got != want:
                 hint = ""
-                if got == swapped and got[0] != got[-1]:
+                if got == swapped:
                     other = "NHWC" if nchw else "NCHW"
                     hint = (
-                        f" The samples are {other}: set the dataset's layout to {self.layout} "
-                        f"(--dataset-layout {self.layout})."
+                        f" The samples are {other}: set the dataset's layout to {layout} "
+                        f"(--dataset-layout {layout})."
                     )
                 raise UsageError(
                     f"dataset {dataset.name} gives samples of shape {got}, but model {self.name} is built for "
-                    f"{names} = {want} in {self.layout} layout; set the model's --channels/"
+                    f"{names} = {want} in {layout} layout; set the model's --channels/"
                     f"--image-size or the dataset's size, channels and layout parameters to match.{hint}"
                 )
 

@@ -6,7 +6,7 @@ planning stay light. The implementations are imported when a dataset is built.
 
 from __future__ import annotations
 
-from edgeai_core.api import REQUIRED, DatasetRecord, Param, hookimpl
+from edgeai_core import REQUIRED, DatasetRecord, Param, hookimpl
 
 INSTALL = "edgeai-datasets"
 

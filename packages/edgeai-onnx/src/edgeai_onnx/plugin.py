@@ -6,7 +6,7 @@ stay light. The factories named here import the frameworks when a component is b
 
 from __future__ import annotations
 
-from edgeai_core.api import (
+from edgeai_core import (
     CompilerRecord,
     DemoVariant,
     ModelRecord,

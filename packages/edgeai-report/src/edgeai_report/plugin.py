@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgeai_core.api import hookimpl
+from edgeai_core import hookimpl
 
 if TYPE_CHECKING:
     import click

@@ -152,7 +152,6 @@ class KerasClassifier(TrainableClassifier):
     architecture_params = ARCHITECTURE_PARAMS
     artifact_format = KERAS
     checkpoint_name = CHECKPOINT_NAME
-    layout = "NHWC"
 
     def versions(self) -> dict[str, str]:
         return versions()

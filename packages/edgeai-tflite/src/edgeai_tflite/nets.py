@@ -12,25 +12,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edgeai_core.api import (
-    ArtifactError,
-    UsageError,
-    build_architecture,
-    make_divisible,
-    mobilenetv2_plan,
-    mobilenetv2_strides,
-)
+from edgeai_core.api import ArtifactError, UsageError, build_architecture, mobilenetv2_plan
 from edgeai_tflite._tf import keras
-
-__all__ = [
-    "ARCHITECTURE_PARAMS",
-    "build",
-    "digits_cnn",
-    "make_divisible",
-    "mobilenetv2",
-    "mobilenetv2_strides",
-    "model_name",
-]
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from edgeai_core.api import (
     Converter,
     EdgeaiError,
     IOSpec,
-    MissingDependencyError,
     TensorSpec,
+    import_optional,
 )
 from edgeai_tflite import KERAS, ONNX
 from edgeai_tflite._tf import quiet, tf, versions
@@ -57,12 +57,7 @@ class KerasToOnnx(Converter):
     def convert(self, artifact: Artifact) -> Artifact:
         if artifact.format != KERAS:
             raise ArtifactError(f"converter keras-to-onnx takes keras models, not {artifact.format}")
-        try:
-            tf2onnx = importlib.import_module("tf2onnx")  # ships no type information
-        except ImportError:
-            raise MissingDependencyError(
-                "converter:keras-to-onnx", "tf2onnx", "edgeai-tflite[compile]"
-            ) from None
+        tf2onnx: Any = import_optional("tf2onnx", "converter:keras-to-onnx", "edgeai-tflite[compile]")
         p = self.params
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)

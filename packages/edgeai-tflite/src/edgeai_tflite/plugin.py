@@ -7,7 +7,7 @@ stay fast. The factories named here import what they need when a component is bu
 
 from __future__ import annotations
 
-from edgeai_core.api import (
+from edgeai_core import (
     REQUIRED,
     CompilerRecord,
     ConverterRecord,
@@ -16,11 +16,9 @@ from edgeai_core.api import (
     ModelRecord,
     Param,
     RuntimeRecord,
-    TrainingHelp,
     hookimpl,
-    mobilenet_params,
-    training_params,
 )
+from edgeai_core.api import TrainingHelp, mobilenet_params, training_params
 
 #: What a target device installs: the runtime and ``tflite-file`` need nothing more.
 INSTALL = "edgeai-tflite"

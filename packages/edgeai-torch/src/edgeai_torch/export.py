@@ -38,6 +38,7 @@ from edgeai_core.api import (
     IOSpec,
     MissingDependencyError,
     TensorSpec,
+    import_optional,
 )
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import load_checkpoint
@@ -157,12 +158,8 @@ class TorchToOnnx(Converter):
             "opset_version": p["opset"],
         }
         if p["exporter"] == "dynamo":
-            try:
-                import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail with the install line)
-            except ImportError:
-                raise MissingDependencyError(
-                    "converter:torch-to-onnx (exporter dynamo)", "onnxscript", "edgeai-torch[onnx]"
-                ) from None
+            # the dynamo exporter needs onnxscript: fail with the install line
+            import_optional("onnxscript", "converter:torch-to-onnx (exporter dynamo)", "edgeai-torch[onnx]")
             kwargs.update(dynamo=True, external_data=False, verbose=False, dynamic_shapes=({0: "batch"},))
         else:
             kwargs.update(dynamo=False, dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})

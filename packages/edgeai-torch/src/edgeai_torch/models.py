@@ -31,7 +31,6 @@ class TorchClassifier(TrainableClassifier):
     architecture_params = ARCHITECTURE_PARAMS
     artifact_format = FORMAT
     checkpoint_name = CHECKPOINT_NAME
-    layout = "NCHW"
 
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}

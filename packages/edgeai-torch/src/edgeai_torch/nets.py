@@ -14,19 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeai_core.api import build_architecture, make_divisible, mobilenetv2_plan, mobilenetv2_strides
-
-__all__ = [
-    "ARCHITECTURE_PARAMS",
-    "ConvBnAct",
-    "DigitsCnn",
-    "InvertedResidual",
-    "MobileNetV2",
-    "build",
-    "make_divisible",
-    "mobilenetv2_strides",
-    "parameter_count",
-]
+from edgeai_core.api import build_architecture, mobilenetv2_plan
 
 log = logging.getLogger(__name__)
 

@@ -6,18 +6,8 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
-from edgeai_core.api import (
-    ConverterRecord,
-    DemoVariant,
-    GridSuiteRecord,
-    ModelRecord,
-    Param,
-    RuntimeRecord,
-    TrainingHelp,
-    hookimpl,
-    mobilenet_params,
-    training_params,
-)
+from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
+from edgeai_core.api import Param, TrainingHelp, mobilenet_params, training_params
 
 INSTALL = "edgeai-torch"
 

@@ -7,7 +7,7 @@ factories import TVM when a component is built: :mod:`edgeai_tvm.compiler` the f
 
 from __future__ import annotations
 
-from edgeai_core.api import CompilerRecord, DemoVariant, OnnxBackendRecord, Param, RuntimeRecord, hookimpl
+from edgeai_core import CompilerRecord, DemoVariant, OnnxBackendRecord, Param, RuntimeRecord, hookimpl
 from edgeai_tvm.targets import PRESETS
 
 FORMAT = "tvm"
