@@ -105,6 +105,11 @@ _EXPORTS: dict[str, str] = {
     "Prepared": "grid",
     "BackendSession": "onnx_backends",
     "OnnxBackend": "onnx_backends",
+    # what grid suites share, whatever the framework
+    "grid_models": "gridkit",
+    "seeded_input": "gridkit",
+    "module_versions": "gridkit",
+    "import_for_onnx": "gridkit",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -159,6 +164,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UsageError,
     )
     from edgeai_core.grid import GridModel, GridSuite, ImportUnsupported, Prepared
+    from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
     from edgeai_core.hookspecs import hookimpl, hookspec
     from edgeai_core.jsonvalues import jsonable
     from edgeai_core.measurement import load_schema, recover_partial

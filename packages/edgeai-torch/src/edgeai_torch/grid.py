@@ -14,8 +14,6 @@ the import column says ``unsupported`` with that reason.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +24,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.api import GridModel, GridSuite, ImportUnsupported, Prepared
+from edgeai_core.api import (
+    GridModel,
+    GridSuite,
+    Prepared,
+    grid_models,
+    import_for_onnx,
+    module_versions,
+    seeded_input,
+)
 from edgeai_torch.nets import InvertedResidual, build
 
 log = logging.getLogger(__name__)
@@ -319,14 +325,10 @@ class TorchGridSuite(GridSuite):
         torch.set_num_threads(1)  # the same numbers on every machine load, and no oversubscription
 
     def versions(self) -> dict[str, str]:
-        found = {"torch": torch.__version__}
-        for module in ("onnx", "onnxscript", "onnx2torch"):
-            with contextlib.suppress(ImportError):
-                found[module] = str(__import__(module).__version__)
-        return found
+        return {"torch": torch.__version__, **module_versions(("onnx", "onnxscript", "onnx2torch"))}
 
     def models(self) -> list[GridModel]:
-        return [GridModel(name, spec.summary, spec.category) for name, spec in MODELS.items()]
+        return grid_models(MODELS)
 
     def build(self, name: str, seed: int) -> Prepared:
         spec = MODELS[name]
@@ -334,11 +336,7 @@ class TorchGridSuite(GridSuite):
         module = spec.make()
         _randomize_statistics(module, torch.Generator().manual_seed(seed + 1))
         module.eval()
-        rng = np.random.default_rng(seed)
-        if spec.dtype.startswith("int"):
-            x = rng.integers(0, spec.high, size=spec.shape).astype(spec.dtype)
-        else:
-            x = rng.standard_normal(spec.shape).astype(spec.dtype)
+        x = seeded_input(spec.shape, spec.dtype, seed, spec.high)
         return Prepared(module, [x], {"shape": list(spec.shape), "dtype": spec.dtype})
 
     def run(self, prepared: Prepared, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -370,14 +368,11 @@ class TorchGridSuite(GridSuite):
         }
 
     def import_onnx(self, path: Path, prepared: Prepared) -> Any:
-        if importlib.util.find_spec("onnx2torch") is None:
-            raise ImportUnsupported(
-                "ONNX -> torch needs onnx2torch, which is not installed (pip install onnx2torch; it needs a "
-                "torchvision build that imports with this torch)"
-            )
-        try:
-            onnx2torch = importlib.import_module("onnx2torch")
-        except Exception as exc:  # torchvision's "operator torchvision::nms does not exist" and friends
-            raise ImportUnsupported(f"onnx2torch does not import here: {exc}") from None
+        # a torchvision that does not import with this torch: "operator torchvision::nms does not exist"
+        onnx2torch = import_for_onnx(
+            "onnx2torch",
+            "ONNX -> torch needs onnx2torch, which is not installed (pip install onnx2torch; it needs a "
+            "torchvision build that imports with this torch)",
+        )
         module = onnx2torch.convert(str(path))
         return module.eval()
