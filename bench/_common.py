@@ -34,3 +34,80 @@ def run_pipeline(host: Any, config: dict[str, Any], output: Path) -> dict[str, A
     from edgeai_core.runner import LocalRunner
 
     return LocalRunner(plan_pipeline(parse_config(config), host), output, host=host).run()
+
+
+class BenchError(Exception):
+    """The benchmark cannot run here (a missing package, a failing step); reported as an error, exit 2."""
+
+
+def environment() -> dict[str, str]:
+    """The interpreter and platform a result was measured on (stored in every result file)."""
+    import platform
+    import sys
+
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+    }
+
+
+def parser_for(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the first line of a script's docstring."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+
+
+def add_overhead_arguments(
+    parser: argparse.ArgumentParser, *, rounds: int, count: int, warmup: int, json_path: Path
+) -> None:
+    """``--rounds``, ``--count``, ``--warmup`` and ``--json`` of the runner-overhead benchmarks."""
+    parser.add_argument(
+        "--rounds", type=positive_int, default=rounds, help=f"interleaved rounds (default {rounds})"
+    )
+    parser.add_argument("--count", type=positive_int, default=count, help="timed calls per measurement")
+    parser.add_argument("--warmup", type=non_negative_int, default=warmup, help="untimed calls first")
+    parser.add_argument("--json", type=Path, default=json_path, help="where to write the JSON result")
+
+
+def measure_in_tempdir(
+    name: str, measure: Any, args: argparse.Namespace, prefix: str
+) -> dict[str, Any] | None:
+    """``measure(args, folder)`` in a temporary folder; None (the error printed) when it fails."""
+    import sys
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+            result: dict[str, Any] = measure(args, Path(tmp))
+            return result
+    except BenchError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # a failing step of the harness itself: report it as an error, not a miss
+        print(f"{name}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return None
+
+
+def print_overhead(
+    name: str, args: argparse.Namespace, result: dict[str, Any], model: str, bare: str, target: float
+) -> None:
+    """The table of a runner-overhead benchmark: the bare loop and the runner with resources off and on."""
+    med = result["median_ns"]
+    print(f"{name}: {args.rounds} rounds x {args.count} calls (+{args.warmup} warm-up), interleaved")
+    print(f"model: {model}")
+    print(f"{'':<34} {'median us':>10}")
+    print(f"{bare:<34} {med['bare'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources off)':<34} {med['runner'] / 1e3:>10.2f}")
+    print(f"{'edgeai runner (resources on)':<34} {med['runner_resources'] / 1e3:>10.2f}")
+    print(
+        f"ratio: {result['ratio']:.3f} (resources off), {result['ratio_resources_enabled']:.3f} (on)  "
+        f"(target <= {target:.2f})  {'PASS' if result['passed'] else 'FAIL'}"
+    )
+
+
+def write_result(path: Path, result: dict[str, Any], passed: bool) -> int:
+    """Write the JSON result and return the exit status: 0 target met, 1 missed."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return 0 if passed else 1

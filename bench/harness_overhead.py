@@ -20,16 +20,23 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import have, non_negative_int, positive_int, run_pipeline
+from _common import (
+    BenchError,
+    add_overhead_arguments,
+    environment,
+    have,
+    measure_in_tempdir,
+    parser_for,
+    print_overhead,
+    run_pipeline,
+    write_result,
+)
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 7
@@ -38,10 +45,6 @@ DEFAULT_WARMUP = 200
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
 THREADS = 1
 OPTIMIZATION = "all"
-
-
-class BenchError(Exception):
-    """A prerequisite is missing or a step failed."""
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -236,54 +239,26 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "last_runner_stats_ns": stats.get("runner"),
         "target": TARGET_RATIO,
         "versions": {"onnxruntime": onnxruntime.__version__},
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="interleaved rounds (default 7)"
+    parser = parser_for(__doc__)
+    add_overhead_arguments(
+        parser, rounds=DEFAULT_ROUNDS, count=DEFAULT_COUNT, warmup=DEFAULT_WARMUP, json_path=DEFAULT_JSON
     )
-    parser.add_argument(
-        "--count", type=positive_int, default=DEFAULT_COUNT, help="timed calls per measurement"
-    )
-    parser.add_argument("--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help="untimed calls first")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
     args = parser.parse_args(argv)
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeai-bench-") as tmp:
-            result = measure(args, Path(tmp))
-    except BenchError as exc:
-        print(f"harness_overhead: error: {exc}", file=sys.stderr)
+    result = measure_in_tempdir("harness_overhead", measure, args, prefix="edgeai-bench-")
+    if result is None:
         return 2
-    except Exception as exc:  # a failing step of the harness itself: report it as an error, not a miss
-        print(f"harness_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-
     # the target is checked on both runner variants: sampling resources must not cost latency either
-    worst = max(result["ratio"], result["ratio_resources_enabled"])
-    passed = worst <= TARGET_RATIO
+    passed = max(result["ratio"], result["ratio_resources_enabled"]) <= TARGET_RATIO
     result["passed"] = passed
-    med = result["median_ns"]
-    print(
-        f"harness_overhead: {args.rounds} rounds x {args.count} calls (+{args.warmup} warm-up), interleaved"
+    print_overhead(
+        "harness_overhead", args, result, result["model_source_detail"], "bare session.run loop", TARGET_RATIO
     )
-    print(f"model: {result['model_source_detail']}")
-    print(f"{'':<34} {'median us':>10}")
-    print(f"{'bare session.run loop':<34} {med['bare'] / 1e3:>10.2f}")
-    print(f"{'edgeai runner (resources off)':<34} {med['runner'] / 1e3:>10.2f}")
-    print(f"{'edgeai runner (resources on)':<34} {med['runner_resources'] / 1e3:>10.2f}")
-    print(
-        f"ratio: {result['ratio']:.3f} (resources off), {result['ratio_resources_enabled']:.3f} (on)  "
-        f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}"
-    )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

@@ -23,18 +23,24 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import have, non_negative_int, positive_int, run_pipeline
+from _common import (
+    BenchError,
+    environment,
+    have,
+    measure_in_tempdir,
+    non_negative_int,
+    positive_int,
+    run_pipeline,
+    write_result,
+)
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 5
@@ -46,10 +52,6 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "tvm_overhead.json"
 DEFAULT_TUNING_DIR = ROOT / "build" / "bench" / "tvm-tuning"
 THREADS = 1
 TARGET_OPTIONS = {"num-cores": THREADS}  # tune for the thread count the runtime uses
-
-
-class BenchError(Exception):
-    """A prerequisite is missing or a step failed."""
 
 
 def build_model(host: Any, workdir: Path) -> tuple[Any, Any]:
@@ -221,8 +223,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "library_bytes": {"untuned": untuned.size_bytes, "tuned": tuned.size_bytes},
         "target": TARGET_RATIO,
         "versions": {"tvm": tvm.__version__},
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
     }
 
 
@@ -241,14 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
     args = parser.parse_args(argv)
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeai-bench-tvm-") as tmp:
-            result = measure(args, Path(tmp))
-    except BenchError as exc:
-        print(f"tvm_overhead: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a failing step of the benchmark itself: an error, not a miss
-        print(f"tvm_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    result = measure_in_tempdir("tvm_overhead", measure, args, prefix="edgeai-bench-tvm-")
+    if result is None:
         return 2
 
     worst = max(result["ratio_untuned"], result["ratio_tuned"])
@@ -272,10 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}; "
         f"tuned is {result['speedup_tuned']:.2f}x faster"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":
