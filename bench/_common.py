@@ -111,3 +111,19 @@ def write_result(path: Path, result: dict[str, Any], passed: bool) -> int:
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {path}")
     return 0 if passed else 1
+
+
+def interleaved(rounds: int, names: list[str], measure: Any) -> dict[str, list[float]]:
+    """``measure(round, name)`` (a median in ns) for every name in every round, the order reversed every other
+    round so neither side always runs first; one progress line per round on stderr."""
+    import sys
+
+    rows: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            rows[name].append(float(measure(r, name)))
+        print(
+            f"  round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
+            file=sys.stderr,
+        )
+    return rows

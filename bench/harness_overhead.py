@@ -31,6 +31,7 @@ from _common import (
     add_overhead_arguments,
     environment,
     have,
+    interleaved,
     measure_in_tempdir,
     parser_for,
     print_overhead,
@@ -193,26 +194,16 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     io = io_spec_from_model(validate_onnx(model_path))
     inputs = bare_inputs(host, io, dataset, work)
 
-    rows: dict[str, list[float]] = {"runner": [], "runner_resources": [], "bare": []}
     stats: dict[str, dict[str, Any]] = {}
-    for r in range(args.rounds):
-        order = ["runner", "runner_resources", "bare"]
-        if r % 2:
-            order.reverse()
-        for which in order:
-            if which == "bare":
-                rows["bare"].append(bare_median(model_path, inputs, args.count, args.warmup))
-            else:
-                resources = which == "runner_resources"
-                config = plan_config(model_path, dataset, args.count, args.warmup, resources)
-                stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
-                median = float(stats[which]["median"])
-                rows[which].append(median)
-        print(
-            f"  round {r + 1}/{args.rounds}: "
-            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
-            file=sys.stderr,
-        )
+
+    def one(r: int, which: str) -> float:
+        if which == "bare":
+            return bare_median(model_path, inputs, args.count, args.warmup)
+        config = plan_config(model_path, dataset, args.count, args.warmup, which == "runner_resources")
+        stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
+        return float(stats[which]["median"])
+
+    rows = interleaved(args.rounds, ["runner", "runner_resources", "bare"], one)
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import onnxruntime
 

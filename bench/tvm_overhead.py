@@ -35,6 +35,7 @@ from _common import (
     BenchError,
     environment,
     have,
+    interleaved,
     measure_in_tempdir,
     non_negative_int,
     positive_int,
@@ -164,30 +165,21 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "tuned": {"name": "tvm", "tuning_dir": str(tuning_dir), "target_options": TARGET_OPTIONS},
     }
     libraries = {"untuned": untuned.path, "tuned": tuned.path}
-    rows: dict[str, list[float]] = {f"{k}_{m}": [] for k in steps for m in ("runner", "bare")}
     last_stats: dict[str, Any] = {}
-    for r in range(args.rounds):
-        order = ["untuned_runner", "untuned_bare", "tuned_runner", "tuned_bare"]
-        if r % 2:
-            order.reverse()
-        for which in order:
-            variant, kind = which.split("_")
-            if kind == "bare":
-                rows[which].append(bare_median(libraries[variant], inputs, args.count, args.warmup))
-            else:
-                config = plan_config(onnx_artifact.path, steps[variant], args.count, args.warmup)
-                doc = run_pipeline(host, config, work / f"run-{r}-{variant}")
-                median = float(doc["latency"]["stats"]["median"])
-                rows[which].append(median)
-                last_stats[variant] = doc["latency"]["stats"]
-                loaded = next(s for s in doc["steps"] if s["kind"] == "runtime-load")
-                if not loaded["artifact"]["size_bytes"]:
-                    raise BenchError("the runner loaded an empty library")
-        print(
-            f"  round {r + 1}/{args.rounds}: "
-            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
-            file=sys.stderr,
-        )
+
+    def one(r: int, which: str) -> float:
+        variant, kind = which.split("_")
+        if kind == "bare":
+            return bare_median(libraries[variant], inputs, args.count, args.warmup)
+        config = plan_config(onnx_artifact.path, steps[variant], args.count, args.warmup)
+        doc = run_pipeline(host, config, work / f"run-{r}-{variant}")
+        last_stats[variant] = doc["latency"]["stats"]
+        loaded = next(s for s in doc["steps"] if s["kind"] == "runtime-load")
+        if not loaded["artifact"]["size_bytes"]:
+            raise BenchError("the runner loaded an empty library")
+        return float(doc["latency"]["stats"]["median"])
+
+    rows = interleaved(args.rounds, ["untuned_runner", "untuned_bare", "tuned_runner", "tuned_bare"], one)
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import tvm
 
