@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,3 +73,48 @@ def component_builder() -> Callable[[Any, Path], Callable[..., Any]]:
         return make
 
     return builder
+
+
+#: Runs in a fresh interpreter: registers the core and one plugin module, lists, describes and plans with them,
+#: then prints which of the modules named in argv[3:] got imported.
+_PLANNING_PROBE = """
+import json, sys
+from edgeai_core.config import parse_config
+from edgeai_core.planner import plan_pipeline
+from edgeai_core.plugins import PluginHost
+import importlib
+import edgeai_core.plugin
+
+module, config, heavy = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+host = PluginHost(discover=False, env={})
+host.register(edgeai_core.plugin, name="core")
+host.register(importlib.import_module(module), name="plugin")
+for record in host.records():
+    record.params.json_schema()
+    record.facts()
+host.demo_variants()
+plan_pipeline(parse_config(config), host)
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+@pytest.fixture
+def imported_by_planning() -> Callable[..., list[str]]:
+    """``imported_by_planning(plugin_module, config, heavy)``: which of ``heavy`` a fresh interpreter imports
+    to list, describe (JSON Schema, facts, demo variants) and plan ``config`` with that plugin registered."""
+
+    def probe(module: str, config: dict[str, Any], heavy: tuple[str, ...]) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
+        env["PYTHONPATH"] = os.pathsep.join(sys.path)
+        done = subprocess.run(
+            [sys.executable, "-c", _PLANNING_PROBE, module, json.dumps(config), *heavy],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        found: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+        return found
+
+    return probe

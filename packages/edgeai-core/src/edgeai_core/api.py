@@ -83,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "TrainingHelp": "classifier_params",
     "training_params": "classifier_params",
     "mobilenet_params": "classifier_params",
+    "verify_params": "classifier_params",
     "TrainSettings": "training",
     "TrainResult": "training",
     "EpochBook": "training",
@@ -139,7 +140,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         mobilenetv2_strides,
     )
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
-    from edgeai_core.classifier_params import TrainingHelp, mobilenet_params, training_params
+    from edgeai_core.classifier_params import TrainingHelp, mobilenet_params, training_params, verify_params
     from edgeai_core.components import (
         SPLITS,
         Compiler,

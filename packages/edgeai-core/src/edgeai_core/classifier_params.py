@@ -1,4 +1,4 @@
-"""The parameter declarations of trainable image classifiers, shared by the plugins that train them.
+"""Parameter declarations that several plugins share: trainable image classifiers, verified conversions.
 
 Light on purpose (only :mod:`edgeai_core.params`): registration modules import it. The defaults differ per
 model and a framework words a few help texts its own way (:class:`TrainingHelp`); everything else is the same
@@ -67,4 +67,12 @@ def mobilenet_params(width_help: str, dropout_help: str) -> tuple[Param, ...]:
     return (
         Param("width", "float", default=0.5, minimum=0.1, maximum=4.0, help=width_help),
         Param("dropout", "float", default=0.2, minimum=0.0, maximum=0.9, help=dropout_help),
+    )
+
+
+def verify_params(verify_help: str, tolerance_help: str) -> tuple[Param, ...]:
+    """``verify`` (run the converted model and compare it with its source) and its ``tolerance``."""
+    return (
+        Param("verify", "bool", default=True, help=verify_help),
+        Param("tolerance", "float", default=1e-4, minimum=0.0, help=tolerance_help),
     )

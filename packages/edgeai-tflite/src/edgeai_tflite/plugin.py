@@ -18,7 +18,7 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
-from edgeai_core.api import TrainingHelp, mobilenet_params, training_params
+from edgeai_core.api import TrainingHelp, mobilenet_params, training_params, verify_params
 
 #: What a target device installs: the runtime and ``tflite-file`` need nothing more.
 INSTALL = "edgeai-tflite"
@@ -67,20 +67,9 @@ def _input_params() -> tuple[Param, ...]:
 
 
 def _verify_params(what: str) -> tuple[Param, ...]:
-    return (
-        Param(
-            "verify",
-            "bool",
-            default=True,
-            help=f"run the result on seeded inputs and compare it with {what}",
-        ),
-        Param(
-            "tolerance",
-            "float",
-            default=1e-4,
-            minimum=0.0,
-            help="largest accepted absolute output difference of a float conversion",
-        ),
+    return verify_params(
+        f"run the result on seeded inputs and compare it with {what}",
+        "largest accepted absolute output difference of a float conversion",
     )
 
 

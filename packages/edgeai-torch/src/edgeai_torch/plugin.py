@@ -7,7 +7,7 @@ Declarations only: this module imports no torch, so listing, describing and plan
 from __future__ import annotations
 
 from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
-from edgeai_core.api import Param, TrainingHelp, mobilenet_params, training_params
+from edgeai_core.api import Param, TrainingHelp, mobilenet_params, training_params, verify_params
 
 INSTALL = "edgeai-torch"
 
@@ -20,6 +20,14 @@ TRAINING = TrainingHelp(
     logdir="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
     threads="torch threads while training (1: reproducible timing on small machines)",
 )
+
+
+#: The ONNX opset of torch-to-onnx and of the grid suites that export with it.
+OPSET = Param("opset", "int", default=17, minimum=7, help="ONNX opset to export")
+
+
+def _exporter(default: str, help: str) -> Param:
+    return Param("exporter", "choice", default=default, choices=("torchscript", "dynamo"), help=help)
 
 
 @hookimpl
@@ -69,27 +77,15 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             output_format="onnx",
             install="edgeai-torch[onnx]",
             params=(
-                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
-                Param(
-                    "exporter",
-                    "choice",
-                    default="torchscript",
-                    choices=("torchscript", "dynamo"),
-                    help="torch.onnx exporter: torchscript (fast, opset as asked) or dynamo "
+                OPSET,
+                _exporter(
+                    "torchscript",
+                    "torch.onnx exporter: torchscript (fast, opset as asked) or dynamo "
                     "(torch.export + onnxscript; native opset 18)",
                 ),
-                Param(
-                    "verify",
-                    "bool",
-                    default=True,
-                    help="run the ONNX model in ONNX Runtime (when installed) and compare with torch",
-                ),
-                Param(
-                    "tolerance",
-                    "float",
-                    default=1e-4,
-                    minimum=0.0,
-                    help="largest accepted absolute difference between ONNX Runtime and torch outputs",
+                *verify_params(
+                    "run the ONNX model in ONNX Runtime (when installed) and compare with torch",
+                    "largest accepted absolute difference between ONNX Runtime and torch outputs",
                 ),
             ),
         )
@@ -159,14 +155,8 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
             converter="torch-to-onnx",
             install="edgeai-torch[onnx]",
             params=(
-                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
-                Param(
-                    "exporter",
-                    "choice",
-                    default=exporter,
-                    choices=("torchscript", "dynamo"),
-                    help="torch.onnx exporter (as the torch-to-onnx converter's parameter)",
-                ),
+                OPSET,
+                _exporter(exporter, "torch.onnx exporter (as the torch-to-onnx converter's parameter)"),
             ),
         )
         for name, exporter in (("torch", "torchscript"), ("torch-dynamo", "dynamo"))
