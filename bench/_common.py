@@ -127,3 +127,30 @@ def interleaved(rounds: int, names: list[str], measure: Any) -> dict[str, list[f
             file=sys.stderr,
         )
     return rows
+
+
+#: The runner-overhead benchmarks' target: the runner's per-sample median over the bare loop's, at most this.
+OVERHEAD_TARGET = 1.05
+
+
+def overhead_main(
+    name: str,
+    doc: str | None,
+    measure: Any,
+    argv: list[str] | None,
+    json_path: Path,
+    model_key: str,
+    bare: str,
+) -> int:
+    """The command line of a runner-overhead benchmark (``measure(args, folder)`` gives its result): the target
+    is checked on both runner variants, since sampling resources must not cost latency either."""
+    parser = parser_for(doc)
+    add_overhead_arguments(parser, rounds=7, count=2000, warmup=200, json_path=json_path)
+    args = parser.parse_args(argv)
+    result = measure_in_tempdir(name, measure, args, prefix="edgeai-bench-")
+    if result is None:
+        return 2
+    passed = max(result["ratio"], result["ratio_resources_enabled"]) <= OVERHEAD_TARGET
+    result["passed"] = passed
+    print_overhead(name, args, result, result[model_key], bare, OVERHEAD_TARGET)
+    return write_result(args.json, result, passed)

@@ -26,23 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import (
-    BenchError,
-    add_overhead_arguments,
-    environment,
-    have,
-    interleaved,
-    measure_in_tempdir,
-    parser_for,
-    print_overhead,
-    run_pipeline,
-    write_result,
-)
+from _common import OVERHEAD_TARGET, BenchError, environment, have, interleaved, overhead_main, run_pipeline
 
-TARGET_RATIO = 1.05
-DEFAULT_ROUNDS = 7
-DEFAULT_COUNT = 2000
-DEFAULT_WARMUP = 200
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
 THREADS = 1
 OPTIMIZATION = "all"
@@ -228,28 +213,22 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "ratio": round(medians["runner"] / medians["bare"], 4),
         "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
         "last_runner_stats_ns": stats.get("runner"),
-        "target": TARGET_RATIO,
+        "target": OVERHEAD_TARGET,
         "versions": {"onnxruntime": onnxruntime.__version__},
         **environment(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_for(__doc__)
-    add_overhead_arguments(
-        parser, rounds=DEFAULT_ROUNDS, count=DEFAULT_COUNT, warmup=DEFAULT_WARMUP, json_path=DEFAULT_JSON
+    return overhead_main(
+        "harness_overhead",
+        __doc__,
+        measure,
+        argv,
+        DEFAULT_JSON,
+        "model_source_detail",
+        "bare session.run loop",
     )
-    args = parser.parse_args(argv)
-    result = measure_in_tempdir("harness_overhead", measure, args, prefix="edgeai-bench-")
-    if result is None:
-        return 2
-    # the target is checked on both runner variants: sampling resources must not cost latency either
-    passed = max(result["ratio"], result["ratio_resources_enabled"]) <= TARGET_RATIO
-    result["passed"] = passed
-    print_overhead(
-        "harness_overhead", args, result, result["model_source_detail"], "bare session.run loop", TARGET_RATIO
-    )
-    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

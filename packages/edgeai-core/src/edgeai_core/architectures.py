@@ -77,8 +77,8 @@ class MobileNetV2Plan:
 
     stem_channels: int
     stem_stride: int
-    blocks: tuple[InvertedResidualPlan, ...]
     last_channels: int
+    blocks: tuple[InvertedResidualPlan, ...]
 
 
 def mobilenetv2_plan(image_size: int, width: float) -> MobileNetV2Plan:
@@ -91,7 +91,7 @@ def mobilenetv2_plan(image_size: int, width: float) -> MobileNetV2Plan:
         for i in range(repeats):
             blocks.append(InvertedResidualPlan(cin, cout, stride if i == 0 else 1, expansion))
             cin = cout
-    return MobileNetV2Plan(stem, stem_stride, tuple(blocks), make_divisible(1280 * width))
+    return MobileNetV2Plan(stem, stem_stride, make_divisible(1280 * width), tuple(blocks))
 
 
 N = TypeVar("N")
