@@ -375,14 +375,12 @@ class TrainableClassifier(Model):
             result.best_epoch,
             result.training_time_s,
         )
-        return Artifact(
+        return self.save_artifact(
             path,
             self.artifact_format,
             self.io_spec(params),
-            producer=f"model:{self.name}",
-            versions=self.versions(),
-            metadata=self.training_metadata(params, result, count, dataset),
-        ).save()
+            self.training_metadata(params, result, count, dataset),
+        )
 
     def run_training(
         self, network: Any, dataset: Dataset, settings: TrainSettings, check: Callable[[Any], None]
@@ -441,11 +439,4 @@ class TrainableClassifier(Model):
                 "loaded_from": str(path),
             }
         )
-        return Artifact(
-            target,
-            self.artifact_format,
-            io,
-            producer=f"model:{self.name}",
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, self.artifact_format, io, metadata)

@@ -72,14 +72,7 @@ class OnnxFile(Model):
         normalization = self._normalization(io_spec)
         if normalization is not None:
             metadata["input_normalization"] = normalization
-        return Artifact(
-            target,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, FORMAT, io_spec, metadata)
 
     # -- files ---------------------------------------------------------------------------------------
 

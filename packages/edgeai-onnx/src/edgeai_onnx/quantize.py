@@ -181,14 +181,7 @@ class OnnxQuantize(Compiler):
             metadata["size_before"],
             metadata["size_after"],
         )
-        return Artifact(
-            target,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, FORMAT, io_spec, metadata)
 
     def _preprocess(self, source: Path, output: Path, symbolic: bool) -> str | None:
         """ONNX Runtime's quantization pre-processing; returns why it failed (the step then goes on without).

@@ -575,14 +575,7 @@ def compile_tflite(
     if settings.target == "edgetpu":
         path, facts = edgetpu_compile(path, settings, workdir)
         metadata.update(facts)
-    return Artifact(
-        path,
-        TFLITE,
-        io,
-        producer=component.record.qualified_name,
-        versions=component.versions(),
-        metadata=metadata,
-    ).save()
+    return component.save_artifact(path, TFLITE, io, metadata)
 
 
 class TfliteCompiler(Compiler):

@@ -68,11 +68,4 @@ class TfliteFile(Model):
         )
         if normalization is not None:
             metadata["input_normalization"] = normalization
-        return Artifact(
-            target,
-            TFLITE,
-            spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, TFLITE, spec, metadata)

@@ -252,14 +252,7 @@ class KerasFile(_UserModel):
         metadata.update(keras_model=model.name, parameter_count=int(model.count_params()))
         if not p["safe_mode"]:
             metadata["safe_mode"] = False  # the compiler must load it the same way
-        return Artifact(
-            target,
-            KERAS,
-            io,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, KERAS, io, metadata)
 
 
 class SavedModelDir(_UserModel):
@@ -284,11 +277,4 @@ class SavedModelDir(_UserModel):
             shutil.copytree(source, target)
         metadata = self._metadata(io, source)
         metadata["signature"] = p["signature"]
-        return Artifact(
-            target,
-            SAVEDMODEL,
-            io,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, SAVEDMODEL, io, metadata)

@@ -114,9 +114,7 @@ class KerasToOnnx(Converter):
             }
         )
         metadata.update(self._verify(path, source, io, nchw))
-        return Artifact(
-            path, ONNX, io, producer=self.record.qualified_name, versions=self.versions(), metadata=metadata
-        ).save()
+        return self.save_artifact(path, ONNX, io, metadata)
 
     def _verify(self, path: Path, source: Any, io: IOSpec, nchw: bool) -> dict[str, Any]:
         p = self.params

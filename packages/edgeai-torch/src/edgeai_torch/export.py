@@ -134,14 +134,7 @@ class TorchToOnnx(Converter):
             "export_time_s": export_s,
         }
         metadata.update(self._verify(module, target, io_spec))
-        return Artifact(
-            target,
-            "onnx",
-            io_spec,
-            producer="converter:torch-to-onnx",
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, "onnx", io_spec, metadata)
 
     @staticmethod
     def _random(spec: TensorSpec, batch: int, seed: int) -> np.ndarray:

@@ -207,14 +207,7 @@ class TvmCompiler(Compiler):
             if tuning is None
             else f"{tuning['tasks'] - tuning['tasks_untuned']} of {tuning['tasks']} ops tuned",
         )
-        return Artifact(
-            output,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(output, FORMAT, io_spec, metadata)
 
     # -- checks ----------------------------------------------------------------------------------------
 
