@@ -142,8 +142,9 @@ def overhead_main(
     model_key: str,
     bare: str,
 ) -> int:
-    """The command line of a runner-overhead benchmark (``measure(args, folder)`` gives its result): the target
-    is checked on both runner variants, since sampling resources must not cost latency either."""
+    """The command line of a runner-overhead benchmark (``measure(args, folder)`` gives its result, to which the
+    target, the verdict and the environment are added): the target is checked on both runner variants, since
+    sampling resources must not cost latency either."""
     parser = parser_for(doc)
     add_overhead_arguments(parser, rounds=7, count=2000, warmup=200, json_path=json_path)
     args = parser.parse_args(argv)
@@ -151,6 +152,34 @@ def overhead_main(
     if result is None:
         return 2
     passed = max(result["ratio"], result["ratio_resources_enabled"]) <= OVERHEAD_TARGET
-    result["passed"] = passed
+    result.update(target=OVERHEAD_TARGET, passed=passed, **environment())
     print_overhead(name, args, result, result[model_key], bare, OVERHEAD_TARGET)
     return write_result(args.json, result, passed)
+
+
+def runner_against_bare(
+    args: argparse.Namespace, host: Any, work: Path, bare: Any, config: Any
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Interleaved rounds of the runner with resource sampling off and on (``config(resources)`` is its pipeline
+    config) and of the bare loop (``bare()``, a median in ns): the rows of medians and the runner's last stats."""
+    stats: dict[str, Any] = {}
+
+    def one(r: int, which: str) -> float:
+        if which == "bare":
+            return float(bare())
+        stats[which] = run_pipeline(host, config(which == "runner_resources"), work / f"run-{r}-{which}")[
+            "latency"
+        ]["stats"]
+        return float(stats[which]["median"])
+
+    return interleaved(args.rounds, ["runner", "runner_resources", "bare"], one), stats
+
+
+def median_fields(rows: dict[str, list[float]]) -> dict[str, Any]:
+    """``rounds_median_ns`` (every round's) and ``median_ns`` (their median) of a result, rounded to 0.1 ns."""
+    import statistics
+
+    return {
+        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
+        "median_ns": {k: round(statistics.median(v), 1) for k, v in rows.items()},
+    }

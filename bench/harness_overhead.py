@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import OVERHEAD_TARGET, BenchError, environment, have, interleaved, overhead_main, run_pipeline
+from _common import BenchError, have, median_fields, overhead_main, runner_against_bare
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
 THREADS = 1
@@ -179,16 +179,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     io = io_spec_from_model(validate_onnx(model_path))
     inputs = bare_inputs(host, io, dataset, work)
 
-    stats: dict[str, dict[str, Any]] = {}
-
-    def one(r: int, which: str) -> float:
-        if which == "bare":
-            return bare_median(model_path, inputs, args.count, args.warmup)
-        config = plan_config(model_path, dataset, args.count, args.warmup, which == "runner_resources")
-        stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
-        return float(stats[which]["median"])
-
-    rows = interleaved(args.rounds, ["runner", "runner_resources", "bare"], one)
+    rows, stats = runner_against_bare(
+        args,
+        host,
+        work,
+        lambda: bare_median(model_path, inputs, args.count, args.warmup),
+        lambda resources: plan_config(model_path, dataset, args.count, args.warmup, resources),
+    )
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import onnxruntime
 
@@ -208,14 +205,11 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "threads": THREADS,
             "graph_optimization": OPTIMIZATION,
         },
-        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
-        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        **median_fields(rows),
         "ratio": round(medians["runner"] / medians["bare"], 4),
         "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
         "last_runner_stats_ns": stats.get("runner"),
-        "target": OVERHEAD_TARGET,
         "versions": {"onnxruntime": onnxruntime.__version__},
-        **environment(),
     }
 
 

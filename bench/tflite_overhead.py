@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import OVERHEAD_TARGET, BenchError, environment, have, interleaved, overhead_main, run_pipeline
+from _common import BenchError, have, median_fields, overhead_main, runner_against_bare
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "tflite_overhead.json"
 THREADS = 1
@@ -117,16 +117,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     host = PluginHost()
     inputs = bare_inputs(host, work)
-    stats: dict[str, dict[str, Any]] = {}
-
-    def one(r: int, which: str) -> float:
-        if which == "bare":
-            return bare_median(model_path, inputs, args.count, args.warmup)
-        config = plan_config(model_path, args.count, args.warmup, which == "runner_resources")
-        stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
-        return float(stats[which]["median"])
-
-    rows = interleaved(args.rounds, ["runner", "runner_resources", "bare"], one)
+    rows, stats = runner_against_bare(
+        args,
+        host,
+        work,
+        lambda: bare_median(model_path, inputs, args.count, args.warmup),
+        lambda resources: plan_config(model_path, args.count, args.warmup, resources),
+    )
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import importlib.metadata
 
@@ -138,17 +135,14 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "training_s": round(train_s, 3),
         "inputs": f"{len(inputs)} batch-1 samples of the digits test split (NHWC)",
         "settings": {"rounds": args.rounds, "count": args.count, "warmup": args.warmup, "threads": THREADS},
-        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
-        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        **median_fields(rows),
         "ratio": round(medians["runner"] / medians["bare"], 4),
         "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
         "last_runner_stats_ns": stats.get("runner"),
-        "target": OVERHEAD_TARGET,
         "versions": {
             "ai-edge-litert": importlib.metadata.version("ai-edge-litert"),
             "numpy": importlib.metadata.version("numpy"),
         },
-        **environment(),
     }
 
 
