@@ -32,37 +32,40 @@ def _exporter(default: str, help: str) -> Param:
 
 @hookimpl
 def edgeai_register_models() -> list[ModelRecord]:
+    digits = training_params(
+        TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
+    )
+    mobilenet = training_params(
+        TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
+    )
+    width = "width multiplier: scales every layer's channels (1.0 is the paper's network)"
+    # name, factory class in edgeai_torch.models, summary, parameters
+    models = (
+        (
+            "digits-cnn",
+            "DigitsCnn",
+            "Small PyTorch CNN for 8x8 digit images (2 conv, 2 linear; ~24k parameters)",
+            digits,
+        ),
+        (
+            "mobilenetv2",
+            "MobileNetV2",
+            "PyTorch MobileNetV2 (width multiplier, strides for small inputs), trained from scratch",
+            (*mobilenet, *mobilenet_params(width, "dropout before the classifier")),
+        ),
+    )
     return [
         ModelRecord(
-            name="digits-cnn",
-            summary="Small PyTorch CNN for 8x8 digit images (2 conv, 2 linear; ~24k parameters)",
-            factory="edgeai_torch.models:DigitsCnn",
+            name=name,
+            summary=summary,
+            factory=f"edgeai_torch.models:{factory}",
             format="torch",
             tasks=("classification",),
             trainable=True,
             install=INSTALL,
-            params=training_params(
-                TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
-            ),
-        ),
-        ModelRecord(
-            name="mobilenetv2",
-            summary="PyTorch MobileNetV2 (width multiplier, strides for small inputs), trained from scratch",
-            factory="edgeai_torch.models:MobileNetV2",
-            format="torch",
-            tasks=("classification",),
-            trainable=True,
-            install=INSTALL,
-            params=(
-                *training_params(
-                    TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
-                ),
-                *mobilenet_params(
-                    "width multiplier: scales every layer's channels (1.0 is the paper's network)",
-                    "dropout before the classifier",
-                ),
-            ),
-        ),
+            params=params,
+        )
+        for name, factory, summary, params in models
     ]
 
 
