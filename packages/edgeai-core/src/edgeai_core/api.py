@@ -80,10 +80,10 @@ _EXPORTS: dict[str, str] = {
     "input_normalization": "tensors",
     "jsonable": "jsonvalues",
     # trainable classifiers: parameter declarations (light), the framework-free training kit, architectures
-    "TrainingHelp": "classifier_params",
-    "training_params": "classifier_params",
-    "mobilenet_params": "classifier_params",
-    "verify_params": "classifier_params",
+    "TrainingHelp": "shared_params",
+    "training_params": "shared_params",
+    "mobilenet_params": "shared_params",
+    "verify_params": "shared_params",
     "TrainSettings": "training",
     "TrainResult": "training",
     "EpochBook": "training",
@@ -140,7 +140,6 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         mobilenetv2_strides,
     )
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
-    from edgeai_core.classifier_params import TrainingHelp, mobilenet_params, training_params, verify_params
     from edgeai_core.components import (
         SPLITS,
         Compiler,
@@ -186,6 +185,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Registration,
         RuntimeRecord,
     )
+    from edgeai_core.shared_params import TrainingHelp, mobilenet_params, training_params, verify_params
     from edgeai_core.stats import latency_stats
     from edgeai_core.tensors import (
         channel_axis,

@@ -1,6 +1,6 @@
 """A framework-free kit for trainable image classifiers: what edgeai-torch's and edgeai-tflite's models share.
 
-- :mod:`edgeai_core.classifier_params`: the parameter declarations (light, for registration modules).
+- :mod:`edgeai_core.shared_params`: the parameter declarations (light, for registration modules).
 - :class:`TrainSettings` and :class:`TrainResult`: what a trainer takes and what it measured.
 - :class:`EpochBook`: the per-epoch bookkeeping every trainer does the same way: the divergence check, the
   best-validation epoch (its weights are what training returns: early stopping by restoring the best epoch),
