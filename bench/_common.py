@@ -183,3 +183,17 @@ def median_fields(rows: dict[str, list[float]]) -> dict[str, Any]:
         "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
         "median_ns": {k: round(statistics.median(v), 1) for k, v in rows.items()},
     }
+
+
+def digits_cnn_onnx(host: Any, workdir: Path) -> tuple[Any, Any]:
+    """The digits CNN as edgeai builds it: dataset digits, model digits-cnn (30 epochs, seed 0), converter
+    torch-to-onnx. Returns the ONNX artifact and the prepared dataset."""
+    from edgeai_core.components import Context
+
+    context = Context(workdir=workdir, seed=0)
+    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
+    dataset.prepare()
+    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
+    checkpoint = model.prepare(dataset)
+    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
+    return converter.convert(checkpoint), dataset

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import BenchError, have, median_fields, overhead_main, runner_against_bare
+from _common import BenchError, digits_cnn_onnx, have, median_fields, overhead_main, runner_against_bare
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
 THREADS = 1
@@ -38,17 +38,9 @@ OPTIMIZATION = "all"
 
 def build_through_edgeai(workdir: Path) -> tuple[Path, str]:
     """digits + digits-cnn trained through the plugin host, converted with torch-to-onnx."""
-    from edgeai_core.components import Context
     from edgeai_core.plugins import PluginHost
 
-    host = PluginHost()
-    context = Context(workdir=workdir, seed=0)
-    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
-    dataset.prepare()
-    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
-    checkpoint = model.prepare(dataset)
-    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
-    artifact = converter.convert(checkpoint)
+    artifact, _dataset = digits_cnn_onnx(PluginHost(), workdir)
     return Path(
         artifact.path
     ), "edgeai: dataset digits + model digits-cnn (30 epochs) + converter torch-to-onnx"

@@ -33,6 +33,7 @@ from typing import Any
 
 from _common import (
     BenchError,
+    digits_cnn_onnx,
     environment,
     have,
     interleaved,
@@ -58,15 +59,7 @@ TARGET_OPTIONS = {"num-cores": THREADS}  # tune for the thread count the runtime
 
 def build_model(host: Any, workdir: Path) -> tuple[Any, Any]:
     """digits + digits-cnn (30 epochs) through the plugin host, exported by torch-to-onnx."""
-    from edgeai_core.components import Context
-
-    context = Context(workdir=workdir, seed=0)
-    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
-    dataset.prepare()
-    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
-    checkpoint = model.prepare(dataset)
-    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
-    return converter.convert(checkpoint), dataset
+    return digits_cnn_onnx(host, workdir)
 
 
 def compile_tvm(host: Any, onnx_artifact: Any, workdir: Path, **params: Any) -> tuple[Any, float]:
