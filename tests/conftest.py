@@ -23,6 +23,7 @@ FIRST_PARTY = {
     "onnx": ("edgeai_onnx.plugin", "edgeai-onnx"),
     "tflite": ("edgeai_tflite.plugin", "edgeai-tflite"),
     "tvm": ("edgeai_tvm.plugin", "edgeai-tvm"),
+    "report": ("edgeai_report.plugin", "edgeai-report"),
 }
 
 
