@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -26,16 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from _common import non_negative_int, positive_int
+from _common import BenchError, environment, non_negative_int, positive_int, write_result
 
 TARGET_RATIO = 2.0
 DEFAULT_ROUNDS = 15
 DEFAULT_WARMUP = 2
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "cli_startup.json"
-
-
-class BenchError(Exception):
-    """A command could not be run or did not succeed."""
 
 
 def find_edgeai() -> tuple[str, bool]:
@@ -158,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": round(ratio, 4),
         "target": TARGET_RATIO,
         "passed": passed,
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
     }
 
     rows = [
@@ -173,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} {shown:<34} {median_ms:>10.1f} {min_ms:>10.1f}")
     print(f"ratio of medians: {ratio:.2f}  (target <= {TARGET_RATIO:.1f})  {'PASS' if passed else 'FAIL'}")
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

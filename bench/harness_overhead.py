@@ -20,28 +20,17 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import have, non_negative_int, positive_int, run_pipeline
+from _common import BenchError, digits_cnn_onnx, have, median_fields, overhead_main, runner_against_bare
 
-TARGET_RATIO = 1.05
-DEFAULT_ROUNDS = 7
-DEFAULT_COUNT = 2000
-DEFAULT_WARMUP = 200
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "harness_overhead.json"
 THREADS = 1
 OPTIMIZATION = "all"
-
-
-class BenchError(Exception):
-    """A prerequisite is missing or a step failed."""
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -49,17 +38,9 @@ class BenchError(Exception):
 
 def build_through_edgeai(workdir: Path) -> tuple[Path, str]:
     """digits + digits-cnn trained through the plugin host, converted with torch-to-onnx."""
-    from edgeai_core.components import Context
     from edgeai_core.plugins import PluginHost
 
-    host = PluginHost()
-    context = Context(workdir=workdir, seed=0)
-    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
-    dataset.prepare()
-    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
-    checkpoint = model.prepare(dataset)
-    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
-    artifact = converter.convert(checkpoint)
+    artifact, _dataset = digits_cnn_onnx(PluginHost(), workdir)
     return Path(
         artifact.path
     ), "edgeai: dataset digits + model digits-cnn (30 epochs) + converter torch-to-onnx"
@@ -190,26 +171,13 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     io = io_spec_from_model(validate_onnx(model_path))
     inputs = bare_inputs(host, io, dataset, work)
 
-    rows: dict[str, list[float]] = {"runner": [], "runner_resources": [], "bare": []}
-    stats: dict[str, dict[str, Any]] = {}
-    for r in range(args.rounds):
-        order = ["runner", "runner_resources", "bare"]
-        if r % 2:
-            order.reverse()
-        for which in order:
-            if which == "bare":
-                rows["bare"].append(bare_median(model_path, inputs, args.count, args.warmup))
-            else:
-                resources = which == "runner_resources"
-                config = plan_config(model_path, dataset, args.count, args.warmup, resources)
-                stats[which] = run_pipeline(host, config, work / f"run-{r}-{which}")["latency"]["stats"]
-                median = float(stats[which]["median"])
-                rows[which].append(median)
-        print(
-            f"  round {r + 1}/{args.rounds}: "
-            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
-            file=sys.stderr,
-        )
+    rows, stats = runner_against_bare(
+        args,
+        host,
+        work,
+        lambda: bare_median(model_path, inputs, args.count, args.warmup),
+        lambda resources: plan_config(model_path, dataset, args.count, args.warmup, resources),
+    )
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import onnxruntime
 
@@ -229,61 +197,24 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "threads": THREADS,
             "graph_optimization": OPTIMIZATION,
         },
-        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
-        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        **median_fields(rows),
         "ratio": round(medians["runner"] / medians["bare"], 4),
         "ratio_resources_enabled": round(medians["runner_resources"] / medians["bare"], 4),
         "last_runner_stats_ns": stats.get("runner"),
-        "target": TARGET_RATIO,
         "versions": {"onnxruntime": onnxruntime.__version__},
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="interleaved rounds (default 7)"
+    return overhead_main(
+        "harness_overhead",
+        __doc__,
+        measure,
+        argv,
+        DEFAULT_JSON,
+        "model_source_detail",
+        "bare session.run loop",
     )
-    parser.add_argument(
-        "--count", type=positive_int, default=DEFAULT_COUNT, help="timed calls per measurement"
-    )
-    parser.add_argument("--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help="untimed calls first")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
-    args = parser.parse_args(argv)
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeai-bench-") as tmp:
-            result = measure(args, Path(tmp))
-    except BenchError as exc:
-        print(f"harness_overhead: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a failing step of the harness itself: report it as an error, not a miss
-        print(f"harness_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-
-    # the target is checked on both runner variants: sampling resources must not cost latency either
-    worst = max(result["ratio"], result["ratio_resources_enabled"])
-    passed = worst <= TARGET_RATIO
-    result["passed"] = passed
-    med = result["median_ns"]
-    print(
-        f"harness_overhead: {args.rounds} rounds x {args.count} calls (+{args.warmup} warm-up), interleaved"
-    )
-    print(f"model: {result['model_source_detail']}")
-    print(f"{'':<34} {'median us':>10}")
-    print(f"{'bare session.run loop':<34} {med['bare'] / 1e3:>10.2f}")
-    print(f"{'edgeai runner (resources off)':<34} {med['runner'] / 1e3:>10.2f}")
-    print(f"{'edgeai runner (resources on)':<34} {med['runner_resources'] / 1e3:>10.2f}")
-    print(
-        f"ratio: {result['ratio']:.3f} (resources off), {result['ratio_resources_enabled']:.3f} (on)  "
-        f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}"
-    )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
 
 
 if __name__ == "__main__":

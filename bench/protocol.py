@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -48,6 +47,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import BenchError, environment, write_result
+
 ROUND_TRIP_TARGET = 2.0
 UPLOAD_TARGET = 0.7
 SIZES = (64, 3 * 1024, 150 * 1024)
@@ -55,6 +56,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "protocol.json"
 
 RAW_SERVER = r"""
 import os, socket, sys, threading
+
 workdir = sys.argv[1]
 listener = socket.socket()
 listener.bind(("127.0.0.1", 0))
@@ -112,10 +114,6 @@ while True:
     number += 1
     threading.Thread(target=serve, args=(conn, number), daemon=True).start()
 """
-
-
-class BenchError(Exception):
-    pass
 
 
 def edgeai_command() -> list[str]:
@@ -424,14 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         "round_trips": trips,
         "upload": upload,
         "passed": passed,
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
         "cpus": os.cpu_count(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

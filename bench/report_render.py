@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import resource
 import shutil
@@ -34,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import BenchError, environment, write_result
 
 TARGET_S = 10.0
 RUNS = 8
@@ -53,10 +54,6 @@ SOURCES = (
     "blobs-mlp-int8-tcp",
     "blobs-mlp-int8-killed",
 )
-
-
-class BenchError(Exception):
-    """The inputs could not be built or the command failed."""
 
 
 def find_edgeai() -> str:
@@ -204,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "html_bytes": html_bytes,
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
     }
     print(f"report_render: {RUNS} runs x {SAMPLES} samples, {args.rounds} rounds (+{args.warmup} warm-up)")
     print(f"{'':<10} {'what':<52} {'median s':>9} {'min s':>8}")
@@ -221,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {result['cpus']} CPUs, load average {load:.2f} (other work slows the wall time)")
     print(f"render / 10 s target: {ratio:.2f}  (target <= 1.0)  {'PASS' if passed else 'FAIL'}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

@@ -23,18 +23,27 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import have, non_negative_int, positive_int, run_pipeline
+from _common import (
+    BenchError,
+    digits_cnn_onnx,
+    environment,
+    have,
+    interleaved,
+    measure_in_tempdir,
+    median_fields,
+    non_negative_int,
+    positive_int,
+    run_pipeline,
+    write_result,
+)
 
 TARGET_RATIO = 1.05
 DEFAULT_ROUNDS = 5
@@ -48,21 +57,9 @@ THREADS = 1
 TARGET_OPTIONS = {"num-cores": THREADS}  # tune for the thread count the runtime uses
 
 
-class BenchError(Exception):
-    """A prerequisite is missing or a step failed."""
-
-
 def build_model(host: Any, workdir: Path) -> tuple[Any, Any]:
     """digits + digits-cnn (30 epochs) through the plugin host, exported by torch-to-onnx."""
-    from edgeai_core.components import Context
-
-    context = Context(workdir=workdir, seed=0)
-    dataset = host.get("dataset", "digits").create({}, where="dataset", context=context)
-    dataset.prepare()
-    model = host.get("model", "digits-cnn").create({"epochs": 30}, where="model", context=context)
-    checkpoint = model.prepare(dataset)
-    converter = host.get("converter", "torch-to-onnx").create({}, where="converter", context=context)
-    return converter.convert(checkpoint), dataset
+    return digits_cnn_onnx(host, workdir)
 
 
 def compile_tvm(host: Any, onnx_artifact: Any, workdir: Path, **params: Any) -> tuple[Any, float]:
@@ -162,30 +159,21 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "tuned": {"name": "tvm", "tuning_dir": str(tuning_dir), "target_options": TARGET_OPTIONS},
     }
     libraries = {"untuned": untuned.path, "tuned": tuned.path}
-    rows: dict[str, list[float]] = {f"{k}_{m}": [] for k in steps for m in ("runner", "bare")}
     last_stats: dict[str, Any] = {}
-    for r in range(args.rounds):
-        order = ["untuned_runner", "untuned_bare", "tuned_runner", "tuned_bare"]
-        if r % 2:
-            order.reverse()
-        for which in order:
-            variant, kind = which.split("_")
-            if kind == "bare":
-                rows[which].append(bare_median(libraries[variant], inputs, args.count, args.warmup))
-            else:
-                config = plan_config(onnx_artifact.path, steps[variant], args.count, args.warmup)
-                doc = run_pipeline(host, config, work / f"run-{r}-{variant}")
-                median = float(doc["latency"]["stats"]["median"])
-                rows[which].append(median)
-                last_stats[variant] = doc["latency"]["stats"]
-                loaded = next(s for s in doc["steps"] if s["kind"] == "runtime-load")
-                if not loaded["artifact"]["size_bytes"]:
-                    raise BenchError("the runner loaded an empty library")
-        print(
-            f"  round {r + 1}/{args.rounds}: "
-            + ", ".join(f"{k} {v[-1] / 1e3:.2f} us" for k, v in rows.items()),
-            file=sys.stderr,
-        )
+
+    def one(r: int, which: str) -> float:
+        variant, kind = which.split("_")
+        if kind == "bare":
+            return bare_median(libraries[variant], inputs, args.count, args.warmup)
+        config = plan_config(onnx_artifact.path, steps[variant], args.count, args.warmup)
+        doc = run_pipeline(host, config, work / f"run-{r}-{variant}")
+        last_stats[variant] = doc["latency"]["stats"]
+        loaded = next(s for s in doc["steps"] if s["kind"] == "runtime-load")
+        if not loaded["artifact"]["size_bytes"]:
+            raise BenchError("the runner loaded an empty library")
+        return float(doc["latency"]["stats"]["median"])
+
+    rows = interleaved(args.rounds, ["untuned_runner", "untuned_bare", "tuned_runner", "tuned_bare"], one)
     medians = {k: statistics.median(v) for k, v in rows.items()}
     import tvm
 
@@ -212,8 +200,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         },
         "tuning": tuning,
         "tuned_vs_untuned_max_abs_diff": max_diff,
-        "rounds_median_ns": {k: [round(x, 1) for x in v] for k, v in rows.items()},
-        "median_ns": {k: round(v, 1) for k, v in medians.items()},
+        **median_fields(rows),
         "ratio_untuned": round(medians["untuned_runner"] / medians["untuned_bare"], 4),
         "ratio_tuned": round(medians["tuned_runner"] / medians["tuned_bare"], 4),
         "speedup_tuned": round(medians["untuned_bare"] / medians["tuned_bare"], 3),
@@ -221,8 +208,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "library_bytes": {"untuned": untuned.size_bytes, "tuned": tuned.size_bytes},
         "target": TARGET_RATIO,
         "versions": {"tvm": tvm.__version__},
-        "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        "platform": platform.platform(),
+        **environment(),
     }
 
 
@@ -241,14 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
     args = parser.parse_args(argv)
 
-    try:
-        with tempfile.TemporaryDirectory(prefix="edgeai-bench-tvm-") as tmp:
-            result = measure(args, Path(tmp))
-    except BenchError as exc:
-        print(f"tvm_overhead: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a failing step of the benchmark itself: an error, not a miss
-        print(f"tvm_overhead: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    result = measure_in_tempdir("tvm_overhead", measure, args, prefix="edgeai-bench-tvm-")
+    if result is None:
         return 2
 
     worst = max(result["ratio_untuned"], result["ratio_tuned"])
@@ -272,10 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(target <= {TARGET_RATIO:.2f})  {'PASS' if passed else 'FAIL'}; "
         f"tuned is {result['speedup_tuned']:.2f}x faster"
     )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.json}")
-    return 0 if passed else 1
+    return write_result(args.json, result, passed)
 
 
 if __name__ == "__main__":

@@ -22,15 +22,10 @@ from edgeai_core.plugins import PluginHost
 
 
 @pytest.fixture
-def host() -> PluginHost:
+def host(first_party_host: Any) -> PluginHost:
     """A fresh plugin host with the core's built-ins and edgeai-datasets, registered in-process."""
-    import edgeai_core.plugin
-    import edgeai_datasets.plugin
-
-    h = PluginHost(discover=False, env={})
-    h.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    h.register(edgeai_datasets.plugin, name="datasets", distribution="edgeai-datasets", version="0.1.0")
-    return h
+    host: PluginHost = first_party_host("datasets")
+    return host
 
 
 @pytest.fixture

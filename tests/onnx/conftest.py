@@ -7,7 +7,7 @@ onnx.helper (fast; most tests) and through torch.onnx.export's dynamo exporter (
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +31,15 @@ def testkit() -> Iterator[Any]:
 
 
 @pytest.fixture
-def host(testkit: Any) -> Any:
+def host(testkit: Any, first_party_host: Callable[..., Any]) -> Any:
     """A fresh plugin host with the core's built-ins, edgeai-onnx and the test datasets, registered in-process."""
-    import edgeai_core.plugin
-    import edgeai_onnx.plugin
-    from edgeai_core.plugins import PluginHost
-
-    host = PluginHost(discover=False, env={})
-    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    host.register(edgeai_onnx.plugin, name="onnx", distribution="edgeai-onnx", version="0.1.0")
-    host.register(testkit, name="onnx-testkit", distribution="edgeai-onnx-tests", version="0")
-    return host
+    return first_party_host("onnx", extra=((testkit, "onnx-testkit", "edgeai-onnx-tests"),))
 
 
 @pytest.fixture
-def make(host: Any, tmp_path: Path) -> Any:
+def make(host: Any, tmp_path: Path, component_builder: Callable[..., Any]) -> Any:
     """``make(kind, name, **params)``: build a component with its own work folder under tmp_path."""
-    from edgeai_core.components import Context
-
-    counter = iter(range(1000))
-
-    def build(kind: str, name: str, *, seed: int = 0, **params: Any) -> Any:
-        work = tmp_path / f"{next(counter):02d}-{kind}-{name}"
-        work.mkdir(parents=True)
-        return host.get(kind, name).create(params, where=kind, context=Context(workdir=work, seed=seed))
-
-    return build
+    return component_builder(host, tmp_path)
 
 
 @pytest.fixture(scope="session")

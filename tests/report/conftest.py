@@ -28,6 +28,12 @@ COMPARED = (
 Table = tuple[list[str], list[list[str]]]
 
 
+@pytest.fixture
+def host(first_party_host: Any) -> Any:
+    """A fresh plugin host with the core's built-ins and edgeai-report, registered in-process."""
+    return first_party_host("report")
+
+
 def fixture_path(name: str) -> Path:
     return FIXTURES / f"{name}.json"
 

@@ -16,17 +16,6 @@ from edgeai_core.cli import cli
 from edgeai_core.plugins import PluginHost
 
 
-@pytest.fixture
-def host() -> PluginHost:
-    import edgeai_core.plugin
-    import edgeai_report.plugin
-
-    host = PluginHost(discover=False, env={})
-    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    host.register(edgeai_report.plugin, name="report", distribution="edgeai-report", version="0.1.0")
-    return host
-
-
 def test_plugin_module_imports_neither_numpy_nor_matplotlib() -> None:
     code = (
         "import sys, edgeai_report, edgeai_report.plugin, edgeai_report.command; "

@@ -17,17 +17,6 @@ from edgeai_core.plugins import PluginHost
 from edgeai_report import ReportInputError, render_report
 
 
-@pytest.fixture
-def host() -> PluginHost:
-    import edgeai_core.plugin
-    import edgeai_report.plugin
-
-    host = PluginHost(discover=False, env={})
-    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    host.register(edgeai_report.plugin, name="report", distribution="edgeai-report", version="0.1.0")
-    return host
-
-
 def _write(path: Path, doc: Any) -> Path:
     path.write_text(json.dumps(doc), encoding="utf-8")
     return path

@@ -30,46 +30,20 @@ def have(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _host() -> Any:
-    import edgeai_core.plugin
-    import edgeai_tflite.plugin
-    from edgeai_core.plugins import PluginHost
-
-    host = PluginHost(discover=False, env={})
-    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    host.register(edgeai_tflite.plugin, name="tflite", distribution="edgeai-tflite", version="0.1.0")
-    if have("edgeai_datasets"):
-        import edgeai_datasets.plugin
-
-        host.register(
-            edgeai_datasets.plugin, name="datasets", distribution="edgeai-datasets", version="0.1.0"
-        )
-    return host
+def _host(first_party_host: Callable[..., Any]) -> Any:
+    return first_party_host("tflite", optional=("datasets",))
 
 
 @pytest.fixture
-def host() -> Any:
+def host(first_party_host: Callable[..., Any]) -> Any:
     """A fresh plugin host with the core's built-ins, edgeai-tflite and (when installed) edgeai-datasets."""
-    return _host()
-
-
-def _builder(host: Any, root: Path) -> Callable[..., Any]:
-    from edgeai_core.components import Context
-
-    counter = iter(range(10_000))
-
-    def build(kind: str, name: str, *, seed: int = 0, **params: Any) -> Any:
-        work = root / f"{next(counter):02d}-{kind}-{name}"
-        work.mkdir(parents=True)
-        return host.get(kind, name).create(params, where=kind, context=Context(workdir=work, seed=seed))
-
-    return build
+    return _host(first_party_host)
 
 
 @pytest.fixture
-def make(host: Any, tmp_path: Path) -> Callable[..., Any]:
+def make(host: Any, tmp_path: Path, component_builder: Callable[..., Any]) -> Callable[..., Any]:
     """``make(kind, name, seed=0, **params)``: build a component with its own work folder under tmp_path."""
-    return _builder(host, tmp_path)
+    return component_builder(host, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +60,16 @@ def testkit() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def tf_session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def tf_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    first_party_host: Callable[..., Any],
+    component_builder: Callable[..., Any],
+) -> dict[str, Any]:
     """What the compile-side tests share: a host, a builder and the NHWC digits (prepared)."""
     pytest.importorskip("tensorflow", reason="the compile side needs edgeai-tflite[compile]")
     pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
-    host = _host()
-    make = _builder(host, tmp_path_factory.mktemp("tflite-session"))
+    host = _host(first_party_host)
+    make = component_builder(host, tmp_path_factory.mktemp("tflite-session"))
     data = make("dataset", "digits", layout="NHWC")
     data.prepare()
     return {"host": host, "make": make, "digits": data, "cache": {}}

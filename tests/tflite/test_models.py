@@ -93,7 +93,8 @@ def test_checkpoint_errors(make: Any, tmp_path: Path) -> None:
 
 
 def test_mobilenetv2_architectures() -> None:
-    from edgeai_tflite.nets import build, mobilenetv2_strides
+    from edgeai_core.api import mobilenetv2_strides
+    from edgeai_tflite.nets import build
 
     assert mobilenetv2_strides(32) == (2, [1, 2, 2, 2, 1, 1, 1])  # the same cut as edgeai-torch
     edgeai = build("mobilenetv2", {"channels": 3, "image_size": 32, "classes": 10, "width": 0.5,
@@ -121,14 +122,7 @@ def test_mobilenetv2_compiles_for_the_edgetpu(make: Any, fake_edgetpu_compiler: 
     data = make("dataset", "digits", layout="NHWC", image_size=32, channels=3, limit=300)
     data.prepare()
     keras.utils.set_random_seed(0)
-    params = {
-        "channels": 3,
-        "image_size": 32,
-        "classes": 10,
-        "width": 0.35,
-        "dropout": 0.2,
-        "implementation": "edgeai",
-    }
+    params = dict(channels=3, image_size=32, classes=10, width=0.35, dropout=0.2, implementation="edgeai")
     save_keras(build("mobilenetv2", params), tmp_path / "mbv2.keras")
     model = make("model", "mobilenetv2-keras", checkpoint=str(tmp_path / "mbv2.keras")).prepare(None)
     assert model.io.inputs[0].shape == (None, 32, 32, 3) and model.metadata["parameter_count"] > 300_000

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
 import re
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -145,35 +141,12 @@ def test_planning(host: Any) -> None:
 
 
 @pytest.mark.subprocess
-def test_listing_describing_and_planning_import_no_framework() -> None:
-    script = textwrap.dedent(
-        """
-        import json, sys
-        from edgeai_core.config import parse_config
-        from edgeai_core.planner import plan_pipeline
-        from edgeai_core.plugins import PluginHost
-        import edgeai_core.plugin
-        import edgeai_tflite.plugin
-
-        host = PluginHost(discover=False, env={})
-        host.register(edgeai_core.plugin, name="core")
-        host.register(edgeai_tflite.plugin, name="tflite")
-        for record in host.records():
-            record.params.json_schema()
-            record.facts()
-        host.demo_variants()
-        plan_pipeline(parse_config({"dataset": {"name": "gaussian-blobs"},
-                                    "model": {"name": "keras-file", "path": "m.keras"},
-                                    "steps": [{"name": "tflite", "mode": "int8"}],
-                                    "runtime": {"name": "tflite", "delegates": ["libedgetpu.so.1"]}}), host)
-        heavy = ("tensorflow", "keras", "tf2onnx", "onnx2tf", "ai_edge_litert", "tflite_runtime", "onnx",
-                 "onnxruntime", "torch")
-        print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+def test_listing_describing_and_planning_import_no_framework(imported_by_planning: Any) -> None:
+    config = {
+        "dataset": {"name": "gaussian-blobs"},
+        "model": {"name": "keras-file", "path": "m.keras"},
+        "steps": [{"name": "tflite", "mode": "int8"}],
+        "runtime": {"name": "tflite", "delegates": ["libedgetpu.so.1"]},
+    }
+    heavy = ("tensorflow", "keras", "tf2onnx", "onnx2tf", "ai_edge_litert", "tflite_runtime", "onnx")
+    assert imported_by_planning("edgeai_tflite.plugin", config, (*heavy, "onnxruntime", "torch")) == []

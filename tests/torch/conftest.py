@@ -17,48 +17,16 @@ import pytest
 pytest.importorskip("torch")
 
 
-def _host() -> Any:
-    import edgeai_core.plugin
-    import edgeai_torch.plugin
-    from edgeai_core.plugins import PluginHost
-
-    host = PluginHost(discover=False, env={})
-    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
-    host.register(edgeai_torch.plugin, name="torch", distribution="edgeai-torch", version="0.1.0")
-    try:
-        import edgeai_datasets.plugin
-    except ImportError:
-        pass
-    else:
-        host.register(
-            edgeai_datasets.plugin, name="datasets", distribution="edgeai-datasets", version="0.1.0"
-        )
-    return host
-
-
 @pytest.fixture
-def host() -> Any:
+def host(first_party_host: Callable[..., Any]) -> Any:
     """A fresh plugin host with the core's built-ins, edgeai-torch and (when installed) edgeai-datasets."""
-    return _host()
-
-
-def _builder(host: Any, root: Path) -> Callable[..., Any]:
-    from edgeai_core.components import Context
-
-    counter = iter(range(10_000))
-
-    def build(kind: str, name: str, *, seed: int = 0, **params: Any) -> Any:
-        work = root / f"{next(counter):02d}-{kind}-{name}"
-        work.mkdir(parents=True)
-        return host.get(kind, name).create(params, where=kind, context=Context(workdir=work, seed=seed))
-
-    return build
+    return first_party_host("torch", optional=("datasets",))
 
 
 @pytest.fixture
-def make(host: Any, tmp_path: Path) -> Callable[..., Any]:
+def make(host: Any, tmp_path: Path, component_builder: Callable[..., Any]) -> Callable[..., Any]:
     """``make(kind, name, seed=0, **params)``: build a component with its own work folder under tmp_path."""
-    return _builder(host, tmp_path)
+    return component_builder(host, tmp_path)
 
 
 @pytest.fixture
@@ -75,10 +43,15 @@ def digits(make: Callable[..., Any], needs_datasets: None) -> Any:
 
 
 @pytest.fixture(scope="session")
-def trained_cnn(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def trained_cnn(
+    tmp_path_factory: pytest.TempPathFactory,
+    first_party_host: Callable[..., Any],
+    component_builder: Callable[..., Any],
+) -> Any:
     """``digits-cnn`` trained with its default parameters on the default ``digits`` (once per session)."""
     pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
-    make = _builder(_host(), tmp_path_factory.mktemp("trained-cnn"))
+    host = first_party_host("torch", optional=("datasets",))
+    make = component_builder(host, tmp_path_factory.mktemp("trained-cnn"))
     data = make("dataset", "digits")
     data.prepare()
     artifact = make("model", "digits-cnn").prepare(data)

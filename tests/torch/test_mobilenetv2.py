@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgeai_torch.nets import InvertedResidual, MobileNetV2, make_divisible, mobilenetv2_strides
+from edgeai_core.api import make_divisible, mobilenetv2_strides
+from edgeai_torch.nets import InvertedResidual, MobileNetV2
 
 
 def _blocks(net: MobileNetV2) -> list[InvertedResidual]:

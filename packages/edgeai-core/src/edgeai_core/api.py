@@ -62,10 +62,45 @@ _EXPORTS: dict[str, str] = {
     "DatasetError": "errors",
     "RuntimeFailure": "errors",
     "MissingDependencyError": "errors",
+    "import_optional": "optional",
     # progress and statistics
     "Progress": "progress",
     "NullProgress": "progress",
     "latency_stats": "stats",
+    # the measurement document (results.json): its JSON Schema, and a document rebuilt from a progress file
+    "load_schema": "measurement",
+    "recover_partial": "measurement",
+    # shared helpers: one-line messages, tensors against their IO spec, JSON-ready values
+    "MAX_MESSAGE": "text",
+    "condense": "text",
+    "shape_text": "text",
+    "channel_axis": "tensors",
+    "quantize": "tensors",
+    "dequantize": "tensors",
+    "fits_input": "tensors",
+    "check_input_shape": "tensors",
+    "input_normalization": "tensors",
+    "jsonable": "jsonvalues",
+    # trainable classifiers: parameter declarations (light), the framework-free training kit, architectures
+    "TrainingHelp": "shared_params",
+    "training_params": "shared_params",
+    "mobilenet_params": "shared_params",
+    "verify_params": "shared_params",
+    "TrainSettings": "training",
+    "TrainResult": "training",
+    "EpochBook": "training",
+    "TrainableClassifier": "training",
+    "split_arrays": "training",
+    "training_splits": "training",
+    "top1_accuracy": "training",
+    "sidecar_metadata": "training",
+    "MOBILENETV2_STAGES": "architectures",
+    "MobileNetV2Plan": "architectures",
+    "InvertedResidualPlan": "architectures",
+    "make_divisible": "architectures",
+    "mobilenetv2_strides": "architectures",
+    "mobilenetv2_plan": "architectures",
+    "build_architecture": "architectures",
     # compatibility grid and ONNX backend interfaces (engines live in edgeai-compat)
     "GridModel": "compat_types",
     "GridSuite": "compat_types",
@@ -88,10 +123,17 @@ _EXPORTS: dict[str, str] = {
     "host_for": "cli",
     "echo_json": "cli.info",
     "text_table": "cli.info",
+    # what grid suites share, whatever the framework
+    "grid_models": "gridkit",
+    "seeded_input": "gridkit",
+    "module_versions": "gridkit",
+    "import_for_onnx": "gridkit",
 }
 
 __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
+    "MAX_MESSAGE",
+    "MOBILENETV2_STAGES",
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
@@ -110,13 +152,16 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DatasetRecord",
     "DemoVariant",
     "EdgeaiError",
+    "EpochBook",
     "GridModel",
     "GridSuite",
     "GridSuiteRecord",
     "IOSpec",
     "ImportUnsupported",
+    "InvertedResidualPlan",
     "KnownComponent",
     "MissingDependencyError",
+    "MobileNetV2Plan",
     "Model",
     "ModelRecord",
     "NullProgress",
@@ -140,22 +185,53 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Stream",
     "StreamProgress",
     "TensorSpec",
+    "TrainResult",
+    "TrainSettings",
+    "TrainableClassifier",
+    "TrainingHelp",
     "UnknownComponentError",
     "UsageError",
     "Variant",
     "apply_overrides",
+    "build_architecture",
+    "channel_axis",
+    "check_input_shape",
+    "condense",
+    "dequantize",
     "echo_json",
+    "fits_input",
+    "grid_models",
     "hookimpl",
     "hookspec",
     "host_for",
+    "import_for_onnx",
+    "import_optional",
+    "input_normalization",
+    "jsonable",
     "latency_stats",
+    "load_schema",
+    "make_divisible",
+    "mobilenet_params",
+    "mobilenetv2_plan",
+    "mobilenetv2_strides",
+    "module_versions",
     "parse_config",
     "parse_value",
     "plan_pipeline",
+    "quantize",
+    "recover_partial",
     "run_planned",
+    "seeded_input",
+    "shape_text",
+    "sidecar_metadata",
+    "split_arrays",
     "step_metadata",
     "text_table",
+    "top1_accuracy",
     "train_shared",
+    "training_params",
+    "training_splits",
+    "verify_params",
     "write_json_atomic",
 ]
 
@@ -174,6 +250,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
+    from edgeai_core.architectures import (
+        MOBILENETV2_STAGES,
+        InvertedResidualPlan,
+        MobileNetV2Plan,
+        build_architecture,
+        make_divisible,
+        mobilenetv2_plan,
+        mobilenetv2_strides,
+    )
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
     from edgeai_core.cli import host_for
     from edgeai_core.cli.info import echo_json, text_table
@@ -211,8 +296,12 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UnknownComponentError,
         UsageError,
     )
+    from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
     from edgeai_core.hookspecs import hookimpl, hookspec
+    from edgeai_core.jsonvalues import jsonable
     from edgeai_core.lineage import step_metadata
+    from edgeai_core.measurement import load_schema, recover_partial
+    from edgeai_core.optional import import_optional
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.plugins import PluginHost
@@ -231,5 +320,25 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Registration,
         RuntimeRecord,
     )
+    from edgeai_core.shared_params import TrainingHelp, mobilenet_params, training_params, verify_params
     from edgeai_core.stats import latency_stats
+    from edgeai_core.tensors import (
+        channel_axis,
+        check_input_shape,
+        dequantize,
+        fits_input,
+        input_normalization,
+        quantize,
+    )
+    from edgeai_core.text import MAX_MESSAGE, condense, shape_text
+    from edgeai_core.training import (
+        EpochBook,
+        TrainableClassifier,
+        TrainResult,
+        TrainSettings,
+        sidecar_metadata,
+        split_arrays,
+        top1_accuracy,
+        training_splits,
+    )
     from edgeai_core.variants import Variant, run_planned, train_shared

@@ -76,6 +76,22 @@ class Component:
         """Framework versions this component uses (``{"numpy": "2.1.0"}``), for provenance."""
         return {}
 
+    def save_artifact(
+        self, path: Path, format: str, io: IOSpec, metadata: Mapping[str, Any] | None = None
+    ) -> Artifact:
+        """The artifact this component made at ``path``, saved with its sidecar: the producer is the component's
+        qualified name (``compiler:onnx-quantize``), the versions are :meth:`versions`."""
+        from edgeai_core.artifacts import Artifact
+
+        return Artifact(
+            path,
+            format,
+            io,
+            producer=self.record.qualified_name,
+            versions=self.versions(),
+            metadata=dict(metadata or {}),
+        ).save()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.record.qualified_name} {self.params}>"
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeai_core.errors import ParameterError, closest
+from edgeai_core.jsonvalues import jsonable
 
 #: Marker for a parameter without a default: it must be given.
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -214,7 +215,7 @@ class Param:
         if self.host:
             schema["x-edgeai-host-settable"] = True
         if not self.required:
-            schema["default"] = _jsonable(self.default)
+            schema["default"] = jsonable(self.default)
         return schema
 
 
@@ -357,14 +358,6 @@ def _num(value: Any) -> str:
     if isinstance(value, Path):
         return str(value)
     return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
 
 
 def as_paramset(params: Iterable[Param] | ParamSet) -> ParamSet:

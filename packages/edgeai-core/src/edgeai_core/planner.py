@@ -15,6 +15,7 @@ from typing import Any
 
 from edgeai_core.config import ComponentRef, PipelineConfig
 from edgeai_core.errors import ParameterError, PlanError, UsageError
+from edgeai_core.jsonvalues import jsonable
 from edgeai_core.plugins import PluginHost
 from edgeai_core.records import (
     CompilerRecord,
@@ -40,7 +41,7 @@ class PlannedComponent:
             "kind": self.record.kind,
             "name": self.record.name,
             "provider": self.record.provider,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "where": self.where,
         }
 
@@ -108,12 +109,6 @@ class Plan:
         if self.target:
             lines.append(f"target    {self.target.record.name}")
         return lines
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    from pathlib import Path
-
-    return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}
 
 
 def _resolve(host: PluginHost, kind: str, ref: ComponentRef) -> PlannedComponent:

@@ -32,12 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.components import SPLITS, Context, Dataset, Split
-from edgeai_core.errors import DatasetError, ParameterError
+from edgeai_core.api import SPLITS, Context, Dataset, DatasetError, ParameterError, Split
 from edgeai_datasets.splits import stratified_split, stratified_subset
 
 if TYPE_CHECKING:
-    from edgeai_core.records import Registration
+    from edgeai_core.api import Registration
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeai_core.errors import MissingDependencyError
+from edgeai_core.api import MissingDependencyError
 from edgeai_datasets.base import ImageClassificationDataset, SampleIndex
 from edgeai_datasets.preprocess import arrays_to_uint8
 

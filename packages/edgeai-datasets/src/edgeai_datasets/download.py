@@ -30,8 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgeai_core.errors import DatasetError, ParameterError
-from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.api import DatasetError, NullProgress, ParameterError, Progress
 from edgeai_datasets import __version__
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeai_core.errors import DatasetError
+from edgeai_core.api import DatasetError
 from edgeai_datasets.base import ImageClassificationDataset, SampleIndex
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeai_core.errors import DatasetError
+from edgeai_core.api import DatasetError
 from edgeai_datasets.base import ImageClassificationDataset, SampleIndex
 from edgeai_datasets.download import checksums_for, fetch, join_url, missing_data_error
 from edgeai_datasets.preprocess import arrays_to_uint8

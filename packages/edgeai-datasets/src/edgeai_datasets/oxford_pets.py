@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeai_core.errors import DatasetError
+from edgeai_core.api import DatasetError
 from edgeai_datasets.base import ImageClassificationDataset, SampleIndex
 from edgeai_datasets.download import (
     checksums_for,

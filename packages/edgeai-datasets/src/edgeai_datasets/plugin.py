@@ -6,10 +6,8 @@ planning stay light. The implementations are imported when a dataset is built.
 
 from __future__ import annotations
 
+from edgeai_core import REQUIRED, DatasetRecord, Param, hookimpl
 from edgeai_core.api import KnownComponent
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import REQUIRED, Param
-from edgeai_core.records import DatasetRecord
 
 INSTALL = "edgeai-datasets"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from edgeai_core.errors import DatasetError
+from edgeai_core.api import DatasetError
 
 #: Pillow's bilinear filter (``Image.Resampling`` exists since Pillow 9.1; the package needs >= 10).
 BILINEAR = Image.Resampling.BILINEAR

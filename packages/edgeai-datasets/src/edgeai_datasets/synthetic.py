@@ -16,12 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.components import SPLITS, Context, Dataset, Split
-from edgeai_core.errors import DatasetError, ParameterError
+from edgeai_core.api import SPLITS, Context, Dataset, DatasetError, ParameterError, Split
 
 if TYPE_CHECKING:
-    from edgeai_core.artifacts import IOSpec
-    from edgeai_core.records import Registration
+    from edgeai_core.api import IOSpec, Registration
 
 
 class Synthetic(Dataset):

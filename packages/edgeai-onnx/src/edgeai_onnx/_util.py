@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import re
 
+from edgeai_core.api import MAX_MESSAGE, shape_text
+from edgeai_core.api import condense as _condense
+
+__all__ = ["MAX_MESSAGE", "ORT_DTYPES", "condense", "shape_text"]
+
 #: ONNX Runtime's type strings (``NodeArg.type``) as numpy dtype names used in IO specs.
 ORT_DTYPES = {
     "tensor(float)": "float32",
@@ -25,7 +30,6 @@ _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*"
 # "/onnxruntime_src/onnxruntime/core/graph/model.cc:256 onnxruntime::Model::Model(onnx::ModelProto&&, ...) ":
 # where in ONNX Runtime's C++ sources the error was raised; noise for a user
 _CPP_LOCATION = re.compile(r"(?:/[^\s:]+)+\.(?:cc|cpp|h):\d+\s+[\w:~<>]+\([^()]*\)\s*")
-MAX_MESSAGE = 300
 
 
 def condense(message: object, limit: int = MAX_MESSAGE) -> str:
@@ -34,14 +38,4 @@ def condense(message: object, limit: int = MAX_MESSAGE) -> str:
     ONNX Runtime's ``[ONNXRuntimeError] : 7 : INVALID_PROTOBUF :`` prefix is dropped: the error class
     already says what kind of failure it was.
     """
-    text = " ".join(str(message).split())
-    text = _CPP_LOCATION.sub("", _ORT_PREFIX.sub("", text))
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
-    return text or "(no message)"
-
-
-def shape_text(shape: tuple[object, ...] | list[object]) -> str:
-    """``(None, 1, 8, 8)`` shown as ``(?, 1, 8, 8)``: readable in error messages."""
-    dims = ["?" if d is None else str(d) for d in shape]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+    return _condense(message, limit, drop=(_ORT_PREFIX, _CPP_LOCATION))

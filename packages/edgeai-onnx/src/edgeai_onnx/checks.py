@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edgeai_core.artifacts import DTYPES, IOSpec, TensorSpec
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import DTYPES, ArtifactError, IOSpec, TensorSpec
 from edgeai_onnx._util import condense
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,17 @@ from typing import Any
 
 import onnx
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Dataset, Model
-from edgeai_core.errors import ArtifactError, EdgeaiError, ParameterError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Dataset,
+    EdgeaiError,
+    IOSpec,
+    Model,
+    ParameterError,
+    TensorSpec,
+    input_normalization,
+)
 from edgeai_onnx._util import shape_text
 from edgeai_onnx.checks import external_data_files, io_spec_from_model, validate_onnx
 
@@ -64,14 +72,7 @@ class OnnxFile(Model):
         normalization = self._normalization(io_spec)
         if normalization is not None:
             metadata["input_normalization"] = normalization
-        return Artifact(
-            target,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, FORMAT, io_spec, metadata)
 
     # -- files ---------------------------------------------------------------------------------------
 
@@ -119,27 +120,7 @@ class OnnxFile(Model):
 
     def _normalization(self, io_spec: IOSpec) -> dict[str, Any] | None:
         p = self.params
-        mean, std = p["mean"], p["std"]
-        if mean is None and std is None:
-            return None
-        first = io_spec.inputs[0]
-        rank = len(first.shape)
-        axis = -1 if p["layout"] == "NHWC" else 1
-        channels = first.shape[axis] if rank >= 2 else None
-        mean = list(mean) if mean is not None else [0.0]
-        std = list(std) if std is not None else [1.0]
-        for name, values in (("mean", mean), ("std", std)):
-            if len(values) != 1 and isinstance(channels, int) and len(values) != channels:
-                raise ParameterError(
-                    f"model.{name}",
-                    f"has {len(values)} values, but input '{first.name}' has {channels} channels on axis {axis} "
-                    f"(shape {shape_text(first.shape)}); give one value or one per channel",
-                )
-        if len(mean) != len(std) and 1 not in (len(mean), len(std)):
-            raise ParameterError("model.std", f"has {len(std)} values but model.mean has {len(mean)}")
-        if any(s == 0 for s in std):
-            raise ParameterError("model.std", "must not contain 0 (inputs are divided by it)")
-        return {"mean": mean, "std": std, "axis": axis}
+        return input_normalization(io_spec.inputs[0], p["layout"], p["mean"], p["std"])
 
 
 def _select(

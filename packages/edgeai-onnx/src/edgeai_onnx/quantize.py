@@ -30,10 +30,18 @@ import onnx
 import onnxruntime as ort
 from onnxruntime import quantization as ortq
 
-from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.components import Compiler, Dataset
-from edgeai_core.errors import ArtifactError, DatasetError, EdgeaiError, MissingDependencyError
-from edgeai_onnx._util import condense, shape_text
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Compiler,
+    Dataset,
+    DatasetError,
+    EdgeaiError,
+    IOSpec,
+    MissingDependencyError,
+    check_input_shape,
+)
+from edgeai_onnx._util import condense
 from edgeai_onnx.checks import io_spec_from_model, validate_onnx
 
 log = logging.getLogger(__name__)
@@ -173,14 +181,7 @@ class OnnxQuantize(Compiler):
             metadata["size_before"],
             metadata["size_after"],
         )
-        return Artifact(
-            target,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, FORMAT, io_spec, metadata)
 
     def _preprocess(self, source: Path, output: Path, symbolic: bool) -> str | None:
         """ONNX Runtime's quantization pre-processing; returns why it failed (the step then goes on without).
@@ -248,15 +249,14 @@ class OnnxQuantize(Compiler):
         samples = np.asarray(dataset.calibration_inputs(self.params["calibration_samples"]))
         if len(samples) == 0:
             raise DatasetError(f"dataset {dataset.name} gave no calibration samples")
-        want = spec.shape[1:]
-        fits = len(want) == samples.ndim - 1 and all(
-            w is None or w == g for w, g in zip(want, samples.shape[1:], strict=True)
+        check_input_shape(
+            samples.shape[1:],
+            spec,
+            dataset.name,
+            what="calibration samples",
+            note=" per sample",
+            error=DatasetError,
         )
-        if not fits:
-            raise DatasetError(
-                f"dataset {dataset.name} gives calibration samples of shape {shape_text(samples.shape[1:])}, but "
-                f"the model's input '{spec.name}' expects {shape_text(want)} per sample"
-            )
         first = spec.shape[0] if spec.shape else None
         batch = first if isinstance(first, int) and first > 0 else 1
         if len(samples) < batch:  # a static batch larger than the subset: repeat samples to fill one batch

@@ -23,9 +23,16 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Runtime
-from edgeai_core.errors import ArtifactError, RuntimeFailure
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    IOSpec,
+    Runtime,
+    RuntimeFailure,
+    TensorSpec,
+    dequantize,
+    quantize,
+)
 from edgeai_onnx._util import ORT_DTYPES, condense, shape_text
 
 log = logging.getLogger(__name__)
@@ -85,31 +92,6 @@ def check_providers(requested: Sequence[str] | None) -> list[str]:
             "(GPU and NPU providers come with their own onnxruntime package, e.g. onnxruntime-gpu)"
         )
     return providers
-
-
-def _quantize(x: np.ndarray, spec: TensorSpec, dtype: np.dtype[Any]) -> np.ndarray:
-    """``q = clip(round(x / scale) + zero_point)``, per tensor or per channel (axis 1, or -1 for NHWC)."""
-    scale = np.asarray(spec.scale, dtype=np.float32)
-    zero = np.asarray(spec.zero_point if spec.zero_point is not None else 0, dtype=np.float32)
-    scale, zero = _per_channel(scale, x.ndim, spec.layout), _per_channel(zero, x.ndim, spec.layout)
-    info = np.iinfo(dtype)
-    q = np.rint(x.astype(np.float32) / scale) + zero
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def _dequantize(q: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    scale = np.asarray(spec.scale, dtype=np.float32)
-    zero = np.asarray(spec.zero_point if spec.zero_point is not None else 0, dtype=np.float32)
-    scale, zero = _per_channel(scale, q.ndim, spec.layout), _per_channel(zero, q.ndim, spec.layout)
-    return ((q.astype(np.float32) - zero) * scale).astype(np.float32)
-
-
-def _per_channel(values: np.ndarray, ndim: int, layout: str | None) -> np.ndarray:
-    if values.ndim == 0 or ndim < 2:
-        return values
-    shape = [1] * ndim
-    shape[-1 if layout == "NHWC" else 1] = -1
-    return values.reshape(shape)
 
 
 class OnnxRuntime(Runtime):
@@ -232,7 +214,7 @@ class OnnxRuntime(Runtime):
                 )
             if array.dtype != tensor.dtype:
                 if tensor.quantized and array.dtype.kind == "f":
-                    array = _quantize(array, tensor.spec, tensor.dtype)
+                    array = quantize(array, tensor.spec, tensor.dtype)
                 elif np.can_cast(array.dtype, tensor.dtype, casting="same_kind"):
                     array = array.astype(tensor.dtype)
                 else:
@@ -255,7 +237,7 @@ class OnnxRuntime(Runtime):
         except Exception as exc:  # ONNX Runtime's exception types
             raise RuntimeFailure(f"onnxruntime inference failed: {condense(exc)}") from None
         return [
-            _dequantize(out, tensor.spec) if tensor.quantized else np.asarray(out)
+            dequantize(out, tensor.spec) if tensor.quantized else np.asarray(out)
             for out, tensor in zip(outputs, self._outputs, strict=True)
         ]
 

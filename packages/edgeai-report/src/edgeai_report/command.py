@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from edgeai_core.errors import UsageError
+from edgeai_core.api import UsageError
 
 
 def _names(value: str | None) -> list[str] | None:

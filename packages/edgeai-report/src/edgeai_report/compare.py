@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from edgeai_core.errors import UsageError
+from edgeai_core.api import UsageError
 from edgeai_report.load import STAGE_ORDER, Run
 
 

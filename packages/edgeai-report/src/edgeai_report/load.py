@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.errors import UsageError
+from edgeai_core.api import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def read_document(path: Path) -> tuple[dict[str, Any], bool]:
     """Parse one results file; returns the document and whether it was rebuilt from a progress file."""
     path = resolve_input(path)
     if path.name.endswith(".jsonl"):
-        from edgeai_core.measurement import recover_partial
+        from edgeai_core.api import recover_partial
 
         try:
             return recover_partial(path), True
@@ -373,7 +373,7 @@ def _latency(section: dict[str, Any]) -> Latency | None:
     stats = section.get("stats")
     computed = False
     if not stats and len(samples):
-        from edgeai_core.stats import latency_stats
+        from edgeai_core.api import latency_stats
 
         stats, computed = latency_stats(samples.tolist()), True
     if not stats and not len(samples) and not len(warmup):
@@ -478,7 +478,7 @@ def _schema_error(doc: dict[str, Any]) -> str | None:
 def _validator() -> Any:
     import jsonschema
 
-    from edgeai_core.measurement import load_schema
+    from edgeai_core.api import load_schema
 
     schema = load_schema()
     return jsonschema.validators.validator_for(schema)(schema)

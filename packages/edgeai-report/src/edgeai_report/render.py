@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.errors import UsageError
+from edgeai_core.api import UsageError
 from edgeai_report.compare import Comparison, analyze
 from edgeai_report.content import (
     PlotJob,

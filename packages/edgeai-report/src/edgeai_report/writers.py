@@ -14,17 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from edgeai_report.document import (
-    Bullets,
-    Callout,
-    Code,
-    Document,
-    Heading,
-    Image,
-    Inline,
-    Paragraph,
-    Table,
-)
+from edgeai_report import document
 
 CSS = """
 :root { --fg: #1d2329; --muted: #5b6570; --line: #d8dee4; --bg: #ffffff; --head: #f3f5f7; }
@@ -69,7 +59,7 @@ def _rel(path: Path, start: Path) -> str:
 # -- HTML -------------------------------------------------------------------------------------------------
 
 
-def _html_inline(inline: Inline) -> str:
+def _html_inline(inline: document.Inline) -> str:
     out = []
     for style, value in inline:
         escaped = html.escape(value)
@@ -83,7 +73,7 @@ def _html_inline(inline: Inline) -> str:
     return "".join(out)
 
 
-def write_html(doc: Document, path: Path, *, embed: bool = True) -> Path:
+def write_html(doc: document.Document, path: Path, *, embed: bool = True) -> Path:
     """Write one HTML page; PNGs are embedded (``embed``) or linked relative to the page."""
     parts = [
         "<!DOCTYPE html>",
@@ -99,7 +89,7 @@ def write_html(doc: Document, path: Path, *, embed: bool = True) -> Path:
         f"<h1>{html.escape(doc.title)}</h1>",
         f'<p class="subtitle">{html.escape(doc.subtitle)}</p>',
     ]
-    toc = [b for b in doc.blocks if isinstance(b, Heading) and b.level == 2]
+    toc = [b for b in doc.blocks if isinstance(b, document.Heading) and b.level == 2]
     if len(toc) > 2:
         items = "".join(f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>' for b in toc)
         parts.append(f'<nav class="toc"><strong>Contents</strong><ul>{items}</ul></nav>')
@@ -111,23 +101,23 @@ def write_html(doc: Document, path: Path, *, embed: bool = True) -> Path:
 
 
 def _html_block(block: object, where: Path, embed: bool) -> str:
-    if isinstance(block, Heading):
+    if isinstance(block, document.Heading):
         level = min(max(block.level, 2), 4)
         return f'<h{level} id="{html.escape(block.anchor)}">{html.escape(block.text)}</h{level}>'
-    if isinstance(block, Paragraph):
+    if isinstance(block, document.Paragraph):
         return f"<p>{_html_inline(block.inline)}</p>"
-    if isinstance(block, Callout):
+    if isinstance(block, document.Callout):
         return (
             f'<div class="callout {block.level}" role="note"><strong class="title">{html.escape(block.title)}'
             f"</strong>{_html_inline(block.inline)}</div>"
         )
-    if isinstance(block, Bullets):
+    if isinstance(block, document.Bullets):
         return "<ul>" + "".join(f"<li>{_html_inline(item)}</li>" for item in block.items) + "</ul>"
-    if isinstance(block, Code):
+    if isinstance(block, document.Code):
         return f'<pre><code class="language-{html.escape(block.language)}">{html.escape(block.text)}</code></pre>'
-    if isinstance(block, Table):
+    if isinstance(block, document.Table):
         return _html_table(block)
-    if isinstance(block, Image):
+    if isinstance(block, document.Image):
         plot = block.plot
         if embed:
             data = base64.b64encode(plot.png.read_bytes()).decode("ascii")
@@ -143,7 +133,7 @@ def _html_block(block: object, where: Path, embed: bool) -> str:
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-def _html_table(table: Table) -> str:
+def _html_table(table: document.Table) -> str:
     numeric = table.numeric or [False] * len(table.header)
 
     def cls(i: int) -> str:
@@ -172,7 +162,7 @@ def _md_escape(value: str) -> str:
     return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", _LINE_BREAKS.sub(" ", value))
 
 
-def _md_inline(inline: Inline) -> str:
+def _md_inline(inline: document.Inline) -> str:
     out = []
     for style, value in inline:
         if style == "code":
@@ -185,7 +175,7 @@ def _md_inline(inline: Inline) -> str:
     return "".join(out)
 
 
-def write_markdown(doc: Document, path: Path) -> Path:
+def write_markdown(doc: document.Document, path: Path) -> Path:
     lines = [f"# {_md_escape(doc.title)}", "", f"*{_md_escape(doc.subtitle)}*", ""]
     for block in doc.blocks:
         lines += _md_block(block, path.parent)
@@ -195,18 +185,18 @@ def write_markdown(doc: Document, path: Path) -> Path:
 
 
 def _md_block(block: object, where: Path) -> list[str]:
-    if isinstance(block, Heading):
+    if isinstance(block, document.Heading):
         return [f"{'#' * min(max(block.level, 2), 4)} {_md_escape(block.text)}"]
-    if isinstance(block, Paragraph):
+    if isinstance(block, document.Paragraph):
         return [_md_inline(block.inline)]
-    if isinstance(block, Callout):
+    if isinstance(block, document.Callout):
         return [f"> **{_md_escape(block.title)}** {_md_inline(block.inline)}"]
-    if isinstance(block, Bullets):
+    if isinstance(block, document.Bullets):
         return [f"- {_md_inline(item)}" for item in block.items]
-    if isinstance(block, Code):
+    if isinstance(block, document.Code):
         fence = "````" if "```" in block.text else "```"
         return [f"{fence}{block.language}", block.text, fence]
-    if isinstance(block, Table):
+    if isinstance(block, document.Table):
         numeric = block.numeric or [False] * len(block.header)
         rule = ["---:" if i < len(numeric) and numeric[i] else "---" for i in range(len(block.header))]
         out = [f"<!-- table: {block.key} -->"]
@@ -216,7 +206,7 @@ def _md_block(block: object, where: Path) -> list[str]:
         out.append("| " + " | ".join(rule) + " |")
         out += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in block.rows]
         return out
-    if isinstance(block, Image):
+    if isinstance(block, document.Image):
         plot = block.plot
         return [
             f"![{_md_escape(plot.alt)}]({_rel(plot.png, where)})",
@@ -237,7 +227,7 @@ def _rst_escape(value: str) -> str:
     return escaped.replace("\n", " ")
 
 
-def _rst_inline(inline: Inline) -> str:
+def _rst_inline(inline: document.Inline) -> str:
     out = []
     for style, value in inline:
         if not value:
@@ -259,7 +249,7 @@ def _rst_inline(inline: Inline) -> str:
     return joined
 
 
-def write_rst(doc: Document, path: Path, *, root_dir: Path | None = None) -> Path:
+def write_rst(doc: document.Document, path: Path, *, root_dir: Path | None = None) -> Path:
     title = _rst_escape(doc.title)
     bar = "=" * max(len(title), 3)
     lines = [bar, title, bar, "", f"*{_rst_escape(doc.subtitle)}*", ""]
@@ -281,23 +271,23 @@ def _indent(text: str, prefix: str = "   ") -> list[str]:
 
 
 def _rst_block(block: object, where: Path, root_dir: Path | None) -> list[str]:
-    if isinstance(block, Heading):
+    if isinstance(block, document.Heading):
         title = _rst_escape(block.text)
         return [title, _RST_UNDERLINE[min(max(block.level, 2), 4)] * max(len(title), 3)]
-    if isinstance(block, Paragraph):
+    if isinstance(block, document.Paragraph):
         return [_rst_inline(block.inline)]
-    if isinstance(block, Callout):
+    if isinstance(block, document.Callout):
         directive = {"error": "error", "warning": "warning", "info": "note"}[block.level]
         return [
             f".. {directive}::",
             "",
             f"   **{_rst_escape(block.title).strip()}** {_rst_inline(block.inline)}",
         ]
-    if isinstance(block, Bullets):
+    if isinstance(block, document.Bullets):
         return [f"* {_rst_inline(item)}" for item in block.items]
-    if isinstance(block, Code):
+    if isinstance(block, document.Code):
         return ["::", "", *_indent(block.text)]
-    if isinstance(block, Table):
+    if isinstance(block, document.Table):
         out = [f".. list-table:: {_rst_escape(block.caption)}".rstrip(), "   :header-rows: 1", ""]
         for row in [block.header, *block.rows]:
             for i, cell in enumerate(row):
@@ -306,7 +296,7 @@ def _rst_block(block: object, where: Path, root_dir: Path | None) -> list[str]:
                     value = "\\" + value
                 out.append(f"   {'* -' if i == 0 else '  -'} {value}")
         return out
-    if isinstance(block, Image):
+    if isinstance(block, document.Image):
         plot = block.plot
         return [
             f".. figure:: {_rst_path(plot.png, where, root_dir)}",

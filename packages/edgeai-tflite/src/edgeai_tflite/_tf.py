@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from edgeai_core.errors import EdgeaiError
+from edgeai_core.api import EdgeaiError
 from edgeai_tflite._capture import quiet
 
 os.environ.setdefault(

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from typing import Any
 
-from edgeai_core.artifacts import IOSpec, TensorSpec
-from edgeai_core.errors import ParameterError
+from edgeai_core.api import IOSpec, ParameterError, TensorSpec, condense, shape_text
+from edgeai_core.api import input_normalization as _input_normalization
 
-MAX_MESSAGE = 300
-
-
-def condense(message: object, limit: int = MAX_MESSAGE) -> str:
-    """One line from a framework's (often multi-line) error message, for errors that must stay one line."""
-    text = " ".join(str(message).split())
-    if len(text) > limit:
-        text = text[: limit - 3].rstrip() + "..."
-    return text or "(no message)"
-
-
-def shape_text(shape: Sequence[object]) -> str:
-    """``(None, 8, 8, 1)`` shown as ``(?, 8, 8, 1)``: readable in error messages."""
-    dims = ["?" if d is None or (isinstance(d, int) and d < 0) else str(d) for d in shape]
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+__all__ = ["condense", "default_layout", "input_normalization", "shape_text", "with_layout"]
 
 
 def default_layout(io: IOSpec, layout: str | None) -> str | None:
@@ -60,19 +45,4 @@ def input_normalization(
         raise ParameterError(
             "model.layout", "set NHWC or NCHW: mean and std are applied per channel along the layout's axis"
         )
-    axis = -1 if layout == "NHWC" else 1
-    channels = first.shape[axis] if len(first.shape) >= 2 else None
-    mean = list(mean) if mean is not None else [0.0]
-    std = list(std) if std is not None else [1.0]
-    for name, values in (("mean", mean), ("std", std)):
-        if len(values) != 1 and isinstance(channels, int) and len(values) != channels:
-            raise ParameterError(
-                f"model.{name}",
-                f"has {len(values)} values, but input '{first.name}' has {channels} channels on axis {axis} "
-                f"(shape {shape_text(first.shape)}); give one value or one per channel",
-            )
-    if len(mean) != len(std) and 1 not in (len(mean), len(std)):
-        raise ParameterError("model.std", f"has {len(std)} values but model.mean has {len(mean)}")
-    if any(s == 0 for s in std):
-        raise ParameterError("model.std", "must not contain 0 (inputs are divided by it)")
-    return {"mean": mean, "std": std, "axis": axis}
+    return _input_normalization(first, layout, mean, std)

@@ -35,14 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.components import Compiler, Converter, Dataset
-from edgeai_core.errors import (
+from edgeai_core.api import (
+    Artifact,
     ArtifactError,
+    Compiler,
+    Converter,
+    Dataset,
     DatasetError,
     EdgeaiError,
+    IOSpec,
     MissingDependencyError,
     ParameterError,
+    check_input_shape,
 )
 from edgeai_tflite import KERAS, ONNX, SAVEDMODEL, TFLITE
 from edgeai_tflite._tf import keras, quiet, tf, versions
@@ -321,16 +325,12 @@ def _calibration(dataset: Dataset | None, source: Source, settings: Settings) ->
 
 def _check_shape(samples: np.ndarray, source: Source, dataset: str) -> None:
     spec = source.io.inputs[0]
-    want = spec.shape[1:]
-    got = samples.shape[1:]
-    if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got, strict=False)):
-        hint = ""
-        if len(got) == 3 and len(want) == 3 and (got[1], got[2], got[0]) == tuple(want):
-            hint = '; the samples are NCHW: set dataset.layout = "NHWC" (--dataset-layout NHWC)'
-        raise DatasetError(
-            f"dataset {dataset} gives samples of shape {shape_text(got)}, but input '{spec.name}' of the model "
-            f"expects {shape_text(want)} ({spec.layout or 'layout unknown'}){hint}"
-        )
+    want, got = spec.shape[1:], samples.shape[1:]
+    hint = ""
+    if len(got) == 3 and len(want) == 3 and (got[1], got[2], got[0]) == tuple(want):
+        hint = '; the samples are NCHW: set dataset.layout = "NHWC" (--dataset-layout NHWC)'
+    note = f" ({spec.layout or 'layout unknown'}){hint}"
+    check_input_shape(got, spec, dataset, note=note, error=DatasetError)
 
 
 def _representative(samples: np.ndarray, batch: int, progress: Any) -> Any:
@@ -575,14 +575,7 @@ def compile_tflite(
     if settings.target == "edgetpu":
         path, facts = edgetpu_compile(path, settings, workdir)
         metadata.update(facts)
-    return Artifact(
-        path,
-        TFLITE,
-        io,
-        producer=component.record.qualified_name,
-        versions=component.versions(),
-        metadata=metadata,
-    ).save()
+    return component.save_artifact(path, TFLITE, io, metadata)
 
 
 class TfliteCompiler(Compiler):

@@ -12,9 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.artifacts import Artifact
-from edgeai_core.components import Dataset, Model
-from edgeai_core.errors import ArtifactError, EdgeaiError
+from edgeai_core.api import Artifact, ArtifactError, Dataset, EdgeaiError, Model
 from edgeai_tflite import TFLITE
 from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout
 from edgeai_tflite.interpreters import Backend, load_backend
@@ -70,11 +68,4 @@ class TfliteFile(Model):
         )
         if normalization is not None:
             metadata["input_normalization"] = normalization
-        return Artifact(
-            target,
-            TFLITE,
-            spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, TFLITE, spec, metadata)

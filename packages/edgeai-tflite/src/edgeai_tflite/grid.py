@@ -15,8 +15,6 @@ converted with it and the resulting SavedModel run; otherwise the import column 
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import GridModel, GridSuite, ImportUnsupported, Prepared
-from edgeai_core.artifacts import Artifact
-from edgeai_core.components import Context
+from edgeai_core.api import (
+    Artifact,
+    Context,
+    GridModel,
+    GridSuite,
+    Prepared,
+    grid_models,
+    import_for_onnx,
+    module_versions,
+    seeded_input,
+)
 from edgeai_tflite._tf import keras, quiet, tf, versions
 from edgeai_tflite.models import keras_io_spec, save_keras
 from edgeai_tflite.nets import build
@@ -298,15 +304,10 @@ class KerasGridSuite(GridSuite):
     """Builds the models of :data:`MODELS` and exports them with the ``keras-to-onnx`` converter."""
 
     def versions(self) -> dict[str, str]:
-        found = versions()
-        for module in ("tf2onnx", "onnx", "onnx2tf"):
-            if importlib.util.find_spec(module) is not None:
-                with contextlib.suppress(Exception):
-                    found[module] = str(__import__(module).__version__)
-        return found
+        return {**versions(), **module_versions(("tf2onnx", "onnx", "onnx2tf"))}
 
     def models(self) -> list[GridModel]:
-        return [GridModel(name, spec.summary, spec.category) for name, spec in MODELS.items()]
+        return grid_models(MODELS)
 
     def build(self, name: str, seed: int) -> Prepared:
         spec = MODELS[name]
@@ -318,13 +319,7 @@ class KerasGridSuite(GridSuite):
                 inputs = keras.Input(spec.shape, dtype=spec.dtype, name="input")
                 model = keras.Model(inputs, spec.make(inputs), name=f"grid_{name.replace('-', '_')}")
         _randomize_statistics(model, np.random.default_rng(seed + 1))
-        rng = np.random.default_rng(seed)
-        shape = (BATCH, *spec.shape)
-        if spec.dtype.startswith("int"):
-            x = rng.integers(0, spec.high, size=shape).astype(spec.dtype)
-        else:
-            x = rng.standard_normal(shape).astype(spec.dtype)
-        return Prepared(model, [x])
+        return Prepared(model, [seeded_input((BATCH, *spec.shape), spec.dtype, seed, spec.high)])
 
     def run(self, prepared: Prepared, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         out = prepared.native(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
@@ -354,15 +349,11 @@ class KerasGridSuite(GridSuite):
         return {"exporter": str(exported.metadata.get("exporter")), "opset_requested": self.params["opset"]}
 
     def import_onnx(self, path: Path, prepared: Prepared) -> Any:
-        if importlib.util.find_spec("onnx2tf") is None:
-            raise ImportUnsupported(
-                "ONNX -> Keras/TensorFlow needs onnx2tf, which is not installed (it pins protobuf 4.25.5 and breaks "
-                "TensorFlow; install it with --no-deps as the edgeai-tflite README shows)"
-            )
-        try:
-            onnx2tf = importlib.import_module("onnx2tf")
-        except Exception as exc:
-            raise ImportUnsupported(f"onnx2tf does not import here: {exc}") from None
+        onnx2tf = import_for_onnx(
+            "onnx2tf",
+            "ONNX -> Keras/TensorFlow needs onnx2tf, which is not installed (it pins protobuf 4.25.5 and breaks "
+            "TensorFlow; install it with --no-deps as the edgeai-tflite README shows)",
+        )
         out = path.parent / "onnx2tf"
         with quiet():
             onnx2tf.convert(

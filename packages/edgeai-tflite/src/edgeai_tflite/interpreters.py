@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.errors import MissingDependencyError, RuntimeFailure
+from edgeai_core.api import MissingDependencyError, RuntimeFailure
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import DTYPES, IOSpec, TensorSpec
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import DTYPES, ArtifactError, IOSpec, TensorSpec
+from edgeai_core.api import dequantize as dequantize_tensor
+from edgeai_core.api import quantize as quantize_tensor
 
 log = logging.getLogger(__name__)
 
@@ -137,26 +138,11 @@ def io_spec(interpreter: Any, layout: str | None = None) -> IOSpec:
     )
 
 
-def _broadcast(values: Any, ndim: int, axis: int) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float32)
-    if array.ndim == 0 or ndim < 2:
-        return array
-    shape = [1] * ndim
-    shape[axis] = -1
-    return array.reshape(shape)
-
-
 def quantize(x: np.ndarray, s: Slot) -> np.ndarray:
     """``q = clip(round(x / scale) + zero_point)`` in the slot's integer type."""
-    scale = _broadcast(s.scale, x.ndim, s.axis)
-    zero = _broadcast(s.zero_point if s.zero_point is not None else 0, x.ndim, s.axis)
-    info = np.iinfo(s.dtype)
-    q = np.rint(np.asarray(x, dtype=np.float32) / scale) + zero
-    return np.clip(q, info.min, info.max).astype(s.dtype)
+    return quantize_tensor(x, s, s.dtype, axis=s.axis)
 
 
 def dequantize(q: np.ndarray, s: Slot) -> np.ndarray:
     """``real = scale * (q - zero_point)`` as float32."""
-    scale = _broadcast(s.scale, q.ndim, s.axis)
-    zero = _broadcast(s.zero_point if s.zero_point is not None else 0, q.ndim, s.axis)
-    return ((q.astype(np.float32) - zero) * scale).astype(np.float32)
+    return dequantize_tensor(q, s, axis=s.axis)

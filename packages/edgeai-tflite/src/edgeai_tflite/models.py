@@ -8,22 +8,30 @@ file runs, and a checkpoint of another architecture is an error naming both.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Dataset, Model
-from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Dataset,
+    EdgeaiError,
+    EpochBook,
+    IOSpec,
+    Model,
+    TensorSpec,
+    TrainableClassifier,
+    TrainSettings,
+)
 from edgeai_tflite import KERAS, SAVEDMODEL
 from edgeai_tflite._tf import keras, quiet, require_tensorflow_backend, tf, versions
 from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout
 from edgeai_tflite.nets import ARCHITECTURE_PARAMS, INPUT_NAME, OUTPUT_NAME, build, model_name
-from edgeai_tflite.training import TrainSettings, set_threads, train_classifier
+from edgeai_tflite.training import accuracy, run_epochs, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +134,6 @@ def signature_io_spec(function: Any, layout: str | None = "NHWC") -> IOSpec:
     )
 
 
-def _sidecar_metadata(path: Path) -> dict[str, Any]:
-    """What training recorded (test accuracy, time) when the checkpoint's sidecar came along."""
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if not sidecar.is_file():
-        return {}
-    try:
-        return dict(json.loads(sidecar.read_text(encoding="utf-8")).get("metadata") or {})
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        log.info("ignoring unreadable sidecar %s: %s", sidecar, exc)
-        return {}
-
-
 def save_keras(model: keras.Model, path: Path) -> None:
     """Write ``model`` to ``path`` atomically (Keras insists on the .keras suffix, so the temporary has it too)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,112 +146,46 @@ def save_keras(model: keras.Model, path: Path) -> None:
 # -- the trainable classifiers ---------------------------------------------------------------------
 
 
-class KerasClassifier(Model):
+class KerasClassifier(TrainableClassifier):
     """Base of the Keras image classifiers: NHWC float32 in, logits out."""
 
-    architecture: ClassVar[str] = ""
+    architecture_params = ARCHITECTURE_PARAMS
+    artifact_format = KERAS
+    checkpoint_name = CHECKPOINT_NAME
 
     def versions(self) -> dict[str, str]:
         return versions()
 
-    def prepare(self, dataset: Dataset | None) -> Artifact:
-        checkpoint = self.params["checkpoint"]
-        if checkpoint is not None:
-            return self._load(Path(checkpoint).expanduser())
-        if dataset is None:
-            raise UsageError(
-                f"model {self.name} needs a dataset to train on, or model.checkpoint to load a trained one"
-            )
-        return self.train(dataset)
-
-    def _architecture_params(self, dataset: Dataset) -> dict[str, Any]:
-        params = {k: self.params[k] for k in ARCHITECTURE_PARAMS[self.architecture] if k != "classes"}
-        classes = self.params["classes"]
-        if classes is None:
-            classes = len(dataset.class_names)
-            if classes == 0:  # a dataset without class names: count the labels
-                targets = dataset.split("train").targets
-                classes = int(np.max(targets)) + 1 if len(targets) else 0
-            if classes < 2:
-                raise UsageError(
-                    f"model.classes: dataset {dataset.name} names no classes; give the number with --classes"
-                )
-        params["classes"] = int(classes)
-        return params
-
-    def _check_inputs(self, params: dict[str, Any], dataset: Dataset) -> Any:
-        want = (params["image_size"], params["image_size"], params["channels"])
-
-        def check(inputs: np.ndarray) -> None:
-            got = tuple(inputs.shape[1:])
-            if got != want:
-                hint = ""
-                if len(got) == 3 and got == (want[2], want[0], want[1]):
-                    hint = " The samples are NCHW: set the dataset's layout to NHWC (--dataset-layout NHWC)."
-                raise UsageError(
-                    f"dataset {dataset.name} gives samples of shape {got}, but model {self.name} is built for "
-                    f"(image_size, image_size, channels) = {want} in NHWC layout; set the model's --channels/"
-                    f"--image-size or the dataset's size, channels and layout parameters to match.{hint}"
-                )
-
-        return check
-
     def train(self, dataset: Dataset) -> Artifact:
         require_tensorflow_backend()
-        p = self.params
-        arch_params = self._architecture_params(dataset)
-        set_threads(p["threads"])
-        keras.utils.set_random_seed(self.context.seed)
-        model = build(self.architecture, arch_params)
-        settings = TrainSettings(
-            epochs=p["epochs"],
-            batch_size=p["batch_size"],
-            learning_rate=p["learning_rate"],
-            weight_decay=p["weight_decay"],
-            schedule=p["schedule"],
-            seed=self.context.seed,
-            threads=p["threads"],
-            logdir=Path(p["logdir"]) if p["logdir"] is not None else None,
-        )
-        log.info(
-            "training %s (%d parameters) for %d epochs", self.name, model.count_params(), settings.epochs
-        )
-        result = train_classifier(
-            model, dataset, settings, self.context.progress, self._check_inputs(arch_params, dataset)
-        )
-        path = self.context.workdir / CHECKPOINT_NAME
-        save_keras(model, path)
-        log.info(
-            "%s: test accuracy %s, best validation accuracy %s at epoch %d, %.1f s",
-            self.name,
-            _fmt(result.test_accuracy),
-            _fmt(result.best_validation_accuracy),
-            result.best_epoch,
-            result.training_time_s,
-        )
-        return Artifact(
-            path,
-            KERAS,
-            classifier_io_spec(arch_params),
-            producer=f"model:{self.name}",
-            versions=self.versions(),
-            metadata={
-                "architecture": self.architecture,
-                "params": arch_params,
-                "epochs": result.epochs,
-                "final_train_loss": result.final_train_loss,
-                "best_validation_accuracy": result.best_validation_accuracy,
-                "best_epoch": result.best_epoch,
-                "test_accuracy": result.test_accuracy,
-                "training_time_s": result.training_time_s,
-                "parameter_count": int(model.count_params()),
-                "seed": self.context.seed,
-                "threads": p["threads"],
-                "dataset": dataset.name,
-            },
-        ).save()
+        return super().train(dataset)
 
-    def _load(self, path: Path) -> Artifact:
+    def build_network(self, params: dict[str, Any]) -> keras.Model:
+        set_threads(self.params["threads"])
+        keras.utils.set_random_seed(self.context.seed)
+        return build(self.architecture, params)
+
+    def parameter_count(self, network: keras.Model) -> int:
+        return int(network.count_params())
+
+    def fit(
+        self, network: keras.Model, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook
+    ) -> None:
+        run_epochs(network, arrays, settings, book)
+
+    def restore_weights(self, network: keras.Model, weights: list[np.ndarray]) -> None:
+        network.set_weights(weights)
+
+    def accuracy(self, network: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> float | None:
+        return accuracy(network, inputs, targets)
+
+    def save_network(self, network: keras.Model, params: dict[str, Any], path: Path) -> None:
+        save_keras(network, path)
+
+    def io_spec(self, params: dict[str, Any]) -> IOSpec:
+        return classifier_io_spec(params)
+
+    def load_checkpoint(self, path: Path) -> Artifact:
         model = load_keras(path, field="model.checkpoint")
         expected = model_name(self.architecture)
         if model.name != expected:
@@ -263,30 +193,7 @@ class KerasClassifier(Model):
                 f"model.checkpoint: {path} holds Keras model '{model.name}', not '{expected}'; use the model "
                 f"that wrote it, or keras-file for your own Keras models"
             )
-        metadata = _sidecar_metadata(path)
-        io = keras_io_spec(model)
-        params = metadata.get("params")
-        if not isinstance(params, dict):
-            params = {}
-        target = self.context.workdir / CHECKPOINT_NAME
-        if path.resolve() != target.resolve():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-        metadata.update(
-            {
-                "architecture": self.architecture,
-                "params": params,
-                "parameter_count": int(model.count_params()),
-                "loaded_from": str(path),
-            }
-        )
-        return Artifact(
-            target, KERAS, io, producer=f"model:{self.name}", versions=self.versions(), metadata=metadata
-        ).save()
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+        return self.checkpoint_artifact(path, keras_io_spec(model), int(model.count_params()))
 
 
 class DigitsCnnKeras(KerasClassifier):
@@ -345,14 +252,7 @@ class KerasFile(_UserModel):
         metadata.update(keras_model=model.name, parameter_count=int(model.count_params()))
         if not p["safe_mode"]:
             metadata["safe_mode"] = False  # the compiler must load it the same way
-        return Artifact(
-            target,
-            KERAS,
-            io,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, KERAS, io, metadata)
 
 
 class SavedModelDir(_UserModel):
@@ -377,11 +277,4 @@ class SavedModelDir(_UserModel):
             shutil.copytree(source, target)
         metadata = self._metadata(io, source)
         metadata["signature"] = p["signature"]
-        return Artifact(
-            target,
-            SAVEDMODEL,
-            io,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, SAVEDMODEL, io, metadata)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edgeai_core.errors import ArtifactError, UsageError
+from edgeai_core.api import ArtifactError, UsageError, build_architecture, mobilenetv2_plan
 from edgeai_tflite._tf import keras
 
 log = logging.getLogger(__name__)
@@ -52,47 +52,6 @@ def digits_cnn(channels: int = 1, image_size: int = 8, classes: int = 10) -> ker
     x = layers.Dense(64, activation="relu", name="fc1")(x)
     outputs = layers.Dense(classes, name=OUTPUT_NAME)(x)
     return keras.Model(inputs, outputs, name=model_name("digits-cnn"))
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round a scaled channel count to a multiple of ``divisor`` without losing more than 10% (as MobileNetV2)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-#: (expansion t, channels c, repeats n, stride s) of MobileNetV2 (Sandler et al. 2018, table 2).
-MOBILENETV2_STAGES: tuple[tuple[int, int, int, int], ...] = (
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-)
-
-
-def mobilenetv2_strides(image_size: int) -> tuple[int, list[int]]:
-    """Stem stride and per-stage strides so the last feature map stays at least 2x2 (as edgeai-torch's).
-
-    ImageNet's MobileNetV2 downsamples 32x; for small inputs the total factor is cut to the largest power of two
-    that leaves >= 2x2, dropping the last stride-2 steps first.
-    """
-    budget = 1
-    while budget < 32 and image_size // (budget * 2) >= 2:
-        budget *= 2
-    stem = 2 if budget >= 2 else 1
-    budget //= stem
-    strides = []
-    for _t, _c, _n, stride in MOBILENETV2_STAGES:
-        if stride == 2 and budget >= 2:
-            strides.append(2)
-            budget //= 2
-        else:
-            strides.append(1)
-    return stem, strides
 
 
 def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str, act: bool = True) -> Any:
@@ -138,18 +97,12 @@ def mobilenetv2(
             f"unknown mobilenetv2 implementation '{implementation}' (edgeai, keras-applications)"
         )
     layers = keras.layers
-    stem_stride, strides = mobilenetv2_strides(image_size)
+    plan = mobilenetv2_plan(image_size, width)
     inputs = keras.Input((image_size, image_size, channels), name=INPUT_NAME)
-    cin = make_divisible(32 * width)
-    x = _conv_bn(inputs, cin, 3, stem_stride, "stem")
-    block = 0
-    for (expansion, c, repeats, _), stride in zip(MOBILENETV2_STAGES, strides, strict=True):
-        cout = make_divisible(c * width)
-        for i in range(repeats):
-            x = _inverted_residual(x, cin, cout, stride if i == 0 else 1, expansion, f"block{block}")
-            cin = cout
-            block += 1
-    x = _conv_bn(x, make_divisible(1280 * width), 1, 1, "head")
+    x = _conv_bn(inputs, plan.stem_channels, 3, plan.stem_stride, "stem")
+    for i, block in enumerate(plan.blocks):
+        x = _inverted_residual(x, block.cin, block.cout, block.stride, block.expansion, f"block{i}")
+    x = _conv_bn(x, plan.last_channels, 1, 1, "head")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(
@@ -188,17 +141,6 @@ _BUILDERS: dict[str, Callable[..., keras.Model]] = {"digits-cnn": digits_cnn, "m
 
 def build(architecture: str, params: Mapping[str, Any]) -> keras.Model:
     """Instantiate ``architecture`` from its parameters (unknown names or parameters raise ArtifactError)."""
-    if architecture not in _BUILDERS:
-        raise ArtifactError(
-            f"unknown Keras architecture '{architecture}' (edgeai-tflite knows {', '.join(_BUILDERS)})"
-        )
-    allowed = ARCHITECTURE_PARAMS[architecture]
-    extra = sorted(set(params) - set(allowed))
-    if extra:
-        raise ArtifactError(
-            f"architecture '{architecture}' takes parameters {', '.join(allowed)}, not {', '.join(extra)}"
-        )
-    try:
-        return _BUILDERS[architecture](**params)
-    except (TypeError, ValueError) as exc:
-        raise ArtifactError(f"cannot build '{architecture}' from {dict(params)}: {exc}") from None
+    return build_architecture(
+        _BUILDERS, ARCHITECTURE_PARAMS, architecture, params, framework="Keras", package="edgeai-tflite"
+    )

@@ -21,9 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Converter
-from edgeai_core.errors import ArtifactError, EdgeaiError, MissingDependencyError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Converter,
+    EdgeaiError,
+    IOSpec,
+    TensorSpec,
+    import_optional,
+)
 from edgeai_tflite import KERAS, ONNX
 from edgeai_tflite._tf import quiet, tf, versions
 from edgeai_tflite._util import condense
@@ -51,12 +57,7 @@ class KerasToOnnx(Converter):
     def convert(self, artifact: Artifact) -> Artifact:
         if artifact.format != KERAS:
             raise ArtifactError(f"converter keras-to-onnx takes keras models, not {artifact.format}")
-        try:
-            tf2onnx = importlib.import_module("tf2onnx")  # ships no type information
-        except ImportError:
-            raise MissingDependencyError(
-                "converter:keras-to-onnx", "tf2onnx", "edgeai-tflite[compile]"
-            ) from None
+        tf2onnx: Any = import_optional("tf2onnx", "converter:keras-to-onnx", "edgeai-tflite[compile]")
         p = self.params
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -113,9 +114,7 @@ class KerasToOnnx(Converter):
             }
         )
         metadata.update(self._verify(path, source, io, nchw))
-        return Artifact(
-            path, ONNX, io, producer=self.record.qualified_name, versions=self.versions(), metadata=metadata
-        ).save()
+        return self.save_artifact(path, ONNX, io, metadata)
 
     def _verify(self, path: Path, source: Any, io: IOSpec, nchw: bool) -> dict[str, Any]:
         p = self.params

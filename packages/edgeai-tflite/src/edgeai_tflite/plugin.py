@@ -7,17 +7,18 @@ stay fast. The factories named here import what they need when a component is bu
 
 from __future__ import annotations
 
-from edgeai_core.api import KnownComponent
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import REQUIRED, Param
-from edgeai_core.records import (
+from edgeai_core import (
+    REQUIRED,
     CompilerRecord,
     ConverterRecord,
     DemoVariant,
     GridSuiteRecord,
     ModelRecord,
+    Param,
     RuntimeRecord,
+    hookimpl,
 )
+from edgeai_core.api import KnownComponent, TrainingHelp, mobilenet_params, training_params, verify_params
 
 #: What a target device installs: the runtime and ``tflite-file`` need nothing more.
 INSTALL = "edgeai-tflite"
@@ -29,57 +30,14 @@ MODES = ("float32", "float16", "dynamic", "int8")
 INTERPRETERS = ("auto", "ai-edge-litert", "tflite-runtime", "tensorflow")
 
 
-def _training_params(
-    epochs: int, batch_size: int, learning_rate: float, channels: int, image_size: int
-) -> tuple[Param, ...]:
-    """Parameters shared by the trainable Keras models (defaults differ per model)."""
-    return (
-        Param("epochs", "int", default=epochs, minimum=1, help="training epochs"),
-        Param("batch_size", "int", default=batch_size, minimum=1, help="training batch size"),
-        Param("learning_rate", "float", default=learning_rate, minimum=0.0, help="Adam learning rate"),
-        Param(
-            "weight_decay",
-            "float",
-            default=0.0,
-            minimum=0.0,
-            help="decoupled weight decay of Keras' Adam (0: none)",
-        ),
-        Param(
-            "schedule",
-            "choice",
-            default="cosine",
-            choices=("cosine", "constant"),
-            help="learning rate schedule: cosine decay to 0 over all steps, or constant",
-        ),
-        Param("channels", "int", default=channels, minimum=1, help="input channels (NHWC)"),
-        Param("image_size", "int", default=image_size, minimum=4, help="input height and width in pixels"),
-        Param(
-            "classes",
-            "int",
-            default=None,
-            minimum=2,
-            help="output classes (default: the number of the dataset's class names)",
-        ),
-        Param(
-            "checkpoint",
-            "path",
-            default=None,
-            help="load this model.keras (written by edgeai train) instead of training",
-        ),
-        Param(
-            "logdir",
-            "path",
-            default=None,
-            help="write per-epoch metrics here: metrics.jsonl and TensorBoard events",
-        ),
-        Param(
-            "threads",
-            "int",
-            default=1,
-            minimum=1,
-            help="TensorFlow intra-op threads while training (applies when TensorFlow starts in this process)",
-        ),
-    )
+#: How edgeai-tflite words the training parameters that depend on the framework.
+TRAINING = TrainingHelp(
+    layout="NHWC",
+    checkpoint_file="model.keras",
+    weight_decay="decoupled weight decay of Keras' Adam (0: none)",
+    logdir="write per-epoch metrics here: metrics.jsonl and TensorBoard events",
+    threads="TensorFlow intra-op threads while training (applies when TensorFlow starts in this process)",
+)
 
 
 def _input_params() -> tuple[Param, ...]:
@@ -109,20 +67,9 @@ def _input_params() -> tuple[Param, ...]:
 
 
 def _verify_params(what: str) -> tuple[Param, ...]:
-    return (
-        Param(
-            "verify",
-            "bool",
-            default=True,
-            help=f"run the result on seeded inputs and compare it with {what}",
-        ),
-        Param(
-            "tolerance",
-            "float",
-            default=1e-4,
-            minimum=0.0,
-            help="largest accepted absolute output difference of a float conversion",
-        ),
+    return verify_params(
+        f"run the result on seeded inputs and compare it with {what}",
+        "largest accepted absolute output difference of a float conversion",
     )
 
 
@@ -145,7 +92,9 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("classification",),
             trainable=True,
             install=INSTALL_COMPILE,
-            params=_training_params(epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8),
+            params=training_params(
+                TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
+            ),
         ),
         ModelRecord(
             name="mobilenetv2-keras",
@@ -156,22 +105,12 @@ def edgeai_register_models() -> list[ModelRecord]:
             trainable=True,
             install=INSTALL_COMPILE,
             params=(
-                *_training_params(epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32),
-                Param(
-                    "width",
-                    "float",
-                    default=0.5,
-                    minimum=0.1,
-                    maximum=4.0,
-                    help="width multiplier (alpha): scales every layer's channels (1.0 is the paper's network)",
+                *training_params(
+                    TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
                 ),
-                Param(
-                    "dropout",
-                    "float",
-                    default=0.2,
-                    minimum=0.0,
-                    maximum=0.9,
-                    help="dropout before the classifier (implementation edgeai)",
+                *mobilenet_params(
+                    "width multiplier (alpha): scales every layer's channels (1.0 is the paper's network)",
+                    "dropout before the classifier (implementation edgeai)",
                 ),
                 Param(
                     "implementation",

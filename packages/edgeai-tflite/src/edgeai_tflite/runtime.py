@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.components import Runtime
-from edgeai_core.errors import ArtifactError, RuntimeFailure
+from edgeai_core.api import Artifact, ArtifactError, IOSpec, Runtime, RuntimeFailure
 from edgeai_tflite import TFLITE
 from edgeai_tflite._capture import Captured, captured
 from edgeai_tflite._util import condense, shape_text

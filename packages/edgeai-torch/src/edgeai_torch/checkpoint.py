@@ -20,8 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeai_core.artifacts import IOSpec, TensorSpec
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import ArtifactError, IOSpec, TensorSpec
 from edgeai_torch.nets import ARCHITECTURE_PARAMS, build
 
 log = logging.getLogger(__name__)

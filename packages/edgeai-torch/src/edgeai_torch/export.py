@@ -30,9 +30,16 @@ import numpy as np
 import onnx
 import torch
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Converter
-from edgeai_core.errors import ArtifactError, EdgeaiError, MissingDependencyError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Converter,
+    EdgeaiError,
+    IOSpec,
+    MissingDependencyError,
+    TensorSpec,
+    import_optional,
+)
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import load_checkpoint
 
@@ -127,14 +134,7 @@ class TorchToOnnx(Converter):
             "export_time_s": export_s,
         }
         metadata.update(self._verify(module, target, io_spec))
-        return Artifact(
-            target,
-            "onnx",
-            io_spec,
-            producer="converter:torch-to-onnx",
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(target, "onnx", io_spec, metadata)
 
     @staticmethod
     def _random(spec: TensorSpec, batch: int, seed: int) -> np.ndarray:
@@ -151,12 +151,8 @@ class TorchToOnnx(Converter):
             "opset_version": p["opset"],
         }
         if p["exporter"] == "dynamo":
-            try:
-                import onnxscript  # noqa: F401  (the dynamo exporter needs it; fail with the install line)
-            except ImportError:
-                raise MissingDependencyError(
-                    "converter:torch-to-onnx (exporter dynamo)", "onnxscript", "edgeai-torch[onnx]"
-                ) from None
+            # the dynamo exporter needs onnxscript: fail with the install line
+            import_optional("onnxscript", "converter:torch-to-onnx (exporter dynamo)", "edgeai-torch[onnx]")
             kwargs.update(dynamo=True, external_data=False, verbose=False, dynamic_shapes=({0: "batch"},))
         else:
             kwargs.update(dynamo=False, dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})

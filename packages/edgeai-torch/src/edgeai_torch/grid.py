@@ -14,8 +14,6 @@ the import column says ``unsupported`` with that reason.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.api import GridModel, GridSuite, ImportUnsupported, Prepared
+from edgeai_core import api
 from edgeai_torch.nets import InvertedResidual, build
 
 log = logging.getLogger(__name__)
@@ -311,37 +309,32 @@ def _randomize_statistics(module: nn.Module, generator: torch.Generator) -> None
                     layer.bias.copy_(torch.randn(layer.bias.shape, generator=generator) * 0.1)
 
 
-class TorchGridSuite(GridSuite):
-    """Builds the models of :data:`MODELS` and exports them with ``torch-to-onnx``'s exporter code."""
+class TorchGridSuite(api.GridSuite):
+    """Builds the models of :data:`MODELS` and exports them with ``torch-to-onnx``'s exporter code.
+
+    The grid's interface and the steps every suite shares come from the plugin API (``api.*``).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         torch.set_num_threads(1)  # the same numbers on every machine load, and no oversubscription
 
     def versions(self) -> dict[str, str]:
-        found = {"torch": torch.__version__}
-        for module in ("onnx", "onnxscript", "onnx2torch"):
-            with contextlib.suppress(ImportError):
-                found[module] = str(__import__(module).__version__)
-        return found
+        return {"torch": torch.__version__, **api.module_versions(("onnx", "onnxscript", "onnx2torch"))}
 
-    def models(self) -> list[GridModel]:
-        return [GridModel(name, spec.summary, spec.category) for name, spec in MODELS.items()]
+    def models(self) -> list[api.GridModel]:
+        return api.grid_models(MODELS)
 
-    def build(self, name: str, seed: int) -> Prepared:
+    def build(self, name: str, seed: int) -> api.Prepared:
         spec = MODELS[name]
         torch.manual_seed(seed)
         module = spec.make()
         _randomize_statistics(module, torch.Generator().manual_seed(seed + 1))
         module.eval()
-        rng = np.random.default_rng(seed)
-        if spec.dtype.startswith("int"):
-            x = rng.integers(0, spec.high, size=spec.shape).astype(spec.dtype)
-        else:
-            x = rng.standard_normal(spec.shape).astype(spec.dtype)
-        return Prepared(module, [x], {"shape": list(spec.shape), "dtype": spec.dtype})
+        x = api.seeded_input(spec.shape, spec.dtype, seed, spec.high)
+        return api.Prepared(module, [x], {"shape": list(spec.shape), "dtype": spec.dtype})
 
-    def run(self, prepared: Prepared, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def run(self, prepared: api.Prepared, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         with torch.inference_mode():
             out = prepared.native(*[torch.from_numpy(np.ascontiguousarray(x)) for x in inputs])
         outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -358,7 +351,7 @@ class TorchGridSuite(GridSuite):
         )
         return TorchToOnnx(record=record, params=params, context=self.context)
 
-    def export(self, prepared: Prepared, path: Path) -> dict[str, Any]:
+    def export(self, prepared: api.Prepared, path: Path) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         example = torch.from_numpy(np.ascontiguousarray(prepared.inputs[0]))
         self._converter()._export(prepared.native, example, path, INPUT_NAME, OUTPUT_NAME)
@@ -369,15 +362,12 @@ class TorchGridSuite(GridSuite):
             "external_data": ", ".join(extra) or None,
         }
 
-    def import_onnx(self, path: Path, prepared: Prepared) -> Any:
-        if importlib.util.find_spec("onnx2torch") is None:
-            raise ImportUnsupported(
-                "ONNX -> torch needs onnx2torch, which is not installed (pip install onnx2torch; it needs a "
-                "torchvision build that imports with this torch)"
-            )
-        try:
-            onnx2torch = importlib.import_module("onnx2torch")
-        except Exception as exc:  # torchvision's "operator torchvision::nms does not exist" and friends
-            raise ImportUnsupported(f"onnx2torch does not import here: {exc}") from None
+    def import_onnx(self, path: Path, prepared: api.Prepared) -> Any:
+        # a torchvision that does not import with this torch: "operator torchvision::nms does not exist"
+        onnx2torch = api.import_for_onnx(
+            "onnx2torch",
+            "ONNX -> torch needs onnx2torch, which is not installed (pip install onnx2torch; it needs a "
+            "torchvision build that imports with this torch)",
+        )
         module = onnx2torch.convert(str(path))
         return module.eval()

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import build_architecture, mobilenetv2_plan
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,6 @@ class DigitsCnn(nn.Module):
         return self.classifier(self.features(x))
 
 
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """Round a scaled channel count to a multiple of ``divisor`` without losing more than 10% (as MobileNetV2)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
 class ConvBnAct(nn.Sequential):
     """Convolution, BatchNorm and (optionally) ReLU6: the unit MobileNetV2 is built of."""
 
@@ -98,41 +90,6 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
-#: (expansion t, channels c, repeats n, stride s) of MobileNetV2 (Sandler et al. 2018, table 2).
-MOBILENETV2_STAGES: tuple[tuple[int, int, int, int], ...] = (
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-)
-
-
-def mobilenetv2_strides(image_size: int) -> tuple[int, list[int]]:
-    """Stem stride and per-stage strides so the last feature map stays at least 2x2.
-
-    ImageNet's MobileNetV2 downsamples 32x (224 -> 7). A 32x32 input would end at 1x1, so the total factor is
-    cut to the largest power of two that leaves >= 2x2, dropping the *last* stride-2 steps first: the early,
-    high-resolution layers keep their downsampling, which is where the compute is (32x32 -> 2x2 costs about a
-    quarter of a stride-1 stem).
-    """
-    budget = 1
-    while budget < 32 and image_size // (budget * 2) >= 2:
-        budget *= 2
-    stem = 2 if budget >= 2 else 1
-    budget //= stem
-    strides = []
-    for _t, _c, _n, stride in MOBILENETV2_STAGES:
-        if stride == 2 and budget >= 2:
-            strides.append(2)
-            budget //= 2
-        else:
-            strides.append(1)
-    return stem, strides
-
-
 class MobileNetV2(nn.Module):
     """MobileNetV2 with a width multiplier and strides adapted to small inputs (see :func:`mobilenetv2_strides`).
 
@@ -149,16 +106,12 @@ class MobileNetV2(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        stem_stride, strides = mobilenetv2_strides(image_size)
-        cin = make_divisible(32 * width)
-        layers: list[nn.Module] = [ConvBnAct(channels, cin, stride=stem_stride)]
-        for (expansion, cout, repeats, _), stride in zip(MOBILENETV2_STAGES, strides, strict=True):
-            cout = make_divisible(cout * width)
-            for i in range(repeats):
-                layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expansion))
-                cin = cout
-        self.last_channels = make_divisible(1280 * width)
-        layers.append(ConvBnAct(cin, self.last_channels, kernel=1))
+        plan = mobilenetv2_plan(image_size, width)
+        layers: list[nn.Module] = [ConvBnAct(channels, plan.stem_channels, stride=plan.stem_stride)]
+        for block in plan.blocks:
+            layers.append(InvertedResidual(block.cin, block.cout, block.stride, block.expansion))
+        self.last_channels = plan.last_channels
+        layers.append(ConvBnAct(plan.blocks[-1].cout, self.last_channels, kernel=1))
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
@@ -184,20 +137,15 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {"digits-cnn": DigitsCnn, "mobi
 def build(architecture: str, params: Mapping[str, Any]) -> nn.Module:
     """Instantiate ``architecture`` from its parameters; unknown names or parameters raise ArtifactError
     (they come from checkpoint files)."""
-    if architecture not in _BUILDERS:
-        raise ArtifactError(
-            f"unknown torch architecture '{architecture}' (edgeai-torch knows {', '.join(_BUILDERS)})"
-        )
-    allowed = ARCHITECTURE_PARAMS[architecture]
-    extra = sorted(set(params) - set(allowed))
-    if extra:
-        raise ArtifactError(
-            f"architecture '{architecture}' takes parameters {', '.join(allowed)}, not {', '.join(extra)}"
-        )
-    try:
-        return _BUILDERS[architecture](**params)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ArtifactError(f"cannot build '{architecture}' from {dict(params)}: {exc}") from None
+    return build_architecture(
+        _BUILDERS,
+        ARCHITECTURE_PARAMS,
+        architecture,
+        params,
+        framework="torch",
+        package="edgeai-torch",
+        errors=(TypeError, ValueError, RuntimeError),
+    )
 
 
 def parameter_count(module: nn.Module) -> int:

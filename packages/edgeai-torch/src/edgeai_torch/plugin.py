@@ -6,102 +6,73 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
-from edgeai_core.api import KnownComponent
-from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import Param
-from edgeai_core.records import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord
+from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
+from edgeai_core.api import (
+    KnownComponent,
+    Param,
+    TrainingHelp,
+    mobilenet_params,
+    training_params,
+    verify_params,
+)
 
 INSTALL = "edgeai-torch"
 
 
-def _training_params(
-    epochs: int, batch_size: int, learning_rate: float, channels: int, image_size: int
-) -> tuple[Param, ...]:
-    """Parameters shared by the trainable models (defaults differ per model)."""
-    return (
-        Param("epochs", "int", default=epochs, minimum=1, help="training epochs"),
-        Param("batch_size", "int", default=batch_size, minimum=1, help="training batch size"),
-        Param("learning_rate", "float", default=learning_rate, minimum=0.0, help="Adam learning rate"),
-        Param("weight_decay", "float", default=0.0, minimum=0.0, help="Adam weight decay (L2 penalty)"),
-        Param(
-            "schedule",
-            "choice",
-            default="cosine",
-            choices=("cosine", "constant"),
-            help="learning rate schedule: cosine decay to 0 over all steps, or constant",
-        ),
-        Param("channels", "int", default=channels, minimum=1, help="input channels (NCHW)"),
-        Param("image_size", "int", default=image_size, minimum=4, help="input height and width in pixels"),
-        Param(
-            "classes",
-            "int",
-            default=None,
-            minimum=2,
-            help="output classes (default: the number of the dataset's class names)",
-        ),
-        Param(
-            "checkpoint",
-            "path",
-            default=None,
-            help="load this model.pt (written by edgeai train) instead of training",
-        ),
-        Param(
-            "logdir",
-            "path",
-            default=None,
-            help="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
-        ),
-        Param(
-            "threads",
-            "int",
-            default=1,
-            minimum=1,
-            help="torch threads while training (1: reproducible timing on small machines)",
-        ),
-    )
+#: How edgeai-torch words the training parameters that depend on the framework.
+TRAINING = TrainingHelp(
+    layout="NCHW",
+    checkpoint_file="model.pt",
+    weight_decay="Adam weight decay (L2 penalty)",
+    logdir="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
+    threads="torch threads while training (1: reproducible timing on small machines)",
+)
+
+
+#: The ONNX opset of torch-to-onnx and of the grid suites that export with it.
+OPSET = Param("opset", "int", default=17, minimum=7, help="ONNX opset to export")
+
+
+def _exporter(default: str, help: str) -> Param:
+    return Param("exporter", "choice", default=default, choices=("torchscript", "dynamo"), help=help)
 
 
 @hookimpl
 def edgeai_register_models() -> list[ModelRecord]:
+    digits = training_params(
+        TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
+    )
+    mobilenet = training_params(
+        TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
+    )
+    width = "width multiplier: scales every layer's channels (1.0 is the paper's network)"
+    # name, factory class in edgeai_torch.models, summary, parameters
+    models = (
+        (
+            "digits-cnn",
+            "DigitsCnn",
+            "Small PyTorch CNN for 8x8 digit images (2 conv, 2 linear; ~24k parameters)",
+            digits,
+        ),
+        (
+            "mobilenetv2",
+            "MobileNetV2",
+            "PyTorch MobileNetV2 (width multiplier, strides for small inputs), trained from scratch",
+            (*mobilenet, *mobilenet_params(width, "dropout before the classifier")),
+        ),
+    )
     return [
         ModelRecord(
-            name="digits-cnn",
-            summary="Small PyTorch CNN for 8x8 digit images (2 conv, 2 linear; ~24k parameters)",
-            factory="edgeai_torch.models:DigitsCnn",
+            name=name,
+            summary=summary,
+            factory=f"edgeai_torch.models:{factory}",
             format="torch",
             tasks=("classification",),
             trainable=True,
             install=INSTALL,
-            params=_training_params(epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8),
-        ),
-        ModelRecord(
-            name="mobilenetv2",
-            summary="PyTorch MobileNetV2 (width multiplier, strides for small inputs), trained from scratch",
-            factory="edgeai_torch.models:MobileNetV2",
-            format="torch",
-            tasks=("classification",),
-            trainable=True,
-            install=INSTALL,
-            params=(
-                *_training_params(epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32),
-                Param(
-                    "width",
-                    "float",
-                    default=0.5,
-                    minimum=0.1,
-                    maximum=4.0,
-                    help="width multiplier: scales every layer's channels (1.0 is the paper's network)",
-                ),
-                Param(
-                    "dropout",
-                    "float",
-                    default=0.2,
-                    minimum=0.0,
-                    maximum=0.9,
-                    help="dropout before the classifier",
-                ),
-            ),
-        ),
+            params=params,
+        )
+        for name, factory, summary, params in models
     ]
 
 
@@ -116,27 +87,15 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             output_format="onnx",
             install="edgeai-torch[onnx]",
             params=(
-                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
-                Param(
-                    "exporter",
-                    "choice",
-                    default="torchscript",
-                    choices=("torchscript", "dynamo"),
-                    help="torch.onnx exporter: torchscript (fast, opset as asked) or dynamo "
+                OPSET,
+                _exporter(
+                    "torchscript",
+                    "torch.onnx exporter: torchscript (fast, opset as asked) or dynamo "
                     "(torch.export + onnxscript; native opset 18)",
                 ),
-                Param(
-                    "verify",
-                    "bool",
-                    default=True,
-                    help="run the ONNX model in ONNX Runtime (when installed) and compare with torch",
-                ),
-                Param(
-                    "tolerance",
-                    "float",
-                    default=1e-4,
-                    minimum=0.0,
-                    help="largest accepted absolute difference between ONNX Runtime and torch outputs",
+                *verify_params(
+                    "run the ONNX model in ONNX Runtime (when installed) and compare with torch",
+                    "largest accepted absolute difference between ONNX Runtime and torch outputs",
                 ),
             ),
         )
@@ -208,14 +167,8 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
             converter="torch-to-onnx",
             install="edgeai-torch[onnx]",
             params=(
-                Param("opset", "int", default=17, minimum=7, help="ONNX opset to export"),
-                Param(
-                    "exporter",
-                    "choice",
-                    default=exporter,
-                    choices=("torchscript", "dynamo"),
-                    help="torch.onnx exporter (as the torch-to-onnx converter's parameter)",
-                ),
+                OPSET,
+                _exporter(exporter, "torch.onnx exporter (as the torch-to-onnx converter's parameter)"),
             ),
         )
         for name, exporter in (("torch", "torchscript"), ("torch-dynamo", "dynamo"))

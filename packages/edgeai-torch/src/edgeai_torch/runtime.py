@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.components import Runtime
-from edgeai_core.errors import RuntimeFailure
+from edgeai_core.api import Artifact, IOSpec, Runtime, RuntimeFailure
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import load_checkpoint
 

@@ -16,10 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import BackendSession, OnnxBackend
-from edgeai_core.artifacts import DTYPES, Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Context
-from edgeai_core.errors import ArtifactError
+from edgeai_core.api import (
+    DTYPES,
+    Artifact,
+    ArtifactError,
+    BackendSession,
+    Context,
+    IOSpec,
+    OnnxBackend,
+    TensorSpec,
+)
 from edgeai_tvm.compiler import TvmCompiler
 from edgeai_tvm.runtime import TvmRuntime
 

@@ -20,13 +20,22 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Compiler, Dataset
-from edgeai_core.errors import ArtifactError, EdgeaiError, MissingDependencyError, ParameterError
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Compiler,
+    Dataset,
+    EdgeaiError,
+    IOSpec,
+    MissingDependencyError,
+    ParameterError,
+    TensorSpec,
+    jsonable,
+)
 from edgeai_tvm._util import RECORDS, WORKLOADS, condense, has_database, shape_text
 from edgeai_tvm.targets import (
     elf_arch,
@@ -169,7 +178,7 @@ class TvmCompiler(Compiler):
 
         metadata: dict[str, Any] = {
             **{k: v for k, v in artifact.metadata.items() if k not in ("target", "tuning")},
-            "target": _jsonable(target_dict),
+            "target": jsonable(target_dict),
             "target_preset": p["target"],
             "triple": target_dict.get("mtriple") or _host_triple(),
             "arch": arch,
@@ -198,14 +207,7 @@ class TvmCompiler(Compiler):
             if tuning is None
             else f"{tuning['tasks'] - tuning['tasks_untuned']} of {tuning['tasks']} ops tuned",
         )
-        return Artifact(
-            output,
-            FORMAT,
-            io_spec,
-            producer=self.record.qualified_name,
-            versions=self.versions(),
-            metadata=metadata,
-        ).save()
+        return self.save_artifact(output, FORMAT, io_spec, metadata)
 
     # -- checks ----------------------------------------------------------------------------------------
 
@@ -446,13 +448,3 @@ def _host_triple() -> str:
         return str(tvm.target.codegen.llvm_get_system_triple())
     except Exception:  # an LLVM-less TVM build
         return f"{host_arch()}-linux-gnu"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

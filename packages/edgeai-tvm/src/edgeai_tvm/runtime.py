@@ -33,9 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
-from edgeai_core.components import Runtime
-from edgeai_core.errors import ArtifactError, MissingDependencyError, RuntimeFailure
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    IOSpec,
+    MissingDependencyError,
+    Runtime,
+    RuntimeFailure,
+    TensorSpec,
+)
 from edgeai_tvm._util import condense, shape_text
 from edgeai_tvm.targets import elf_arch, host_arch
 

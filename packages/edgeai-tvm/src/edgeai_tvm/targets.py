@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.errors import ArtifactError, EdgeaiError, ParameterError
+from edgeai_core.api import ArtifactError, EdgeaiError, ParameterError
 
 #: Named targets. ``llvm`` is this machine's architecture with a generic CPU (portable to its siblings).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -40,7 +40,7 @@ from tvm.s_tir import meta_schedule as ms
 from tvm.s_tir.meta_schedule.builder import BuilderResult, PyBuilder
 from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
 
-from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.api import NullProgress, Progress
 from edgeai_tvm._util import condense, has_database
 from edgeai_tvm.targets import host_arch
 

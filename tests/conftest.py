@@ -1,0 +1,121 @@
+"""Fixtures every test folder may use: plugin hosts with first-party plugins registered in-process, and a
+builder of components that gives each one its own work folder."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: name -> (registration module, distribution) of the first-party plugins
+FIRST_PARTY = {
+    "core": ("edgeai_core.plugin", "edgeai-core"),
+    "datasets": ("edgeai_datasets.plugin", "edgeai-datasets"),
+    "torch": ("edgeai_torch.plugin", "edgeai-torch"),
+    "onnx": ("edgeai_onnx.plugin", "edgeai-onnx"),
+    "tflite": ("edgeai_tflite.plugin", "edgeai-tflite"),
+    "tvm": ("edgeai_tvm.plugin", "edgeai-tvm"),
+    "report": ("edgeai_report.plugin", "edgeai-report"),
+}
+
+
+@pytest.fixture(scope="session")
+def first_party_host() -> Callable[..., Any]:
+    """``first_party_host("torch", optional=("datasets",), extra=((module, name, distribution),))``: a fresh
+    plugin host (no discovery) with the core's built-ins, the named first-party plugins, those of ``optional``
+    that are installed, and ``extra`` plugin modules."""
+
+    def build(
+        *names: str, optional: tuple[str, ...] = (), extra: tuple[tuple[Any, str, str], ...] = ()
+    ) -> Any:
+        from edgeai_core.plugins import PluginHost
+
+        host = PluginHost(discover=False, env={})
+        wanted = [
+            "core",
+            *names,
+            *(n for n in optional if importlib.util.find_spec(f"edgeai_{n}") is not None),
+        ]
+        for name in wanted:
+            module, distribution = FIRST_PARTY[name]
+            host.register(
+                importlib.import_module(module), name=name, distribution=distribution, version="0.1.0"
+            )
+        for module, name, distribution in extra:
+            host.register(module, name=name, distribution=distribution, version="0")
+        return host
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def component_builder() -> Callable[[Any, Path], Callable[..., Any]]:
+    """``component_builder(host, root)`` -> ``make(kind, name, seed=0, **params)``: a component of ``host``
+    built with its own work folder under ``root``."""
+
+    def builder(host: Any, root: Path) -> Callable[..., Any]:
+        from edgeai_core.components import Context
+
+        counter = iter(range(10_000))
+
+        def make(kind: str, name: str, *, seed: int = 0, **params: Any) -> Any:
+            work = root / f"{next(counter):02d}-{kind}-{name}"
+            work.mkdir(parents=True)
+            return host.get(kind, name).create(params, where=kind, context=Context(workdir=work, seed=seed))
+
+        return make
+
+    return builder
+
+
+#: Runs in a fresh interpreter: registers the core and one plugin module, lists, describes and plans with them,
+#: then prints which of the modules named in argv[3:] got imported.
+_PLANNING_PROBE = """
+import json, sys
+from edgeai_core.config import parse_config
+from edgeai_core.planner import plan_pipeline
+from edgeai_core.plugins import PluginHost
+import importlib
+import edgeai_core.plugin
+
+module, config, heavy = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+host = PluginHost(discover=False, env={})
+host.register(edgeai_core.plugin, name="core")
+host.register(importlib.import_module(module), name="plugin")
+for record in host.records():
+    record.params.json_schema()
+    record.facts()
+host.demo_variants()
+plan_pipeline(parse_config(config), host)
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+@pytest.fixture
+def imported_by_planning() -> Callable[..., list[str]]:
+    """``imported_by_planning(plugin_module, config, heavy)``: which of ``heavy`` a fresh interpreter imports
+    to list, describe (JSON Schema, facts, demo variants) and plan ``config`` with that plugin registered."""
+
+    def probe(module: str, config: dict[str, Any], heavy: tuple[str, ...]) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
+        env["PYTHONPATH"] = os.pathsep.join(sys.path)
+        done = subprocess.run(
+            [sys.executable, "-c", _PLANNING_PROBE, module, json.dumps(config), *heavy],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        found: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+        return found
+
+    return probe
