@@ -97,12 +97,12 @@ def test_the_lint_names_file_and_line_of_each_private_import() -> None:
 
 
 def test_every_exported_name_resolves() -> None:
-    assert api.__all__ == sorted(api._EXPORTS)
+    assert sorted(api.__all__) == sorted(api._EXPORTS), "the literal __all__ lists exactly the exported names"
     for name in api.__all__:
         value = getattr(api, name)
         module = api._EXPORTS[name]
         assert value is getattr(sys.modules[f"edgeai_core.{module}"], name), name
-    assert dir(api) == api.__all__
+    assert sorted(dir(api)) == sorted(api.__all__)
     with pytest.raises(AttributeError, match="has no attribute 'runner'"):
         api.runner  # noqa: B018
 
