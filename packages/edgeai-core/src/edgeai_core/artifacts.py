@@ -226,6 +226,30 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
+def sidecar_format(path: str | os.PathLike[str], where: str) -> str:
+    """The format the sidecar of the model file ``path`` declares, read without loading the model; errors
+    (no file, no sidecar, an unreadable one) are usage errors naming ``where`` and the file."""
+    from edgeai_core.errors import UsageError
+
+    model = Path(path).expanduser()
+    side = sidecar_path(model)
+    if not model.exists():
+        raise UsageError(f"{where}: {model} does not exist")
+    if not side.is_file():
+        raise UsageError(
+            f"{where}: {model} has no sidecar {side.name}; keep the {SIDECAR_SUFFIX} file the tool that made "
+            "it wrote next to it"
+        )
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{where}: sidecar {side} is unreadable: {exc}") from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(fmt, str) or not fmt:
+        raise UsageError(f"{where}: sidecar {side} declares no 'format'")
+    return fmt
+
+
 def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2) -> None:
     """Write JSON to ``path`` so that readers see either the old or the complete new file."""
     path = Path(path)

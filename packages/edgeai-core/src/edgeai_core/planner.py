@@ -18,6 +18,7 @@ from edgeai_core.errors import ParameterError, PlanError, UsageError
 from edgeai_core.jsonvalues import jsonable
 from edgeai_core.plugins import PluginHost
 from edgeai_core.records import (
+    FORMAT_FROM_SIDECAR,
     CompilerRecord,
     ConverterRecord,
     DatasetRecord,
@@ -69,13 +70,15 @@ class Plan:
     steps: tuple[PlannedStep, ...] = ()
     target: PlannedComponent | None = None
     benchmark: dict[str, Any] = field(default_factory=dict)
+    #: the format of the model's artifact (the record's, or the sidecar's for ``artifact-file`` models)
+    model_format: str = ""
 
     @property
     def final_format(self) -> str:
         if self.steps:
             return self.steps[-1].output_format
         assert isinstance(self.model.record, ModelRecord)
-        return self.model.record.format
+        return self.model_format or self.model.record.format
 
     def records(self) -> list[Registration]:
         parts = [self.dataset, self.model, *self.steps, self.runtime, self.target]
@@ -99,7 +102,7 @@ class Plan:
             lines.append(f"dataset   {self.dataset.record.name}")
         model = self.model.record
         assert isinstance(model, ModelRecord)
-        lines.append(f"model     {model.name} -> {model.format}")
+        lines.append(f"model     {model.name} -> {self.model_format or model.format}")
         for step in self.steps:
             mark = " (inserted)" if step.inserted else ""
             lines.append(
@@ -208,7 +211,7 @@ def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
                 f"but dataset '{dataset.record.name}' is a {task} dataset"
             )
 
-    fmt = model_record.format
+    fmt = model_format(model)
     steps: list[PlannedStep] = []
     for ref in config.steps:
         record = _step_record(host, ref)
@@ -251,4 +254,21 @@ def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
         runtime=runtime,
         target=target,
         benchmark=benchmark,
+        model_format=model_format(model),
     )
+
+
+def model_format(model: PlannedComponent) -> str:
+    """The format of the planned model's artifact: its record's, or for a model whose record says
+    :data:`~edgeai_core.records.FORMAT_FROM_SIDECAR`, its ``format`` parameter or else the format the sidecar
+    of its ``path`` declares (a small JSON file, read here so the chain can be planned)."""
+    record = model.record
+    assert isinstance(record, ModelRecord)
+    if record.format != FORMAT_FROM_SIDECAR:
+        return record.format
+    given = model.params.get("format")
+    if given:
+        return str(given)
+    from edgeai_core.artifacts import sidecar_format
+
+    return sidecar_format(model.params["path"], f"{model.where}.path")

@@ -7,8 +7,15 @@ are imported when a component is built.
 from __future__ import annotations
 
 from edgeai_core.hookspecs import hookimpl
-from edgeai_core.params import Param
-from edgeai_core.records import CompilerRecord, DatasetRecord, ModelRecord, ProtocolRecord, RuntimeRecord
+from edgeai_core.params import REQUIRED, Param
+from edgeai_core.records import (
+    FORMAT_FROM_SIDECAR,
+    CompilerRecord,
+    DatasetRecord,
+    ModelRecord,
+    ProtocolRecord,
+    RuntimeRecord,
+)
 
 
 @hookimpl
@@ -59,7 +66,26 @@ def edgeai_register_models() -> list[ModelRecord]:
                     help="input shape per sample when loading a checkpoint (default: flat)",
                 ),
             ),
-        )
+        ),
+        ModelRecord(
+            name="artifact-file",
+            summary="Any model file with an edgeai sidecar (a compiled TVM library, an earlier run's artifact)",
+            factory="edgeai_core.builtins.artifactfile:ArtifactFile",
+            format=FORMAT_FROM_SIDECAR,
+            tasks=("any",),
+            trainable=False,
+            params=(
+                Param(
+                    "path", "path", default=REQUIRED, help="the model file; <path>.edgeai.json describes it"
+                ),
+                Param(
+                    "format",
+                    "str",
+                    default=None,
+                    help="the format the sidecar must declare (default: whichever it declares)",
+                ),
+            ),
+        ),
     ]
 
 

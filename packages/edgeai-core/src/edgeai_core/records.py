@@ -124,19 +124,43 @@ class DatasetRecord(Registration):
         return {"task": self.task}
 
 
+#: The ``format`` of a model record whose artifacts take the format their sidecar declares (``artifact-file``).
+FORMAT_FROM_SIDECAR = "sidecar"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelRecord(Registration):
     """A model. ``format`` is the artifact format its ``prepare``/``train`` produce (``torch``, ``keras``,
-    ``onnx``, ...). ``tasks`` are the dataset tasks it can serve; ``trainable`` says whether ``edgeai train``
-    works for it."""
+    ``onnx``, ...; :data:`FORMAT_FROM_SIDECAR` for a model whose artifact is the format its sidecar says).
+    ``tasks`` are the dataset tasks it can serve; ``trainable`` says whether ``edgeai train`` works for it.
+    ``loads``: the file extensions (``".onnx"``) of the model files it loads from its ``path`` parameter;
+    ``edgeai bench MODEL_FILE`` picks the model component by them."""
 
     kind: ClassVar[str] = "model"
     format: str
     tasks: tuple[str, ...] = ("classification",)
     trainable: bool = True
+    loads: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "loads", tuple(self.loads))
+        bad = [e for e in self.loads if not (e.startswith(".") and len(e) > 1 and e == e.lower())]
+        if bad:
+            raise ValueError(
+                f"model {self.name!r}: loads must hold lowercase file extensions with their dot "
+                f"('.onnx'), got {bad[0]!r}"
+            )
 
     def facts(self) -> dict[str, Any]:
-        return {"format": self.format, "tasks": list(self.tasks), "trainable": self.trainable}
+        facts: dict[str, Any] = {
+            "format": self.format,
+            "tasks": list(self.tasks),
+            "trainable": self.trainable,
+        }
+        if self.loads:
+            facts["loads"] = list(self.loads)
+        return facts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,6 +391,7 @@ RECORD_TYPES: Mapping[str, type[Registration]] = MappingProxyType(
 )
 
 __all__ = [
+    "FORMAT_FROM_SIDECAR",
     "KINDS",
     "RECORD_TYPES",
     "TASKS",

@@ -31,6 +31,7 @@ from edgeai_core.document import (
     TargetLatency,
 )
 from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.inputsources import InputSource
 from edgeai_core.lineage import file_under_step, without_steps
 from edgeai_core.measurement import OutputWriteError, RunRecorder, provenance
 from edgeai_core.planner import Plan, PlannedComponent
@@ -182,8 +183,11 @@ class Runner:
         progress: Progress | None = None,
         command: Sequence[str] | None = None,
         target: Callable[[Plan, Workspace], Target] = open_target,
+        inputs: InputSource | None = None,
     ) -> None:
         self.plan = plan
+        #: the benchmark's inputs when the plan has no dataset (``edgeai bench``); else synthetic ones
+        self.inputs = inputs
         self.open_target = target
         self.output_dir = Path(output_dir)
         self.host = host
@@ -343,7 +347,9 @@ class Runner:
         batch = settings.batch_size
         pool: list[list[np.ndarray]]
         self.stage = "benchmark"  # inputs that do not fit the model fail this stage
-        if dataset is not None:
+        if self.inputs is not None and dataset is None:
+            pool = self.inputs.batches(io, batch, self.plan.config.seed)
+        elif dataset is not None:
             split = self._split(dataset, self.plan.config.evaluation["split"])
             check_input_shape(split.inputs, io, dataset.name)
             count = max(1, len(split) // batch)
@@ -373,7 +379,9 @@ class Runner:
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
-            if dataset is not None and not dataset.has_labels:
+            if self.inputs is not None and dataset is None:
+                recorder.set_quality(self._evaluate_inputs(target, self.inputs, io))
+            elif dataset is not None and not dataset.has_labels:
                 recorder.set_quality(NotApplicable(dataset.task, f"dataset {dataset.name} has no labels"))
             elif dataset is not None and self.plan.config.evaluation["enabled"]:
                 self._stage(
@@ -423,6 +431,31 @@ class Runner:
             outputs.append(np.asarray(out))
             self.progress.update(start + len(x), total, "samples")
         return Quality(dataset.evaluate(np.concatenate(outputs), split.targets[:total]), cfg["split"])
+
+    def _evaluate_inputs(self, target: Target, source: InputSource, io: IOSpec) -> Quality | NotApplicable:
+        """Classification quality over every sample of ``source`` when it has labels."""
+        if source.labels is None:
+            return NotApplicable(None, f"inputs {source.describe()} have no labels")
+        if not self.plan.config.evaluation["enabled"]:
+            return NotApplicable("classification", "evaluation disabled")
+        from edgeai_core.metrics import classification_metrics
+
+        self._stage("evaluation", "evaluating quality on the labelled inputs")
+        arrays, labels = source.samples(io), source.labels
+        static = _static_batch(io)
+        batch = static or self.plan.config.evaluation["batch_size"] or 32
+        record, total, outputs = self.plan.runtime.record, len(labels), []
+        for start in range(0, total, batch):
+            x = [a[start : start + batch] for a in arrays]
+            n = len(x[0])
+            if n < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
+            out = check_outputs(record, target.infer(x), io, len(x[0]))[0]
+            outputs.append(np.asarray(out)[:n])
+            self.progress.update(start + n, total, "samples")
+        quality = Quality(classification_metrics(np.concatenate(outputs), labels), "inputs")
+        self.progress.done(_quality_line(quality.to_json()))
+        return quality
 
 
 #: the name this class had when remote runs were a subclass; both run local and remote plans

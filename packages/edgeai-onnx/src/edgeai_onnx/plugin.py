@@ -153,6 +153,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             format="onnx",
             tasks=("any",),
             trainable=False,
+            loads=(".onnx",),
             install="edgeai-onnx[compile]",
             params=(
                 Param("path", "path", help="the .onnx file to load"),

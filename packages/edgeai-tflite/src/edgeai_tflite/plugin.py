@@ -129,6 +129,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             format="keras",
             tasks=("any",),
             trainable=False,
+            loads=(".keras", ".h5"),
             install=INSTALL_COMPILE,
             params=(
                 Param("path", "path", default=REQUIRED, help="the .keras (or .h5) file to load"),
@@ -169,6 +170,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             format="tflite",
             tasks=("any",),
             trainable=False,
+            loads=(".tflite",),
             install=INSTALL,
             params=(
                 Param("path", "path", default=REQUIRED, help="the .tflite file to load"),
