@@ -1,0 +1,106 @@
+"""``edgeai bench model.so``: a library compiled here by the tvm compiler component (with its sidecar), through the
+real console script, locally and on a real ``edgeai serve --allow-native-code``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgeai_core.target_server import start_local_server
+
+pytestmark = pytest.mark.subprocess
+
+EDGEAI = Path(sys.executable).parent / "edgeai"
+FAST = ("--count", "30", "--warmup", "2")
+
+
+def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    if not EDGEAI.exists():
+        pytest.skip("the edgeai console script is not installed next to this interpreter")
+    return subprocess.run(
+        [str(EDGEAI), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def library(build: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """softmax(x @ W) for x (batch, 16), compiled by the tvm compiler for this CPU: model .so + sidecar."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = tmp_path_factory.mktemp("tiny")
+    weights = numpy_helper.from_array(
+        np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32), "W"
+    )
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Softmax", ["h"], ["y"], axis=-1)],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(folder / "tiny.onnx"))
+    artifact = build("model", "onnx-file", path=str(folder / "tiny.onnx")).prepare(None)
+    compiled = build("compiler", "tvm").compile(artifact, None)
+    assert compiled.format == "tvm" and compiled.sidecar.is_file()
+    return Path(compiled.path)
+
+
+def test_a_compiled_library_is_benchmarked_by_its_sidecar(library: Path, tmp_path: Path) -> None:
+    run = edgeai("bench", str(library), *FAST, "--threads", "1", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["model_component"], summary["format"], summary["runtime"]) == (
+        "artifact-file",
+        "tvm",
+        "tvm",
+    )
+    assert summary["count"] == 30 and summary["status"] == "complete"
+    doc = json.loads((tmp_path / summary["results"]).read_text())
+    assert doc["plan"]["model"]["params"] == {"path": str(library), "format": "tvm"}
+
+
+def test_npz_inputs_reach_the_library(library: Path, tmp_path: Path) -> None:
+    np.savez(tmp_path / "inputs.npz", x=np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32))
+    run = edgeai("bench", str(library), *FAST, "--inputs", "inputs.npz", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["inputs"] == "inputs.npz (8 samples)"
+    np.savez(tmp_path / "bad.npz", x=np.zeros((8, 15), np.float32))
+    bad = edgeai("bench", str(library), "--inputs", "bad.npz", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "error: --inputs bad.npz: input 'x' has shape (8, 15), expected (N, 16) (the first axis counts samples)"
+    )
+
+
+def test_a_library_without_its_sidecar_is_refused(library: Path, tmp_path: Path) -> None:
+    lone = tmp_path / "model.so"
+    lone.write_bytes(library.read_bytes())
+    run = edgeai("bench", str(lone), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.startswith(
+        f"error: MODEL_FILE: {lone}: no installed model loads '.so' files and there is no "
+    )
+    assert "model.so.edgeai.json" in run.stderr
+
+
+def test_a_compiled_library_on_a_remote_target(library: Path, tmp_path: Path) -> None:
+    with start_local_server("tvm", tmp_path / "server", extra_args=["--allow-native-code"]) as server:
+        run = edgeai(
+            "bench", str(library), *FAST, "--target", server.address, "--token-file", str(server.token_file),
+            "--json", cwd=tmp_path,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["target"] == f"tcp {server.address}" and summary["runtime"] == "tvm"
+    assert summary["count"] == 30 and summary["target_p50_ns"] > 0
