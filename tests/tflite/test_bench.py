@@ -1,0 +1,86 @@
+"""``edgeai bench model.tflite`` and ``model.keras``: tiny models built here with TensorFlow (skipped without it),
+benchmarked through the real console script, locally and on a real ``edgeai serve --runtime tflite``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeai_core.target_server import start_local_server
+
+pytestmark = pytest.mark.subprocess
+
+EDGEAI = Path(sys.executable).parent / "edgeai"
+FAST = ("--count", "30", "--warmup", "2")
+
+
+def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    if not EDGEAI.exists():
+        pytest.skip("the edgeai console script is not installed next to this interpreter")
+    return subprocess.run(
+        [str(EDGEAI), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A dense softmax classifier over 16 features as model.keras and (float32) model.tflite."""
+    tf = pytest.importorskip("tensorflow", exc_type=ImportError)
+    folder = tmp_path_factory.mktemp("tiny")
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [tf.keras.Input((16,), name="x"), tf.keras.layers.Dense(4, activation="softmax", name="y")]
+    )
+    model.save(folder / "model.keras")
+    (folder / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return {"keras": folder / "model.keras", "tflite": folder / "model.tflite"}
+
+
+def test_a_tflite_file_is_benchmarked_with_the_tflite_runtime(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    run = edgeai("bench", str(models["tflite"]), *FAST, "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["model_component"], summary["format"], summary["runtime"]) == (
+        "tflite-file",
+        "tflite",
+        "tflite",
+    )
+    assert summary["count"] == 30 and summary["status"] == "complete"
+    doc = json.loads((tmp_path / summary["results"]).read_text())
+    name = doc["steps"][0]["io"]["inputs"][0]["name"]
+    np.savez(tmp_path / "inputs.npz", **{name: np.ones((6, 16), np.float32)})
+    run = edgeai("bench", str(models["tflite"]), *FAST, "--inputs", "inputs.npz", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["inputs"] == "inputs.npz (6 samples)"
+
+
+def test_a_keras_file_is_converted_for_a_runtime(models: dict[str, Path], tmp_path: Path) -> None:
+    run = edgeai("bench", str(models["keras"]), *FAST, "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["model_component"], summary["format"]) == ("keras-file", "keras")
+    doc = json.loads((tmp_path / summary["results"]).read_text())
+    steps = doc["plan"]["steps"]
+    assert len(steps) == 1 and steps[0]["inserted"] and steps[0]["input_format"] == "keras"
+    assert summary["runtime"] == "tflite" and steps[0]["output_format"] == "tflite"
+
+
+def test_a_tflite_file_on_a_remote_target(models: dict[str, Path], tmp_path: Path) -> None:
+    with start_local_server("tflite", tmp_path / "server") as server:
+        run = edgeai(
+            "bench", str(models["tflite"]), *FAST, "--target", server.address, "--token-file",
+            str(server.token_file), "--json", cwd=tmp_path,
+        )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["target"] == f"tcp {server.address}" and summary["count"] == 30
+    assert summary["target_p50_ns"] > 0
