@@ -108,6 +108,7 @@ def test_plugins_json_structure() -> None:
     components = {(c["kind"], c["name"]): c for c in core["components"]}
     assert set(components) == {
         ("dataset", "gaussian-blobs"),
+        ("model", "artifact-file"),
         ("model", "numpy-mlp"),
         ("compiler", "weight-int8"),
         ("runtime", "numpy"),
@@ -117,6 +118,7 @@ def test_plugins_json_structure() -> None:
     }
     assert components[("runtime", "numpy")]["formats"] == ["npz-mlp"]
     assert components[("model", "numpy-mlp")]["format"] == "npz-mlp"
+    assert components[("model", "artifact-file")]["format"] == "sidecar"
     assert components[("dataset", "gaussian-blobs")]["task"] == "classification"
     assert components[("compiler", "weight-int8")]["input_formats"] == ["npz-mlp"]
     assert all(c["summary"] for c in components.values())
@@ -144,6 +146,7 @@ def test_list_everything() -> None:
     assert header.split() == ["KIND", "NAME", "FORMATS/TASK", "PROVIDER", "SUMMARY"]
     assert [row.split()[:2] for row in rows] == [
         ["dataset", "gaussian-blobs"],
+        ["model", "artifact-file"],
         ["model", "numpy-mlp"],
         ["compiler", "weight-int8"],
         ["runtime", "echo"],
@@ -152,9 +155,10 @@ def test_list_everything() -> None:
         ["protocol", "tcp"],
     ]
     assert "task=classification" in rows[0]
-    assert "format=npz-mlp" in rows[1]
-    assert "npz-mlp -> npz-mlp" in rows[2]
-    assert "formats=npz-mlp" in rows[4]
+    assert "format=sidecar" in rows[1]
+    assert "format=npz-mlp" in rows[2]
+    assert "npz-mlp -> npz-mlp" in rows[3]
+    assert "formats=npz-mlp" in rows[5]
     assert all("edgeai-core" in row for row in rows)
 
 
@@ -178,6 +182,7 @@ def test_list_json() -> None:
     records = json.loads(result.stdout)
     assert [(r["kind"], r["name"]) for r in records] == [
         ("dataset", "gaussian-blobs"),
+        ("model", "artifact-file"),
         ("model", "numpy-mlp"),
         ("compiler", "weight-int8"),
         ("runtime", "echo"),
@@ -185,7 +190,7 @@ def test_list_json() -> None:
         ("protocol", "serial"),
         ("protocol", "tcp"),
     ]
-    model = records[1]
+    model = records[2]
     assert model["provider"] == "edgeai-core"
     assert model["factory"] == "edgeai_core.builtins.mlp:NumpyMlp"
     assert model["format"] == "npz-mlp"

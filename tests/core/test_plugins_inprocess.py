@@ -24,7 +24,7 @@ def _runtime(name: str = "other-rt") -> RuntimeRecord:
 def test_core_builtins_are_collected(core_host: PluginHost) -> None:
     names = core_host.names()
     assert names["dataset"] == ["gaussian-blobs"]
-    assert names["model"] == ["numpy-mlp"]
+    assert names["model"] == ["artifact-file", "numpy-mlp"]
     assert names["compiler"] == ["weight-int8"]
     assert names["runtime"] == ["echo", "numpy"]
     record = core_host.get("runtime", "numpy")
@@ -33,7 +33,7 @@ def test_core_builtins_are_collected(core_host: PluginHost) -> None:
     [info] = core_host.plugin_infos()
     assert info.status == "ok"
     assert [r.qualified_name for r in info.components] == [
-        "dataset:gaussian-blobs", "model:numpy-mlp", "compiler:weight-int8", "runtime:numpy", "runtime:echo",
+        "dataset:gaussian-blobs", "model:numpy-mlp", "model:artifact-file", "compiler:weight-int8", "runtime:numpy", "runtime:echo",
         "protocol:tcp", "protocol:serial",
     ]  # fmt: skip
 
@@ -111,7 +111,7 @@ def test_duplicate_names_are_an_error_naming_both_providers(core_host: PluginHos
         core_host.get("runtime", "numpy")
     assert [c.name for c in core_host.conflicts()] == ["numpy"]
     # other kinds are unaffected
-    assert [r.name for r in core_host.records("model")] == ["numpy-mlp"]
+    assert [r.name for r in core_host.records("model")] == ["artifact-file", "numpy-mlp"]
 
 
 def test_same_name_in_different_kinds_is_fine(core_host: PluginHost) -> None:
@@ -192,7 +192,7 @@ def test_unknown_component_names_the_package_a_plugin_knows(core_host: PluginHos
     )
     assert (err.value.distribution, err.value.install) == ("edgeai-onnx", "edgeai-onnx")
     # the hint is for that kind only: a model of that name is just unknown
-    with pytest.raises(UnknownComponentError, match="unknown model 'onnxruntime' \\(installed: numpy-mlp\\)"):
+    with pytest.raises(UnknownComponentError, match="unknown model 'onnxruntime' \\(installed: artifact-file, numpy-mlp\\)"):
         core_host.get("model", "onnxruntime")
     entry = core_host.known_component("onnx-quantize", ("compiler", "converter"))
     assert entry is not None and (entry.distribution, entry.provider) == ("edgeai-onnx", "sib")
