@@ -90,6 +90,8 @@ def edgeai_register_models() -> list[ModelRecord]:
     a subclass of :class:`~edgeai_core.components.Model`. ``format`` is the artifact format the model
     produces (``torch``, ``keras``, ``onnx``, ...): the planner chains steps from it. ``tasks`` lists the
     dataset tasks it serves; ``trainable=False`` for load-only models (a user's ``.onnx`` file).
+    ``loads`` lists the file extensions such a model loads from its ``path`` parameter
+    (``loads=(".onnx",)``), so that ``edgeai bench model.onnx`` finds it.
 
     Example::
 
