@@ -31,12 +31,12 @@ def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def library(build: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """softmax(x @ W) for x (batch, 16), compiled by the tvm compiler for this CPU: model .so + sidecar."""
+def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """softmax(x @ W) for x (batch, 16), written with onnx.helper (no sidecar)."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    folder = tmp_path_factory.mktemp("tiny")
+    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
     weights = numpy_helper.from_array(
         np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32), "W"
     )
@@ -49,8 +49,14 @@ def library(build: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    onnx.save(model, str(folder / "tiny.onnx"))
-    artifact = build("model", "onnx-file", path=str(folder / "tiny.onnx")).prepare(None)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def library(build: Any, tiny_onnx: Path) -> Path:
+    """The tiny model compiled by the tvm compiler for this CPU: model .so + sidecar."""
+    artifact = build("model", "onnx-file", path=str(tiny_onnx)).prepare(None)
     compiled = build("compiler", "tvm").compile(artifact, None)
     assert compiled.format == "tvm" and compiled.sidecar.is_file()
     return Path(compiled.path)
@@ -104,3 +110,31 @@ def test_a_compiled_library_on_a_remote_target(library: Path, tmp_path: Path) ->
     summary = json.loads(run.stdout)
     assert summary["target"] == f"tcp {server.address}" and summary["runtime"] == "tvm"
     assert summary["count"] == 30 and summary["target_p50_ns"] > 0
+
+
+def test_an_onnx_file_with_runtime_tvm_is_told_and_then_compiled_in_the_same_command(
+    tiny_onnx: Path, tmp_path: Path
+) -> None:
+    onnx_file = tiny_onnx
+    told = edgeai("bench", str(onnx_file), "--runtime", "tvm", cwd=tmp_path)
+    assert told.returncode == 2
+    assert told.stderr.strip() == (
+        "error: --runtime tvm: it loads tvm models, and tiny.onnx is onnx; compile it in the same command with "
+        '--set \'steps=[{"name": "tvm"}]\' (compiler tvm: onnx -> tvm)'
+    )
+    run = edgeai(
+        "bench",
+        str(onnx_file),
+        "--runtime",
+        "tvm",
+        "--set",
+        'steps=[{"name": "tvm"}]',
+        *FAST,
+        "--json",
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["format"], summary["runtime"], summary["count"]) == ("onnx", "tvm", 30)
+    doc = json.loads((tmp_path / summary["results"]).read_text())
+    assert [s["name"] for s in doc["steps"]] == ["onnx-file", "tvm", "tvm"]

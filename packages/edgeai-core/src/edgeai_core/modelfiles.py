@@ -15,7 +15,7 @@ from pathlib import Path
 from edgeai_core.artifacts import SIDECAR_SUFFIX, Artifact, sidecar_path
 from edgeai_core.errors import EdgeaiError, UsageError
 from edgeai_core.plugins import PluginHost
-from edgeai_core.records import FORMAT_FROM_SIDECAR, ModelRecord, RuntimeRecord
+from edgeai_core.records import FORMAT_FROM_SIDECAR, CompilerRecord, ModelRecord, RuntimeRecord
 
 #: What the first bytes of a file must look like, by extension: checked before any framework loads the file,
 #: so a file that is not what its name says fails at once with a clear line.
@@ -138,3 +138,27 @@ def choose_runtime(
         others = ", ".join(r.name for r in candidates[1:])
         note = f"runtime {chosen.name} chosen for {fmt} models (also possible: {others}; --runtime picks one)"
     return chosen, note
+
+
+def compile_first(host: PluginHost, path: Path, fmt: str, runtime: RuntimeRecord) -> None:
+    """A usage error saying which compiler step to add when ``runtime`` loads only compiled models that no
+    converter makes from ``fmt`` (``--runtime tvm`` for an ``.onnx`` file); nothing when it can run them."""
+    from edgeai_core.planner import converter_path
+
+    if fmt in runtime.formats or converter_path(host, fmt, runtime.formats) is not None:
+        return
+    compilers = sorted(
+        (
+            r
+            for r in host.records("compiler")
+            if isinstance(r, CompilerRecord) and fmt in r.input_formats and r.output_format in runtime.formats
+        ),
+        key=lambda r: r.name,
+    )
+    if compilers:
+        name = compilers[0].name
+        raise UsageError(
+            f"--runtime {runtime.name}: it loads {', '.join(runtime.formats)} models, and {path.name} is {fmt}; "
+            f'compile it in the same command with --set \'steps=[{{"name": "{name}"}}]\' '
+            f"(compiler {name}: {fmt} -> {compilers[0].output_format})"
+        )

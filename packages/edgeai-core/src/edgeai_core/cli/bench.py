@@ -222,12 +222,14 @@ def register(cli: click.Group) -> None:
         """
         from edgeai_core.config import apply_overrides, parse_config
         from edgeai_core.inputsources import InputSource, NpzInputs, SyntheticInputs
-        from edgeai_core.modelfiles import choose_runtime, identify
+        from edgeai_core.modelfiles import choose_runtime, compile_first, identify
         from edgeai_core.planner import plan_pipeline
 
         host = host_for(ctx)
         found = identify(model_file, host)
         record, note = choose_runtime(host, found.format, found.model, runtime)
+        if runtime is not None and not any(o.strip().startswith("steps") for o in overrides):
+            compile_first(host, found.path, found.format, record)
         runtime_table: dict[str, Any] = {"name": record.name}
         if threads is not None:
             if "threads" not in {p.name for p in record.params}:
