@@ -190,10 +190,16 @@ def test_npz_inputs_that_do_not_fit_fail_with_one_line_before_anything_runs(
     assert not Path("runs").exists()  # checked against the sidecar's IO spec: nothing was run
 
 
-def test_the_expected_shape_names_dynamic_dimensions(mlp: Path) -> None:
-    # the sidecar says (None, 16): per sample 16 values; a missing input names the whole expected stack
+def test_the_expected_shape_shows_dynamic_dimensions(mlp: Path, tmp_path: Path) -> None:
+    side = json.loads(Path(f"{mlp}.edgeai.json").read_text())
+    side["io"]["inputs"][0]["shape"] = [None, "features"]
+    dynamic = tmp_path / "dynamic.npz"
+    dynamic.write_bytes(mlp.read_bytes())
+    Path(f"{dynamic}.edgeai.json").write_text(json.dumps(side))
     np.savez("bad.npz", labels=np.zeros(3, np.int64))
-    assert "expected shape (N, 16) float32" in one_error(invoke("bench", str(mlp), "--inputs", "bad.npz"))
+    assert one_error(invoke("bench", str(dynamic), "--inputs", "bad.npz")) == (
+        "--inputs bad.npz: no array for input 'input', expected shape (N, features) float32 (its arrays: labels)"
+    )
 
 
 def test_an_inputs_file_that_is_not_npz_and_too_few_samples_for_the_batch(mlp: Path) -> None:
