@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
