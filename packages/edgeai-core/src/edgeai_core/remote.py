@@ -141,7 +141,7 @@ class RemoteRuntime(Runtime):
             sent += stored
         result: tuple[int, int] = self._guard(lambda: client.upload(artifact.path, progress=report))
         self._io = artifact.io
-        return sent + result[0], result[1]
+        return result  # the model file's OK counts the bytes of every file
 
     def _check_files(self, artifact: Artifact) -> None:
         """Companion files travel only to targets that take them, under plain names."""

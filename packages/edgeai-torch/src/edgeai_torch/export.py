@@ -1,4 +1,5 @@
-"""The ``torch-to-onnx`` converter: a ``torch`` checkpoint becomes one self-contained ``model.onnx``.
+"""The ``torch-to-onnx`` converter: a ``torch`` checkpoint becomes ``model.onnx`` (with the external data files
+the exporter writes for large models, listed as the artifact's companion files).
 
 Two exporters, both measured on this package's models with torch 2.13 (see the README):
 
@@ -104,12 +105,13 @@ class TorchToOnnx(Converter):
         with tempfile.TemporaryDirectory(prefix=".export-", dir=self.context.workdir) as tmp:
             written = Path(tmp) / ONNX_NAME
             self._export(module, example, written, input_name, output_name)
-            extra = sorted(f.name for f in Path(tmp).iterdir() if f.name != ONNX_NAME)
-            if extra:
-                raise EdgeaiError(
-                    f"torch-to-onnx: the {p['exporter']} exporter wrote external files ({', '.join(extra)}) "
-                    "next to the model; the model is too large for a single-file ONNX (2 GiB)"
-                )
+            # external data (large models, or exporters that always write it): companion files of the artifact
+            extra = sorted(
+                f.relative_to(tmp).as_posix() for f in Path(tmp).rglob("*") if f.is_file() and f != written
+            )
+            for name in extra:
+                (target.parent / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(Path(tmp) / name), target.parent / name)
             shutil.move(str(written), target)
         export_s = time.perf_counter() - started
 
@@ -134,7 +136,7 @@ class TorchToOnnx(Converter):
             "export_time_s": export_s,
         }
         metadata.update(self._verify(module, target, io_spec))
-        return self.save_artifact(target, "onnx", io_spec, metadata)
+        return self.save_artifact(target, "onnx", io_spec, metadata, files=extra)
 
     @staticmethod
     def _random(spec: TensorSpec, batch: int, seed: int) -> np.ndarray:
