@@ -161,7 +161,7 @@ def test_bad_declared_names_are_refused(
 def test_a_name_declared_twice_is_refused(embedded: Any, model: Artifact) -> None:
     client = connect(embedded["port"])
     try:
-        with pytest.raises(TargetError, match="model file 'w.bin' is declared twice") as err:
+        with pytest.raises(TargetError, match=r"model file 'w\.bin' is declared twice") as err:
             client.send_iospec(declare(model, [entry("w.bin", b"a"), entry("w.bin", b"b")]))
         assert err.value.code == ErrorCode.BAD_NAME
     finally:
@@ -249,7 +249,7 @@ def test_the_model_limit_counts_every_file(tmp_path: Path, model: Artifact) -> N
         # declared companions alone over the limit: refused at IOSPEC
         with pytest.raises(TargetError) as err:
             client.send_iospec(
-                declare(model, [entry("huge.bin", b"")] + [{**entry("h2", b""), "size": limit + 1}])
+                declare(model, [entry("huge.bin", b""), {**entry("h2", b""), "size": limit + 1}])
             )
         assert (
             err.value.code == ErrorCode.MODEL_TOO_LARGE and "all files together" in err.value.target_message
