@@ -47,6 +47,8 @@ from edgeai_torch.checkpoint import load_checkpoint
 log = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
+#: Parameter bytes from which the dynamo exporter writes the weights to ``model.onnx.data``.
+EXTERNAL_DATA_BYTES = 1 << 30
 VERIFY_BATCH = 8
 
 
@@ -155,7 +157,10 @@ class TorchToOnnx(Converter):
         if p["exporter"] == "dynamo":
             # the dynamo exporter needs onnxscript: fail with the install line
             import_optional("onnxscript", "converter:torch-to-onnx (exporter dynamo)", "edgeai-torch[onnx]")
-            kwargs.update(dynamo=True, external_data=False, verbose=False, dynamic_shapes=({0: "batch"},))
+            # weights in a separate .onnx.data file only for large models (protobuf stops at 2 GiB); the
+            # torchscript exporter decides that by itself
+            external = _parameter_bytes(module) >= EXTERNAL_DATA_BYTES
+            kwargs.update(dynamo=True, external_data=external, verbose=False, dynamic_shapes=({0: "batch"},))
         else:
             kwargs.update(dynamo=False, dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
         try:
@@ -211,3 +216,8 @@ class TorchToOnnx(Converter):
                 "try the other exporter, or raise tolerance if the difference is acceptable"
             )
         return {"verified": True, "verify_max_abs_diff": worst, "verify_tolerance": tolerance}
+
+
+def _parameter_bytes(module: torch.nn.Module) -> int:
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
