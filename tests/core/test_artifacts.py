@@ -486,3 +486,18 @@ def test_results_records_count_and_list_every_file(tmp_path: Path) -> None:
     artifact_schema = {**schema["$defs"]["artifact"], "$defs": schema["$defs"]}
     jsonschema.validate(record, artifact_schema)
     assert "files" not in ArtifactRecord.of(make_artifact(tmp_path), tmp_path).to_json()
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_a_directory_artifact_is_copied_or_moved_whole(tmp_path: Path, move: bool) -> None:
+    saved = tmp_path / "src" / "saved_model"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"graph")
+    (saved / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights!")
+    artifact = Artifact(saved, "savedmodel", make_io()).save()
+    assert artifact.size_bytes == 13
+    digest = artifact.sha256()
+    moved = artifact.move_to(tmp_path / "dst") if move else artifact.copy_to(tmp_path / "dst")
+    assert moved.path == tmp_path / "dst" / "saved_model" and moved.size_bytes == 13
+    assert Artifact.load(moved.path).sha256() == digest
+    assert saved.exists() is not move and artifact.sidecar.exists() is not move

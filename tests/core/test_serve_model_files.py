@@ -333,3 +333,24 @@ def test_companion_files_are_deleted_with_the_session(tmp_path: Path, model: Art
         while list((workdir / "models").iterdir()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert list((workdir / "models").iterdir()) == []
+
+
+def test_the_workdir_quota_counts_companion_files(tmp_path: Path, model: Artifact) -> None:
+    # room for the data file alone: once it is stored, the next companion does not fit
+    server, event, thread = start(tmp_path / "w", workdir_quota_bytes=len(DATA) + 2)
+    client = connect(event["port"])
+    try:
+        client.send_iospec(model.to_json())
+        client.upload(model.companions[0], name="mlp.npz.data")
+        with pytest.raises(TargetError) as err:
+            client.upload(model.companions[1], name="extra.bin")
+        assert err.value.code == ErrorCode.QUOTA_EXCEEDED
+        assert err.value.target_message.startswith(
+            "model extra.bin has 3 bytes, and the target's work directory"
+        )
+        assert "edgeai serve --workdir-quota-mb" in err.value.target_message
+        assert entries(event) == ["mlp.npz.data"], "the verified companion is kept, no .part is left"
+    finally:
+        client.close()
+        server.stop()
+        thread.join(10)

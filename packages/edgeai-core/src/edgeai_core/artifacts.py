@@ -346,10 +346,16 @@ class Artifact:
         return self._transfer(Path(folder), move=True)
 
     def _transfer(self, folder: Path, *, move: bool) -> Artifact:
-        if self.path.is_dir():
-            raise ArtifactError(f"artifact {self.path} is a directory; copy it with its folder")
         folder.mkdir(parents=True, exist_ok=True)
-        pairs = [(self.path, folder / self.path.name)]
+        is_dir = self.path.is_dir()
+        if is_dir:  # a SavedModel folder: the whole tree
+            destination = folder / self.path.name
+            if self.path.resolve() != destination.resolve():
+                if move:
+                    shutil.move(str(self.path), str(destination))
+                else:
+                    shutil.copytree(self.path, destination, dirs_exist_ok=True)
+        pairs = [] if is_dir else [(self.path, folder / self.path.name)]
         pairs += [(src, folder / name) for name, src in zip(self.files, self.companions, strict=True)]
         for src, dst in pairs:
             self._stat(src)
