@@ -151,11 +151,12 @@ class ArtifactRecord:
         path = artifact.path
         if root is not None and path.is_relative_to(root):
             path = path.relative_to(root)
+        size = artifact.size_bytes  # an ArtifactError naming a missing companion
         files: tuple[tuple[str, int], ...] = ()
         if artifact.files:
             names = (artifact.path.name, *artifact.files)
             files = tuple((n, p.stat().st_size) for n, p in zip(names, artifact.all_files, strict=True))
-        return cls(str(path), artifact.format, artifact.size_bytes, files)
+        return cls(str(path), artifact.format, size, files)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "format": self.format, "size_bytes": self.size_bytes}
