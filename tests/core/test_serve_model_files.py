@@ -354,3 +354,25 @@ def test_the_workdir_quota_counts_companion_files(tmp_path: Path, model: Artifac
         client.close()
         server.stop()
         thread.join(10)
+
+
+def test_a_failed_re_upload_of_a_companion_leaves_it_missing(
+    embedded: Any, model: Artifact, tmp_path: Path
+) -> None:
+    tampered = tmp_path / "mlp.npz.data"
+    tampered.write_bytes(DATA[:-1] + b"!")
+    client = connect(embedded["port"])
+    try:
+        client.send_iospec(declare(model, [entry("mlp.npz.data", DATA)]))
+        client.upload(model.companions[0])
+        with pytest.raises(TargetError) as err:
+            client.upload(tampered)  # replaces the verified file: refused, and the good one is gone too
+        assert err.value.code == ErrorCode.BAD_DIGEST
+        with pytest.raises(TargetError) as err:
+            client.upload(model.path)
+        assert (
+            err.value.code == ErrorCode.UNEXPECTED
+            and "needs its file mlp.npz.data" in err.value.target_message
+        )
+    finally:
+        client.close()

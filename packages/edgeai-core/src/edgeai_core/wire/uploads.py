@@ -299,13 +299,14 @@ class ModelStore:
         limit = server.limits.max_model_bytes
         declared: dict[str, tuple[int, str]] = self.spec["files"]
         if name in declared:
+            self.verified.pop(name, None)  # a re-upload replaces it: verified again, or missing
             if total != declared[name][0]:
                 raise WireError(
                     ErrorCode.BAD_DIGEST,
                     f"model file {name} has {total} bytes, but IOSPEC declared {declared[name][0]}",
                 )
         else:
-            missing = [n for n in declared if n not in self.verified]
+            missing = [n for n in declared if n not in self.verified or not self.verified[n].is_file()]
             if missing:
                 raise WireError(
                     ErrorCode.UNEXPECTED,
@@ -349,7 +350,7 @@ class ModelStore:
         """Drop this session's earlier uploads that are not loaded, then check the work directory's quota."""
         loaded = self.session.inference.artifact
         keep = {*loaded.all_files, loaded.sidecar} if loaded is not None else set()
-        keep.update(path for n, path in self.verified.items() if n != name)
+        keep.update(self.verified.values())
         for path in [p for p in self.stored if p not in keep]:
             path.unlink(missing_ok=True)
             self.stored.remove(path)
