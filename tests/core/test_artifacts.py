@@ -355,3 +355,149 @@ def test_write_json_atomic_unserializable_leaves_nothing(tmp_path: Path) -> None
     with pytest.raises(TypeError):
         write_json_atomic(target, {"value": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------ multi-file
+
+
+def make_multi(tmp_path: Path) -> Artifact:
+    folder = tmp_path / "m"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"graph")
+    (folder / "model.onnx.data").write_bytes(b"0123456789")
+    (folder / "weights" / "w.bin").write_bytes(b"abc")
+    return Artifact(
+        folder / "model.onnx", "onnx", make_io(), files=("model.onnx.data", "weights/w.bin")
+    ).save()
+
+
+def test_sizes_and_digests_count_every_file(tmp_path: Path) -> None:
+    artifact = make_multi(tmp_path)
+    assert artifact.size_bytes == 5 + 10 + 3
+    before = artifact.sha256()
+    single = Artifact(artifact.path, "onnx", make_io())
+    assert single.sha256() == hashlib.sha256(b"graph").hexdigest() != before  # sha256sum for one file
+    expected = hashlib.sha256(b"model.onnx\x005\x00graph" + b"model.onnx.data\x0010\x000123456789"
+                              + b"weights/w.bin\x003\x00abc").hexdigest()  # fmt: skip
+    assert before == expected
+    (artifact.path.parent / "model.onnx.data").write_bytes(b"0123456788")
+    assert artifact.sha256() != before, "a changed data file changes the artifact's digest"
+
+
+def test_the_sidecar_lists_each_file_with_size_and_sha256(tmp_path: Path) -> None:
+    artifact = make_multi(tmp_path)
+    data = json.loads(artifact.sidecar.read_text())
+    assert data["files"] == [
+        {"name": "model.onnx.data", "size": 10, "sha256": hashlib.sha256(b"0123456789").hexdigest()},
+        {"name": "weights/w.bin", "size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()},
+    ]
+    loaded = Artifact.load(artifact.path)
+    assert loaded == artifact and loaded.files == ("model.onnx.data", "weights/w.bin")
+    assert loaded.recorded == artifact.recorded
+    loaded.verify()
+    (artifact.path.parent / "weights" / "w.bin").write_bytes(b"abd")
+    with pytest.raises(
+        ArtifactError, match=r"file weights/w\.bin does not match the SHA-256 its sidecar recorded"
+    ):
+        loaded.verify()
+
+
+def test_an_old_sidecar_without_files_is_a_single_file_artifact(tmp_path: Path) -> None:
+    artifact = make_artifact(tmp_path).save()
+    data = json.loads(artifact.sidecar.read_text())
+    assert "files" not in data
+    loaded = Artifact.load(artifact.path)
+    assert loaded.files == () and loaded.all_files == (artifact.path,)
+
+
+def test_a_missing_companion_is_one_error_naming_it(tmp_path: Path) -> None:
+    artifact = make_multi(tmp_path)
+    (artifact.path.parent / "model.onnx.data").unlink()
+    message = (
+        f"artifact model.onnx needs its file model.onnx.data ({artifact.path.parent / 'model.onnx.data'}), "
+    )
+    with pytest.raises(ArtifactError) as err:
+        Artifact.load(artifact.path)
+    assert str(err.value) == message + "which is missing"
+    with pytest.raises(ArtifactError, match=r"needs its file model\.onnx\.data"):
+        _ = artifact.size_bytes
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("../w.bin", "must be a relative path inside the model's folder"),
+        ("/etc/passwd", "must be a relative path inside the model's folder"),
+        ("a/../b", "must be a relative path inside the model's folder"),
+        ("./w.bin", "must be a relative path inside the model's folder"),
+        ("m.edgeai.json", "must be a relative path inside the model's folder"),
+        ("model.onnx", "is the model file itself"),
+    ],
+)
+def test_companion_names_stay_inside_the_models_folder(tmp_path: Path, name: str, problem: str) -> None:
+    with pytest.raises(ArtifactError, match=problem):
+        Artifact(tmp_path / "model.onnx", "onnx", make_io(), files=(name,))
+    with pytest.raises(ArtifactError, match="lists a companion file twice"):
+        Artifact(tmp_path / "model.onnx", "onnx", make_io(), files=("a", "a"))
+
+
+def test_a_sidecar_with_a_bad_files_entry_is_refused(tmp_path: Path) -> None:
+    artifact = make_multi(tmp_path)
+    data = json.loads(artifact.sidecar.read_text())
+    artifact.sidecar.write_text(json.dumps({**data, "files": [{"name": "../x"}]}))
+    with pytest.raises(ArtifactError, match=r"'\.\./x' must be a relative path"):
+        Artifact.load(artifact.path)
+    artifact.sidecar.write_text(json.dumps({**data, "files": "model.onnx.data"}))
+    with pytest.raises(ArtifactError, match="'files' must be a list"):
+        Artifact.load(artifact.path)
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_copying_or_moving_takes_every_file_and_the_sidecar(tmp_path: Path, move: bool) -> None:
+    artifact = make_multi(tmp_path)
+    digest = artifact.sha256()
+    moved = artifact.move_to(tmp_path / "dst") if move else artifact.copy_to(tmp_path / "dst")
+    assert moved.path == tmp_path / "dst" / "model.onnx"
+    assert (tmp_path / "dst" / "weights" / "w.bin").read_bytes() == b"abc"
+    assert Artifact.load(moved.path).sha256() == digest
+    assert artifact.path.exists() is not move and artifact.sidecar.exists() is not move
+    assert (artifact.path.parent / "model.onnx.data").exists() is not move
+
+
+def test_results_records_count_and_list_every_file(tmp_path: Path) -> None:
+    import jsonschema
+
+    from edgeai_core.document import ArtifactRecord
+    from edgeai_core.measurement import load_schema
+
+    artifact = make_multi(tmp_path)
+    record = ArtifactRecord.of(artifact, tmp_path).to_json()
+    assert record == {
+        "path": "m/model.onnx",
+        "format": "onnx",
+        "size_bytes": 18,
+        "files": [
+            {"name": "model.onnx", "size_bytes": 5},
+            {"name": "model.onnx.data", "size_bytes": 10},
+            {"name": "weights/w.bin", "size_bytes": 3},
+        ],
+    }
+    schema = load_schema()
+    artifact_schema = {**schema["$defs"]["artifact"], "$defs": schema["$defs"]}
+    jsonschema.validate(record, artifact_schema)
+    assert "files" not in ArtifactRecord.of(make_artifact(tmp_path), tmp_path).to_json()
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_a_directory_artifact_is_copied_or_moved_whole(tmp_path: Path, move: bool) -> None:
+    saved = tmp_path / "src" / "saved_model"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"graph")
+    (saved / "variables" / "variables.data-00000-of-00001").write_bytes(b"weights!")
+    artifact = Artifact(saved, "savedmodel", make_io()).save()
+    assert artifact.size_bytes == 13
+    digest = artifact.sha256()
+    moved = artifact.move_to(tmp_path / "dst") if move else artifact.copy_to(tmp_path / "dst")
+    assert moved.path == tmp_path / "dst" / "saved_model" and moved.size_bytes == 13
+    assert Artifact.load(moved.path).sha256() == digest
+    assert saved.exists() is not move and artifact.sidecar.exists() is not move

@@ -72,10 +72,14 @@ def test_the_documented_examples_are_what_the_implementation_sends() -> None:
         "serial INFER": encode_frame(MessageType.INFER, tensors([x]), request_id=2, crc=True),
         "ACK": encode_frame(MessageType.ACK, b"", crc=True),
         "ERROR": encode_frame(MessageType.ERROR, msg.encode_error(15, "no model is loaded"), request_id=3),
+        "companion MODEL": encode_frame(MessageType.MODEL, msg.encode_model_head(3, "w.bin") + b"\x01\x02\x03",
+                                        request_id=4),
     }  # fmt: skip
     for name, frame in examples.items():
         assert hexdump(frame) in doc, f"the {name} example in docs/protocol.md is out of date"
     assert "0xa51247bd" in doc and zlib.crc32(tensors([x])) == 0xA51247BD
+    assert msg.HELLO_MODEL_FILES == 0x0002 and "bit 1 = accepts models with companion files" in doc
+    assert f"At most {msg.MAX_MODEL_FILES} entries" in doc
     assert zlib.crc32(b"123456789") == 0xCBF43926 and "0xCBF43926" in doc
     codes = {c.name: c.value for c in ErrorCode}
     for name, value in codes.items():

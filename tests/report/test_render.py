@@ -340,3 +340,13 @@ def test_a_failing_worker_leaves_its_figures_to_this_process(
     result = render_report([rt.fixture_path("blobs-mlp-int8")], tmp_path, formats="md", jobs=2)
     assert len(result.plots) == 4 and all(p.png.is_file() and p.svg.is_file() for p in result.plots)
     assert "a drawing worker failed (exit 3)" in caplog.text
+
+
+def test_the_size_of_a_multi_file_artifact_is_its_total_and_says_how_many_files() -> None:
+    from edgeai_report.content import _size_text
+
+    files = [{"name": "m.onnx", "size_bytes": 82_000}, {"name": "m.onnx.data", "size_bytes": 44_718_000}]
+    run = SimpleNamespace(final_artifact={"format": "onnx", "size_bytes": 44_800_000, "files": files})
+    assert _size_text(run) == "onnx, 42.7 MiB (44800000 bytes in 2 files)"  # type: ignore[arg-type]
+    single = SimpleNamespace(final_artifact={"format": "onnx", "size_bytes": 82_000})
+    assert _size_text(single) == "onnx, 80.1 KiB (82000 bytes)"  # type: ignore[arg-type]

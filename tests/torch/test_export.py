@@ -129,3 +129,28 @@ def test_wrong_input_format_is_rejected(make: Callable[..., Any], tmp_path: Path
     io = IOSpec((TensorSpec("input", (None, 4), "float32"),), (TensorSpec("logits", (None, 2), "float32"),))
     with pytest.raises(ArtifactError, match="takes 'torch' artifacts, not 'onnx'"):
         make("converter", "torch-to-onnx").convert(Artifact(path, "onnx", io))
+
+
+def test_a_large_model_exports_external_data_listed_with_the_artifact(
+    make: Callable[..., Any],
+    checkpoint: Callable[..., Any],
+    reference: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("onnxscript")
+    import edgeai_torch.export
+
+    # a model over the threshold, as a 2 GB one would be: the exporter writes model.onnx.data
+    monkeypatch.setattr(edgeai_torch.export, "EXTERNAL_DATA_BYTES", 1024)
+    source = checkpoint("digits-cnn")
+    result = make("converter", "torch-to-onnx", exporter="dynamo", opset=18).convert(source)
+    assert result.files == ("model.onnx.data",)
+    data = result.path.parent / "model.onnx.data"
+    assert data.stat().st_size > 4 * result.path.stat().st_size
+    assert result.size_bytes == result.path.stat().st_size + data.stat().st_size
+    graph = onnx.load(str(result.path), load_external_data=False)
+    assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.graph.initializer)
+    assert Artifact.load(result.path).files == ("model.onnx.data",)
+    assert result.metadata["verified"] is True
+    x = np.random.default_rng(3).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(_run(result.path, x), reference(source, x), atol=1e-4, rtol=0)

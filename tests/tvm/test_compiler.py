@@ -194,3 +194,26 @@ def test_missing_host_linker(build: Any, tiny: Any, tmp_path: Path, monkeypatch:
         EdgeaiError, match="needs a C\\+\\+ compiler and none is on PATH: apt-get install g\\+\\+"
     ):
         build("compiler", "tvm").compile(artifact, None)
+
+
+def test_a_model_with_external_data_compiles(build: Any, tiny: Any, tmp_path: Path, run_tvm: Any):
+    import onnx
+
+    single = tiny.artifact(tmp_path / "single.onnx")
+    folder = tmp_path / "external"
+    folder.mkdir()
+    path = folder / "tiny.onnx"
+    onnx.save_model(onnx.load(str(single.path)), str(path), save_as_external_data=True,
+                    location="tiny.onnx.data", size_threshold=0)  # fmt: skip
+    artifact = Artifact(path, "onnx", single.io, files=("tiny.onnx.data",)).save()
+    out = build("compiler", "tvm", batch="dynamic").compile(artifact, None)
+    assert out.metadata["size_before"] == artifact.size_bytes > path.stat().st_size
+    x = np.random.default_rng(2).standard_normal((3, 16)).astype(np.float32)
+    np.testing.assert_allclose(run_tvm(out, x), tiny.reference(x), rtol=1e-5, atol=1e-5)
+    (folder / "tiny.onnx.data").unlink()
+    lonely = Artifact(path, "onnx", single.io)
+    with pytest.raises(ArtifactError) as err:
+        build("compiler", "tvm").compile(lonely, None)
+    assert (
+        str(err.value) == f"{path} needs its external data file {folder / 'tiny.onnx.data'}, which is missing"
+    )

@@ -1,7 +1,8 @@
-"""Artifacts: a model file (or folder) plus a sidecar JSON describing it.
+"""Artifacts: a model file (or folder), the files it needs, plus a sidecar JSON describing them.
 
 The sidecar ``<file>.edgeai.json`` carries the format, the IO spec (per tensor: name, shape, dtype and,
-for quantized tensors, scale and zero point), the producer and the framework versions. Components pass
+for quantized tensors, scale and zero point), the producer, the framework versions and, for multi-file
+artifacts, the companion files (ONNX external data, weights) with their sizes and SHA-256. Components pass
 artifacts to one another, across processes and across the wire, only through these files.
 """
 
@@ -10,16 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeai_core.errors import ArtifactError
 
 SIDECAR_SUFFIX = ".edgeai.json"
 SIDECAR_VERSION = 1
+#: The most companion files an artifact may list (a bound for sidecars and uploads).
+MAX_FILES = 64
 
 #: dtype names used in IO specs (numpy's names).
 DTYPES = (
@@ -128,12 +132,45 @@ class IOSpec:
             raise ArtifactError(f"malformed IO spec: missing or bad {exc}") from None
 
 
+def check_companion_name(name: str, primary: str, where: str = "artifact") -> str:
+    """A companion file's name: a relative POSIX path inside the primary file's folder, not the primary."""
+    relative = PurePosixPath(name)
+    if (
+        not name
+        or "\\" in name
+        or "\0" in name
+        or relative.is_absolute()
+        or ".." in relative.parts
+        or relative.as_posix() != name
+        or name.endswith(SIDECAR_SUFFIX)
+    ):
+        raise ArtifactError(
+            f"{where}: companion file {name!r} must be a relative path inside the model's folder "
+            "(no '..', no absolute path, no sidecar name)"
+        )
+    if name == primary:
+        raise ArtifactError(f"{where}: companion file {name!r} is the model file itself")
+    return name
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of one file, as ``sha256sum`` prints it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A model file (or directory) in a known ``format`` with its IO spec.
 
     ``producer`` is the qualified component name that made it (``compiler:weight-int8``); ``versions``
     the framework versions involved; ``metadata`` free-form facts (opset, quantization mode, target).
+    ``files`` names the companion files the model needs (ONNX external data, separate weights), as POSIX
+    paths relative to the model file's folder; sizes, digests, copies and uploads cover all of them. A
+    directory artifact (a SavedModel folder) holds its files itself and lists none.
     """
 
     path: Path
@@ -142,33 +179,91 @@ class Artifact:
     producer: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    #: SHA-256 per companion name as the sidecar recorded it (filled by :meth:`save` and :meth:`load`)
+    recorded: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        files = tuple(str(PurePosixPath(f)) if isinstance(f, PurePosixPath) else str(f) for f in self.files)
+        if len(files) > MAX_FILES:
+            raise ArtifactError(f"artifact {self.path.name} lists {len(files)} files; at most {MAX_FILES}")
+        if len(set(files)) != len(files):
+            raise ArtifactError(f"artifact {self.path.name} lists a companion file twice")
+        for name in files:
+            check_companion_name(name, self.path.name, f"artifact {self.path.name}")
+        object.__setattr__(self, "files", files)
 
     @property
     def sidecar(self) -> Path:
         return sidecar_path(self.path)
 
     @property
+    def companions(self) -> tuple[Path, ...]:
+        """The companion files' paths (next to the model file)."""
+        return tuple(self.path.parent / name for name in self.files)
+
+    @property
+    def all_files(self) -> tuple[Path, ...]:
+        """The model file then its companions."""
+        return (self.path, *self.companions)
+
+    def _stat(self, path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"artifact {self.path.name} needs its file {path.name} ({path}), which is missing"
+            ) from None
+
+    @property
     def size_bytes(self) -> int:
+        """Bytes of the model file and every companion (or of every file of a directory artifact)."""
         if self.path.is_dir():
             return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        return self.path.stat().st_size
+        return sum(self._stat(p) for p in self.all_files)
 
     def sha256(self) -> str:
-        """SHA-256 of the file (as ``sha256sum`` prints it), or of a directory's files with their names."""
+        """SHA-256 of the file (as ``sha256sum`` prints it) for single-file artifacts; of every file with its
+        name and size for multi-file and directory artifacts."""
         digest = hashlib.sha256()
-        is_dir = self.path.is_dir()
-        files = sorted(p for p in self.path.rglob("*") if p.is_file()) if is_dir else [self.path]
-        for file in files:
-            if is_dir:  # name and size too: renaming a file or moving bytes between files changes the hash
-                name = file.relative_to(self.path).as_posix()
-                digest.update(f"{name}\0{file.stat().st_size}\0".encode())
+        if self.path.is_dir():
+            named = [
+                (p.relative_to(self.path).as_posix(), p) for p in sorted(self.path.rglob("*")) if p.is_file()
+            ]
+        elif self.files:
+            named = [(self.path.name, self.path), *zip(self.files, self.companions, strict=True)]
+        else:
+            return file_sha256(self.path)
+        for name, file in named:
+            # name and size too: renaming a file or moving bytes between files changes the hash
+            digest.update(f"{name}\0{self._stat(file)}\0".encode())
             with file.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(chunk)
         return digest.hexdigest()
 
+    def file_entries(self) -> list[dict[str, Any]]:
+        """The companion files as the sidecar and the wire list them: ``{name, size, sha256}``."""
+        entries = []
+        for name, path in zip(self.files, self.companions, strict=True):
+            size = self._stat(path)
+            entries.append(
+                {"name": name, "size": size, "sha256": self.recorded.get(name) or file_sha256(path)}
+            )
+        return entries
+
+    def verify(self) -> None:
+        """Check every companion against the size and SHA-256 the sidecar recorded."""
+        for name, path in zip(self.files, self.companions, strict=True):
+            self._stat(path)
+            expected = self.recorded.get(name)
+            if expected is not None and file_sha256(path) != expected:
+                raise ArtifactError(
+                    f"artifact {self.path.name}: file {name} does not match the SHA-256 its sidecar recorded"
+                )
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "sidecar_version": SIDECAR_VERSION,
             "file": self.path.name,
             "format": self.format,
@@ -177,19 +272,34 @@ class Artifact:
             "versions": dict(self.versions),
             "metadata": dict(self.metadata),
         }
+        if self.files:
+            data["files"] = self.file_entries()
+        return data
 
     def save(self) -> Artifact:
-        """Write the sidecar next to the model file (atomically) and return self."""
+        """Write the sidecar next to the model file (atomically) and return self.
+
+        Every companion file must exist; its size and SHA-256 are measured now and recorded.
+        """
         if not self.path.exists():
             raise ArtifactError(
                 f"artifact file {self.path} does not exist; write the model before its sidecar"
             )
+        digests = {}
+        for name, path in zip(self.files, self.companions, strict=True):
+            self._stat(path)
+            digests[name] = file_sha256(path)
+        object.__setattr__(self, "recorded", digests)
         write_json_atomic(self.sidecar, self.to_json())
         return self
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Artifact:
-        """Read an artifact from its model path (or from the sidecar's path)."""
+        """Read an artifact from its model path (or from the sidecar's path).
+
+        Sidecars without ``files`` (all before multi-file artifacts) describe single-file artifacts.
+        A companion that is missing is an error naming it.
+        """
         path = Path(path)
         if path.name.endswith(SIDECAR_SUFFIX):
             path = path.with_name(path.name[: -len(SIDECAR_SUFFIX)])
@@ -208,18 +318,85 @@ class Artifact:
             versions, metadata = dict(data.get("versions", {})), dict(data.get("metadata", {}))
         except (TypeError, ValueError):
             raise ArtifactError(f"sidecar {side}: 'versions' and 'metadata' must be tables") from None
-        return cls(
+        names, recorded = _read_files(data.get("files", []), side)
+        artifact = cls(
             path=path,
             format=str(data["format"]),
             io=IOSpec.from_json(data["io"]),
             producer=str(data.get("producer", "")),
             versions=versions,
             metadata=metadata,
+            files=names,
+            recorded=recorded,
         )
+        for companion in artifact.companions:
+            artifact._stat(companion)
+        return artifact
 
     def describe(self) -> dict[str, Any]:
         """The artifact as recorded in a measurement document."""
         return {"path": str(self.path), "format": self.format, "size_bytes": self.size_bytes}
+
+    def copy_to(self, folder: str | os.PathLike[str]) -> Artifact:
+        """Copy the model file, its companions (at the same relative paths) and its sidecar into ``folder``."""
+        return self._transfer(Path(folder), move=False)
+
+    def move_to(self, folder: str | os.PathLike[str]) -> Artifact:
+        """Move the model file, its companions and its sidecar into ``folder``."""
+        return self._transfer(Path(folder), move=True)
+
+    def _transfer(self, folder: Path, *, move: bool) -> Artifact:
+        folder.mkdir(parents=True, exist_ok=True)
+        is_dir = self.path.is_dir()
+        if is_dir:  # a SavedModel folder: the whole tree
+            destination = folder / self.path.name
+            if self.path.resolve() != destination.resolve():
+                if move:
+                    shutil.move(str(self.path), str(destination))
+                else:
+                    shutil.copytree(self.path, destination, dirs_exist_ok=True)
+        pairs = [] if is_dir else [(self.path, folder / self.path.name)]
+        pairs += [(src, folder / name) for name, src in zip(self.files, self.companions, strict=True)]
+        for src, dst in pairs:
+            self._stat(src)
+            if src.resolve() != dst.resolve():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if move:
+                    shutil.move(str(src), str(dst))
+                else:
+                    shutil.copyfile(src, dst)
+        moved = Artifact(
+            folder / self.path.name, self.format, self.io, self.producer, self.versions, self.metadata,
+            self.files, self.recorded,
+        )  # fmt: skip
+        if self.sidecar.exists() and self.sidecar.resolve() != moved.sidecar.resolve():
+            write_json_atomic(moved.sidecar, moved.to_json())
+            if move:
+                self.sidecar.unlink()
+        return moved
+
+
+def _read_files(entries: Any, side: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ArtifactError(f"sidecar {side}: 'files' must be a list of {{name, size, sha256}} tables")
+    names, recorded = [], {}
+    for entry in entries:
+        name = entry.get("name")
+        if not isinstance(name, str):
+            raise ArtifactError(f"sidecar {side}: a 'files' entry has no name")
+        names.append(name)
+        if isinstance(entry.get("sha256"), str):
+            recorded[name] = entry["sha256"]
+    return tuple(names), recorded
+
+
+def companion_names(paths: Iterable[str | os.PathLike[str]], folder: Path) -> tuple[str, ...]:
+    """Files (absolute, or relative to ``folder``) as companion names relative to ``folder``."""
+    names = []
+    for p in paths:
+        path = Path(p)
+        names.append((path.relative_to(folder) if path.is_absolute() else path).as_posix())
+    return tuple(names)
 
 
 def sidecar_path(path: Path) -> Path:

@@ -77,10 +77,16 @@ class Component:
         return {}
 
     def save_artifact(
-        self, path: Path, format: str, io: IOSpec, metadata: Mapping[str, Any] | None = None
+        self,
+        path: Path,
+        format: str,
+        io: IOSpec,
+        metadata: Mapping[str, Any] | None = None,
+        files: Sequence[str] = (),
     ) -> Artifact:
         """The artifact this component made at ``path``, saved with its sidecar: the producer is the component's
-        qualified name (``compiler:onnx-quantize``), the versions are :meth:`versions`."""
+        qualified name (``compiler:onnx-quantize``), the versions are :meth:`versions`. ``files`` names the
+        companion files the model needs (relative to its folder, e.g. ``model.onnx.data``)."""
         from edgeai_core.artifacts import Artifact
 
         return Artifact(
@@ -90,6 +96,7 @@ class Component:
             producer=self.record.qualified_name,
             versions=self.versions(),
             metadata=dict(metadata or {}),
+            files=tuple(files),
         ).save()
 
     def __repr__(self) -> str:

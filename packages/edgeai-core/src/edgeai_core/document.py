@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult
 
-SCHEMA_VERSION = "1.1"  # 1.1: remote runs (latency.target, provenance.target, upload steps)
+SCHEMA_VERSION = (
+    "1.2"  # 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files
+)
 STATUSES = ("running", "complete", "failed", "interrupted")
 
 
@@ -133,21 +135,34 @@ class Provenance:
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    """An artifact as a step records it; ``path`` relative to the run's output folder when inside it."""
+    """An artifact as a step records it; ``path`` relative to the run's output folder when inside it.
+
+    ``size_bytes`` counts every file of the artifact; ``files`` (multi-file artifacts only, schema 1.2) lists
+    the model file then each companion with its own size.
+    """
 
     path: str
     format: str
     size_bytes: int
+    files: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, artifact: Artifact, root: Path | None = None) -> ArtifactRecord:
         path = artifact.path
         if root is not None and path.is_relative_to(root):
             path = path.relative_to(root)
-        return cls(str(path), artifact.format, artifact.size_bytes)
+        size = artifact.size_bytes  # an ArtifactError naming a missing companion
+        files: tuple[tuple[str, int], ...] = ()
+        if artifact.files:
+            names = (artifact.path.name, *artifact.files)
+            files = tuple((n, p.stat().st_size) for n, p in zip(names, artifact.all_files, strict=True))
+        return cls(str(path), artifact.format, size, files)
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "format": self.format, "size_bytes": self.size_bytes}
+        data: dict[str, Any] = {"path": self.path, "format": self.format, "size_bytes": self.size_bytes}
+        if self.files:
+            data["files"] = [{"name": n, "size_bytes": size} for n, size in self.files]
+        return data
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.components import Context, Protocol, Runtime
 from edgeai_core.document import RuntimeLoadStep, Series, TargetDescription, UploadStep
-from edgeai_core.errors import ArtifactError, PlanError, UsageError
+from edgeai_core.errors import ArtifactError, PlanError, RuntimeFailure, UsageError
 from edgeai_core.measurement import RunRecorder
 from edgeai_core.planner import Plan
 from edgeai_core.records import Registration
@@ -30,6 +31,7 @@ from edgeai_core.runner import Runner
 from edgeai_core.targets import Target, Workspace, build
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.client import Client, Prepared, TargetInfo, TargetLost
+from edgeai_core.wire.framing import WireError
 
 log = logging.getLogger(__name__)
 
@@ -105,22 +107,59 @@ class RemoteRuntime(Runtime):
     def upload(
         self, artifact: Artifact, progress: Callable[[int, int], None] | None = None
     ) -> tuple[int, int]:
-        """IOSPEC then MODEL; return (bytes stored, target load ns)."""
+        """IOSPEC, then one MODEL sequence per companion file, then the model file's; return (bytes stored,
+        target load ns)."""
         client = self._client()
-        assert self.info is not None
+        info = self.info
+        assert info is not None
         if artifact.path.is_dir():
             raise ArtifactError(f"{artifact.path} is a directory; remote targets take single-file artifacts")
-        if artifact.format not in self.info.formats:
+        if artifact.format not in info.formats:
             raise PlanError(
-                f"target {self.where}: runtime {self.info.runtime} loads {', '.join(self.info.formats)}, "
+                f"target {self.where}: runtime {info.runtime} loads {', '.join(info.formats)}, "
                 f"but the artifact is {artifact.format}"
+            )
+        if artifact.files:
+            self._check_files(artifact)
+        total = artifact.size_bytes
+        if artifact.files and total > info.max_model_bytes:
+            raise RuntimeFailure(
+                f"model {artifact.path.name} has {total} bytes with its {len(artifact.files)} files, but target "
+                f"{self.where} accepts at most {info.max_model_bytes} bytes (edgeai serve --max-model-mb)"
             )
         spec = artifact.to_json()
         spec["runtime"] = {"name": self.record.name, "params": _jsonable(self.requested)}
         self._guard(lambda: client.send_iospec(spec))
-        result: tuple[int, int] = self._guard(lambda: client.upload(artifact.path, progress=progress))
+        sent = 0
+
+        def report(done: int, _size: int) -> None:
+            if progress is not None:
+                progress(sent + done, total)
+
+        for name, path in zip(artifact.files, artifact.companions, strict=True):
+            stored, _ = self._guard(partial(client.upload, path, name=name, progress=report))
+            sent += stored
+        result: tuple[int, int] = self._guard(lambda: client.upload(artifact.path, progress=report))
         self._io = artifact.io
-        return result
+        return result  # the model file's OK counts the bytes of every file
+
+    def _check_files(self, artifact: Artifact) -> None:
+        """Companion files travel only to targets that take them, under plain names."""
+        assert self.info is not None
+        if not self.info.model_files:
+            raise RuntimeFailure(
+                f"model {artifact.path.name} needs {len(artifact.files)} more file(s) "
+                f"({', '.join(artifact.files)}), and target {self.where} ({self.info.software}) does not accept "
+                "models with companion files; update edgeai there, or save the model as a single file"
+            )
+        for name in artifact.files:
+            try:
+                msg.check_name(name)
+            except WireError as exc:
+                raise ArtifactError(
+                    f"model {artifact.path.name}: its file {name!r} cannot be uploaded: {exc}; keep "
+                    "companion files next to the model file"
+                ) from None
 
     @property
     def io(self) -> IOSpec:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import onnx
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 _PROTOBUF_LIMIT = 2**31 - 1  # bytes: protobuf cannot serialize a larger message
 
-__all__ = ["external_data_files", "io_spec_from_model", "tensor_spec", "validate_onnx"]
+__all__ = ["check_external_data", "external_data_files", "io_spec_from_model", "tensor_spec", "validate_onnx"]
 
 
 def _invalid(path: Path, reason: object) -> ArtifactError:
@@ -51,7 +51,7 @@ def validate_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
             f"the file does not parse as an ONNX protobuf ({reason}); it is truncated, corrupt or not ONNX",
         ) from None
     large = model.ByteSize() >= _PROTOBUF_LIMIT
-    external = bool(external_data_files(model))
+    external = bool(check_external_data(path, model))
     try:
         # models with external data or over 2 GB are checked by path, which the checker handles itself
         onnx.checker.check_model(str(path) if external or large else model, full_check=True)
@@ -70,6 +70,23 @@ def validate_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
         return onnx.shape_inference.infer_shapes(model, check_type=True)
     except (onnx.shape_inference.InferenceError, ValueError) as exc:
         raise _invalid(path, exc) from None
+
+
+def check_external_data(path: Path, model: onnx.ModelProto) -> list[str]:
+    """The external data files ``model`` (read from ``path`` without them) names; each must be a file inside
+    the model's folder, else one :class:`ArtifactError` naming the file it needs."""
+    files = external_data_files(model)
+    for location in files:
+        relative = PurePosixPath(location)
+        if relative.is_absolute() or ".." in relative.parts or "\\" in location:
+            raise ArtifactError(
+                f"{path} keeps tensor data in '{location}', outside its folder; save the model with its "
+                "external data next to it (or as a single file)"
+            )
+        data = path.parent / relative
+        if not data.is_file():
+            raise ArtifactError(f"{path} needs its external data file {data}, which is missing")
+    return files
 
 
 def external_data_files(model: onnx.ModelProto) -> list[str]:

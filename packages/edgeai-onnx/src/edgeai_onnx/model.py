@@ -52,7 +52,7 @@ class OnnxFile(Model):
         if not source.is_file():
             what = "is not a file" if source.exists() else "does not exist"
             raise ArtifactError(f"model.path: {source} {what}; give the path of your .onnx model file")
-        model = validate_onnx(source)
+        model = validate_onnx(source)  # a missing external data file is one error naming it
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / source.name
@@ -72,7 +72,7 @@ class OnnxFile(Model):
         normalization = self._normalization(io_spec)
         if normalization is not None:
             metadata["input_normalization"] = normalization
-        return self.save_artifact(target, FORMAT, io_spec, metadata)
+        return self.save_artifact(target, FORMAT, io_spec, metadata, files=copied)
 
     # -- files ---------------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from edgeai_core.api import (
     check_input_shape,
 )
 from edgeai_onnx._util import condense
-from edgeai_onnx.checks import io_spec_from_model, validate_onnx
+from edgeai_onnx.checks import check_external_data, io_spec_from_model, validate_onnx
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ CALIBRATION_METHODS = {
     "percentile": ortq.CalibrationMethod.Percentile,
 }
 SUFFIX = {"static": "int8", "dynamic": "dynamic-int8", "float16": "fp16"}
+_PROTOBUF_LIMIT = 2**31 - 1  # bytes: larger models keep their tensors in external data
 
 
 class _CalibrationReader(ortq.CalibrationDataReader):
@@ -96,10 +97,36 @@ def _drop_initializer_value_info(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _save(model: onnx.ModelProto, path: Path) -> None:
+    """Write ``model`` as one file, or with its tensors in ``<name>.data`` when it is over protobuf's 2 GB."""
     try:
-        onnx.save(model, str(path))
+        if model.ByteSize() >= _PROTOBUF_LIMIT:
+            onnx.save_model(model, str(path), save_as_external_data=True, location=f"{path.name}.data")
+        else:
+            onnx.save(model, str(path))
     except ValueError as exc:  # protobuf's 2 GB limit
         raise ArtifactError(f"cannot write {path.name}: {condense(exc)}") from None
+
+
+def place_onnx(output: Path, target: Path) -> list[str]:
+    """Move a model the quantizer wrote at ``output`` to ``target``; return its companion file names.
+
+    A single-file output is renamed. One with external data (the quantizer writes it for models over 2 GB)
+    is rewritten with its tensors in one ``<target>.data`` file, since the locations inside the graph name
+    the files the quantizer chose.
+    """
+    graph = onnx.load(str(output), load_external_data=False)
+    if not check_external_data(output, graph):
+        os.replace(output, target)
+        return []
+    location = f"{target.name}.data"
+    model = onnx.load(str(output))
+    try:
+        onnx.save_model(
+            model, str(target), save_as_external_data=True, location=location, size_threshold=1024
+        )
+    except ValueError as exc:
+        raise ArtifactError(f"cannot write {target.name}: {condense(exc)}") from None
+    return [location] if (target.parent / location).is_file() else []
 
 
 class OnnxQuantize(Compiler):
@@ -147,7 +174,7 @@ class OnnxQuantize(Compiler):
             output = tmp / "output.onnx"
             details = self._run(mode, model, source, output, dataset)
             timings["quantize_s"] = time.perf_counter() - started
-            os.replace(output, target)
+            files = place_onnx(output, target)
         quantized = validate_onnx(target)
         io_spec = self._io(artifact.io, io_spec_from_model(quantized))
         counts = _op_counts(quantized)
@@ -164,7 +191,7 @@ class OnnxQuantize(Compiler):
             "quant_format": p["quant_format"] if mode == "static" else None,
             "preprocess": bool(p["preprocess"]) and preprocess_note is None,
             "size_before": artifact.size_bytes,
-            "size_after": target.stat().st_size,
+            "size_after": sum((target.parent / f).stat().st_size for f in (target.name, *files)),
             **{k: round(v, 4) for k, v in timings.items()},
             "quantize_nodes": counts.get("QuantizeLinear", 0) + counts.get("DynamicQuantizeLinear", 0),
             "dequantize_nodes": counts.get("DequantizeLinear", 0),
@@ -181,7 +208,7 @@ class OnnxQuantize(Compiler):
             metadata["size_before"],
             metadata["size_after"],
         )
-        return self.save_artifact(target, FORMAT, io_spec, metadata)
+        return self.save_artifact(target, FORMAT, io_spec, metadata, files=files)
 
     def _preprocess(self, source: Path, output: Path, symbolic: bool) -> str | None:
         """ONNX Runtime's quantization pre-processing; returns why it failed (the step then goes on without).
@@ -206,6 +233,7 @@ class OnnxQuantize(Compiler):
         self, mode: str, model: onnx.ModelProto, source: Path, output: Path, dataset: Dataset | None
     ) -> dict[str, Any]:
         p = self.params
+        large = model.ByteSize() >= _PROTOBUF_LIMIT  # the quantizer then writes external data
         try:
             if mode == "static":
                 assert dataset is not None
@@ -220,6 +248,7 @@ class OnnxQuantize(Compiler):
                         activation_type=QUANT_TYPES[p["activation_type"]],
                         weight_type=QUANT_TYPES[p["weight_type"]],
                         calibrate_method=CALIBRATION_METHODS[p["calibration_method"]],
+                        use_external_data_format=large,
                     )
                 return {"calibration_samples": len(reader.samples)}
             if mode == "dynamic":
@@ -229,6 +258,7 @@ class OnnxQuantize(Compiler):
                         str(output),
                         per_channel=p["per_channel"],
                         weight_type=QUANT_TYPES[p["weight_type"]],
+                        use_external_data_format=large,
                     )
                 return {}
             self._float16(source, output)

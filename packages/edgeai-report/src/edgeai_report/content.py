@@ -401,7 +401,10 @@ def _size_text(run: Run) -> str:
     artifact = run.final_artifact
     if artifact is None:
         return "-"
-    return f"{artifact.get('format')}, {human_size(artifact.get('size_bytes'))} ({artifact.get('size_bytes')} bytes)"
+    size = artifact.get("size_bytes")
+    files = artifact.get("files")
+    count = f" in {len(files)} files" if isinstance(files, list) and len(files) > 1 else ""
+    return f"{artifact.get('format')}, {human_size(size)} ({size} bytes{count})"
 
 
 def run_summary_table(run: Run) -> Table:

@@ -1,4 +1,5 @@
-"""The ``torch-to-onnx`` converter: a ``torch`` checkpoint becomes one self-contained ``model.onnx``.
+"""The ``torch-to-onnx`` converter: a ``torch`` checkpoint becomes ``model.onnx`` (with the external data files
+the exporter writes for large models, listed as the artifact's companion files).
 
 Two exporters, both measured on this package's models with torch 2.13 (see the README):
 
@@ -46,6 +47,8 @@ from edgeai_torch.checkpoint import load_checkpoint
 log = logging.getLogger(__name__)
 
 ONNX_NAME = "model.onnx"
+#: Parameter bytes from which the dynamo exporter writes the weights to ``model.onnx.data``.
+EXTERNAL_DATA_BYTES = 1 << 30
 VERIFY_BATCH = 8
 
 
@@ -104,12 +107,13 @@ class TorchToOnnx(Converter):
         with tempfile.TemporaryDirectory(prefix=".export-", dir=self.context.workdir) as tmp:
             written = Path(tmp) / ONNX_NAME
             self._export(module, example, written, input_name, output_name)
-            extra = sorted(f.name for f in Path(tmp).iterdir() if f.name != ONNX_NAME)
-            if extra:
-                raise EdgeaiError(
-                    f"torch-to-onnx: the {p['exporter']} exporter wrote external files ({', '.join(extra)}) "
-                    "next to the model; the model is too large for a single-file ONNX (2 GiB)"
-                )
+            # external data (large models, or exporters that always write it): companion files of the artifact
+            extra = sorted(
+                f.relative_to(tmp).as_posix() for f in Path(tmp).rglob("*") if f.is_file() and f != written
+            )
+            for name in extra:
+                (target.parent / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(Path(tmp) / name), target.parent / name)
             shutil.move(str(written), target)
         export_s = time.perf_counter() - started
 
@@ -134,7 +138,7 @@ class TorchToOnnx(Converter):
             "export_time_s": export_s,
         }
         metadata.update(self._verify(module, target, io_spec))
-        return self.save_artifact(target, "onnx", io_spec, metadata)
+        return self.save_artifact(target, "onnx", io_spec, metadata, files=extra)
 
     @staticmethod
     def _random(spec: TensorSpec, batch: int, seed: int) -> np.ndarray:
@@ -153,7 +157,10 @@ class TorchToOnnx(Converter):
         if p["exporter"] == "dynamo":
             # the dynamo exporter needs onnxscript: fail with the install line
             import_optional("onnxscript", "converter:torch-to-onnx (exporter dynamo)", "edgeai-torch[onnx]")
-            kwargs.update(dynamo=True, external_data=False, verbose=False, dynamic_shapes=({0: "batch"},))
+            # weights in a separate .onnx.data file only for large models (protobuf stops at 2 GiB); the
+            # torchscript exporter decides that by itself
+            external = _parameter_bytes(module) >= EXTERNAL_DATA_BYTES
+            kwargs.update(dynamo=True, external_data=external, verbose=False, dynamic_shapes=({0: "batch"},))
         else:
             kwargs.update(dynamo=False, dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
         try:
@@ -209,3 +216,8 @@ class TorchToOnnx(Converter):
                 "try the other exporter, or raise tolerance if the difference is acceptable"
             )
         return {"verified": True, "verify_max_abs_diff": worst, "verify_tolerance": tolerance}
+
+
+def _parameter_bytes(module: torch.nn.Module) -> int:
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)

@@ -233,9 +233,10 @@ class TvmCompiler(Compiler):
 
     def _load(self, path: Path) -> onnx.ModelProto:
         try:
-            model = onnx.load(str(path))
+            model = onnx.load(str(path), load_external_data=False)
         except Exception as exc:  # protobuf's DecodeError, OSError
             raise ArtifactError(f"{path} is not a readable ONNX model: {condense(exc)}") from None
+        _load_external_data(model, path)
         ops = {node.op_type for node in model.graph.node}
         qoperator = sorted(ops & QOPERATOR_OPS)
         if qoperator:
@@ -448,3 +449,26 @@ def _host_triple() -> str:
         return str(tvm.target.codegen.llvm_get_system_triple())
     except Exception:  # an LLVM-less TVM build
         return f"{host_arch()}-linux-gnu"
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Read the tensors ``model`` keeps in external data files next to ``path`` (one error naming a missing one)."""
+    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model, uses_external_data
+
+    locations = {
+        entry.value
+        for tensor in _get_all_tensors(model)
+        if uses_external_data(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    for location in sorted(locations):
+        if not (path.parent / location).is_file():
+            raise ArtifactError(
+                f"{path} needs its external data file {path.parent / location}, which is missing"
+            )
+    if locations:
+        try:
+            load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError) as exc:
+            raise ArtifactError(f"{path}: its external data cannot be read: {condense(exc)}") from None

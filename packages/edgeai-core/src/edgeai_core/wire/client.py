@@ -61,6 +61,8 @@ class TargetInfo:
     auth_required: bool
     software: str
     version: int
+    #: the target accepts models with companion files (HELLO reply flag 0x0002)
+    model_files: bool = False
 
 
 class Prepared:
@@ -157,6 +159,7 @@ class Client:
             auth_required=reply.auth_required,
             software=reply.software,
             version=reply.version,
+            model_files=reply.model_files,
         )
         if reply.auth_required:
             if self.token is None:

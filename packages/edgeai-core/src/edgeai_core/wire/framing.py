@@ -85,6 +85,7 @@ class ErrorCode(enum.IntEnum):
     FRAME_TIMEOUT = 19  # a frame that had begun did not arrive at the target's minimum rate
     NOT_ALLOWED = 20  # the operator did not allow it: a runtime parameter, a model digest
     QUOTA_EXCEEDED = 21  # the target's work directory has no room left under its quota
+    BAD_DIGEST = 22  # an uploaded model file's size or SHA-256 is not what IOSPEC declared
 
 
 FATAL_CODES = frozenset(

@@ -18,6 +18,10 @@ NONCE_SIZE = 16
 MAC_SIZE = 32
 #: HELLO reply flag: the target requires AUTH before anything else.
 HELLO_AUTH_REQUIRED = 0x0001
+#: HELLO reply flag: the target accepts models with companion files (IOSPEC ``files``, one MODEL per file).
+HELLO_MODEL_FILES = 0x0002
+#: The most companion files one IOSPEC may declare.
+MAX_MODEL_FILES = 64
 #: STATS request actions (the payload's single byte; an empty payload means REPORT).
 STATS_REPORT, STATS_START, STATS_STOP = 0, 1, 2
 #: Longest ERROR message sent (bytes of UTF-8); longer ones are cut.
@@ -131,9 +135,12 @@ class HelloReply:
     auth_required: bool = False
     software: str = ""
     version: int = VERSION
+    model_files: bool = False
 
     def encode(self) -> bytes:
-        flags = HELLO_AUTH_REQUIRED if self.auth_required else 0
+        flags = (HELLO_AUTH_REQUIRED if self.auth_required else 0) | (
+            HELLO_MODEL_FILES if self.model_files else 0
+        )
         parts = [
             _HELLO_REPLY.pack(self.version, flags, self.max_frame_bytes, self.max_model_bytes, self.nonce),
             str8(self.runtime),
@@ -160,6 +167,7 @@ class HelloReply:
             auth_required=bool(flags & HELLO_AUTH_REQUIRED),
             software=software,
             version=version,
+            model_files=bool(flags & HELLO_MODEL_FILES),
         )
 
 

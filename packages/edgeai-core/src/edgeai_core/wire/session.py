@@ -81,6 +81,7 @@ class Handshake:
             max_model_bytes=limits.max_model_bytes,
             auth_required=server.token is not None,
             software=server.software,
+            model_files=True,
         )
         self.greeted = True
         session.state_changed()

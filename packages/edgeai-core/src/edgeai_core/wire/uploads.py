@@ -1,4 +1,9 @@
-"""IOSPEC and MODEL on a target: what the host says about its model, and the model file it uploads.
+"""IOSPEC and MODEL on a target: what the host says about its model, and the model files it uploads.
+
+A model may need companion files (ONNX external data): IOSPEC declares them (``files``: name, size, SHA-256)
+and the host uploads each in its own MODEL sequence before the model file itself. Each companion is checked
+against its declaration (plain name, size, digest) before it is kept; the model file is loaded only when every
+declared companion is present and verified. The per-model limit counts all files together.
 
 Everything a host sends lands in ``<workdir>/models`` under a checked plain file name, through a private
 ``.part`` file (``O_EXCL | O_NOFOLLOW``) that is removed on every error path and renamed into place only
@@ -41,6 +46,7 @@ _CONT = int(Flag.CONT)
 #: Largest dimension accepted in an IO spec (a bound that keeps shape arithmetic finite).
 MAX_DIM = 2**31 - 1
 _SYMBOL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: Name prefix of in-progress uploads in ``models/``.
 PART_PREFIX = ".upload-"
 
@@ -133,6 +139,8 @@ class ModelStore:
         self.upload: _Upload | None = None
         #: files this session stored (deleted at its end unless the operator keeps models)
         self.stored: list[Path] = []
+        #: companion files of the current IOSPEC that arrived and matched their declaration
+        self.verified: dict[str, Path] = {}
 
     # -- IOSPEC ----------------------------------------------------------------------------------------
 
@@ -161,9 +169,49 @@ class ModelStore:
         except (ArtifactError, TypeError, ValueError, KeyError, AttributeError) as exc:
             raise WireError(ErrorCode.BAD_PAYLOAD, f"IOSPEC: bad 'io': {exc}") from None
         check_io_dims(io)
+        files = self._declared_files(doc)
         params = self._runtime_params(doc.get("runtime"))
-        self.spec = {"format": fmt, "io": io, "params": params, "doc": doc}
+        self.spec = {"format": fmt, "io": io, "params": params, "doc": doc, "files": files}
+        self.verified = {}
         session.send(_OK, [], rid)
+
+    def _declared_files(self, doc: dict[str, Any]) -> dict[str, tuple[int, str]]:
+        """IOSPEC's ``files``: companion name -> (size, sha256), each checked; absent means none."""
+        entries = doc.get("files", [])
+        if not isinstance(entries, list):
+            raise WireError(ErrorCode.BAD_PAYLOAD, "IOSPEC: 'files' must be a list of {name, size, sha256}")
+        if len(entries) > msg.MAX_MODEL_FILES:
+            raise WireError(
+                ErrorCode.BAD_PAYLOAD,
+                f"IOSPEC: {len(entries)} model files declared; this target accepts at most "
+                f"{msg.MAX_MODEL_FILES}",
+            )
+        primary = doc.get("file")
+        declared: dict[str, tuple[int, str]] = {}
+        for entry in entries:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str):
+                raise WireError(ErrorCode.BAD_PAYLOAD, "IOSPEC: every 'files' entry needs a string 'name'")
+            msg.check_name(name)
+            if name in declared or name == primary:
+                what = "is declared twice" if name in declared else "is the model file's own name"
+                raise WireError(ErrorCode.BAD_NAME, f"IOSPEC: model file {name!r} {what}")
+            size, digest = entry.get("size"), entry.get("sha256")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise WireError(ErrorCode.BAD_PAYLOAD, f"IOSPEC: file {name}: 'size' must be an integer >= 0")
+            if not isinstance(digest, str) or not _SHA256.match(digest):
+                raise WireError(
+                    ErrorCode.BAD_PAYLOAD, f"IOSPEC: file {name}: 'sha256' must be 64 lowercase hex digits"
+                )
+            declared[name] = (size, digest)
+        total, limit = sum(size for size, _ in declared.values()), self.server.limits.max_model_bytes
+        if total > limit:
+            raise WireError(
+                ErrorCode.MODEL_TOO_LARGE,
+                f"the model's {len(declared)} companion files have {total} bytes; this target accepts at "
+                f"most {limit} bytes per model, all files together (edgeai serve --max-model-mb)",
+            )
+        return declared
 
     def _runtime_params(self, requested: Any) -> dict[str, Any]:
         record = self.server.runtime_record
@@ -249,12 +297,30 @@ class ModelStore:
             raise WireError(ErrorCode.UNEXPECTED, "send IOSPEC (the model's format and IO spec) before MODEL")
         server = self.server
         limit = server.limits.max_model_bytes
-        if total > limit:
-            raise WireError(
-                ErrorCode.MODEL_TOO_LARGE,
-                f"model {name} has {total} bytes; this target accepts at most {limit} bytes "
-                f"({limit / 2**20:g} MiB, edgeai serve --max-model-mb)",
-            )
+        declared: dict[str, tuple[int, str]] = self.spec["files"]
+        if name in declared:
+            self.verified.pop(name, None)  # a re-upload replaces it: verified again, or missing
+            if total != declared[name][0]:
+                raise WireError(
+                    ErrorCode.BAD_DIGEST,
+                    f"model file {name} has {total} bytes, but IOSPEC declared {declared[name][0]}",
+                )
+        else:
+            missing = [n for n in declared if n not in self.verified or not self.verified[n].is_file()]
+            if missing:
+                raise WireError(
+                    ErrorCode.UNEXPECTED,
+                    f"model {name} needs its file {missing[0]}, declared in IOSPEC but not uploaded "
+                    f"({len(missing)} missing); upload each declared file before the model file",
+                )
+            companions = sum(size for size, _ in declared.values())
+            if total + companions > limit:
+                with_files = f" with its {len(declared)} files" if declared else ""
+                raise WireError(
+                    ErrorCode.MODEL_TOO_LARGE,
+                    f"model {name} has {total + companions} bytes{with_files}; this target accepts at most "
+                    f"{limit} bytes ({limit / 2**20:g} MiB, edgeai serve --max-model-mb)",
+                )
         self._make_room(name, total)
         tmp = server.models_dir / f"{PART_PREFIX}{secrets.token_hex(8)}.part"
         flags = (
@@ -283,7 +349,8 @@ class ModelStore:
     def _make_room(self, name: str, total: int) -> None:
         """Drop this session's earlier uploads that are not loaded, then check the work directory's quota."""
         loaded = self.session.inference.artifact
-        keep = {loaded.path, loaded.sidecar} if loaded is not None else set()
+        keep = {*loaded.all_files, loaded.sidecar} if loaded is not None else set()
+        keep.update(self.verified.values())
         for path in [p for p in self.stored if p not in keep]:
             path.unlink(missing_ok=True)
             self.stored.remove(path)
@@ -348,6 +415,10 @@ class ModelStore:
                 )
             os.close(upload.fd)
             upload.fd = -1
+            declared: dict[str, tuple[int, str]] = self.spec["files"]
+            companion = upload.name in declared
+            if companion:
+                self._check_digest(upload, declared[upload.name][1])
             self._check_allowed(upload)
             final = self.server.models_dir / upload.name
             if final.resolve().parent != self.server.models_dir.resolve():  # belt and braces after check_name
@@ -360,6 +431,10 @@ class ModelStore:
         upload.tmp = None
         self.upload = None
         self.stored.append(final)
+        if companion:  # kept until the model file arrives; answered like a model, with no load time
+            self.verified[upload.name] = final
+            self.session.send(_OK, [msg.encode_two_u64(upload.total, 0)], request_id)
+            return
         spec, doc = self.spec, self.spec["doc"]
         artifact = Artifact(
             final,
@@ -368,13 +443,28 @@ class ModelStore:
             producer=str(doc.get("producer", "")),
             versions=doc.get("versions") if isinstance(doc.get("versions"), dict) else {},
             metadata=doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {},
+            files=tuple(declared),
+            recorded={n: digest for n, (_, digest) in declared.items()},
         )
         self.stored.append(artifact.sidecar)
         try:
             _save_sidecar(artifact)
         except (TypeError, ValueError) as exc:  # metadata that is not JSON
             raise WireError(ErrorCode.BAD_PAYLOAD, f"IOSPEC: metadata cannot be stored: {exc}") from None
-        self.session.inference.load(artifact, spec["params"], upload.total, request_id)
+        total = upload.total + sum(size for size, _ in declared.values())
+        self.session.inference.load(artifact, spec["params"], total, request_id)
+
+    def _check_digest(self, upload: _Upload, expected: str) -> None:
+        assert upload.tmp is not None
+        digest = sha256_file(upload.tmp)
+        if digest != expected:
+            log.warning("%s: refused model file %s (sha256 %s, declared %s)", self.session.peer, upload.name,
+                        digest, expected)  # fmt: skip
+            raise WireError(
+                ErrorCode.BAD_DIGEST,
+                f"model file {upload.name} has sha256 {digest}, but IOSPEC declared {expected}; "
+                "it was changed or corrupted on the way",
+            )
 
     def _check_allowed(self, upload: _Upload) -> None:
         allowed = self.server.allowed_models
@@ -382,7 +472,7 @@ class ModelStore:
             return
         assert upload.tmp is not None
         digest = sha256_file(upload.tmp)
-        if digest not in allowed:
+        if digest not in allowed:  # companion files too: swapped weights are another model
             log.warning(
                 "%s: refused model %s (sha256 %s is not allowed)", self.session.peer, upload.name, digest
             )
