@@ -68,7 +68,9 @@ def file_under_step(produced: Artifact, source: Artifact | None, step: str) -> A
     before = dict(source.metadata) if source is not None else {}
     history = steps_of(before)
     metadata = {k: v for k, v in produced.metadata.items() if k != STEPS_KEY}
-    own = {key: value for key, value in metadata.items() if key not in before or not _same(before[key], value)}
+    own = {
+        key: value for key, value in metadata.items() if key not in before or not _same(before[key], value)
+    }
     verification = [k for k in metadata if is_verification_key(k)]
     if any(k in own for k in verification):  # the step verified its artifact: all these keys are its own
         own.update({k: metadata[k] for k in verification})
