@@ -349,3 +349,29 @@ def test_verification_keys_do_not_leak_into_later_steps(tmp_path: Path) -> None:
         "verify_tolerance": 1e-4,
     }
     assert tflite.metadata["verify_max_abs_diff"] == 0.02
+
+
+def test_edgeai_run_warns_by_default_and_exits_1_with_fidelity_strict(
+    broken_host: PluginHost, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from edgeai_core.cli import cli
+
+    config = tmp_path / "noisy.json"
+    config.write_text(json.dumps(_noisy_config()), encoding="utf-8")
+    runner = CliRunner()
+    warned = runner.invoke(cli, ["run", str(config), "-o", str(tmp_path / "warn")], obj={"host": broken_host})
+    assert warned.exit_code == 0, warned.output
+    assert "compiler noisy-weights (float32, in numpy) is over tolerance" in warned.output
+    assert "OVER TOLERANCE" in warned.output
+    strict = runner.invoke(
+        cli,
+        ["run", str(config), "-o", str(tmp_path / "strict"), "--set", "fidelity.strict=true"],
+        obj={"host": broken_host},
+    )
+    assert strict.exit_code == 1, strict.output
+    assert "fidelity failed: compiler noisy-weights (float32, in numpy) is over tolerance" in strict.output
+    assert "max abs diff" in strict.output and "partial results in" in strict.output
+    doc = json.loads((tmp_path / "strict" / "results.json").read_text())
+    assert doc["status"] == "failed" and doc["fidelity"]["steps"][0]["status"] == "over_tolerance"

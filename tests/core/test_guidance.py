@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from edgeai_core.guidance import slow_build_notes
@@ -68,3 +70,21 @@ def test_precision_is_read_from_step_metadata_without_a_fidelity_section() -> No
     del old["fidelity"]
     notes = slow_build_notes([("f", _doc("onnxruntime", 10_000)), ("q", old)])
     assert len(notes) == 1 and notes[0].startswith("q (int8, in onnxruntime) is 5.0x slower than f")
+
+
+def test_the_demo_summary_reads_the_variants_results(tmp_path: Path) -> None:
+    from edgeai_core.cli.demo import _guidance
+
+    rows = []
+    for name, doc in (
+        ("onnxruntime-float", _doc("onnxruntime", 10_000)),
+        ("onnxruntime-int8", _doc("onnxruntime", 45_000, "int8", [QUANTIZE])),
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+        rows.append({"variant": name, "results": str(tmp_path / name / "results.json")})
+    rows.append({"variant": "failed-early", "results": None})
+    notes = _guidance(rows)
+    assert len(notes) == 1 and notes[0].startswith(
+        "onnxruntime-int8 (int8, in onnxruntime) is 4.5x slower than onnxruntime-float"
+    )
