@@ -375,3 +375,13 @@ def test_edgeai_run_warns_by_default_and_exits_1_with_fidelity_strict(
     assert "max abs diff" in strict.output and "partial results in" in strict.output
     doc = json.loads((tmp_path / "strict" / "results.json").read_text())
     assert doc["status"] == "failed" and doc["fidelity"]["steps"][0]["status"] == "over_tolerance"
+
+
+def test_converters_own_float_checks_use_the_softmax_aware_tolerance() -> None:
+    from edgeai_core.api import allowed_difference
+
+    logits = np.random.default_rng(0).normal(size=(4, 10))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert allowed_difference(probs, 1e-4) == 1e-3, "EfficientNetB0's 3.3e-4 on softmax passes"
+    assert allowed_difference(logits, 1e-4) == 1e-4
+    assert allowed_difference(probs, 5e-3) == 5e-3, "a looser user tolerance stays"

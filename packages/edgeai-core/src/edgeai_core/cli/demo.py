@@ -110,7 +110,8 @@ def register(cli: click.Group) -> None:
         failed = any(r["status"] == "failed" for r in rows)
         rows.sort(key=lambda r: [v.name for v in variants].index(r["variant"]))
         summary = {"output": str(output), "duration_s": time.perf_counter() - started, "variants": rows}
-        summary["guidance"] = _guidance(rows)
+        guidance = _guidance(rows)
+        summary["guidance"] = guidance
         reports = [str(p) for p in _demo_finished(host, output, rows, progress)]
         summary["reports"] = reports
         from edgeai_core.artifacts import write_json_atomic
@@ -134,7 +135,7 @@ def register(cli: click.Group) -> None:
             click.echo(
                 _table(table, ["variant", "status", "accuracy", "median us", "p99 us", "size KiB", "note"])
             )
-            for note in summary["guidance"]:
+            for note in guidance:
                 click.echo(f"note: {note}")
             click.echo(f"results: {output}/<variant>/results.json; summary: {output / 'summary.json'}")
             for report in reports:
