@@ -365,6 +365,7 @@ def test_edgeai_run_warns_by_default_and_exits_1_with_fidelity_strict(
     assert warned.exit_code == 0, warned.output
     assert "compiler noisy-weights (float32, in numpy) is over tolerance" in warned.output
     assert "OVER TOLERANCE" in warned.output
+    assert "fidelity over tolerance: noisy-weights, numpy" in warned.output
     strict = runner.invoke(
         cli,
         ["run", str(config), "-o", str(tmp_path / "strict"), "--set", "fidelity.strict=true"],
