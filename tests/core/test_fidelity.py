@@ -386,3 +386,54 @@ def test_converters_own_float_checks_use_the_softmax_aware_tolerance() -> None:
     assert allowed_difference(probs, 1e-4) == 1e-3, "EfficientNetB0's 3.3e-4 on softmax passes"
     assert allowed_difference(logits, 1e-4) == 1e-4
     assert allowed_difference(probs, 5e-3) == 5e-3, "a looser user tolerance stays"
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "model.npz"
+    weights = {
+        "layer0.weight": rng.normal(size=(16, 4)).astype(np.float32),
+        "layer0.bias": np.zeros(4, np.float32),
+    }
+    np.savez(path, **weights)
+    return path
+
+
+def test_without_a_runtime_for_the_model_the_first_float_artifact_is_the_reference(
+    broken_host: PluginHost, tmp_path: Path
+) -> None:
+    config = {
+        "dataset": {"name": "gaussian-blobs", "classes": 4, "features": 16},
+        "model": {"name": "opaque-mlp", "checkpoint": str(_checkpoint(tmp_path))},
+        "steps": [{"name": "weight-int8"}],
+        "runtime": "numpy",
+        "benchmark": {"warmup": 1, "min_count": 5, "min_duration_s": 0.0},
+    }
+    doc = Runner(plan_pipeline(parse_config(config), broken_host), tmp_path / "run", host=broken_host).run()
+    _validate(doc)
+    fidelity = doc["fidelity"]
+    assert fidelity["reference"] == {
+        "step": "opaque-to-npz",
+        "kind": "converter",
+        "format": "npz-mlp",
+        "runtime": "numpy",
+        "note": "no installed runtime ran opaque-mlp (opaque-npz); opaque-to-npz's artifact is the reference",
+    }
+    assert [(e["step"], e["status"], e["precision"]) for e in fidelity["steps"]] == [
+        ("opaque-to-npz", "reference", "float32"),
+        ("weight-int8", "ok", "int8"),
+        ("numpy", "ok", "int8"),
+    ]
+    # an int8 artifact is never the reference: it would agree with itself perfectly
+    config["steps"] = [{"name": "opaque-to-npz", "precision": "int8"}]
+    doc = Runner(plan_pipeline(parse_config(config), broken_host), tmp_path / "int8", host=broken_host).run()
+    fidelity = doc["fidelity"]
+    assert fidelity["reference"] is None
+    assert [(e["step"], e["status"]) for e in fidelity["steps"]] == [
+        ("opaque-to-npz", "skipped"),
+        ("numpy", "skipped"),
+    ]
+    assert fidelity["steps"][1]["reason"] == (
+        "no reference yet: no installed runtime ran opaque-mlp (opaque-npz), "
+        "opaque-to-npz (npz-mlp, int8: not the model's precision)"
+    )

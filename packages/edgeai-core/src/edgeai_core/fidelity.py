@@ -352,6 +352,7 @@ class FidelityCheck:
     _reference: _Reference | None = field(default=None, init=False)
     _classification: bool = field(default=False, init=False)
     _precision: str = field(default="float32", init=False)
+    _model_precision: str = field(default="float32", init=False)
     _entries: list[FidelityStep] = field(default_factory=list, init=False)
     _pending: list[str] = field(default_factory=list, init=False)
 
@@ -381,7 +382,7 @@ class FidelityCheck:
     def start(self, model: str, artifact: Artifact, dataset: Dataset | None, task: str | None) -> None:
         """The model's artifact is known: choose the inputs and run the reference (or remember why not)."""
         self._classification = (dataset.task if dataset is not None else task) == "classification"
-        self._precision = step_precision(artifact, {})
+        self._precision = self._model_precision = step_precision(artifact, {})
         self._inputs = self._choose_inputs(artifact.io, dataset)
         self._try_reference(model, "model", artifact)
 
@@ -413,6 +414,10 @@ class FidelityCheck:
 
     def _try_reference(self, step: str, kind: str, artifact: Artifact) -> None:
         if self._inputs is None:
+            return
+        if kind != "model" and self._precision != self._model_precision:
+            # an int8 artifact compared with itself would look perfect: no reference rather than a wrong one
+            self._pending.append(f"{step} ({artifact.format}, {self._precision}: not the model's precision)")
             return
         record = choose_runtime(self.host, artifact.format)
         if record is None:
