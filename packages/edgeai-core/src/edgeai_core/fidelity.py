@@ -8,8 +8,8 @@ same seeded inputs and records, per step, in the ``fidelity`` section of ``resul
 
 The reference runs in a runtime chosen from the installed runtime records whose ``formats`` accept the
 reference's format (the plan's runtime when it does, then a runtime whose first format it is, then by name);
-when none loads the model's format, the first later artifact that one loads becomes the reference, and the
-section says so. Inputs: ``samples`` seeded samples of the dataset's test split, else synthetic from the IO spec.
+when none loads the model's format, the first later artifact of the model's precision that one loads becomes the
+reference, and the section says so. Inputs: ``samples`` seeded samples of the dataset's test split, else synthetic from the IO spec.
 
 One tolerance policy (:class:`TolerancePolicy`) judges every step:
 
