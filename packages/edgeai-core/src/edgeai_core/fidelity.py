@@ -9,7 +9,8 @@ same seeded inputs and records, per step, in the ``fidelity`` section of ``resul
 The reference runs in a runtime chosen from the installed runtime records whose ``formats`` accept the
 reference's format (the plan's runtime when it does, then a runtime whose first format it is, then by name);
 when none loads the model's format, the first later artifact of the model's precision that one loads becomes the
-reference, and the section says so. Inputs: ``samples`` seeded samples of the dataset's test split, else synthetic from the IO spec.
+reference, and the section says so. Inputs: ``samples`` seeded samples of the dataset's test split, else synthetic
+from the IO spec.
 
 One tolerance policy (:class:`TolerancePolicy`) judges every step:
 
@@ -265,7 +266,7 @@ def choose_runtime(
     return candidates[0] if candidates else None
 
 
-def split_arrays(inputs: Any, io: IOSpec) -> list[np.ndarray]:
+def input_arrays(inputs: Any, io: IOSpec) -> list[np.ndarray]:
     """A split's inputs as one array per IO-spec input (a mapping by name, or one array)."""
     if isinstance(inputs, Mapping):
         return [np.asarray(inputs[spec.name]) for spec in io.inputs]
@@ -391,7 +392,7 @@ class FidelityCheck:
         if dataset is not None:
             try:
                 split = dataset.split("test")
-                arrays = split_arrays(split.inputs, io)
+                arrays = input_arrays(split.inputs, io)
                 count = int(arrays[0].shape[0])
                 index = np.sort(np.random.default_rng(self.seed).permutation(count)[: min(samples, count)])
                 self._inputs_json = {
