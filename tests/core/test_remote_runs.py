@@ -138,6 +138,13 @@ def check_remote_document(doc: dict[str, Any], local_doc: dict[str, Any], protoc
     # the same checkpoint gives exactly the same quality on the target as locally
     assert doc["quality"]["confusion_matrix"] == local_doc["quality"]["confusion_matrix"]
     assert doc["quality"]["accuracy"] == local_doc["quality"]["accuracy"] >= 0.9
+    # fidelity: the final runtime is compared on the target, and gives what the local runtime gave
+    remote_fidelity, local_fidelity = doc["fidelity"]["steps"], local_doc["fidelity"]["steps"]
+    assert [(e["step"], e["kind"], e["status"]) for e in remote_fidelity] == [
+        ("weight-int8", "compiler", "ok"),
+        ("numpy", "runtime", "ok"),
+    ]
+    assert remote_fidelity[-1]["max_abs_diff"] == local_fidelity[-1]["max_abs_diff"] > 0
 
 
 def test_remote_run_over_tcp(local: dict[str, Any], tmp_path: Path) -> None:

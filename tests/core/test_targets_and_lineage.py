@@ -112,7 +112,7 @@ def test_the_runner_measures_through_the_target_it_is_given(core_host: PluginHos
     calls = made[0].calls
     assert calls["load"] == 1 and calls["close"] == 1
     assert calls["bind"] == 3 + doc["latency"]["stats"]["count"], "one bound call per warm-up and sample"
-    assert calls["infer"] == 2, "60 test samples in evaluation batches of 32"
+    assert calls["infer"] == 1 + 2, "the fidelity batch, then 60 test samples in evaluation batches of 32"
     assert doc["provenance"]["frameworks"]["counting"] == "1.0"
     assert doc["steps"][-1]["kind"] == "runtime-load" and doc["status"] == "complete"
 

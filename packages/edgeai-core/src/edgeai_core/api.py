@@ -81,6 +81,9 @@ _EXPORTS: dict[str, str] = {
     "check_input_shape": "tensors",
     "input_normalization": "tensors",
     "jsonable": "jsonvalues",
+    # guidance where numbers surprise (the report's comparison and the demo summary)
+    "slow_build_notes": "guidance",
+    "allowed_difference": "fidelity",
     # trainable classifiers: parameter declarations (light), the framework-free training kit, architectures
     "TrainingHelp": "shared_params",
     "training_params": "shared_params",
@@ -192,6 +195,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "UnknownComponentError",
     "UsageError",
     "Variant",
+    "allowed_difference",
     "apply_overrides",
     "build_architecture",
     "channel_axis",
@@ -224,6 +228,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "seeded_input",
     "shape_text",
     "sidecar_metadata",
+    "slow_build_notes",
     "split_arrays",
     "step_metadata",
     "text_table",
@@ -296,7 +301,9 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UnknownComponentError,
         UsageError,
     )
+    from edgeai_core.fidelity import allowed_difference
     from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
+    from edgeai_core.guidance import slow_build_notes
     from edgeai_core.hookspecs import hookimpl, hookspec
     from edgeai_core.jsonvalues import jsonable
     from edgeai_core.lineage import step_metadata

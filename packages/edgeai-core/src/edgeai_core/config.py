@@ -23,6 +23,10 @@ A pipeline config names the components and their parameters::
     warmup = 10
     min_count = 200
 
+    [fidelity]                    # each step against the reference model (edgeai_core.fidelity)
+    samples = 32
+    strict = false                # true: a step over tolerance fails the run
+
 Here only the structure is checked; the planner checks names and parameters against installed plugins.
 """
 
@@ -41,7 +45,7 @@ from edgeai_core.errors import ConfigError, ParameterError, closest
 from edgeai_core.params import Param, ParamSet
 
 COMPONENT_SECTIONS = ("dataset", "model", "runtime", "target")
-SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources")
+SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources", "fidelity")
 TOP_LEVEL = ("name", "seed", "steps", *COMPONENT_SECTIONS, *SETTINGS_SECTIONS)
 
 EVALUATION_PARAMS = ParamSet(
@@ -62,6 +66,40 @@ RESOURCES_PARAMS = ParamSet(
     (
         Param("enabled", "bool", default=True, help="sample CPU and memory during the benchmark"),
         Param("interval_s", "float", default=0.05, minimum=0.005, help="seconds between samples"),
+    )
+)
+
+FIDELITY_PARAMS = ParamSet(
+    (
+        Param("enabled", "bool", default=True, help="compare every step's artifact with the reference model"),
+        Param(
+            "samples", "int", default=32, minimum=1, maximum=4096, help="inputs compared (seeded, test split)"
+        ),
+        Param("strict", "bool", default=False, help="a step over tolerance fails the run (else a warning)"),
+        Param("rtol", "float", default=None, minimum=0, help="relative tolerance of float steps (1e-3)"),
+        Param(
+            "atol",
+            "float",
+            default=None,
+            minimum=0,
+            help="absolute tolerance of float steps (1e-4; 1e-3 for probability outputs)",
+        ),
+        Param(
+            "min_cosine",
+            "float",
+            default=0.99,
+            minimum=-1,
+            maximum=1,
+            help="int8/float16 steps: least cosine",
+        ),
+        Param(
+            "min_top1",
+            "float",
+            default=0.9,
+            minimum=0,
+            maximum=1,
+            help="int8/float16 steps, classification: least top-1 agreement",
+        ),
     )
 )
 
@@ -91,6 +129,7 @@ class PipelineConfig:
     benchmark: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=lambda: FIDELITY_PARAMS.validate({}, "fidelity"))
 
     @property
     def display_name(self) -> str:
@@ -263,6 +302,7 @@ def parse_config(raw: Mapping[str, Any]) -> PipelineConfig:
         benchmark=_settings(raw, "benchmark"),
         evaluation=EVALUATION_PARAMS.validate(_settings(raw, "evaluation"), "evaluation"),
         resources=RESOURCES_PARAMS.validate(_settings(raw, "resources"), "resources"),
+        fidelity=FIDELITY_PARAMS.validate(_settings(raw, "fidelity"), "fidelity"),
     )
 
 

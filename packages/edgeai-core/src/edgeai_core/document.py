@@ -8,7 +8,8 @@ validate against that schema.
 Layout: ``schema_version``, ``name``, ``status``, ``error`` (:class:`RunError`), ``provenance``
 (:class:`Provenance`, with :class:`TargetDescription` on remote runs), ``plan``, ``steps`` (one of
 :data:`Step` each), ``latency`` (:class:`Latency`, with :class:`TargetLatency` on remote runs), ``resources``
-(series per side) and ``quality`` (:class:`Quality` or :class:`NotApplicable`).
+(series per side), ``quality`` (:class:`Quality` or :class:`NotApplicable`) and ``fidelity``
+(:class:`FidelitySection`, with one :class:`FidelityStep` per compared step; :mod:`edgeai_core.fidelity`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult
 
-SCHEMA_VERSION = (
-    "1.2"  # 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files
-)
+#: 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files, fidelity
+SCHEMA_VERSION = "1.2"
 STATUSES = ("running", "complete", "failed", "interrupted")
 
 
@@ -346,3 +346,109 @@ class NotApplicable:
 
 #: a resource time series (``interval_s``, ``t_s``, ``cpu_percent``, ``rss_bytes``...), as the sampler gives it
 Series = Mapping[str, Any]
+
+
+# -- fidelity ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FidelityReference:
+    """What the steps are compared with: a step's artifact (the model's, unless no runtime loads its format;
+    ``note`` then says why another) run in ``runtime``."""
+
+    step: str
+    kind: str
+    format: str
+    runtime: str
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "step": self.step,
+            "kind": self.kind,
+            "format": self.format,
+            "runtime": self.runtime,
+        }
+        if self.note is not None:
+            data["note"] = self.note
+        return data
+
+
+@dataclass(frozen=True)
+class FidelityStep:
+    """One step's (or the final runtime's) outputs against the reference's on the same inputs.
+
+    ``status``: ``ok``, ``over_tolerance`` (``violations`` name each metric over its bound), ``reference``
+    (this step's artifact became the reference), ``skipped`` or ``failed`` (``reason`` says why).
+    """
+
+    step: str
+    kind: str
+    format: str
+    runtime: str | None
+    status: str
+    precision: str
+    reason: str | None = None
+    samples: int | None = None
+    max_abs_diff: float | None = None
+    mean_abs_diff: float | None = None
+    relative_error: float | None = None
+    cosine_similarity: float | None = None
+    top1_agreement: float | None = None
+    judged_by: str | None = None
+    violations: tuple[str, ...] = ()
+    outputs: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def within_tolerance(self) -> bool | None:
+        return None if self.judged_by is None else not self.violations
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "step": self.step,
+            "kind": self.kind,
+            "format": self.format,
+            "runtime": self.runtime,
+            "status": self.status,
+            "precision": self.precision,
+        }
+        if self.reason is not None:
+            data["reason"] = self.reason
+        if self.judged_by is not None:
+            data.update(
+                samples=self.samples,
+                max_abs_diff=self.max_abs_diff,
+                mean_abs_diff=self.mean_abs_diff,
+                relative_error=self.relative_error,
+                cosine_similarity=self.cosine_similarity,
+                top1_agreement=self.top1_agreement,
+                judged_by=self.judged_by,
+                within_tolerance=self.within_tolerance,
+                violations=list(self.violations),
+                outputs=[jsonable(o) for o in self.outputs],
+            )
+        return data
+
+
+@dataclass(frozen=True)
+class FidelitySection:
+    """The ``fidelity`` section: the policy, the reference, the inputs and one entry per compared step."""
+
+    enabled: bool
+    strict: bool = False
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    reference: FidelityReference | None = None
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    steps: Sequence[FidelityStep] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.enabled:
+            return {"enabled": False, "steps": []}
+        return {
+            "enabled": True,
+            "strict": self.strict,
+            "policy": jsonable(self.policy),
+            "reference": None if self.reference is None else self.reference.to_json(),
+            "inputs": jsonable(self.inputs),
+            "steps": [s.to_json() for s in self.steps],
+        }

@@ -10,9 +10,13 @@ unchanged, whatever later steps do to the top level::
      "by_step": {"my-net": {"mode": "teacher", "classes": 10},
                  "onnx-quantize": {"mode": "dynamic", "size_before": 412345}}}
 
-The top-level keys stay what the component returned (readers of a key the previous step wrote keep working);
-:func:`step_metadata` reads one step's own keys. ``by_step`` is reserved: a component's own value under that
-key is replaced.
+The top-level keys stay what the component returned (readers of a key the previous step wrote keep working),
+with one exception: verification keys (``verified`` and ``verify_*``, a converter's own check of its output)
+describe the artifact that step made, so when a later step merely carries them forward unchanged they are
+dropped from its top level (they stay under the verifying step's ``by_step`` entry); an int8 model must not
+read as verified by its float source's check. Fidelity across steps is the core's ``fidelity`` section
+(:mod:`edgeai_core.fidelity`). :func:`step_metadata` reads one step's own keys. ``by_step`` is reserved: a
+component's own value under that key is replaced.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
 
 STEPS_KEY = "by_step"
+
+
+def is_verification_key(key: str) -> bool:
+    """``verified`` and ``verify_*``: a step's own check of the artifact it made."""
+    return key == "verified" or key.startswith("verify_")
 
 
 def _canonical(value: Any) -> str:
@@ -58,16 +67,20 @@ def file_under_step(produced: Artifact, source: Artifact | None, step: str) -> A
     """
     before = dict(source.metadata) if source is not None else {}
     history = steps_of(before)
+    metadata = {k: v for k, v in produced.metadata.items() if k != STEPS_KEY}
     own = {
-        key: value
-        for key, value in produced.metadata.items()
-        if key != STEPS_KEY and (key not in before or not _same(before[key], value))
+        key: value for key, value in metadata.items() if key not in before or not _same(before[key], value)
     }
+    verification = [k for k in metadata if is_verification_key(k)]
+    if any(k in own for k in verification):  # the step verified its artifact: all these keys are its own
+        own.update({k: metadata[k] for k in verification})
+    else:  # carried forward from an earlier step's artifact: not a statement about this one
+        metadata = {k: v for k, v in metadata.items() if not is_verification_key(k)}
     name, n = step, 2
     while name in history:
         name, n = f"{step}#{n}", n + 1
     history[name] = own
-    return dataclasses.replace(produced, metadata={**produced.metadata, STEPS_KEY: history})
+    return dataclasses.replace(produced, metadata={**metadata, STEPS_KEY: history})
 
 
 def step_metadata(artifact: Artifact, step: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import IO, Any
 from edgeai_core.artifacts import write_json_atomic
 from edgeai_core.document import (
     SCHEMA_VERSION,
+    FidelitySection,
     Latency,
     NotApplicable,
     PartialLatency,
@@ -151,6 +152,7 @@ def empty_document(name: str) -> dict[str, Any]:
         "latency": None,
         "resources": {"host": None, "target": None},
         "quality": None,
+        "fidelity": None,
     }
 
 
@@ -283,6 +285,12 @@ class RunRecorder:
         self._event("quality", quality=self.document["quality"])
         self._sync()
 
+    def set_fidelity(self, fidelity: FidelitySection | Mapping[str, Any]) -> None:
+        """The ``fidelity`` section as it stands (set again after each compared step)."""
+        self.document["fidelity"] = _json(fidelity)
+        self._event("fidelity", fidelity=self.document["fidelity"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -359,6 +367,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["resources"][event["side"]] = event["series"]
         elif kind == "quality":
             doc["quality"] = event["quality"]
+        elif kind == "fidelity":
+            doc["fidelity"] = event["fidelity"]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

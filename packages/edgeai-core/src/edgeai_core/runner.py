@@ -24,6 +24,7 @@ from edgeai_core.contracts import ContractError, check_artifact, check_outputs, 
 from edgeai_core.document import (
     ArtifactStep,
     DatasetStep,
+    FidelityStep,
     Latency,
     NotApplicable,
     Quality,
@@ -31,12 +32,14 @@ from edgeai_core.document import (
     TargetLatency,
 )
 from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.fidelity import FidelityCheck, fidelity_line
 from edgeai_core.inputsources import InputSource
 from edgeai_core.lineage import file_under_step, without_steps
 from edgeai_core.measurement import OutputWriteError, RunRecorder, provenance
 from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
+from edgeai_core.records import RuntimeRecord
 from edgeai_core.resources import ResourceSampler
 from edgeai_core.targets import Target, Workspace, build, open_target
 
@@ -195,6 +198,7 @@ class Runner:
         self.command = command
         self.artifacts_dir = self.output_dir / "artifacts"
         self.stage = "setup"
+        self.fidelity: FidelityCheck | None = None
         self.workspace = Workspace(self.output_dir, self.progress, self._context, self._stage)
 
     def _context(self, sub: str) -> Context:
@@ -280,6 +284,7 @@ class Runner:
         frameworks.update(model.versions())
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
+        self._start_fidelity(recorder, artifact, dataset)
 
         for index, step in enumerate(plan.steps):
             self._stage(
@@ -300,14 +305,65 @@ class Runner:
             frameworks.update(component.versions())
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
+            if self.fidelity is not None:
+                name, kind = step.record.name, step.record.kind
+                self._check_fidelity(
+                    recorder, f"{kind} {name}", self.fidelity.check_step, name, kind, source, artifact
+                )
 
         target = self.open_target(plan, self.workspace)
         try:
             frameworks.update(target.load(artifact, recorder))
             recorder.set_frameworks(frameworks)
+            if self.fidelity is not None:
+                name = plan.runtime.record.name
+                self._check_fidelity(
+                    recorder, f"runtime {name}", self.fidelity.check_runtime, name, artifact, target.infer
+                )
             self._measure(recorder, target, dataset, artifact)
         finally:
             target.close()
+
+    def _start_fidelity(self, recorder: RunRecorder, artifact: Artifact, dataset: Dataset | None) -> None:
+        """Choose the fidelity inputs and run the reference (:mod:`edgeai_core.fidelity`)."""
+        settings = self.plan.config.fidelity
+        plan = self.plan
+        runtime = plan.runtime.record
+        check = FidelityCheck(
+            self.host,
+            settings,
+            self._context,
+            seed=plan.config.seed,
+            preferred=runtime if isinstance(runtime, RuntimeRecord) and plan.target is None else None,
+            preferred_params=plan.runtime.params,
+        )
+        if not check.enabled:
+            recorder.set_fidelity(check.section())
+            return
+        self._stage("fidelity", f"fidelity: running the reference {plan.model.record.name}")
+        tasks: tuple[str, ...] = getattr(plan.model.record, "tasks", ())
+        try:
+            check.start(plan.model.record.name, artifact, dataset, tasks[0] if len(tasks) == 1 else None)
+        finally:
+            recorder.set_fidelity(check.section())
+        reference = check.section().reference
+        self.progress.done(
+            f"{reference.step} in {reference.runtime}"
+            if reference
+            else "no reference yet (no runtime for it)"
+        )
+        self.fidelity = check
+
+    def _check_fidelity(
+        self, recorder: RunRecorder, what: str, check: Callable[..., FidelityStep], *args: Any
+    ) -> None:
+        assert self.fidelity is not None
+        self._stage("fidelity", f"fidelity: {what} against the reference")
+        try:
+            entry = check(*args)
+        finally:
+            recorder.set_fidelity(self.fidelity.section())
+        self.progress.done(fidelity_line(entry))
 
     def _file_metadata(self, artifact: Artifact, source: Artifact | None, step: str) -> Artifact:
         """File the step's metadata keys under its name (:mod:`edgeai_core.lineage`); the sidecar of an

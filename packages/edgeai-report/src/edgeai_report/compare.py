@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from edgeai_core.api import UsageError
+from edgeai_core.api import UsageError, slow_build_notes
 from edgeai_report.load import STAGE_ORDER, Run
 
 
@@ -44,6 +44,8 @@ class Comparison:
     #: (part of the report, run name, reason)
     left_out: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: runs much slower than the fastest float run of their model, with what to try (edgeai_core.guidance)
+    guidance: list[str] = field(default_factory=list)
 
 
 def why_no_latency(run: Run) -> str:
@@ -137,6 +139,7 @@ def analyze(runs: list[Run], baseline: str | None = None) -> Comparison:
             )
             comp.left_out.append(("resource plot", run.name, reason))
     _deltas(comp, baseline)
+    comp.guidance = slow_build_notes([(run.name, run.doc) for run in runs])
     return comp
 
 

@@ -737,11 +737,129 @@ def provenance_blocks(run: Run, level: int) -> list[Any]:
     return blocks
 
 
+def _sci(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def _fidelity_entries(run: Run) -> list[dict[str, Any]]:
+    section = run.doc.get("fidelity")
+    if not isinstance(section, dict):
+        return []
+    return [e for e in section.get("steps") or [] if isinstance(e, dict)]
+
+
+def _verdict(entry: dict[str, Any]) -> str:
+    if entry.get("within_tolerance") is True:
+        return "within"
+    if entry.get("within_tolerance") is False:
+        return "OVER"
+    reason = entry.get("reason")
+    return str(entry.get("status", "-")) + (f": {reason}" if reason else "")
+
+
+FIDELITY_HEADER = [
+    "step",
+    "kind",
+    "precision",
+    "runtime",
+    "max abs diff",
+    "mean abs diff",
+    "relative error",
+    "cosine",
+    "top-1 agreement",
+    "tolerance",
+]
+
+
+def _fidelity_row(entry: dict[str, Any]) -> list[str]:
+    return [
+        str(entry.get("step", "-")),
+        str(entry.get("kind", "-")),
+        str(entry.get("precision", "-")),
+        str(entry.get("runtime") or "-"),
+        _sci(entry.get("max_abs_diff")),
+        _sci(entry.get("mean_abs_diff")),
+        _sci(entry.get("relative_error")),
+        fixed(entry.get("cosine_similarity"), 5),
+        fixed(entry.get("top1_agreement"), 3),
+        _verdict(entry),
+    ]
+
+
+def fidelity_blocks(run: Run, level: int) -> list[Any]:
+    """Each step (and the final runtime) against the reference model: the ``fidelity`` section."""
+    section = run.doc.get("fidelity")
+    blocks: list[Any] = [Heading(level, "Fidelity", f"{run.slug}-fidelity")]
+    if not isinstance(section, dict):
+        blocks.append(Paragraph(text("The file records no fidelity section (written before edgeai 1.2).")))
+        return blocks
+    if not section.get("enabled", True):
+        blocks.append(Paragraph(text("Fidelity was not checked (fidelity.enabled = false).")))
+        return blocks
+    reference = section.get("reference") or {}
+    inputs = section.get("inputs") or {}
+    policy = section.get("policy") or {}
+    where = (
+        f"{inputs.get('samples')} samples of {inputs.get('dataset')}'s {inputs.get('split')} split"
+        if inputs.get("source") == "dataset"
+        else f"{inputs.get('samples')} synthetic seeded inputs"
+        if inputs.get("source") == "synthetic"
+        else str(inputs.get("reason") or "no inputs")
+    )
+    about = (
+        f"Reference: {reference.get('step')} ({reference.get('format')}) in {reference.get('runtime')}"
+        if reference
+        else "No reference: no installed runtime ran the model"
+    )
+    blocks.append(
+        Paragraph(
+            text(
+                f"{about}; inputs: {where}. Float steps: every value within atol {policy.get('atol')} "
+                f"(probabilities {policy.get('probability_atol')}) + rtol {policy.get('rtol')} x |reference|; "
+                f"int8 and float16 steps: cosine >= {policy.get('min_cosine')} and top-1 agreement >= "
+                f"{policy.get('min_top1')}."
+            )
+        )
+    )
+    if reference.get("note"):
+        blocks.append(Paragraph(text(str(reference["note"]))))
+    entries = _fidelity_entries(run)
+    if entries:
+        blocks.append(
+            Table(
+                f"{run.slug}-fidelity",
+                "Fidelity per step against the reference (same inputs)",
+                FIDELITY_HEADER,
+                [_fidelity_row(e) for e in entries],
+                [False, False, False, False, True, True, True, True, True, False],
+            )
+        )
+    over = [e for e in entries if e.get("violations")]
+    if over:
+        detail = " ".join(f"{e.get('step')}: {'; '.join(str(v) for v in e['violations'])}." for e in over)
+        blocks.append(Callout("warning", f"{len(over)} step(s) over the fidelity tolerance.", text(detail)))
+    return blocks
+
+
+def fidelity_comparison_table(comp: Comparison) -> Table | None:
+    rows = [[run.name, *_fidelity_row(e)] for run in comp.runs for e in _fidelity_entries(run)]
+    if not rows:
+        return None
+    return Table(
+        "fidelity",
+        "Fidelity of each run's steps against its reference model",
+        ["run", *FIDELITY_HEADER],
+        rows,
+        [False, False, False, False, False, True, True, True, True, True, False],
+    )
+
+
 def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks: list[Any] = [*_status_callout(run), run_summary_table(run)]
     blocks += latency_blocks(run, plots, level)
     blocks += resource_blocks(run, plots, level)
     blocks += quality_blocks(run, plots, level)
+    blocks += fidelity_blocks(run, level)
     blocks += [Heading(level, "Steps", f"{run.slug}-steps"), steps_table(run)]
     blocks += provenance_blocks(run, level)
     return blocks
@@ -772,6 +890,11 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
             )
         )
     doc.add(Heading(2, "Runs", "runs"), runs_table(comp))
+    if comp.guidance:
+        doc.add(
+            Heading(3, "Guidance: builds much slower than the float model", "guidance"),
+            Bullets([text(note) for note in comp.guidance]),
+        )
     machines = {(_machine(r.doc.get("provenance") or {}), _cpu(r.doc.get("provenance") or {})) for r in runs}
     machines.discard(("-", "-"))
     if len(machines) > 1:
@@ -818,6 +941,13 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(deltas_table(comp))
     else:
         doc.add(Paragraph(text("No per-stage deltas: no two runs share a dataset and a model.")))
+
+    doc.add(Heading(2, "Fidelity", "fidelity"))
+    fidelity = fidelity_comparison_table(comp)
+    if fidelity is not None:
+        doc.add(fidelity)
+    else:
+        doc.add(Paragraph(text("No run records per-step fidelity.")))
 
     doc.add(Heading(2, "Resource use", "resources"))
     if "compare-resources" in plots:

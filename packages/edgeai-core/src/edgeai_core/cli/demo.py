@@ -110,6 +110,8 @@ def register(cli: click.Group) -> None:
         failed = any(r["status"] == "failed" for r in rows)
         rows.sort(key=lambda r: [v.name for v in variants].index(r["variant"]))
         summary = {"output": str(output), "duration_s": time.perf_counter() - started, "variants": rows}
+        guidance = _guidance(rows)
+        summary["guidance"] = guidance
         reports = [str(p) for p in _demo_finished(host, output, rows, progress)]
         summary["reports"] = reports
         from edgeai_core.artifacts import write_json_atomic
@@ -133,11 +135,30 @@ def register(cli: click.Group) -> None:
             click.echo(
                 _table(table, ["variant", "status", "accuracy", "median us", "p99 us", "size KiB", "note"])
             )
+            for note in guidance:
+                click.echo(f"note: {note}")
             click.echo(f"results: {output}/<variant>/results.json; summary: {output / 'summary.json'}")
             for report in reports:
                 click.echo(f"report: {report} (open it in a browser)")
         if failed:
             raise EdgeaiError("some demo variants failed; their results.json files say where")
+
+
+def _guidance(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per variant much slower than the fastest float one (:mod:`edgeai_core.guidance`)."""
+    import json
+
+    from edgeai_core.guidance import slow_build_notes
+
+    documents = []
+    for row in rows:
+        path = Path(row["results"]) if row.get("results") else None
+        if path is not None and path.is_file():
+            try:
+                documents.append((str(row["variant"]), json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
+                continue
+    return slow_build_notes(documents)
 
 
 def _demo_finished(host: Any, output: Path, rows: list[dict[str, Any]], progress: Any) -> list[Path]:

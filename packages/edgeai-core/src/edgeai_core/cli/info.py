@@ -64,7 +64,7 @@ def record_json(record: Registration) -> dict[str, Any]:
     }
 
 
-SETTINGS = ("benchmark", "evaluation", "resources")
+SETTINGS = ("benchmark", "evaluation", "resources", "fidelity")
 
 
 def _settings_params(name: str) -> Any:
@@ -72,9 +72,9 @@ def _settings_params(name: str) -> Any:
         from edgeai_core.benchmark import BENCHMARK_PARAMS
 
         return BENCHMARK_PARAMS
-    from edgeai_core.config import EVALUATION_PARAMS, RESOURCES_PARAMS
+    from edgeai_core.config import EVALUATION_PARAMS, FIDELITY_PARAMS, RESOURCES_PARAMS
 
-    return EVALUATION_PARAMS if name == "evaluation" else RESOURCES_PARAMS
+    return {"evaluation": EVALUATION_PARAMS, "fidelity": FIDELITY_PARAMS}.get(name, RESOURCES_PARAMS)
 
 
 def register(cli: click.Group) -> None:

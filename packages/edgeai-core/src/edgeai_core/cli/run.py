@@ -17,6 +17,7 @@ def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
     latency = doc.get("latency") or {}
     stats = latency.get("stats") or {}
     quality = doc.get("quality") or {}
+    fidelity = [e for e in (doc.get("fidelity") or {}).get("steps") or [] if isinstance(e, dict)]
     return {
         "status": doc.get("status"),
         "results": str(results),
@@ -25,6 +26,7 @@ def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
         "latency_p99_ns": stats.get("p99"),
         "samples": stats.get("count"),
         "accuracy": quality.get("accuracy"),
+        "fidelity_over_tolerance": [e["step"] for e in fidelity if e.get("status") == "over_tolerance"],
         "artifact_bytes": (doc["steps"][-1].get("artifact") or {}).get("size_bytes")
         if doc.get("steps")
         else None,
@@ -149,6 +151,8 @@ def register(cli: click.Group) -> None:
             line += f"  median {median:.1f} us (p99 {p99:.1f} us)"
         if summary["accuracy"] is not None:
             line += f"  accuracy {summary['accuracy']:.4f}"
+        if summary["fidelity_over_tolerance"]:
+            line += f"  fidelity over tolerance: {', '.join(summary['fidelity_over_tolerance'])}"
         click.echo(line)
 
     @cli.command("train", cls=ComponentCommand)
