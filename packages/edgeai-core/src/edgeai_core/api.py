@@ -86,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "training_params": "shared_params",
     "mobilenet_params": "shared_params",
     "verify_params": "shared_params",
+    "threads_param": "shared_params",
     "TrainSettings": "training",
     "TrainResult": "training",
     "EpochBook": "training",
@@ -227,6 +228,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "split_arrays",
     "step_metadata",
     "text_table",
+    "threads_param",
     "top1_accuracy",
     "train_shared",
     "training_params",
@@ -320,7 +322,13 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Registration,
         RuntimeRecord,
     )
-    from edgeai_core.shared_params import TrainingHelp, mobilenet_params, training_params, verify_params
+    from edgeai_core.shared_params import (
+        TrainingHelp,
+        mobilenet_params,
+        threads_param,
+        training_params,
+        verify_params,
+    )
     from edgeai_core.stats import latency_stats
     from edgeai_core.tensors import (
         channel_axis,

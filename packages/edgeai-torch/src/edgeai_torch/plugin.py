@@ -12,6 +12,7 @@ from edgeai_core.api import (
     Param,
     TrainingHelp,
     mobilenet_params,
+    threads_param,
     training_params,
     verify_params,
 )
@@ -112,14 +113,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             formats=("torch",),
             install=INSTALL,
             params=(
-                Param(
-                    "threads",
-                    "int",
-                    default=1,
-                    minimum=1,
-                    help="torch intra-op threads (torch.set_num_threads)",
-                    host=True,
-                ),
+                threads_param("torch intra-op threads (torch.set_num_threads)"),
                 Param(
                     "mode",
                     "choice",
@@ -140,19 +134,20 @@ DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
-    return [
-        DemoVariant(
-            name=f"torch-{mode}",
-            summary=f"digits CNN, float32, PyTorch {mode}",
-            order=order,
-            config={
-                "dataset": dict(DEMO_DATASET),
-                "model": dict(DEMO_MODEL),
-                "runtime": {"name": "torch", "threads": 1, "mode": mode},
-            },
-        )
-        for mode, order in (("eager", 10), ("traced", 11))
-    ]
+    return DemoVariant.table(
+        DEMO_DATASET,
+        DEMO_MODEL,
+        [
+            (
+                f"torch-{mode}",
+                order,
+                f"digits CNN, float32, PyTorch {mode}",
+                None,
+                {"name": "torch", "threads": 1, "mode": mode},
+            )
+            for mode, order in (("eager", 10), ("traced", 11))
+        ],
+    )
 
 
 @hookimpl
