@@ -62,69 +62,62 @@ def tflite_file(folder: Path) -> Path:
     return path
 
 
-class _Trained:
+class _Digits:
+    """This plugin (with the datasets), on 200 NHWC digits."""
+
+    plugin, also = PLUGIN, ALSO
+    dataset, dataset_params = "digits", DIGITS
+
+
+class _Trained(_Digits):
     """The artifact: ``digits-cnn-keras`` trained for one epoch on NHWC digits."""
 
     model, model_params = "digits-cnn-keras", CNN
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestDigitsCnnKeras(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestDigitsCnnKeras(_Digits, ModelConformance):
     component = "digits-cnn-keras"
     params = CNN
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestMobileNetV2Keras(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestMobileNetV2Keras(TestDigitsCnnKeras):
     component = "mobilenetv2-keras"
     params = {"epochs": 1, "width": 0.35, "channels": 1, "image_size": 8}  # noqa: RUF012
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestKerasFile(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestKerasFile(_Digits, ModelConformance):
     component = "keras-file"
-    dataset, dataset_params = "digits", DIGITS
 
     def component_params(self, workdir: Path) -> dict[str, Any]:
         return {"path": str(keras_file(workdir))}
 
 
-class TestSavedModelDir(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestSavedModelDir(_Digits, ModelConformance):
     component = "savedmodel-dir"
-    dataset, dataset_params = "digits", DIGITS
 
     def component_params(self, workdir: Path) -> dict[str, Any]:
         return {"path": str(savedmodel_dir(workdir))}
 
 
-class TestTfliteFile(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestTfliteFile(_Digits, ModelConformance):
     component = "tflite-file"
-    dataset, dataset_params = "digits", DIGITS
 
     def component_params(self, workdir: Path) -> dict[str, Any]:
         return {"path": str(tflite_file(workdir))}
 
 
 class TestTfliteCompilerFloat(_Trained, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     runtime = "tflite"
 
 
 class TestTfliteCompilerInt8(_Trained, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     params = {"mode": "int8", "calibration_samples": 16}  # noqa: RUF012
     runtime = "tflite"
 
 
 class TestKerasToTflite(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, ALSO
     component = "keras-to-tflite"
     runtime = "tflite"
 
@@ -134,7 +127,7 @@ class TestKerasToTflite(_Trained, ConverterConformance):
     reason="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime",
 )
 class TestKerasToOnnx(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, (*ALSO, "edgeai_onnx.plugin")
+    also = (*ALSO, "edgeai_onnx.plugin")
     component = "keras-to-onnx"
     runtime = "onnxruntime"
 
@@ -144,14 +137,12 @@ class TestKerasToOnnx(_Trained, ConverterConformance):
     reason="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
 )
 class TestOnnxToTflite(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, ALSO
     component = "onnx-to-tflite"
     steps = (("keras-to-onnx", {}),)
     runtime = "tflite"
 
 
 class TestTfliteRuntime(_Trained, RuntimeConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     steps = (("tflite", {}),)
     atol = 1e-4
@@ -167,6 +158,5 @@ class TestTfliteRuntime(_Trained, RuntimeConformance):
 
 
 class TestTfliteRuntimeInt8(_Trained, RuntimeConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     steps = (("tflite", {"mode": "int8", "calibration_samples": 16}),)

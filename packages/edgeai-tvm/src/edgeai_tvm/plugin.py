@@ -142,12 +142,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             install="edgeai-tvm[compile]",
             params=(
                 Param(
-                    "opt_level",
-                    "int",
-                    default=3,
-                    minimum=0,
-                    maximum=3,
-                    help="the tvm compiler's opt_level",
+                    "opt_level", "int", default=3, minimum=0, maximum=3, help="the tvm compiler's opt_level"
                 ),
                 Param("threads", "int", default=1, minimum=0, help="the tvm runtime's threads"),
             ),
