@@ -400,11 +400,7 @@ def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
             "edgeai-datasets": [
-                "dataset:digits",
-                "dataset:image-folder",
-                "dataset:oxford-pets",
-                "dataset:mnist",
-                "dataset:synthetic",
+                f"dataset:{name}" for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic")
             ],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-torch": ["converter:torch-to-onnx"],
