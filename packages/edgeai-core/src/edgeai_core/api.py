@@ -9,8 +9,9 @@ pull in numpy or the component machinery, which keeps ``edgeai`` start-up fast.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from edgeai_core.lazy import LazyExports
 
 # name -> module (relative to edgeai_core) that defines it
 _EXPORTS: dict[str, str] = {
@@ -131,6 +132,8 @@ _EXPORTS: dict[str, str] = {
     "import_for_onnx": "gridkit",
 }
 
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
+
 __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
     "MAX_MESSAGE",
@@ -239,12 +242,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgeai_core.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"edgeai_core.{module}"), name)
-    globals()[name] = value  # resolve once
-    return value
+    return _LAZY.resolve(name)
 
 
 def __dir__() -> list[str]:
