@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from edgeai_core.api import ConfigError, echo_json, host_for, text_table
+from edgeai_core.api import ConfigError, echo_json, folder_option, host_for, text_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,14 +73,7 @@ def _stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def _output_option(default: str, help: str) -> Callable[[F], F]:
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path(default),
-        show_default=True,
-        help=help,
-    )
+    return folder_option("-o", "--output", default=Path(default), show_default=True, help=help)
 
 
 def _listing_options(list_help: str, json_help: str) -> Callable[[F], F]:

@@ -125,6 +125,7 @@ _EXPORTS: dict[str, str] = {
     "host_for": "cli",
     "echo_json": "cli.info",
     "text_table": "cli.info",
+    "folder_option": "cli.info",
     # what grid suites share, whatever the framework
     "grid_models": "gridkit",
     "seeded_input": "gridkit",
@@ -204,6 +205,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "dequantize",
     "echo_json",
     "fits_input",
+    "folder_option",
     "grid_models",
     "hookimpl",
     "hookspec",
@@ -261,7 +263,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     )
     from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
     from edgeai_core.cli import host_for
-    from edgeai_core.cli.info import echo_json, text_table
+    from edgeai_core.cli.info import echo_json, folder_option, text_table
     from edgeai_core.compat_types import (
         BackendSession,
         GridModel,
