@@ -87,12 +87,7 @@ class Frame(FrameHeader):
         payload_crc: int,
         payload: memoryview | bytes | None,
     ) -> None:
-        self.type = type
-        self.flags = flags
-        self.seq = seq
-        self.request_id = request_id
-        self.length = length
-        self.payload_crc = payload_crc
+        super().__init__(type, flags, seq, request_id, length, payload_crc)
         self.payload = payload
 
     @property
@@ -358,17 +353,21 @@ class Connection:
         """Whether a frame from the peer is already waiting (an early reply during an upload)."""
         return bool(self._queue) or self._end > self._start or self.stream.pending()
 
+    def _make_room(self, need: int, avail: int) -> None:
+        """Move the ``avail`` buffered bytes to the front of the buffer, growing it to hold ``need`` bytes."""
+        if need > len(self._buf):
+            grown = bytearray(max(need, 2 * len(self._buf)))
+            grown[:avail] = self._view[self._start : self._end]
+            self._buf, self._view = grown, memoryview(grown)
+        else:
+            self._buf[:avail] = self._view[self._start : self._end]
+        self._start, self._end = 0, avail
+
     def _fill(self, need: int) -> None:
         """Make at least ``need`` bytes available from ``_start``, reading ahead as far as the buffer allows."""
         avail = self._end - self._start
         if self._start + need > len(self._buf):
-            if need > len(self._buf):
-                grown = bytearray(max(need, 2 * len(self._buf)))
-                grown[:avail] = self._view[self._start : self._end]
-                self._buf, self._view = grown, memoryview(grown)
-            else:
-                self._buf[:avail] = self._view[self._start : self._end]
-            self._start, self._end = 0, avail
+            self._make_room(need, avail)
         view, recv_into = self._view, self.stream.recv_into
         target = self._start + need
         while self._end < target:
@@ -651,13 +650,7 @@ class Connection:
         if avail >= need:
             return
         if self._start + need > len(self._buf):
-            if need > len(self._buf):
-                grown = bytearray(max(need, 2 * len(self._buf)))
-                grown[:avail] = self._view[self._start : self._end]
-                self._buf, self._view = grown, memoryview(grown)
-            else:
-                self._buf[:avail] = self._view[self._start : self._end]
-            self._start, self._end = 0, avail
+            self._make_room(need, avail)
         while self._end - self._start < need:
             if deadline is not None:
                 left = deadline - time.monotonic()
