@@ -59,7 +59,8 @@ def invoke(*args: str, host: PluginHost | None = None) -> Result:
 
 def ok(*args: str, host: PluginHost | None = None) -> Result:
     """``invoke`` a command that must succeed."""
-    result = ok(*args, host=host)
+    result = invoke(*args, host=host)
+    assert result.exit_code == 0, result.stderr
     return result
 
 
