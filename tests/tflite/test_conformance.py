@@ -7,8 +7,9 @@ user-file models load a tiny Keras model (Flatten + Dense) saved by the test as 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -29,6 +30,11 @@ PLUGIN = "edgeai_tflite.plugin"
 ALSO = ("edgeai_datasets.plugin",)
 DIGITS = {"limit": 200, "layout": "NHWC"}
 CNN = {"epochs": 1}
+
+
+def needs(*modules: str, why: str) -> pytest.MarkDecorator:
+    """Skip unless every one of ``modules`` is installed."""
+    return pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in modules), reason=why)
 
 
 def tiny_keras(folder: Path) -> Any:
@@ -85,25 +91,25 @@ class TestMobileNetV2Keras(TestDigitsCnnKeras):
     params = {"epochs": 1, "width": 0.35, "channels": 1, "image_size": 8}  # noqa: RUF012
 
 
-class TestKerasFile(_Digits, ModelConformance):
-    component = "keras-file"
+class _UserFile(_Digits, ModelConformance):
+    """A model loading the tiny Keras model that ``write(workdir)`` saves."""
+
+    write: ClassVar[Callable[[Path], Path]]
 
     def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(keras_file(workdir))}
+        return {"path": str(type(self).write(workdir))}
 
 
-class TestSavedModelDir(_Digits, ModelConformance):
-    component = "savedmodel-dir"
-
-    def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(savedmodel_dir(workdir))}
+class TestKerasFile(_UserFile):
+    component, write = "keras-file", keras_file
 
 
-class TestTfliteFile(_Digits, ModelConformance):
-    component = "tflite-file"
+class TestSavedModelDir(_UserFile):
+    component, write = "savedmodel-dir", savedmodel_dir
 
-    def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(tflite_file(workdir))}
+
+class TestTfliteFile(_UserFile):
+    component, write = "tflite-file", tflite_file
 
 
 class TestTfliteCompilerFloat(_Trained, CompilerConformance):
@@ -111,10 +117,8 @@ class TestTfliteCompilerFloat(_Trained, CompilerConformance):
     runtime = "tflite"
 
 
-class TestTfliteCompilerInt8(_Trained, CompilerConformance):
-    component = "tflite"
+class TestTfliteCompilerInt8(TestTfliteCompilerFloat):
     params = {"mode": "int8", "calibration_samples": 16}  # noqa: RUF012
-    runtime = "tflite"
 
 
 class TestKerasToTflite(_Trained, ConverterConformance):
@@ -122,9 +126,8 @@ class TestKerasToTflite(_Trained, ConverterConformance):
     runtime = "tflite"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("edgeai_onnx") is None,
-    reason="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime",
+@needs(
+    "tf2onnx", "edgeai_onnx", why="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime"
 )
 class TestKerasToOnnx(_Trained, ConverterConformance):
     also = (*ALSO, "edgeai_onnx.plugin")
@@ -132,9 +135,10 @@ class TestKerasToOnnx(_Trained, ConverterConformance):
     runtime = "onnxruntime"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("onnx2tf") is None or importlib.util.find_spec("tf2onnx") is None,
-    reason="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
+@needs(
+    "onnx2tf",
+    "tf2onnx",
+    why="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
 )
 class TestOnnxToTflite(_Trained, ConverterConformance):
     component = "onnx-to-tflite"
