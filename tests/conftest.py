@@ -3,13 +3,14 @@ builder of components that gives each one its own work folder."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,34 @@ FIRST_PARTY = {
     "tvm": ("edgeai_tvm.plugin", "edgeai-tvm"),
     "report": ("edgeai_report.plugin", "edgeai-report"),
 }
+
+
+@contextlib.contextmanager
+def _imported_from(folder: Path, name: str) -> Iterator[Any]:
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module(name)
+    yield module
+    sys.path.remove(str(folder))
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def support_module() -> Callable[[Path, str], contextlib.AbstractContextManager[Any]]:
+    """``with support_module(folder, name) as module``: the module ``name`` of a test package's support folder,
+    importable by name (by the records' factories, by worker processes) until the block ends."""
+    return _imported_from
+
+
+def _python_stdout(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def python_stdout() -> Callable[[str], str]:
+    """``python_stdout(code)``: what ``python -c code`` prints in a fresh interpreter (it must exit 0)."""
+    return _python_stdout
 
 
 @pytest.fixture(scope="session")

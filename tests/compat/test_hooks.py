@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -66,7 +65,7 @@ def test_a_hook_returning_garbage_marks_its_plugin_broken() -> None:
         strict.extra_records(BACKEND_HOOK, OnnxBackendRecord)
 
 
-def test_listing_suites_and_backends_imports_no_framework() -> None:
+def test_listing_suites_and_backends_imports_no_framework(python_stdout: Callable[[str], str]) -> None:
     code = (
         "from edgeai_core.plugins import PluginHost, heavy_modules_loaded\n"
         "from edgeai_compat.grid import grid_suites\n"
@@ -79,10 +78,8 @@ def test_listing_suites_and_backends_imports_no_framework() -> None:
         "import sys\n"
         "print(names, heavy_modules_loaded(), 'onnx' in sys.modules)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip().endswith("[] False"), out.stdout
+    stdout = python_stdout(code)
+    assert stdout.strip().endswith("[] False"), stdout
 
 
 def test_the_commands_come_from_edgeai_compat() -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,16 +15,14 @@ from edgeai_core.cli import cli
 from edgeai_core.plugins import PluginHost
 
 
-def test_plugin_module_imports_neither_numpy_nor_matplotlib() -> None:
+def test_plugin_module_imports_neither_numpy_nor_matplotlib(python_stdout: Callable[[str], str]) -> None:
     code = (
         "import sys, edgeai_report, edgeai_report.plugin, edgeai_report.command; "
         "heavy = [m for m in ('numpy', 'matplotlib', 'PIL', 'torch', 'onnxruntime') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip() == "", f"imported at registration: {out.stdout}"
+    stdout = python_stdout(code)
+    assert stdout.strip() == "", f"imported at registration: {stdout}"
 
 
 def ok(host: PluginHost, *args: str) -> Result:

@@ -47,16 +47,12 @@ def make(host: Any, tmp_path: Path, component_builder: Callable[..., Any]) -> Ca
 
 
 @pytest.fixture(scope="session")
-def testkit() -> Iterator[Any]:
+def testkit(support_module: Callable[[Path, str], Any]) -> Iterator[Any]:
     """``tflite_testkit`` (tests/tflite/support): tiny .tflite models written without TensorFlow."""
     pytest.importorskip("ai_edge_litert", reason="the flatbuffers schema comes with ai-edge-litert")
     pytest.importorskip("flatbuffers")
-    sys.path.insert(0, str(SUPPORT))
-    import tflite_testkit
-
-    yield tflite_testkit
-    sys.path.remove(str(SUPPORT))
-    sys.modules.pop("tflite_testkit", None)
+    with support_module(SUPPORT, "tflite_testkit") as module:
+        yield module
 
 
 @pytest.fixture(scope="session")

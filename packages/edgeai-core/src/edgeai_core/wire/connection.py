@@ -456,18 +456,10 @@ class Connection:
             return
         if self._scratch is None or len(self._scratch) < min(n, UPLOAD_CHUNK):
             self._scratch = bytearray(min(n, UPLOAD_CHUNK))  # big reads: as fast as a raw transfer to a file
-        view, recv_into = memoryview(self._scratch), self.stream.recv_into
+        view = memoryview(self._scratch)
         size = len(view)
         while n:
-            self._frame_wait(self._stream_size)
-            try:
-                got = recv_into(view[: min(size, n)])
-            except TimeoutError:
-                if self.min_rate is None and self.deadline is None:
-                    raise
-                raise self._too_slow(self._stream_size) from None
-            if not got:
-                raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+            got = self._upload_recv(view[: min(size, n)])
             chunk = view[:got]
             _write_all(fd, chunk)
             self._consume(chunk, got)
@@ -485,16 +477,22 @@ class Connection:
                 self._start += buffered
                 continue
             self._start = self._end = 0
-            self._frame_wait(self._stream_size)
-            try:
-                got = self.stream.recv_into(view[: min(len(view), self._streaming)])
-            except TimeoutError:
-                if self.min_rate is None and self.deadline is None:
-                    raise
-                raise self._too_slow(self._stream_size) from None
-            if not got:
-                raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+            got = self._upload_recv(view[: min(len(view), self._streaming)])
             self._consume(view[:got], got)
+
+    def _upload_recv(self, view: memoryview) -> int:
+        """Receive the next bytes of a streamed payload into ``view``: waiting past the upload's deadline or
+        below its minimum rate is too slow, a closed stream ends the connection."""
+        self._frame_wait(self._stream_size)
+        try:
+            got = self.stream.recv_into(view)
+        except TimeoutError:
+            if self.min_rate is None and self.deadline is None:
+                raise
+            raise self._too_slow(self._stream_size) from None
+        if not got:
+            raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+        return got
 
     def _consume(self, chunk: Buffer, n: int) -> None:
         self._streaming -= n
