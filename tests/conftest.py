@@ -57,6 +57,27 @@ def python_stdout() -> Callable[[str], str]:
 
 
 @pytest.fixture(scope="session")
+def digits_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    first_party_host: Callable[..., Any],
+    component_builder: Callable[..., Any],
+) -> Callable[..., tuple[Any, Callable[..., Any], Any]]:
+    """``host, make, digits = digits_session(plugin, folder, **params)``: a host with the core's built-ins,
+    ``plugin`` and edgeai-datasets, a builder working in a fresh ``folder``, and edgeai-datasets' ``digits``
+    (with ``params``) prepared. Skips the test when edgeai-datasets is not installed."""
+
+    def build(plugin: str, folder: str, **params: Any) -> tuple[Any, Callable[..., Any], Any]:
+        pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
+        host = first_party_host(plugin, optional=("datasets",))
+        make = component_builder(host, tmp_path_factory.mktemp(folder))
+        digits = make("dataset", "digits", **params)
+        digits.prepare()
+        return host, make, digits
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def first_party_host() -> Callable[..., Any]:
     """``first_party_host("torch", optional=("datasets",), extra=((module, name, distribution),))``: a fresh
     plugin host (no discovery) with the core's built-ins, the named first-party plugins, those of ``optional``

@@ -56,18 +56,10 @@ def testkit(support_module: Callable[[Path, str], Any]) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def tf_session(
-    tmp_path_factory: pytest.TempPathFactory,
-    first_party_host: Callable[..., Any],
-    component_builder: Callable[..., Any],
-) -> dict[str, Any]:
+def tf_session(digits_session: Callable[..., Any]) -> dict[str, Any]:
     """What the compile-side tests share: a host, a builder and the NHWC digits (prepared)."""
     pytest.importorskip("tensorflow", reason="the compile side needs edgeai-tflite[compile]")
-    pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
-    host = _host(first_party_host)
-    make = component_builder(host, tmp_path_factory.mktemp("tflite-session"))
-    data = make("dataset", "digits", layout="NHWC")
-    data.prepare()
+    host, make, data = digits_session("tflite", "tflite-session", layout="NHWC")
     return {"host": host, "make": make, "digits": data, "cache": {}}
 
 
