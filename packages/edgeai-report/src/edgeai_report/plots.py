@@ -231,8 +231,8 @@ def latency(
         for ax in (timeline, histogram):
             line = ax.axhline if ax is timeline else ax.axvline
             for value, style, name in ((median, "--", "median"), (p99, ":", "p99")):
-                label = f"{name} {value:.4g} {unit.label}" if ax is timeline else None
-                line(value, color=color, linestyle=style, linewidth=1, label=label)
+                legend = f"{name} {value:.4g} {unit.label}" if ax is timeline else None
+                line(value, color=color, linestyle=style, linewidth=1, label=legend)
         low_v, high_v = float(values.min()), float(values.max())
         if high_v <= low_v:
             high_v = low_v * 1.01 + 1e-9
