@@ -54,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "DTYPES": "artifacts",
     "SIDECAR_SUFFIX": "artifacts",
     "write_json_atomic": "artifacts",
+    "existing_file": "artifacts",
     "step_metadata": "lineage",
     # errors
     "EdgeaiError": "errors",
@@ -204,6 +205,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "condense",
     "dequantize",
     "echo_json",
+    "existing_file",
     "fits_input",
     "folder_option",
     "grid_models",
@@ -261,7 +263,15 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         mobilenetv2_plan,
         mobilenetv2_strides,
     )
-    from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
+    from edgeai_core.artifacts import (
+        DTYPES,
+        SIDECAR_SUFFIX,
+        Artifact,
+        IOSpec,
+        TensorSpec,
+        existing_file,
+        write_json_atomic,
+    )
     from edgeai_core.cli import host_for
     from edgeai_core.cli.info import echo_json, folder_option, text_table
     from edgeai_core.compat_types import (

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.errors import ArtifactError
+from edgeai_core.errors import ArtifactError, RuntimeFailure
 
 SIDECAR_SUFFIX = ".edgeai.json"
 SIDECAR_VERSION = 1
@@ -147,6 +147,13 @@ class Artifact:
     def sidecar(self) -> Path:
         return sidecar_path(self.path)
 
+    def file_for(self, runtime: str, fmt: str, what: str = "models") -> Path:
+        """The artifact's file, for runtime ``runtime``, which loads ``fmt`` ``what``: :class:`RuntimeFailure`
+        for another format, :class:`ArtifactError` when the file is missing."""
+        if self.format != fmt:
+            raise RuntimeFailure(f"runtime {runtime} loads {fmt} {what}, not {self.format} ({self.path})")
+        return existing_file(self.path)
+
     @property
     def size_bytes(self) -> int:
         if self.path.is_dir():
@@ -220,6 +227,14 @@ class Artifact:
     def describe(self) -> dict[str, Any]:
         """The artifact as recorded in a measurement document."""
         return {"path": str(self.path), "format": self.format, "size_bytes": self.size_bytes}
+
+
+def existing_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; :class:`ArtifactError` when it does not exist or is not a file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    return path
 
 
 def sidecar_path(path: Path) -> Path:
