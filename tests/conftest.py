@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -75,6 +76,19 @@ def digits_session(
         return host, make, digits
 
     return build
+
+
+def _installed(distribution: str) -> Any:
+    try:
+        return importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{distribution} is not installed as a distribution (running from a source tree)")
+
+
+@pytest.fixture(scope="session")
+def installed_distribution() -> Callable[[str], Any]:
+    """``installed_distribution(name)``: the installed distribution's metadata; skips the test without it."""
+    return _installed
 
 
 @pytest.fixture(scope="session")
