@@ -3,13 +3,15 @@ builder of components that gives each one its own work folder."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,68 @@ FIRST_PARTY = {
     "tvm": ("edgeai_tvm.plugin", "edgeai-tvm"),
     "report": ("edgeai_report.plugin", "edgeai-report"),
 }
+
+
+@contextlib.contextmanager
+def _imported_from(folder: Path, name: str) -> Iterator[Any]:
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module(name)
+    yield module
+    sys.path.remove(str(folder))
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def support_module() -> Callable[[Path, str], contextlib.AbstractContextManager[Any]]:
+    """``with support_module(folder, name) as module``: the module ``name`` of a test package's support folder,
+    importable by name (by the records' factories, by worker processes) until the block ends."""
+    return _imported_from
+
+
+def _python_stdout(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+
+
+@pytest.fixture(scope="session")
+def python_stdout() -> Callable[[str], str]:
+    """``python_stdout(code)``: what ``python -c code`` prints in a fresh interpreter (it must exit 0)."""
+    return _python_stdout
+
+
+@pytest.fixture(scope="session")
+def digits_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    first_party_host: Callable[..., Any],
+    component_builder: Callable[..., Any],
+) -> Callable[..., tuple[Any, Callable[..., Any], Any]]:
+    """``host, make, digits = digits_session(plugin, folder, **params)``: a host with the core's built-ins,
+    ``plugin`` and edgeai-datasets, a builder working in a fresh ``folder``, and edgeai-datasets' ``digits``
+    (with ``params``) prepared. Skips the test when edgeai-datasets is not installed."""
+
+    def build(plugin: str, folder: str, **params: Any) -> tuple[Any, Callable[..., Any], Any]:
+        pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
+        host = first_party_host(plugin, optional=("datasets",))
+        make = component_builder(host, tmp_path_factory.mktemp(folder))
+        digits = make("dataset", "digits", **params)
+        digits.prepare()
+        return host, make, digits
+
+    return build
+
+
+def _installed(distribution: str) -> Any:
+    try:
+        return importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{distribution} is not installed as a distribution (running from a source tree)")
+
+
+@pytest.fixture(scope="session")
+def installed_distribution() -> Callable[[str], Any]:
+    """``installed_distribution(name)``: the installed distribution's metadata; skips the test without it."""
+    return _installed
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ plugin (tests/compat/support) is put on sys.path, which the workers inherit.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,10 @@ PLUGINS = (
 
 
 @pytest.fixture(scope="session")
-def testkit() -> Iterator[Any]:
+def testkit(support_module: Callable[[Path, str], Any]) -> Iterator[Any]:
     """The module ``edgeai_compat_testkit`` (tests/compat/support), importable by name here and in workers."""
-    sys.path.insert(0, str(SUPPORT))
-    import edgeai_compat_testkit
-
-    yield edgeai_compat_testkit
-    sys.path.remove(str(SUPPORT))
-    sys.modules.pop("edgeai_compat_testkit", None)
+    with support_module(SUPPORT, "edgeai_compat_testkit") as module:
+        yield module
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -66,23 +66,23 @@ def test_a_hook_returning_garbage_marks_its_plugin_broken() -> None:
         strict.extra_records(BACKEND_HOOK, OnnxBackendRecord)
 
 
-def test_listing_suites_and_backends_imports_no_framework() -> None:
-    code = (
-        "from edgeai_core.plugins import PluginHost, heavy_modules_loaded\n"
-        "from edgeai_compat.grid import grid_suites\n"
-        "from edgeai_compat.onnx_backends import onnx_backends\n"
-        "from edgeai_compat.matrix import combinations\n"
-        "import edgeai_compat.commands\n"
-        "host = PluginHost()\n"
-        "names = [s.name for s in grid_suites(host)] + [b.name for b in onnx_backends(host)]\n"
-        "combinations(host)\n"
-        "import sys\n"
-        "print(names, heavy_modules_loaded(), 'onnx' in sys.modules)\n"
+def test_listing_suites_and_backends_imports_no_framework(python_stdout: Callable[[str], str]) -> None:
+    code = textwrap.dedent(
+        """
+        from edgeai_core.plugins import PluginHost, heavy_modules_loaded
+        from edgeai_compat.grid import grid_suites
+        from edgeai_compat.onnx_backends import onnx_backends
+        from edgeai_compat.matrix import combinations
+        import edgeai_compat.commands
+        host = PluginHost()
+        names = [s.name for s in grid_suites(host)] + [b.name for b in onnx_backends(host)]
+        combinations(host)
+        import sys
+        print(names, heavy_modules_loaded(), 'onnx' in sys.modules)
+        """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip().endswith("[] False"), out.stdout
+    stdout = python_stdout(code)
+    assert stdout.strip().endswith("[] False"), stdout
 
 
 def test_the_commands_come_from_edgeai_compat() -> None:

@@ -23,41 +23,26 @@ SMALL_BENCHMARK = (
 )
 
 
+def _record(record_type: Any, name: str, **facts: Any) -> Any:
+    return record_type(name=name, summary="x", factory="x:Y", **facts)
+
+
 class _Extra:
     """Records only: a compiler with modes, one with a required parameter, a runtime with modes."""
 
     @hookimpl
     def edgeai_register_compilers(self) -> list[CompilerRecord]:
+        npz = {"input_formats": ("npz-mlp",), "output_format": "npz-mlp"}
+        modes = Param("mode", "choice", default="b", choices=("a", "b", "c"), help="m")
         return [
-            CompilerRecord(
-                name="moded",
-                summary="x",
-                factory="x:Y",
-                input_formats=("npz-mlp",),
-                output_format="npz-mlp",
-                params=(Param("mode", "choice", default="b", choices=("a", "b", "c"), help="m"),),
-            ),
-            CompilerRecord(
-                name="needy",
-                summary="x",
-                factory="x:Y",
-                input_formats=("npz-mlp",),
-                output_format="npz-mlp",
-                params=(Param("key", "str", help="no default"),),
-            ),
+            _record(CompilerRecord, "moded", **npz, params=(modes,)),
+            _record(CompilerRecord, "needy", **npz, params=(Param("key", "str", help="no default"),)),
         ]
 
     @hookimpl
     def edgeai_register_runtimes(self) -> list[RuntimeRecord]:
-        return [
-            RuntimeRecord(
-                name="vm",
-                summary="x",
-                factory="x:Y",
-                formats=("npz-mlp",),
-                params=(Param("mode", "choice", default="fast", choices=("fast", "safe"), help="m"),),
-            )
-        ]
+        modes = Param("mode", "choice", default="fast", choices=("fast", "safe"), help="m")
+        return [_record(RuntimeRecord, "vm", formats=("npz-mlp",), params=(modes,))]
 
 
 def test_combinations_are_planned_from_records_only(make_host: Any) -> None:

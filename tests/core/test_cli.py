@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import jsonschema
@@ -56,6 +57,19 @@ def invoke(*args: str, host: PluginHost | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), obj={"host": host or core_host()})
 
 
+def ok(*args: str, host: PluginHost | None = None) -> Result:
+    """``invoke`` a command that must succeed."""
+    result = invoke(*args, host=host)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def run_example(out: Path, *overrides: str, json_summary: bool = False) -> Result:
+    """``edgeai run`` of the example pipeline into ``out`` with ``--set`` for each of ``overrides``."""
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    return invoke("run", str(EXAMPLE), "-o", str(out), *sets, *(["--json"] if json_summary else []))
+
+
 def error_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
 
@@ -82,8 +96,7 @@ def write_config(folder: Path, old: str, new: str, name: str = "pipeline.toml") 
 
 
 def test_plugins_table() -> None:
-    result = invoke("plugins")
-    assert result.exit_code == 0, result.stderr
+    result = ok("plugins")
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "COMPONENTS"]
     assert len(rows) == 1
@@ -94,8 +107,7 @@ def test_plugins_table() -> None:
 
 
 def test_plugins_json_structure() -> None:
-    result = invoke("plugins", "--json")
-    assert result.exit_code == 0, result.stderr
+    result = ok("plugins", "--json")
     doc = json.loads(result.stdout)
     assert set(doc) == {"plugins", "conflicts"}
     assert doc["conflicts"] == []
@@ -140,8 +152,7 @@ def test_plugins_discovers_the_core_through_its_entry_point() -> None:
 
 
 def test_list_everything() -> None:
-    result = invoke("list")
-    assert result.exit_code == 0, result.stderr
+    result = ok("list")
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["KIND", "NAME", "FORMATS/TASK", "PROVIDER", "SUMMARY"]
     assert [row.split()[:2] for row in rows] == [
@@ -164,21 +175,18 @@ def test_list_everything() -> None:
 
 @pytest.mark.parametrize("kind", ["runtime", "runtimes", "RUNTIME"])
 def test_list_one_kind_singular_or_plural(kind: str) -> None:
-    result = invoke("list", kind)
-    assert result.exit_code == 0, result.stderr
+    result = ok("list", kind)
     rows = result.stdout.splitlines()[1:]
     assert [row.split()[:2] for row in rows] == [["runtime", "echo"], ["runtime", "numpy"]]
 
 
 def test_list_a_kind_nothing_provides() -> None:
-    result = invoke("list", "converters")
-    assert result.exit_code == 0, result.stderr
+    result = ok("list", "converters")
     assert result.stdout.startswith("no converter is installed")
 
 
 def test_list_json() -> None:
-    result = invoke("list", "--json")
-    assert result.exit_code == 0, result.stderr
+    result = ok("list", "--json")
     records = json.loads(result.stdout)
     assert [(r["kind"], r["name"]) for r in records] == [
         ("dataset", "gaussian-blobs"),
@@ -200,8 +208,7 @@ def test_list_json() -> None:
 
 
 def test_list_json_of_one_kind() -> None:
-    result = invoke("list", "compilers", "--json")
-    assert result.exit_code == 0, result.stderr
+    result = ok("list", "compilers", "--json")
     assert [(r["kind"], r["name"], r["output_format"]) for r in json.loads(result.stdout)] == [
         ("compiler", "weight-int8", "npz-mlp")
     ]
@@ -220,8 +227,7 @@ def test_list_unknown_kind_suggests_the_closest(kind: str, suggestion: str) -> N
 
 
 def test_describe_shows_every_parameter_with_type_and_default() -> None:
-    result = invoke("describe", "numpy-mlp")
-    assert result.exit_code == 0, result.stderr
+    result = ok("describe", "numpy-mlp")
     lines = result.stdout.splitlines()
     assert lines[0].startswith("model numpy-mlp: ")
     assert "edgeai_core.builtins.mlp:NumpyMlp" in result.stdout
@@ -239,11 +245,15 @@ def test_describe_shows_every_parameter_with_type_and_default() -> None:
     assert rows["input_shape"] == ["list[int]", "null"]
 
 
-def test_describe_json_is_a_json_schema_of_the_parameters() -> None:
-    result = invoke("describe", "numpy-mlp", "--json")
-    assert result.exit_code == 0, result.stderr
-    schema = json.loads(result.stdout)
+def described_schema(name: str) -> dict[str, Any]:
+    """``edgeai describe NAME --json``: a valid JSON Schema."""
+    schema: dict[str, Any] = json.loads(ok("describe", name, "--json").stdout)
     jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def test_describe_json_is_a_json_schema_of_the_parameters() -> None:
+    schema = described_schema("numpy-mlp")
     assert schema["title"] == "model:numpy-mlp"
     assert list(schema["properties"]) == list(MLP_PARAMS)
     assert schema["x-edgeai"]["format"] == "npz-mlp"
@@ -258,21 +268,16 @@ def test_describe_json_is_a_json_schema_of_the_parameters() -> None:
 
 
 def test_describe_settings_tables() -> None:
-    result = invoke("describe", "benchmark", "--json")
-    assert result.exit_code == 0, result.stderr
-    schema = json.loads(result.stdout)
-    jsonschema.Draft202012Validator.check_schema(schema)
+    schema = described_schema("benchmark")
     assert schema["title"] == "benchmark"
     assert {"warmup", "min_count", "min_duration_s"} <= set(schema["properties"])
     assert jsonschema.Draft202012Validator(schema).is_valid({"min_count": 50, "min_duration_s": 0})
-    text = invoke("describe", "benchmark")
-    assert text.exit_code == 0, text.stderr
+    text = ok("describe", "benchmark")
     assert "min_count" in text.stdout
 
 
 def test_describe_kind_and_name() -> None:
-    result = invoke("describe", "runtime:numpy")
-    assert result.exit_code == 0, result.stderr
+    result = ok("describe", "runtime:numpy")
     assert result.stdout.startswith("runtime numpy: ")
     assert "formats: npz-mlp" in result.stdout
     assert "no parameters" in result.stdout
@@ -291,30 +296,25 @@ def test_describe_unknown_name_exits_2_and_suggests() -> None:
 # -- run: errors -------------------------------------------------------------------------------------------
 
 
-def test_run_misspelled_component(tmp_path: Path) -> None:
-    config = write_config(tmp_path, 'name = "numpy-mlp"', 'name = "numpy-mpl"')
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('name = "numpy-mlp"', 'name = "numpy-mpl"', ["model.name", "did you mean 'numpy-mlp'?"]),
+        ("epochs = 40", 'epochs = "many"', ["model.epochs", "'many'"]),
+        ("epochs = 40", "epoch = 3", ["model.epoch", "did you mean 'epochs'?"]),
+    ],
+    ids=["misspelled-component", "bad-parameter-value", "unknown-parameter"],
+)
+def test_run_config_error_names_the_field(tmp_path: Path, old: str, new: str, expected: list[str]) -> None:
+    config = write_config(tmp_path, old, new)
     line = one_error(invoke("run", str(config), "-o", str(tmp_path / "out")))
-    assert "model.name" in line
-    assert "did you mean 'numpy-mlp'?" in line
+    for fragment in expected:
+        assert fragment in line
     assert not (tmp_path / "out").exists()
 
 
-def test_run_bad_parameter_value(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "epochs = 40", 'epochs = "many"')
-    line = one_error(invoke("run", str(config), "-o", str(tmp_path / "out")))
-    assert "model.epochs" in line
-    assert "'many'" in line
-
-
-def test_run_unknown_parameter(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "epochs = 40", "epoch = 3")
-    line = one_error(invoke("run", str(config), "-o", str(tmp_path / "out")))
-    assert "model.epoch" in line
-    assert "did you mean 'epochs'?" in line
-
-
 def test_run_override_out_of_bounds(tmp_path: Path) -> None:
-    line = one_error(invoke("run", str(EXAMPLE), "-o", str(tmp_path / "out"), "--set", "model.epochs=0"))
+    line = one_error(run_example(tmp_path / "out", "model.epochs=0"))
     assert "model.epochs" in line
     assert ">= 1" in line
 
@@ -371,18 +371,8 @@ def test_run_unexpected_exception_is_one_line_with_a_hint() -> None:
 
 def test_run_writes_schema_valid_results(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = invoke(
-        "run",
-        str(EXAMPLE),
-        "-o",
-        str(out),
-        "--set",
-        "benchmark.min_count=50",
-        "--set",
-        "benchmark.min_duration_s=0",
-        "--set",
-        "model.epochs=20",
-        "--json",
+    result = run_example(
+        out, "benchmark.min_count=50", "benchmark.min_duration_s=0", "model.epochs=20", json_summary=True
     )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -411,18 +401,11 @@ def test_run_writes_schema_valid_results(tmp_path: Path) -> None:
 
 
 def test_run_human_summary_line(tmp_path: Path) -> None:
-    result = invoke(
-        "run",
-        str(EXAMPLE),
-        "-o",
-        str(tmp_path / "out"),
-        "--set",
+    result = run_example(
+        tmp_path / "out",
         "benchmark.min_count=20",
-        "--set",
         "benchmark.min_duration_s=0",
-        "--set",
         "benchmark.warmup=1",
-        "--set",
         "model.epochs=5",
     )
     assert result.exit_code == 0, result.stderr
@@ -434,8 +417,7 @@ def test_run_human_summary_line(tmp_path: Path) -> None:
 
 def test_run_dry_run_prints_the_plan(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = invoke("run", "--dry-run", str(EXAMPLE), "-o", str(out))
-    assert result.exit_code == 0, result.stderr
+    result = ok("run", "--dry-run", str(EXAMPLE), "-o", str(out))
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["dataset", "gaussian-blobs"]
     assert any("weight-int8" in line and "npz-mlp -> npz-mlp" in line for line in lines)
@@ -444,8 +426,7 @@ def test_run_dry_run_prints_the_plan(tmp_path: Path) -> None:
 
 
 def test_run_dry_run_json(tmp_path: Path) -> None:
-    result = invoke("run", "--dry-run", "--json", str(EXAMPLE), "-o", str(tmp_path / "out"))
-    assert result.exit_code == 0, result.stderr
+    result = ok("run", "--dry-run", "--json", str(EXAMPLE), "-o", str(tmp_path / "out"))
     plan = json.loads(result.stdout)
     assert plan["model"]["name"] == "numpy-mlp"
     assert plan["model"]["params"]["epochs"] == 40
@@ -520,16 +501,14 @@ def test_train_unknown_dataset(tmp_path: Path) -> None:
 
 
 def test_train_help() -> None:
-    plain = invoke("train", "--help")
-    assert plain.exit_code == 0, plain.stderr
+    plain = ok("train", "--help")
     assert "MODEL DATASET" in plain.stdout
     assert "--output" in plain.stdout
     options = plain.stdout.split("Options:")[1]
     assert "--seed" in options
     assert "--epochs" not in options  # no model named: no model options yet
 
-    specific = invoke("train", "numpy-mlp", "gaussian-blobs", "--help")
-    assert specific.exit_code == 0, specific.stderr
+    specific = ok("train", "numpy-mlp", "gaussian-blobs", "--help")
     options = specific.stdout.split("Options:")[1]
     for option in ("--epochs", "--hidden", "--learning-rate", "--dataset-classes", "--dataset-features"):
         assert option in options
@@ -598,8 +577,7 @@ def test_plugin_command_cannot_shadow_a_builtin() -> None:
 
     host = core_host()
     host.register(Shadow(), name="shadow")
-    result = invoke("list", host=host)
-    assert result.exit_code == 0, result.stderr
+    result = ok("list", host=host)
     assert "shadowed" not in result.stdout
     assert "numpy-mlp" in result.stdout
 
@@ -612,8 +590,7 @@ def test_failing_command_hook_marks_the_plugin_broken() -> None:
 
     host = core_host()
     host.register(Failing(), name="failing")
-    result = invoke("--help", host=host)
-    assert result.exit_code == 0, result.stderr
+    result = ok("--help", host=host)
     assert "cannot add commands" in result.stderr
     plugins = {p["name"]: p for p in json.loads(invoke("plugins", "--json", host=host).stdout)["plugins"]}
     assert plugins["failing"]["status"] == "broken"

@@ -154,18 +154,15 @@ def test_malformed_toml_names_file(tmp_path: Path) -> None:
     assert info.value.exit_code == 2
 
 
-def test_malformed_json_names_file(tmp_path: Path) -> None:
-    path = tmp_path / "broken.json"
-    path.write_text('{"model": ')
-    with pytest.raises(ConfigError, match="not valid JSON") as info:
-        load_config(path)
-    assert str(path) in str(info.value)
-
-
-def test_top_level_must_be_a_table(tmp_path: Path) -> None:
-    path = tmp_path / "list.json"
-    path.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="top level must be a table") as info:
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [("broken.json", '{"model": ', "not valid JSON"), ("list.json", "[1, 2]", "top level must be a table")],
+    ids=["malformed-json", "top-level-not-a-table"],
+)
+def test_unloadable_config_names_file(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
         load_config(path)
     assert str(path) in str(info.value)
 

@@ -30,32 +30,37 @@ MLP = {"hidden": [8], "epochs": 3, "batch_size": 16}
 TCP = {"host": "127.0.0.1", "port": 0, "timeout_s": 30.0}
 
 
-class TestGaussianBlobs(DatasetConformance):
+class _Core:
+    """The core's own plugin module, registered in-process."""
+
     plugin = CORE
+
+
+class TestGaussianBlobs(_Core, DatasetConformance):
     component = "gaussian-blobs"
     params = BLOBS
 
 
-class TestNumpyMlp(ModelConformance):
-    plugin = CORE
+class TestNumpyMlp(_Core, ModelConformance):
     component = "numpy-mlp"
     params = MLP
     dataset, dataset_params = "gaussian-blobs", BLOBS
 
 
-class TestWeightInt8(CompilerConformance):
-    plugin = CORE
-    component = "weight-int8"
+class _TrainedMlp(_Core):
+    """The artifact: the numpy MLP trained on the blobs."""
+
     model, model_params = "numpy-mlp", MLP
     dataset, dataset_params = "gaussian-blobs", BLOBS
+
+
+class TestWeightInt8(_TrainedMlp, CompilerConformance):
+    component = "weight-int8"
     runtime = "numpy"
 
 
-class TestNumpyRuntime(RuntimeConformance):
-    plugin = CORE
+class TestNumpyRuntime(_TrainedMlp, RuntimeConformance):
     component = "numpy"
-    model, model_params = "numpy-mlp", MLP
-    dataset, dataset_params = "gaussian-blobs", BLOBS
     steps = (("weight-int8", {}),)
 
     def reference_outputs(
@@ -72,8 +77,7 @@ class TestNumpyRuntime(RuntimeConformance):
         return [h]
 
 
-class TestEchoRuntime(RuntimeConformance):
-    plugin = CORE
+class TestEchoRuntime(_Core, RuntimeConformance):
     component = "echo"
 
     def make_artifact(self, host: PluginHost, workdir: Path, dataset: Any) -> Artifact:
@@ -84,16 +88,14 @@ class TestEchoRuntime(RuntimeConformance):
         return inputs
 
 
-class TestTcp(ProtocolConformance):
-    plugin = CORE
+class TestTcp(_Core, ProtocolConformance):
     component = "tcp"
     params = TCP
 
 
-class TestSerial(ProtocolConformance):
+class TestSerial(_Core, ProtocolConformance):
     """Serial over two pseudo-terminal pairs joined by a relay (tests/core/support)."""
 
-    plugin = CORE
     component = "serial"
     link: Any = None
 

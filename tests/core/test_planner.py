@@ -49,29 +49,17 @@ class Plugin:
     def __init__(self, **records: list[Any]) -> None:
         self._records = records
 
-    @hookimpl
-    def edgeai_register_datasets(self) -> list[DatasetRecord]:
-        return self._records.get("datasets", [])
 
-    @hookimpl
-    def edgeai_register_models(self) -> list[ModelRecord]:
-        return self._records.get("models", [])
+def _collector(kind: str) -> Any:
+    def hook(self: Plugin) -> list[Any]:
+        return self._records.get(kind, [])
 
-    @hookimpl
-    def edgeai_register_compilers(self) -> list[CompilerRecord]:
-        return self._records.get("compilers", [])
+    hook.__name__ = f"edgeai_register_{kind}"
+    return hookimpl(hook)
 
-    @hookimpl
-    def edgeai_register_converters(self) -> list[ConverterRecord]:
-        return self._records.get("converters", [])
 
-    @hookimpl
-    def edgeai_register_runtimes(self) -> list[RuntimeRecord]:
-        return self._records.get("runtimes", [])
-
-    @hookimpl
-    def edgeai_register_protocols(self) -> list[ProtocolRecord]:
-        return self._records.get("protocols", [])
+for _kind in ("datasets", "models", "compilers", "converters", "runtimes", "protocols"):
+    setattr(Plugin, f"edgeai_register_{_kind}", _collector(_kind))
 
 
 def model(name: str, fmt: str, tasks: tuple[str, ...] = ("classification",), **kw: Any) -> ModelRecord:

@@ -15,12 +15,6 @@ from edgeai_core.params import Param, ParamSet
 from edgeai_core.records import (
     KINDS,
     RECORD_TYPES,
-    CompilerRecord,
-    ConverterRecord,
-    DatasetRecord,
-    ModelRecord,
-    ProbeRecord,
-    ProtocolRecord,
     Registration,
     RuntimeRecord,
 )
@@ -320,14 +314,5 @@ def test_create_with_plain_function() -> None:
 def test_record_classes_exported() -> None:
     import edgeai_core
 
-    for cls in (
-        CompilerRecord,
-        ConverterRecord,
-        DatasetRecord,
-        ModelRecord,
-        ProbeRecord,
-        ProtocolRecord,
-        RuntimeRecord,
-        Registration,
-    ):
+    for cls in (*RECORD_TYPES.values(), Registration):
         assert getattr(edgeai_core, cls.__name__) is cls

@@ -8,6 +8,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -49,7 +50,7 @@ def test_the_core_has_no_engine_module(module: str) -> None:
         importlib.import_module(f"edgeai_core.{module}")
 
 
-def test_suite_and_backend_interfaces_come_from_the_core_alone() -> None:
+def test_suite_and_backend_interfaces_come_from_the_core_alone(python_stdout: Callable[[str], str]) -> None:
     code = (
         "import sys\n"
         "from edgeai_core.api import BackendSession, GridModel, GridSuite, ImportUnsupported, OnnxBackend\n"
@@ -58,10 +59,8 @@ def test_suite_and_backend_interfaces_come_from_the_core_alone() -> None:
         "      issubclass(ImportUnsupported, Exception), BackendSession.__name__, Prepared.__name__,\n"
         "      sorted(m for m in sys.modules if m.startswith('edgeai_compat')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.split() == [
+    stdout = python_stdout(code)
+    assert stdout.split() == [
         "edgeai_core.compat_types",
         "edgeai_core.compat_types",
         "layer",

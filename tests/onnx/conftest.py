@@ -6,7 +6,6 @@ onnx.helper (fast; most tests) and through torch.onnx.export's dynamo exporter (
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,10 @@ SUPPORT = Path(__file__).parent / "support"
 
 
 @pytest.fixture(scope="session")
-def testkit() -> Iterator[Any]:
+def testkit(support_module: Callable[[Path, str], Any]) -> Iterator[Any]:
     """The module ``edgeai_onnx_testkit`` (tests/onnx/support), importable by the records' factories."""
-    sys.path.insert(0, str(SUPPORT))
-    import edgeai_onnx_testkit
-
-    yield edgeai_onnx_testkit
-    sys.path.remove(str(SUPPORT))
-    sys.modules.pop("edgeai_onnx_testkit", None)
+    with support_module(SUPPORT, "edgeai_onnx_testkit") as module:
+        yield module
 
 
 @pytest.fixture

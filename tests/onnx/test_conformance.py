@@ -71,6 +71,7 @@ def mlp_forward(x: np.ndarray) -> np.ndarray:
 class _FromOnnxFile:
     """The artifact: the MLP loaded by model ``onnx-file``."""
 
+    plugin, also = PLUGIN, ALSO
     model = "onnx-file"
     dataset, dataset_params = "digits", DIGITS
 
@@ -88,21 +89,16 @@ class TestOnnxFile(ModelConformance):
 
 
 class TestOnnxQuantizeStatic(_FromOnnxFile, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
     component = "onnx-quantize"
     params = {"calibration_samples": 16}  # noqa: RUF012
     runtime = "onnxruntime"
 
 
-class TestOnnxQuantizeDynamic(_FromOnnxFile, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
-    component = "onnx-quantize"
+class TestOnnxQuantizeDynamic(TestOnnxQuantizeStatic):
     params = {"mode": "dynamic"}  # noqa: RUF012
-    runtime = "onnxruntime"
 
 
 class TestOnnxRuntime(_FromOnnxFile, RuntimeConformance):
-    plugin, also = PLUGIN, ALSO
     component = "onnxruntime"
 
     def reference_outputs(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -110,11 +110,8 @@ def test_listing_describing_and_planning_import_no_framework(imported_by_plannin
     )
 
 
-def test_entry_point_is_installed() -> None:
-    try:
-        dist = importlib.metadata.distribution("edgeai-onnx")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("edgeai-onnx is not installed as a distribution (running from a source tree)")
+def test_entry_point_is_installed(installed_distribution: Callable[[str], Any]) -> None:
+    dist = installed_distribution("edgeai-onnx")
     points = [ep for ep in dist.entry_points if ep.group == "edgeai"]
     assert [(ep.name, ep.value) for ep in points] == [("onnx", "edgeai_onnx.plugin")]
     requires = dist.requires or []

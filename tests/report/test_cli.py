@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from edgeai_core import DemoVariant, hookimpl
 from edgeai_core.cli import cli
 from edgeai_core.plugins import PluginHost
 
 
-def test_plugin_module_imports_neither_numpy_nor_matplotlib() -> None:
+def test_plugin_module_imports_neither_numpy_nor_matplotlib(python_stdout: Callable[[str], str]) -> None:
     code = (
         "import sys, edgeai_report, edgeai_report.plugin, edgeai_report.command; "
         "heavy = [m for m in ('numpy', 'matplotlib', 'PIL', 'torch', 'onnxruntime') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert out.stdout.strip() == "", f"imported at registration: {out.stdout}"
+    stdout = python_stdout(code)
+    assert stdout.strip() == "", f"imported at registration: {stdout}"
+
+
+def ok(host: PluginHost, *args: str) -> Result:
+    """The CLI run in-process on ``host``; it must succeed."""
+    result = CliRunner().invoke(cli, list(args), obj={"host": host})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def sets(*overrides: str) -> list[str]:
+    """``--set`` before each of ``overrides``."""
+    return [arg for override in overrides for arg in ("--set", override)]
 
 
 def test_report_command_is_registered(host: PluginHost) -> None:
@@ -51,24 +60,9 @@ def test_report_command_renders_and_prints_json(
     host: PluginHost, tmp_path: Path, rt: SimpleNamespace
 ) -> None:
     out = tmp_path / "report"
-    args = [
-        "report",
-        str(rt.fixture_path("onnxruntime-float")),
-        str(rt.fixture_path("onnxruntime-int8")),
-        "-o",
-        str(out),
-        "--names",
-        "float,int8",
-        "--title",
-        "Quantization check",
-        "--format",
-        "html,md",
-        "--jobs",
-        "1",
-        "--json",
-    ]
-    result = CliRunner().invoke(cli, args, obj={"host": host})
-    assert result.exit_code == 0, result.output
+    float_run, int8_run = rt.fixture_path("onnxruntime-float"), rt.fixture_path("onnxruntime-int8")
+    options = ["--names", "float,int8", "--title", "Quantization check", "--format", "html,md", "--jobs", "1"]
+    result = ok(host, "report", str(float_run), str(int8_run), "-o", str(out), *options, "--json")
     manifest = json.loads(result.stdout)
     assert manifest["kind"] == "comparison" and manifest["runs"] == ["float", "int8"]
     assert set(manifest["files"]) == {"html", "md"} and not (out / "report.rst").exists()
@@ -79,21 +73,8 @@ def test_report_command_renders_and_prints_json(
 
 
 def test_report_command_prints_the_files(host: PluginHost, tmp_path: Path, rt: SimpleNamespace) -> None:
-    result = CliRunner().invoke(
-        cli,
-        [
-            "report",
-            str(rt.fixture_path("blobs-mlp-int8-tcp-lost")),
-            "-o",
-            str(tmp_path),
-            "--format",
-            "html",
-            "--jobs",
-            "1",
-        ],
-        obj={"host": host},
-    )
-    assert result.exit_code == 0, result.output
+    lost = rt.fixture_path("blobs-mlp-int8-tcp-lost")
+    result = ok(host, "report", str(lost), "-o", str(tmp_path), "--format", "html", "--jobs", "1")
     lines = result.stdout.splitlines()
     assert lines[1] == f"html: {tmp_path / 'report.html'}"
     assert lines[-1] == f"open {(tmp_path / 'report.html').resolve().as_uri()}"
@@ -123,19 +104,8 @@ class DemoPlugin:
 def test_demo_ends_with_the_comparison_report(host: PluginHost, tmp_path: Path, rt: SimpleNamespace) -> None:
     host.register(DemoPlugin(), name="demo-test")
     out = tmp_path / "demo"
-    args = [
-        "demo",
-        "-o",
-        str(out),
-        "--set",
-        "benchmark.min_count=200",
-        "--set",
-        "benchmark.min_duration_s=0.05",
-        "--set",
-        "benchmark.warmup=5",
-    ]
-    result = CliRunner().invoke(cli, args, obj={"host": host})
-    assert result.exit_code == 0, result.output
+    benchmark = sets("benchmark.min_count=200", "benchmark.min_duration_s=0.05", "benchmark.warmup=5")
+    result = ok(host, "demo", "-o", str(out), *benchmark)
     page = out / "report" / "report.html"
     assert f"report: {page} (open it in a browser)" in result.stdout
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -160,19 +130,7 @@ def test_a_failing_report_does_not_fail_the_demo(
 
     monkeypatch.setattr(edgeai_report.render, "render_report", broken)
     host.register(DemoPlugin(), name="demo-test")
-    args = [
-        "demo",
-        "-o",
-        str(tmp_path),
-        "--only",
-        "mlp-float",
-        "--set",
-        "benchmark.min_count=100",
-        "--set",
-        "benchmark.min_duration_s=0.01",
-        "--json",
-    ]
-    result = CliRunner().invoke(cli, args, obj={"host": host})
-    assert result.exit_code == 0, result.output
+    benchmark = sets("benchmark.min_count=100", "benchmark.min_duration_s=0.01")
+    result = ok(host, "demo", "-o", str(tmp_path), "--only", "mlp-float", *benchmark, "--json")
     assert json.loads(result.stdout)["reports"] == []
     assert "plugin 'report' failed in edgeai_demo_finished: RuntimeError: disk full" in result.stderr

@@ -47,31 +47,19 @@ def make(host: Any, tmp_path: Path, component_builder: Callable[..., Any]) -> Ca
 
 
 @pytest.fixture(scope="session")
-def testkit() -> Iterator[Any]:
+def testkit(support_module: Callable[[Path, str], Any]) -> Iterator[Any]:
     """``tflite_testkit`` (tests/tflite/support): tiny .tflite models written without TensorFlow."""
     pytest.importorskip("ai_edge_litert", reason="the flatbuffers schema comes with ai-edge-litert")
     pytest.importorskip("flatbuffers")
-    sys.path.insert(0, str(SUPPORT))
-    import tflite_testkit
-
-    yield tflite_testkit
-    sys.path.remove(str(SUPPORT))
-    sys.modules.pop("tflite_testkit", None)
+    with support_module(SUPPORT, "tflite_testkit") as module:
+        yield module
 
 
 @pytest.fixture(scope="session")
-def tf_session(
-    tmp_path_factory: pytest.TempPathFactory,
-    first_party_host: Callable[..., Any],
-    component_builder: Callable[..., Any],
-) -> dict[str, Any]:
+def tf_session(digits_session: Callable[..., Any]) -> dict[str, Any]:
     """What the compile-side tests share: a host, a builder and the NHWC digits (prepared)."""
     pytest.importorskip("tensorflow", reason="the compile side needs edgeai-tflite[compile]")
-    pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
-    host = _host(first_party_host)
-    make = component_builder(host, tmp_path_factory.mktemp("tflite-session"))
-    data = make("dataset", "digits", layout="NHWC")
-    data.prepare()
+    host, make, data = digits_session("tflite", "tflite-session", layout="NHWC")
     return {"host": host, "make": make, "digits": data, "cache": {}}
 
 

@@ -7,8 +7,9 @@ user-file models load a tiny Keras model (Flatten + Dense) saved by the test as 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -29,6 +30,11 @@ PLUGIN = "edgeai_tflite.plugin"
 ALSO = ("edgeai_datasets.plugin",)
 DIGITS = {"limit": 200, "layout": "NHWC"}
 CNN = {"epochs": 1}
+
+
+def needs(*modules: str, why: str) -> pytest.MarkDecorator:
+    """Skip unless every one of ``modules`` is installed."""
+    return pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in modules), reason=why)
 
 
 def tiny_keras(folder: Path) -> Any:
@@ -62,96 +68,85 @@ def tflite_file(folder: Path) -> Path:
     return path
 
 
-class _Trained:
+class _Digits:
+    """This plugin (with the datasets), on 200 NHWC digits."""
+
+    plugin, also = PLUGIN, ALSO
+    dataset, dataset_params = "digits", DIGITS
+
+
+class _Trained(_Digits):
     """The artifact: ``digits-cnn-keras`` trained for one epoch on NHWC digits."""
 
     model, model_params = "digits-cnn-keras", CNN
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestDigitsCnnKeras(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestDigitsCnnKeras(_Digits, ModelConformance):
     component = "digits-cnn-keras"
     params = CNN
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestMobileNetV2Keras(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestMobileNetV2Keras(TestDigitsCnnKeras):
     component = "mobilenetv2-keras"
     params = {"epochs": 1, "width": 0.35, "channels": 1, "image_size": 8}  # noqa: RUF012
-    dataset, dataset_params = "digits", DIGITS
 
 
-class TestKerasFile(ModelConformance):
-    plugin, also = PLUGIN, ALSO
-    component = "keras-file"
-    dataset, dataset_params = "digits", DIGITS
+class _UserFile(_Digits, ModelConformance):
+    """A model loading the tiny Keras model that ``write(workdir)`` saves."""
 
-    def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(keras_file(workdir))}
-
-
-class TestSavedModelDir(ModelConformance):
-    plugin, also = PLUGIN, ALSO
-    component = "savedmodel-dir"
-    dataset, dataset_params = "digits", DIGITS
+    write: ClassVar[Callable[[Path], Path]]
 
     def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(savedmodel_dir(workdir))}
+        return {"path": str(type(self).write(workdir))}
 
 
-class TestTfliteFile(ModelConformance):
-    plugin, also = PLUGIN, ALSO
-    component = "tflite-file"
-    dataset, dataset_params = "digits", DIGITS
+class TestKerasFile(_UserFile):
+    component, write = "keras-file", keras_file
 
-    def component_params(self, workdir: Path) -> dict[str, Any]:
-        return {"path": str(tflite_file(workdir))}
+
+class TestSavedModelDir(_UserFile):
+    component, write = "savedmodel-dir", savedmodel_dir
+
+
+class TestTfliteFile(_UserFile):
+    component, write = "tflite-file", tflite_file
 
 
 class TestTfliteCompilerFloat(_Trained, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     runtime = "tflite"
 
 
-class TestTfliteCompilerInt8(_Trained, CompilerConformance):
-    plugin, also = PLUGIN, ALSO
-    component = "tflite"
+class TestTfliteCompilerInt8(TestTfliteCompilerFloat):
     params = {"mode": "int8", "calibration_samples": 16}  # noqa: RUF012
-    runtime = "tflite"
 
 
 class TestKerasToTflite(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, ALSO
     component = "keras-to-tflite"
     runtime = "tflite"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("edgeai_onnx") is None,
-    reason="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime",
+@needs(
+    "tf2onnx", "edgeai_onnx", why="keras-to-onnx needs tf2onnx; its output runs on edgeai-onnx's onnxruntime"
 )
 class TestKerasToOnnx(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, (*ALSO, "edgeai_onnx.plugin")
+    also = (*ALSO, "edgeai_onnx.plugin")
     component = "keras-to-onnx"
     runtime = "onnxruntime"
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("onnx2tf") is None or importlib.util.find_spec("tf2onnx") is None,
-    reason="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
+@needs(
+    "onnx2tf",
+    "tf2onnx",
+    why="onnx-to-tflite needs onnx2tf (nox -s tflite_onnx2tf installs it); the ONNX input comes from tf2onnx",
 )
 class TestOnnxToTflite(_Trained, ConverterConformance):
-    plugin, also = PLUGIN, ALSO
     component = "onnx-to-tflite"
     steps = (("keras-to-onnx", {}),)
     runtime = "tflite"
 
 
 class TestTfliteRuntime(_Trained, RuntimeConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     steps = (("tflite", {}),)
     atol = 1e-4
@@ -167,6 +162,5 @@ class TestTfliteRuntime(_Trained, RuntimeConformance):
 
 
 class TestTfliteRuntimeInt8(_Trained, RuntimeConformance):
-    plugin, also = PLUGIN, ALSO
     component = "tflite"
     steps = (("tflite", {"mode": "int8", "calibration_samples": 16}),)

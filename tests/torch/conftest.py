@@ -43,17 +43,9 @@ def digits(make: Callable[..., Any], needs_datasets: None) -> Any:
 
 
 @pytest.fixture(scope="session")
-def trained_cnn(
-    tmp_path_factory: pytest.TempPathFactory,
-    first_party_host: Callable[..., Any],
-    component_builder: Callable[..., Any],
-) -> Any:
+def trained_cnn(digits_session: Callable[..., Any]) -> Any:
     """``digits-cnn`` trained with its default parameters on the default ``digits`` (once per session)."""
-    pytest.importorskip("edgeai_datasets", reason="edgeai-datasets provides the digits dataset")
-    host = first_party_host("torch", optional=("datasets",))
-    make = component_builder(host, tmp_path_factory.mktemp("trained-cnn"))
-    data = make("dataset", "digits")
-    data.prepare()
+    _host, make, data = digits_session("torch", "trained-cnn")
     artifact = make("model", "digits-cnn").prepare(data)
     return artifact, data
 

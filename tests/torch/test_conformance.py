@@ -31,11 +31,9 @@ class TestDigitsCnn(ModelConformance):
     dataset, dataset_params = "digits", DIGITS
 
 
-class TestMobileNetV2(ModelConformance):
-    plugin, also = PLUGIN, ALSO
+class TestMobileNetV2(TestDigitsCnn):
     component = "mobilenetv2"
     params = {"epochs": 1, "width": 0.1, "channels": 1, "image_size": 8}  # noqa: RUF012
-    dataset, dataset_params = "digits", DIGITS
 
 
 @pytest.mark.skipif(

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -75,11 +76,8 @@ def test_demo_tables_match_the_other_plugins() -> None:
     assert (ours["dataset"], ours["model"]) == (theirs["dataset"], theirs["model"])
 
 
-def test_entry_point_is_installed() -> None:
-    try:
-        dist = importlib.metadata.distribution("edgeai-tvm")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("edgeai-tvm is not installed as a distribution")
+def test_entry_point_is_installed(installed_distribution: Callable[[str], Any]) -> None:
+    dist = installed_distribution("edgeai-tvm")
     points = [ep for ep in dist.entry_points if ep.group == "edgeai"]
     assert [(ep.name, ep.value) for ep in points] == [("tvm", "edgeai_tvm.plugin")]
 

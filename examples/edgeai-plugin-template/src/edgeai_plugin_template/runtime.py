@@ -33,22 +33,22 @@ def read_layers(path: str) -> list[tuple[np.ndarray, np.ndarray]]:
 class NumpyMlpRuntime(Runtime):
     """ReLU between layers; inputs are flattened per sample. Returns one output: the logits."""
 
+    _artifact: Artifact  # the loaded model: its IO spec is the runtime's
     _layers: list[tuple[np.ndarray, np.ndarray]]
-    _io: IOSpec
 
-    def versions(self) -> dict[str, str]:
-        return {"numpy": np.__version__}
+    @property
+    def io(self) -> IOSpec:
+        return self._artifact.io
 
     def load(self, artifact: Artifact) -> None:
         if artifact.format != FORMAT:
             raise RuntimeFailure(f"runtime {self.name} loads {FORMAT} models, not {artifact.format}")
         dtype = np.dtype(self.params["precision"])
         self._layers = [(w.astype(dtype), b.astype(dtype)) for w, b in read_layers(str(artifact.path))]
-        self._io = artifact.io
+        self._artifact = artifact
 
-    @property
-    def io(self) -> IOSpec:
-        return self._io
+    def versions(self) -> dict[str, str]:
+        return {"numpy": np.__version__}
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         h = x.reshape(len(x), -1).astype(self._layers[0][0].dtype, copy=False)

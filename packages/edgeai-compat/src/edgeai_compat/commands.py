@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from edgeai_core.api import ConfigError, echo_json, host_for, text_table
+from edgeai_core.api import ConfigError, echo_json, folder_option, host_for, text_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,14 +73,7 @@ def _stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
 
 
 def _output_option(default: str, help: str) -> Callable[[F], F]:
-    return click.option(
-        "-o",
-        "--output",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path(default),
-        show_default=True,
-        help=help,
-    )
+    return folder_option("-o", "--output", default=Path(default), show_default=True, help=help)
 
 
 def _listing_options(list_help: str, json_help: str) -> Callable[[F], F]:
@@ -266,14 +259,13 @@ def matrix_cmd(
 ) -> None:
     """The framework matrix: every compiler x runtime combination the installed plugins allow for one model,
     each benchmarked and evaluated on the dataset's test split (the model is trained once)."""
-    from edgeai_compat.matrix import plan_matrix, run_matrix
+    from edgeai_compat.matrix import MatrixOptions, plan_matrix, run_matrix
 
     host = host_for(ctx)
     model, dataset = {"name": model_name}, {"name": dataset_name}
+    options = MatrixOptions(max_steps=max_steps, expand=not no_modes, seed=seed, overrides=overrides)
     if list_only:
-        planned, rejected = plan_matrix(
-            host, model, dataset, max_steps=max_steps, expand=not no_modes, seed=seed, overrides=overrides
-        )
+        planned, rejected = plan_matrix(host, model, dataset, options)
         if as_json:
             echo_json(
                 {
@@ -292,10 +284,7 @@ def matrix_cmd(
         output,
         model=model,
         dataset=dataset,
-        max_steps=max_steps,
-        expand=not no_modes,
-        seed=seed,
-        overrides=overrides,
+        options=options,
         only=only,
         progress=_progress(as_json),
         command=["edgeai", *sys.argv[1:]],

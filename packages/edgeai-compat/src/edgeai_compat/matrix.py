@@ -83,18 +83,17 @@ def combinations(
 ) -> tuple[list[tuple[tuple[Setting, ...], Setting]], list[dict[str, Any]]]:
     """Every (compiler chain, runtime) candidate, and the records left out with the reason."""
     left_out: list[dict[str, Any]] = []
-    steps: list[Setting] = []
-    for record in host.records("compiler"):
-        found, reason = settings(record, expand)
-        steps += found
-        if reason:
-            left_out.append({"combination": record.qualified_name, "reason": reason})
-    runtimes: list[Setting] = []
-    for record in host.records("runtime"):
-        found, reason = settings(record, expand)
-        runtimes += found
-        if reason:
-            left_out.append({"combination": record.qualified_name, "reason": reason})
+
+    def settings_of(kind: str) -> list[Setting]:
+        every: list[Setting] = []
+        for record in host.records(kind):
+            found, reason = settings(record, expand)
+            every += found
+            if reason:
+                left_out.append({"combination": record.qualified_name, "reason": reason})
+        return every
+
+    steps, runtimes = settings_of("compiler"), settings_of("runtime")
     chains: list[tuple[Setting, ...]] = [()]
     if max_steps >= 1:
         chains += [(s,) for s in steps]
@@ -114,35 +113,45 @@ def _signature(plan: Any) -> str:
     return json.dumps({"steps": data["steps"], "runtime": data["runtime"]}, sort_keys=True, default=str)
 
 
+@dataclass(frozen=True)
+class MatrixOptions:
+    """How the matrix plans its combinations: at most ``max_steps`` compile/convert steps, ``mode``
+    parameters ``expand``-ed over their choices, the ``seed`` and ``benchmark`` table of every combination and
+    ``--set`` ``overrides`` applied to each."""
+
+    max_steps: int = 2
+    expand: bool = True
+    seed: int = 0
+    benchmark: Mapping[str, Any] | None = None
+    overrides: Sequence[str] = ()
+
+    @property
+    def benchmark_table(self) -> dict[str, Any]:
+        return dict(self.benchmark or MATRIX_BENCHMARK)
+
+
 def plan_matrix(
-    host: Any,
-    model: Mapping[str, Any],
-    dataset: Mapping[str, Any],
-    *,
-    max_steps: int = 2,
-    expand: bool = True,
-    seed: int = 0,
-    benchmark: Mapping[str, Any] | None = None,
-    overrides: Sequence[str] = (),
+    host: Any, model: Mapping[str, Any], dataset: Mapping[str, Any], options: MatrixOptions | None = None
 ) -> tuple[list[tuple[Variant, dict[str, Any]]], list[dict[str, Any]]]:
     """The allowed combinations as planned variants, and the rejected ones with the planner's reason."""
+    options = options or MatrixOptions()
     host.get("model", model["name"], where="--model")
     host.get("dataset", dataset["name"], where="--dataset")
-    candidates, rejected = combinations(host, max_steps=max_steps, expand=expand)
+    candidates, rejected = combinations(host, max_steps=options.max_steps, expand=options.expand)
     planned: list[tuple[Variant, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for chain, runtime in candidates:
         name = combination_name(chain, runtime)
         raw: dict[str, Any] = {
             "name": name,
-            "seed": seed,
+            "seed": options.seed,
             "dataset": dict(dataset),
             "model": dict(model),
             "steps": [s.table() for s in chain],
             "runtime": runtime.table(),
-            "benchmark": dict(benchmark or MATRIX_BENCHMARK),
+            "benchmark": options.benchmark_table,
         }
-        raw = apply_overrides(raw, overrides)
+        raw = apply_overrides(raw, options.overrides)
         try:
             plan = plan_pipeline(parse_config(raw), host)
         except EdgeaiError as exc:
@@ -172,11 +181,7 @@ def run_matrix(
     *,
     model: Mapping[str, Any],
     dataset: Mapping[str, Any],
-    max_steps: int = 2,
-    expand: bool = True,
-    seed: int = 0,
-    benchmark: Mapping[str, Any] | None = None,
-    overrides: Sequence[str] = (),
+    options: MatrixOptions | None = None,
     only: Sequence[str] = (),
     progress: Progress | None = None,
     command: Sequence[str] | None = None,
@@ -184,16 +189,8 @@ def run_matrix(
     """Plan, train once, run every allowed combination; write ``matrix.{json,md,rst}``; return the document."""
     progress = progress or NullProgress()
     output = Path(output)
-    planned, rejected = plan_matrix(
-        host,
-        model,
-        dataset,
-        max_steps=max_steps,
-        expand=expand,
-        seed=seed,
-        benchmark=benchmark,
-        overrides=overrides,
-    )
+    options = options or MatrixOptions()
+    planned, rejected = plan_matrix(host, model, dataset, options)
     if only:
         known = {v.name for v, _ in planned}
         missing = [n for n in only if n not in known]
@@ -222,9 +219,9 @@ def run_matrix(
         **provenance(SCHEMA),
         "model": dict(model),
         "dataset": dict(dataset),
-        "seed": seed,
-        "max_steps": max_steps,
-        "benchmark": dict(benchmark or MATRIX_BENCHMARK),
+        "seed": options.seed,
+        "max_steps": options.max_steps,
+        "benchmark": options.benchmark_table,
         "checkpoints": [str(p) for p in checkpoints.values()],
         "combinations": rows,
         "rejected": rejected,

@@ -9,8 +9,9 @@ pull in numpy or the component machinery, which keeps ``edgeai`` start-up fast.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from edgeai_core.lazy import LazyExports
 
 # name -> module (relative to edgeai_core) that defines it
 _EXPORTS: dict[str, str] = {
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "DTYPES": "artifacts",
     "SIDECAR_SUFFIX": "artifacts",
     "write_json_atomic": "artifacts",
+    "existing_file": "artifacts",
     "step_metadata": "lineage",
     # errors
     "EdgeaiError": "errors",
@@ -89,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "training_params": "shared_params",
     "mobilenet_params": "shared_params",
     "verify_params": "shared_params",
+    "threads_param": "shared_params",
     "TrainSettings": "training",
     "TrainResult": "training",
     "EpochBook": "training",
@@ -126,12 +129,15 @@ _EXPORTS: dict[str, str] = {
     "host_for": "cli",
     "echo_json": "cli.info",
     "text_table": "cli.info",
+    "folder_option": "cli.info",
     # what grid suites share, whatever the framework
     "grid_models": "gridkit",
     "seeded_input": "gridkit",
     "module_versions": "gridkit",
     "import_for_onnx": "gridkit",
 }
+
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
 
 __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
@@ -203,7 +209,9 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "condense",
     "dequantize",
     "echo_json",
+    "existing_file",
     "fits_input",
+    "folder_option",
     "grid_models",
     "hookimpl",
     "hookspec",
@@ -232,6 +240,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "split_arrays",
     "step_metadata",
     "text_table",
+    "threads_param",
     "top1_accuracy",
     "train_shared",
     "training_params",
@@ -242,12 +251,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgeai_core.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"edgeai_core.{module}"), name)
-    globals()[name] = value  # resolve once
-    return value
+    return _LAZY.resolve(name)
 
 
 def __dir__() -> list[str]:
@@ -264,9 +268,17 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         mobilenetv2_plan,
         mobilenetv2_strides,
     )
-    from edgeai_core.artifacts import DTYPES, SIDECAR_SUFFIX, Artifact, IOSpec, TensorSpec, write_json_atomic
+    from edgeai_core.artifacts import (
+        DTYPES,
+        SIDECAR_SUFFIX,
+        Artifact,
+        IOSpec,
+        TensorSpec,
+        existing_file,
+        write_json_atomic,
+    )
     from edgeai_core.cli import host_for
-    from edgeai_core.cli.info import echo_json, text_table
+    from edgeai_core.cli.info import echo_json, folder_option, text_table
     from edgeai_core.compat_types import (
         BackendSession,
         GridModel,
@@ -327,7 +339,13 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Registration,
         RuntimeRecord,
     )
-    from edgeai_core.shared_params import TrainingHelp, mobilenet_params, training_params, verify_params
+    from edgeai_core.shared_params import (
+        TrainingHelp,
+        mobilenet_params,
+        threads_param,
+        training_params,
+        verify_params,
+    )
     from edgeai_core.stats import latency_stats
     from edgeai_core.tensors import (
         channel_axis,

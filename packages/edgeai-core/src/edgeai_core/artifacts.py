@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgeai_core.errors import ArtifactError
+from edgeai_core.errors import ArtifactError, RuntimeFailure
 
 SIDECAR_SUFFIX = ".edgeai.json"
 SIDECAR_VERSION = 1
@@ -196,6 +196,13 @@ class Artifact:
     @property
     def sidecar(self) -> Path:
         return sidecar_path(self.path)
+
+    def file_for(self, runtime: str, fmt: str, what: str = "models") -> Path:
+        """The artifact's file, for runtime ``runtime``, which loads ``fmt`` ``what``: :class:`RuntimeFailure`
+        for another format, :class:`ArtifactError` when the file is missing."""
+        if self.format != fmt:
+            raise RuntimeFailure(f"runtime {runtime} loads {fmt} {what}, not {self.format} ({self.path})")
+        return existing_file(self.path)
 
     @property
     def companions(self) -> tuple[Path, ...]:
@@ -397,6 +404,14 @@ def companion_names(paths: Iterable[str | os.PathLike[str]], folder: Path) -> tu
         path = Path(p)
         names.append((path.relative_to(folder) if path.is_absolute() else path).as_posix())
     return tuple(names)
+
+
+def existing_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; :class:`ArtifactError` when it does not exist or is not a file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    return path
 
 
 def sidecar_path(path: Path) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -266,6 +266,31 @@ class DemoVariant:
             raise ValueError(
                 f"demo variant {self.name!r}: serve=True makes the target; drop config['target']"
             )
+
+    @classmethod
+    def table(
+        cls,
+        dataset: Mapping[str, Any],
+        model: Mapping[str, Any],
+        rows: Iterable[tuple[str, int, str, Sequence[Mapping[str, Any]] | None, Mapping[str, Any]]],
+        *,
+        serve: Iterable[str] = (),
+    ) -> list[DemoVariant]:
+        """Variants over one ``dataset`` and ``model`` table, from ``(name, order, summary, steps, runtime)``
+        rows (``steps`` None: no steps); the variants named in ``serve`` run behind a local server.
+
+        Every variant gets its own copy of each table, so the demo trains the dataset+model pair once."""
+        serving = set(serve)
+        variants = []
+        for name, order, summary, steps, runtime in rows:
+            config: dict[str, Any] = {"dataset": dict(dataset), "model": dict(model)}
+            if steps is not None:
+                config["steps"] = [dict(step) for step in steps]
+            config["runtime"] = dict(runtime)
+            variants.append(
+                cls(name=name, summary=summary, order=order, config=config, serve=name in serving)
+            )
+        return variants
 
 
 @dataclass(frozen=True, kw_only=True)

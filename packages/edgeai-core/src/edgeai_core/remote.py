@@ -24,6 +24,7 @@ from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.components import Context, Protocol, Runtime
 from edgeai_core.document import RuntimeLoadStep, Series, TargetDescription, UploadStep
 from edgeai_core.errors import ArtifactError, PlanError, RuntimeFailure, UsageError
+from edgeai_core.jsonvalues import jsonable
 from edgeai_core.measurement import RunRecorder
 from edgeai_core.planner import Plan
 from edgeai_core.records import Registration
@@ -128,7 +129,7 @@ class RemoteRuntime(Runtime):
                 f"{self.where} accepts at most {info.max_model_bytes} bytes (edgeai serve --max-model-mb)"
             )
         spec = artifact.to_json()
-        spec["runtime"] = {"name": self.record.name, "params": _jsonable(self.requested)}
+        spec["runtime"] = {"name": self.record.name, "params": jsonable(self.requested)}
         self._guard(lambda: client.send_iospec(spec))
         sent = 0
 
@@ -317,9 +318,3 @@ class RemoteTarget(Target):
 
 #: the name the remote runner had; :class:`~edgeai_core.runner.Runner` picks the target from the plan
 RemoteRunner = Runner
-
-
-def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
-    from pathlib import Path
-
-    return {k: str(v) if isinstance(v, Path) else v for k, v in params.items()}

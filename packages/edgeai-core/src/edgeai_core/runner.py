@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeai_core import tensors
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
 from edgeai_core.components import Context, Dataset, Model, Split
@@ -31,7 +32,7 @@ from edgeai_core.document import (
     RunError,
     TargetLatency,
 )
-from edgeai_core.errors import ArtifactError, EdgeaiError, UsageError
+from edgeai_core.errors import ArtifactError, EdgeaiError
 from edgeai_core.fidelity import FidelityCheck, fidelity_line
 from edgeai_core.inputsources import InputSource
 from edgeai_core.lineage import file_under_step, without_steps
@@ -148,20 +149,9 @@ def normalized_for(dataset: Dataset, artifact: Artifact) -> Dataset:
 
 def check_input_shape(inputs: np.ndarray, io: IOSpec, dataset: str) -> None:
     """Fail early, with both shapes named, when the dataset's samples do not fit the model's input."""
-    if not io.inputs:
-        return
-    spec = io.inputs[0]
-    want = spec.shape[1:]
-    got = tuple(inputs.shape[1:])
-    fits = len(want) == len(got) and all(
-        not isinstance(w, int) or w == g for w, g in zip(want, got, strict=True)
-    )
-    if not fits:
-        shown = tuple(w if isinstance(w, int) else "?" for w in want)
-        raise UsageError(
-            f"dataset {dataset} gives samples of shape {got}, but the model's input '{spec.name}' expects "
-            f"{shown}; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
-        )
+    if io.inputs:
+        note = f"; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
+        tensors.check_input_shape(inputs.shape[1:], io.inputs[0], dataset, note=note)
 
 
 def _static_batch(io: IOSpec) -> int | None:

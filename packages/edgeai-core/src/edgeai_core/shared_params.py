@@ -70,6 +70,11 @@ def mobilenet_params(width_help: str, dropout_help: str) -> tuple[Param, ...]:
     )
 
 
+def threads_param(help: str, *, minimum: int = 1) -> Param:
+    """A runtime's ``threads`` (default 1): a thread count, which a host may set per model (``host=True``)."""
+    return Param("threads", "int", default=1, minimum=minimum, help=help, host=True)
+
+
 def verify_params(verify_help: str, tolerance_help: str) -> tuple[Param, ...]:
     """``verify`` (run the converted model and compare it with its source) and its ``tolerance``."""
     return (

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import onnx
 
-from edgeai_core.api import DTYPES, ArtifactError, IOSpec, TensorSpec
+from edgeai_core.api import DTYPES, ArtifactError, IOSpec, TensorSpec, existing_file
 from edgeai_onnx._util import condense
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,7 @@ def validate_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
     Raises :class:`ArtifactError` with one line ``"<path> is not a valid ONNX model: <reason>"`` for garbage
     bytes, truncated files and graphs the checker rejects. External data next to the file is loaded.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    path = existing_file(path)
     try:
         # parse first: for unparsable bytes the checker only says "Unable to parse proto from file"
         model = onnx.load(str(path), load_external_data=False)

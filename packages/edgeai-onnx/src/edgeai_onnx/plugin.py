@@ -15,7 +15,7 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
-from edgeai_core.api import KnownComponent
+from edgeai_core.api import KnownComponent, threads_param
 
 #: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
@@ -31,14 +31,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             formats=("onnx",),
             install="edgeai-onnx",
             params=(
-                Param(
-                    "threads",
-                    "int",
-                    default=1,
-                    minimum=0,
-                    help="intra-op threads (0: ONNX Runtime picks one per physical core)",
-                    host=True,
-                ),
+                threads_param("intra-op threads (0: ONNX Runtime picks one per physical core)", minimum=0),
                 Param(
                     "inter_op_threads",
                     "int",
@@ -200,48 +193,41 @@ def edgeai_register_models() -> list[ModelRecord]:
     ]
 
 
-_DEMO_DATASET = {"name": "digits"}
-_DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
+_ONE_THREAD = {"name": "onnxruntime", "threads": 1}
 
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
     # The dataset and model tables are identical in every variant (and to the other plugins' variants), so
     # `edgeai demo` trains the CNN once; the planner inserts torch-to-onnx before the ONNX steps.
-    return [
-        DemoVariant(
-            name="onnxruntime-float",
-            summary="digits CNN exported to ONNX, float32, on ONNX Runtime (1 thread)",
-            order=20,
-            config={
-                "dataset": dict(_DEMO_DATASET),
-                "model": dict(_DEMO_MODEL),
-                "runtime": {"name": "onnxruntime", "threads": 1},
-            },
-        ),
-        DemoVariant(
-            name="onnxruntime-int8",
-            summary="digits CNN, static int8 QDQ quantization, on ONNX Runtime (1 thread)",
-            order=30,
-            config={
-                "dataset": dict(_DEMO_DATASET),
-                "model": dict(_DEMO_MODEL),
-                "steps": [{"name": "onnx-quantize", "mode": "static"}],
-                "runtime": {"name": "onnxruntime", "threads": 1},
-            },
-        ),
-        DemoVariant(
-            name="onnxruntime-remote",
-            summary="digits CNN on ONNX Runtime behind a local `edgeai serve` over TCP (1 thread)",
-            order=35,
-            serve=True,
-            config={
-                "dataset": dict(_DEMO_DATASET),
-                "model": dict(_DEMO_MODEL),
-                "runtime": {"name": "onnxruntime", "threads": 1},
-            },
-        ),
-    ]
+    return DemoVariant.table(
+        {"name": "digits"},
+        {"name": "digits-cnn", "epochs": 30},
+        [
+            (
+                "onnxruntime-float",
+                20,
+                "digits CNN exported to ONNX, float32, on ONNX Runtime (1 thread)",
+                None,
+                _ONE_THREAD,
+            ),
+            (
+                "onnxruntime-int8",
+                30,
+                "digits CNN, static int8 QDQ quantization, on ONNX Runtime (1 thread)",
+                [{"name": "onnx-quantize", "mode": "static"}],
+                _ONE_THREAD,
+            ),
+            (
+                "onnxruntime-remote",
+                35,
+                "digits CNN on ONNX Runtime behind a local `edgeai serve` over TCP (1 thread)",
+                None,
+                _ONE_THREAD,
+            ),
+        ],
+        serve=["onnxruntime-remote"],
+    )
 
 
 @hookimpl

@@ -114,13 +114,7 @@ class OnnxRuntime(Runtime):
     # -- loading -------------------------------------------------------------------------------------
 
     def load(self, artifact: Artifact) -> None:
-        if artifact.format != FORMAT:
-            raise RuntimeFailure(
-                f"runtime onnxruntime loads {FORMAT} models, not {artifact.format} ({artifact.path})"
-            )
-        path = Path(artifact.path)
-        if not path.is_file():
-            raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        path = artifact.file_for("onnxruntime", FORMAT)
         providers = check_providers(self.params.get("providers"))
         options = session_options(self.params)
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from edgeai_core.api import UsageError
+from edgeai_core.api import UsageError, folder_option
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -46,15 +46,9 @@ def _names(value: str | None) -> list[str] | None:
     metavar="A,B,...",
     help="Comma-separated display names, one per results file (default: each run's name).",
 )
-@click.option(
-    "--img-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for the PNG and SVG plots (default: OUTPUT/img).",
-)
-@click.option(
+@folder_option("--img-dir", default=None, help="Folder for the PNG and SVG plots (default: OUTPUT/img).")
+@folder_option(
     "--root-dir",
-    type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Root of a docs tree (Sphinx source folder): RST image paths become /-rooted relative to it.",
 )

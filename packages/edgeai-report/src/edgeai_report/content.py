@@ -917,12 +917,8 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(Heading(3, "What the comparison leaves out", "left-out"), Bullets(items))
 
     doc.add(Heading(2, "Latency", "latency"))
-    if comp.latency_runs:
-        if "compare-latency" in plots:
-            doc.add(Image(plots["compare-latency"]))
-        doc.add(latency_comparison_table(comp))
-    else:
-        doc.add(Paragraph(text("No run has latency samples.")))
+    latency = latency_comparison_table(comp) if comp.latency_runs else None
+    _plot_and_table(doc, plots, "compare-latency", latency, "No run has latency samples.")
 
     doc.add(Heading(2, "Quality", "quality"))
     if comp.quality_runs:
@@ -935,12 +931,9 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(Heading(3, "Per-class scores", "per-class"), Image(plots["compare-per-class"]))
 
     doc.add(Heading(2, "Per-stage deltas", "deltas"))
-    if comp.deltas:
-        if "compare-deltas" in plots:
-            doc.add(Image(plots["compare-deltas"]))
-        doc.add(deltas_table(comp))
-    else:
-        doc.add(Paragraph(text("No per-stage deltas: no two runs share a dataset and a model.")))
+    deltas = deltas_table(comp) if comp.deltas else None
+    no_deltas = "No per-stage deltas: no two runs share a dataset and a model."
+    _plot_and_table(doc, plots, "compare-deltas", deltas, no_deltas)
 
     doc.add(Heading(2, "Fidelity", "fidelity"))
     fidelity = fidelity_comparison_table(comp)
@@ -950,9 +943,7 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(Paragraph(text("No run records per-step fidelity.")))
 
     doc.add(Heading(2, "Resource use", "resources"))
-    if "compare-resources" in plots:
-        doc.add(Image(plots["compare-resources"]))
-    doc.add(resources_comparison_table(comp))
+    _plot_and_table(doc, plots, "compare-resources", resources_comparison_table(comp))
     doc.add(Heading(2, "Provenance", "provenance"), provenance_comparison_table(comp))
 
     doc.add(Heading(2, "Runs in detail", "details"))
@@ -960,6 +951,18 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(Heading(3, run.name, run.slug))
         doc.add(*run_blocks(run, plots, 4))
     return doc
+
+
+def _plot_and_table(
+    doc: Document, plots: dict[str, PlotFile], plot: str, table: Table | None, missing: str = ""
+) -> None:
+    """A comparison section: its plot where one was drawn and its table, or the line ``missing`` without one."""
+    if table is None:
+        doc.add(Paragraph(text(missing)))
+        return
+    if plot in plots:
+        doc.add(Image(plots[plot]))
+    doc.add(table)
 
 
 def runs_table(comp: Comparison) -> Table:

@@ -230,20 +230,9 @@ def latency(
         p99 = float(np.quantile(values, 0.99, method="inverted_cdf"))
         for ax in (timeline, histogram):
             line = ax.axhline if ax is timeline else ax.axvline
-            line(
-                median,
-                color=color,
-                linestyle="--",
-                linewidth=1,
-                label=f"median {median:.4g} {unit.label}" if ax is timeline else None,
-            )
-            line(
-                p99,
-                color=color,
-                linestyle=":",
-                linewidth=1,
-                label=f"p99 {p99:.4g} {unit.label}" if ax is timeline else None,
-            )
+            for value, style, name in ((median, "--", "median"), (p99, ":", "p99")):
+                legend = f"{name} {value:.4g} {unit.label}" if ax is timeline else None
+                line(value, color=color, linestyle=style, linewidth=1, label=legend)
         low_v, high_v = float(values.min()), float(values.max())
         if high_v <= low_v:
             high_v = low_v * 1.01 + 1e-9

@@ -38,24 +38,21 @@ SIZE_UNITS = (Unit("B", 1.0, 0), Unit("KiB", 1024.0, 1), Unit("MiB", 1024.0**2, 
 def time_unit(values_ns: Iterable[float | None]) -> Unit:
     """The unit for a set of latencies: chosen by the smallest, so no value reads as 0.000."""
     present = [abs(v) for v in values_ns if v is not None and math.isfinite(v) and v != 0]
-    if not present:
-        return TIME_UNITS[1]
-    smallest = min(present)
-    for unit in reversed(TIME_UNITS):
-        if smallest >= unit.scale:
-            return unit
-    return TIME_UNITS[0]
+    return _unit_of_smallest(present, TIME_UNITS) if present else TIME_UNITS[1]
 
 
 def size_unit(values: Iterable[float | None]) -> Unit:
     present = [v for v in values if v is not None and v > 0]
-    if not present:
-        return SIZE_UNITS[0]
+    return _unit_of_smallest(present, SIZE_UNITS) if present else SIZE_UNITS[0]
+
+
+def _unit_of_smallest(present: list[float], units: tuple[Unit, ...]) -> Unit:
+    """The largest of ``units`` (ascending) that the smallest of ``present`` reaches, else the first."""
     smallest = min(present)
-    for unit in reversed(SIZE_UNITS):
+    for unit in reversed(units):
         if smallest >= unit.scale:
             return unit
-    return SIZE_UNITS[0]
+    return units[0]
 
 
 def human_time(ns: float | None) -> str:

@@ -18,7 +18,14 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
-from edgeai_core.api import KnownComponent, TrainingHelp, mobilenet_params, training_params, verify_params
+from edgeai_core.api import (
+    KnownComponent,
+    TrainingHelp,
+    mobilenet_params,
+    threads_param,
+    training_params,
+    verify_params,
+)
 
 #: What a target device installs: the runtime and ``tflite-file`` need nothing more.
 INSTALL = "edgeai-tflite"
@@ -309,14 +316,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             formats=("tflite",),
             install=INSTALL,
             params=(
-                Param(
-                    "threads",
-                    "int",
-                    default=1,
-                    minimum=1,
-                    help="interpreter threads (num_threads)",
-                    host=True,
-                ),
+                threads_param("interpreter threads (num_threads)"),
                 Param(
                     "delegates",
                     "list[str]",
@@ -355,37 +355,28 @@ DEMO_MODEL = {"name": "digits-cnn-keras", "epochs": 30}
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
-    return [
-        DemoVariant(
-            name="tflite-float",
-            summary="Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
-            order=40,
-            config={
-                "dataset": dict(DEMO_DATASET),
-                "model": dict(DEMO_MODEL),
-                "steps": [{"name": "tflite", "mode": "float32"}],
-                "runtime": {"name": "tflite", "threads": 1},
-            },
-        ),
-        DemoVariant(
-            name="tflite-int8",
-            summary="Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
-            order=41,
-            config={
-                "dataset": dict(DEMO_DATASET),
-                "model": dict(DEMO_MODEL),
-                "steps": [
-                    {
-                        "name": "tflite",
-                        "mode": "int8",
-                        "inference_input_type": "int8",
-                        "inference_output_type": "int8",
-                    }
-                ],
-                "runtime": {"name": "tflite", "threads": 1},
-            },
-        ),
-    ]
+    runtime = {"name": "tflite", "threads": 1}
+    int8 = {"name": "tflite", "mode": "int8", "inference_input_type": "int8", "inference_output_type": "int8"}
+    return DemoVariant.table(
+        DEMO_DATASET,
+        DEMO_MODEL,
+        [
+            (
+                "tflite-float",
+                40,
+                "Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
+                [{"name": "tflite", "mode": "float32"}],
+                runtime,
+            ),
+            (
+                "tflite-int8",
+                41,
+                "Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
+                [int8],
+                runtime,
+            ),
+        ],
+    )
 
 
 @hookimpl
@@ -411,11 +402,7 @@ def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
             "edgeai-datasets": [
-                "dataset:digits",
-                "dataset:image-folder",
-                "dataset:oxford-pets",
-                "dataset:mnist",
-                "dataset:synthetic",
+                f"dataset:{name}" for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic")
             ],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-torch": ["converter:torch-to-onnx"],

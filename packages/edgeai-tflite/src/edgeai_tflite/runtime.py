@@ -93,13 +93,7 @@ class TfliteRuntime(Runtime):
     # -- loading -------------------------------------------------------------------------------------
 
     def load(self, artifact: Artifact) -> None:
-        if artifact.format != TFLITE:
-            raise RuntimeFailure(
-                f"runtime tflite loads {TFLITE} models, not {artifact.format} ({artifact.path})"
-            )
-        path = Path(artifact.path)
-        if not path.is_file():
-            raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        path = artifact.file_for("tflite", TFLITE)
         p = self.params
         backend = load_backend(p["interpreter"])
         for library in p["delegates"] or []:

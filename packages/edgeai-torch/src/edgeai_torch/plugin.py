@@ -12,6 +12,7 @@ from edgeai_core.api import (
     Param,
     TrainingHelp,
     mobilenet_params,
+    threads_param,
     training_params,
     verify_params,
 )
@@ -21,13 +22,16 @@ INSTALL = "edgeai-torch"
 
 #: How edgeai-torch words the training parameters that depend on the framework.
 TRAINING = TrainingHelp(
-    layout="NCHW",
-    checkpoint_file="model.pt",
+    "NCHW",  # layout
+    "model.pt",  # checkpoint file
     weight_decay="Adam weight decay (L2 penalty)",
     logdir="write per-epoch metrics here: metrics.jsonl, plus TensorBoard events if tensorboard is installed",
     threads="torch threads while training (1: reproducible timing on small machines)",
 )
 
+
+#: The edgeai-datasets datasets the models here train on (named when one is missing).
+TRAINS_ON = ("digits", "image-folder", "oxford-pets", "mnist", "synthetic")
 
 #: The ONNX opset of torch-to-onnx and of the grid suites that export with it.
 OPSET = Param("opset", "int", default=17, minimum=7, help="ONNX opset to export")
@@ -102,33 +106,31 @@ def edgeai_register_converters() -> list[ConverterRecord]:
     ]
 
 
+#: The torch runtime's parameters: a host may set both per model.
+RUNTIME_PARAMS = (
+    threads_param("torch intra-op threads (torch.set_num_threads)"),
+    Param(
+        "mode",
+        "choice",
+        default="eager",
+        choices=("eager", "traced"),
+        help="eager: the nn.Module as is; traced: torch.jit.trace + freeze per input shape",
+        host=True,
+    ),
+)
+
+
 @hookimpl
 def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    summary = "PyTorch on the CPU, eager or traced+frozen TorchScript"
     return [
         RuntimeRecord(
             name="torch",
-            summary="PyTorch on the CPU, eager or traced+frozen TorchScript",
+            summary=summary,
             factory="edgeai_torch.runtime:TorchRuntime",
             formats=("torch",),
             install=INSTALL,
-            params=(
-                Param(
-                    "threads",
-                    "int",
-                    default=1,
-                    minimum=1,
-                    help="torch intra-op threads (torch.set_num_threads)",
-                    host=True,
-                ),
-                Param(
-                    "mode",
-                    "choice",
-                    default="eager",
-                    choices=("eager", "traced"),
-                    help="eager: the nn.Module as is; traced: torch.jit.trace + freeze per input shape",
-                    host=True,
-                ),
-            ),
+            params=RUNTIME_PARAMS,
         )
     ]
 
@@ -140,19 +142,20 @@ DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
-    return [
-        DemoVariant(
-            name=f"torch-{mode}",
-            summary=f"digits CNN, float32, PyTorch {mode}",
-            order=order,
-            config={
-                "dataset": dict(DEMO_DATASET),
-                "model": dict(DEMO_MODEL),
-                "runtime": {"name": "torch", "threads": 1, "mode": mode},
-            },
-        )
-        for mode, order in (("eager", 10), ("traced", 11))
-    ]
+    return DemoVariant.table(
+        DEMO_DATASET,
+        DEMO_MODEL,
+        [
+            (
+                f"torch-{mode}",
+                order,
+                f"digits CNN, float32, PyTorch {mode}",
+                None,
+                {"name": "torch", "threads": 1, "mode": mode},
+            )
+            for mode, order in (("eager", 10), ("traced", 11))
+        ],
+    )
 
 
 @hookimpl
@@ -181,13 +184,7 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": [
-                "dataset:digits",
-                "dataset:image-folder",
-                "dataset:oxford-pets",
-                "dataset:mnist",
-                "dataset:synthetic",
-            ],
+            "edgeai-datasets": [f"dataset:{name}" for name in TRAINS_ON],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
             "edgeai-tflite": ["converter:onnx-to-tflite", "compiler:tflite", "runtime:tflite"],

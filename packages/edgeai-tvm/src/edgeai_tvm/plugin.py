@@ -8,7 +8,7 @@ factories import TVM when a component is built: :mod:`edgeai_tvm.compiler` the f
 from __future__ import annotations
 
 from edgeai_core import CompilerRecord, DemoVariant, OnnxBackendRecord, Param, RuntimeRecord, hookimpl
-from edgeai_core.api import KnownComponent
+from edgeai_core.api import KnownComponent, threads_param
 from edgeai_tvm.targets import PRESETS
 
 FORMAT = "tvm"
@@ -92,22 +92,13 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             install="edgeai-tvm",
             native_code=True,
             params=(
-                Param(
-                    "threads",
-                    "int",
-                    default=1,
+                threads_param(
+                    "TVM worker threads (TVM_NUM_THREADS, process-wide; 0: TVM's default, one per physical core)",
                     minimum=0,
-                    help="TVM worker threads (TVM_NUM_THREADS, process-wide; 0: TVM's default, one per "
-                    "physical core)",
-                    host=True,
                 ),
             ),
         )
     ]
-
-
-_DEMO_DATASET = {"name": "digits"}
-_DEMO_MODEL = {"name": "digits-cnn", "epochs": 30}
 
 
 @hookimpl
@@ -115,30 +106,28 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
     # Same dataset and model tables as the other plugins' variants, so the demo trains the CNN once; the
     # planner inserts torch-to-onnx before the ONNX steps. Untuned: tuning takes minutes (README: how to
     # give it a budget).
-    return [
-        DemoVariant(
-            name="tvm-float",
-            summary="digits CNN exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
-            order=50,
-            config={
-                "dataset": dict(_DEMO_DATASET),
-                "model": dict(_DEMO_MODEL),
-                "steps": [{"name": "tvm"}],
-                "runtime": {"name": "tvm", "threads": 1},
-            },
-        ),
-        DemoVariant(
-            name="tvm-int8",
-            summary="digits CNN, static int8 QDQ quantization, compiled by TVM (untuned), Relax VM (1 thread)",
-            order=51,
-            config={
-                "dataset": dict(_DEMO_DATASET),
-                "model": dict(_DEMO_MODEL),
-                "steps": [{"name": "onnx-quantize", "mode": "static"}, {"name": "tvm"}],
-                "runtime": {"name": "tvm", "threads": 1},
-            },
-        ),
-    ]
+    runtime = {"name": "tvm", "threads": 1}
+    quantize = {"name": "onnx-quantize", "mode": "static"}
+    return DemoVariant.table(
+        {"name": "digits"},
+        {"name": "digits-cnn", "epochs": 30},
+        [
+            (
+                "tvm-float",
+                50,
+                "digits CNN exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
+                [{"name": "tvm"}],
+                runtime,
+            ),
+            (
+                "tvm-int8",
+                51,
+                "digits CNN, static int8 QDQ quantization, compiled by TVM (untuned), Relax VM (1 thread)",
+                [quantize, {"name": "tvm"}],
+                runtime,
+            ),
+        ],
+    )
 
 
 @hookimpl
@@ -153,12 +142,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             install="edgeai-tvm[compile]",
             params=(
                 Param(
-                    "opt_level",
-                    "int",
-                    default=3,
-                    minimum=0,
-                    maximum=3,
-                    help="the tvm compiler's opt_level",
+                    "opt_level", "int", default=3, minimum=0, maximum=3, help="the tvm compiler's opt_level"
                 ),
                 Param("threads", "int", default=1, minimum=0, help="the tvm runtime's threads"),
             ),

@@ -27,7 +27,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -118,13 +117,7 @@ class TvmRuntime(Runtime):
     # -- loading -------------------------------------------------------------------------------------
 
     def load(self, artifact: Artifact) -> None:
-        if artifact.format != FORMAT:
-            raise RuntimeFailure(
-                f"runtime tvm loads {FORMAT} libraries, not {artifact.format} ({artifact.path})"
-            )
-        path = Path(artifact.path)
-        if not path.is_file():
-            raise ArtifactError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        path = artifact.file_for("tvm", FORMAT, "libraries")
         arch, here = (elf_arch(path), host_arch()) if sys.platform.startswith("linux") else ("", "")
         if arch != here:
             triple = (artifact.metadata.get("target") or {}).get("mtriple", arch)

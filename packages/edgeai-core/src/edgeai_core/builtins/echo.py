@@ -34,6 +34,10 @@ class EchoRuntime(Runtime):
 
     _io: IOSpec
 
+    @property
+    def io(self) -> IOSpec:
+        return self._io
+
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
 
@@ -41,10 +45,6 @@ class EchoRuntime(Runtime):
         if artifact.format != FORMAT:
             raise RuntimeFailure(f"runtime echo loads {FORMAT} artifacts, not {artifact.format}")
         self._io = artifact.io
-
-    @property
-    def io(self) -> IOSpec:
-        return self._io
 
     def infer(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         return list(inputs)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from edgeai_core.cli.info import _table, echo_json
+from edgeai_core.cli.info import _table, echo_json, folder_option
 from edgeai_core.errors import EdgeaiError, UsageError
 
 DEMO_BENCHMARK = {"warmup": 50, "min_count": 1000, "min_duration_s": 1.0}
@@ -31,10 +31,9 @@ def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
 
     @cli.command("demo")
-    @click.option(
+    @folder_option(
         "-o",
         "--output",
-        type=click.Path(file_okay=False, path_type=Path),
         default=Path("build/demo"),
         show_default=True,
         help="Root folder; each variant writes OUTPUT/<variant>/results.json.",

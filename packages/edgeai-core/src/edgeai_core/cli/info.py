@@ -6,12 +6,21 @@ These commands read registration records only and never import a framework.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from edgeai_core.errors import UnknownComponentError, UsageError
 from edgeai_core.records import KINDS, Registration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def folder_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """``click.option(*decls, **attrs)`` whose value is a folder (a :class:`~pathlib.Path`, never a file)."""
+    return click.option(*decls, type=click.Path(file_okay=False, path_type=Path), **attrs)
 
 
 def echo_json(data: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import click
 
-from edgeai_core.cli.info import echo_json
+from edgeai_core.cli.info import echo_json, folder_option
 from edgeai_core.errors import UsageError
 
 
@@ -94,12 +94,8 @@ def register(cli: click.Group) -> None:
 
     @cli.command("run")
     @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(file_okay=False, path_type=Path),
-        required=True,
-        help="Folder for results.json, the progress file and the artifacts.",
+    @folder_option(
+        "-o", "--output", required=True, help="Folder for results.json, the progress file and the artifacts."
     )
     @click.option(
         "--set",
@@ -158,13 +154,7 @@ def register(cli: click.Group) -> None:
     @cli.command("train", cls=ComponentCommand)
     @click.argument("model")
     @click.argument("dataset")
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(file_okay=False, path_type=Path),
-        required=True,
-        help="Folder for the checkpoint artifact and train.json.",
-    )
+    @folder_option("-o", "--output", required=True, help="Folder for the checkpoint artifact and train.json.")
     @click.option(
         "--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation."
     )

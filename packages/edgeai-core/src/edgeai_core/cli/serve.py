@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import click
 
+from edgeai_core.cli.info import folder_option
 from edgeai_core.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,8 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--runtime", required=True, help="Runtime that runs the uploaded models (`edgeai list runtimes`)."
     )
-    @click.option(
+    @folder_option(
         "--workdir",
-        type=click.Path(file_okay=False, path_type=Path),
         default=None,
         help="The only folder the server writes to (models/ inside). Default: a temporary folder, removed on exit.",
     )

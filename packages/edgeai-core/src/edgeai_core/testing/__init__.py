@@ -20,8 +20,9 @@ Importing this package imports pytest (``pip install 'edgeai-core[testing]'``); 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from edgeai_core.lazy import LazyExports
 
 _EXPORTS: dict[str, str] = {
     "plugin_host": "host",
@@ -52,19 +53,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'edgeai_core.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"edgeai_core.testing.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
-
-
 if TYPE_CHECKING:
     from edgeai_core.testing.conformance import (
         HEAVY_MODULES,
@@ -78,3 +66,14 @@ if TYPE_CHECKING:
         RuntimeConformance,
     )
     from edgeai_core.testing.host import edgeai_plugin_host, plugin_host
+
+
+_LAZY = LazyExports(__name__, _EXPORTS, globals())
+
+
+def __getattr__(name: str) -> Any:
+    return _LAZY.resolve(name)
+
+
+def __dir__() -> list[str]:
+    return __all__

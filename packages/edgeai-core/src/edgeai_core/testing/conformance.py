@@ -1316,21 +1316,3 @@ def _recv_exactly(stream: Any, count: int) -> bytes:
             raise ConnectionError(f"the peer closed after {got} of {count} bytes")
         got += n
     return bytes(buffer)
-
-
-__all__ = [
-    "HEAVY_MODULES",
-    "CompilerConformance",
-    "ComponentConformance",
-    "ContractViolation",
-    "ConverterConformance",
-    "DatasetConformance",
-    "ModelConformance",
-    "ProtocolConformance",
-    "RuntimeConformance",
-    "check_artifact",
-    "check_outputs",
-    "check_quality",
-    "random_inputs",
-    "served",
-]

@@ -87,12 +87,7 @@ class Frame(FrameHeader):
         payload_crc: int,
         payload: memoryview | bytes | None,
     ) -> None:
-        self.type = type
-        self.flags = flags
-        self.seq = seq
-        self.request_id = request_id
-        self.length = length
-        self.payload_crc = payload_crc
+        super().__init__(type, flags, seq, request_id, length, payload_crc)
         self.payload = payload
 
     @property
@@ -358,17 +353,21 @@ class Connection:
         """Whether a frame from the peer is already waiting (an early reply during an upload)."""
         return bool(self._queue) or self._end > self._start or self.stream.pending()
 
+    def _make_room(self, need: int, avail: int) -> None:
+        """Move the ``avail`` buffered bytes to the front of the buffer, growing it to hold ``need`` bytes."""
+        if need > len(self._buf):
+            grown = bytearray(max(need, 2 * len(self._buf)))
+            grown[:avail] = self._view[self._start : self._end]
+            self._buf, self._view = grown, memoryview(grown)
+        else:
+            self._buf[:avail] = self._view[self._start : self._end]
+        self._start, self._end = 0, avail
+
     def _fill(self, need: int) -> None:
         """Make at least ``need`` bytes available from ``_start``, reading ahead as far as the buffer allows."""
         avail = self._end - self._start
         if self._start + need > len(self._buf):
-            if need > len(self._buf):
-                grown = bytearray(max(need, 2 * len(self._buf)))
-                grown[:avail] = self._view[self._start : self._end]
-                self._buf, self._view = grown, memoryview(grown)
-            else:
-                self._buf[:avail] = self._view[self._start : self._end]
-            self._start, self._end = 0, avail
+            self._make_room(need, avail)
         view, recv_into = self._view, self.stream.recv_into
         target = self._start + need
         while self._end < target:
@@ -457,18 +456,10 @@ class Connection:
             return
         if self._scratch is None or len(self._scratch) < min(n, UPLOAD_CHUNK):
             self._scratch = bytearray(min(n, UPLOAD_CHUNK))  # big reads: as fast as a raw transfer to a file
-        view, recv_into = memoryview(self._scratch), self.stream.recv_into
+        view = memoryview(self._scratch)
         size = len(view)
         while n:
-            self._frame_wait(self._stream_size)
-            try:
-                got = recv_into(view[: min(size, n)])
-            except TimeoutError:
-                if self.min_rate is None and self.deadline is None:
-                    raise
-                raise self._too_slow(self._stream_size) from None
-            if not got:
-                raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+            got = self._upload_recv(view[: min(size, n)])
             chunk = view[:got]
             _write_all(fd, chunk)
             self._consume(chunk, got)
@@ -486,16 +477,22 @@ class Connection:
                 self._start += buffered
                 continue
             self._start = self._end = 0
-            self._frame_wait(self._stream_size)
-            try:
-                got = self.stream.recv_into(view[: min(len(view), self._streaming)])
-            except TimeoutError:
-                if self.min_rate is None and self.deadline is None:
-                    raise
-                raise self._too_slow(self._stream_size) from None
-            if not got:
-                raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+            got = self._upload_recv(view[: min(len(view), self._streaming)])
             self._consume(view[:got], got)
+
+    def _upload_recv(self, view: memoryview) -> int:
+        """Receive the next bytes of a streamed payload into ``view``: waiting past the upload's deadline or
+        below its minimum rate is too slow, a closed stream ends the connection."""
+        self._frame_wait(self._stream_size)
+        try:
+            got = self.stream.recv_into(view)
+        except TimeoutError:
+            if self.min_rate is None and self.deadline is None:
+                raise
+            raise self._too_slow(self._stream_size) from None
+        if not got:
+            raise ConnectionClosed(f"{self.stream.describe()} closed the connection during an upload")
+        return got
 
     def _consume(self, chunk: Buffer, n: int) -> None:
         self._streaming -= n
@@ -651,13 +648,7 @@ class Connection:
         if avail >= need:
             return
         if self._start + need > len(self._buf):
-            if need > len(self._buf):
-                grown = bytearray(max(need, 2 * len(self._buf)))
-                grown[:avail] = self._view[self._start : self._end]
-                self._buf, self._view = grown, memoryview(grown)
-            else:
-                self._buf[:avail] = self._view[self._start : self._end]
-            self._start, self._end = 0, avail
+            self._make_room(need, avail)
         while self._end - self._start < need:
             if deadline is not None:
                 left = deadline - time.monotonic()
