@@ -107,14 +107,14 @@ _EXPORTS: dict[str, str] = {
     "mobilenetv2_strides": "architectures",
     "mobilenetv2_plan": "architectures",
     "build_architecture": "architectures",
-    # compatibility grid and ONNX backend interfaces (engines live in edgeai-compat)
+    # compatibility grid and ONNX backend interfaces (the engines live in the commands' plugin)
     "GridModel": "compat_types",
     "GridSuite": "compat_types",
     "ImportUnsupported": "compat_types",
     "Prepared": "compat_types",
     "BackendSession": "compat_types",
     "OnnxBackend": "compat_types",
-    # for plugins that add commands running pipelines or plugin hosts of their own (edgeai-compat)
+    # for plugins that add commands running pipelines or plugin hosts of their own
     "ConfigError": "errors",
     "UnknownComponentError": "errors",
     "StreamProgress": "progress",

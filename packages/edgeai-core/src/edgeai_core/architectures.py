@@ -1,6 +1,6 @@
 """Framework-free plans of the image classifiers that first-party plugins build in their own frameworks.
 
-edgeai-torch and edgeai-tflite build the same networks (twins compared layer for layer); the arithmetic that
+Plugins in different frameworks build the same networks (twins compared layer for layer); the arithmetic that
 decides their shapes lives here once, so both build exactly the same channels and strides. The frameworks only
 turn a plan into layers (see :func:`build_architecture` for the single way a plugin instantiates one).
 """

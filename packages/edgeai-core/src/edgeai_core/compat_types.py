@@ -1,9 +1,9 @@
 """What a plugin implements for the compatibility commands: grid suites and ONNX backends.
 
-The commands themselves (``edgeai grid``, ``edgeai onnx-backend-tests``, ``edgeai matrix``) live in the
-edgeai-compat distribution; these interfaces, like the records and hooks that register them
+The commands themselves (``edgeai grid``, ``edgeai onnx-backend-tests``, ``edgeai matrix``) come from a
+plugin of their own; these interfaces, like the records and hooks that register them
 (:class:`~edgeai_core.records.GridSuiteRecord`, :class:`~edgeai_core.records.OnnxBackendRecord`), stay in the
-core, so a plugin that contributes a suite or a backend never depends on edgeai-compat being installed.
+core, so a plugin that contributes a suite or a backend never depends on the commands' plugin being installed.
 Plugins import them from :mod:`edgeai_core.api`.
 
 Both kinds are built like components, ``Factory(record=..., params=..., context=...)``, and only in the

@@ -2,8 +2,8 @@
 
 A file with an edgeai sidecar (``<file>.edgeai.json``) is the artifact its sidecar describes and is loaded by
 the model whose record takes its format from the sidecar (the core's ``artifact-file``). Any other file is
-loaded by the model whose record lists its extension in ``loads`` (``onnx-file`` for ``.onnx``, from
-edgeai-onnx). The runtime is one that accepts the format (or one a converter chain reaches); when several
+loaded by the model whose record lists its extension in ``loads`` (a plugin's model for ``.onnx``
+files, say). The runtime is one that accepts the format (or one a converter chain reaches); when several
 do, the choice is deterministic and said. No framework is imported here.
 """
 

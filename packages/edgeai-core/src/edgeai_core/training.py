@@ -1,4 +1,4 @@
-"""A framework-free kit for trainable image classifiers: what edgeai-torch's and edgeai-tflite's models share.
+"""A framework-free kit for trainable image classifiers: what models in any framework share.
 
 - :mod:`edgeai_core.shared_params`: the parameter declarations (light, for registration modules).
 - :class:`TrainSettings` and :class:`TrainResult`: what a trainer takes and what it measured.
