@@ -274,9 +274,10 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
     a subclass of :class:`edgeai_core.api.GridSuite`, which lists the models (the plugin's own plus standard
     layers and blocks), builds one with seeded weights and inputs, runs it natively, exports it to ONNX like the
     plugin's converter does, and imports ONNX back where the framework can (else it raises
-    :class:`edgeai_core.api.ImportUnsupported` with the reason). The grid (``edgeai grid``, contributed by the
-    plugin that provides the compatibility commands; the suite needs nothing from it) runs each suite in a worker process, compares
-    the exported model in an ONNX runtime with the native outputs, and records every cell's failure.
+    :class:`edgeai_core.api.ImportUnsupported` with the reason). The grid (``edgeai grid``, contributed by
+    the plugin that provides the compatibility commands; the suite needs nothing from it) runs each suite in
+    a worker process, compares the exported model in an ONNX runtime with the native outputs, and records
+    every cell's failure.
     ``params`` become ``edgeai grid --set SUITE.PARAM=VALUE`` options.
 
     Example::
@@ -301,8 +302,8 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
     names a subclass of :class:`edgeai_core.api.OnnxBackend`, whose ``prepare(path, inputs)`` loads or
     compiles an ONNX file for those inputs (raising if it cannot: the case "failed to compile") and returns a
     :class:`edgeai_core.api.BackendSession` that runs it. The command comes from the plugin that
-    provides the compatibility commands; the backend needs nothing from it. Compile through your plugin's own components so the
-    suite tests what a pipeline would run. ``uses`` names those components for the report.
+    provides the compatibility commands; the backend needs nothing from it. Compile through your plugin's own
+    components so the suite tests what a pipeline would run. ``uses`` names those components for the report.
 
     Example::
 
