@@ -40,6 +40,8 @@ class Registration:
     ``params``: the component's parameters (see :mod:`edgeai_core.params`).
     ``install``: the pip requirement that brings the framework the factory needs (``"mypkg[compile]"``);
     named in the error when importing the factory fails for a missing module.
+    ``needs``: top-level modules the factory imports when it runs that ``install`` does not bring (a framework
+    installed separately, ``("onnx2tf",)``); ``--dry-run`` and the matrix plan look for them without importing.
     ``provider``: the distribution that registered it, filled in by the plugin host.
     """
 
@@ -51,6 +53,7 @@ class Registration:
     # Typed loosely so plugin authors may pass a plain tuple of Param; __post_init__ makes it a ParamSet.
     params: ParamSetLike = field(default_factory=ParamSet)
     install: str = ""
+    needs: tuple[str, ...] = ()
     provider: str = ""
 
     def __post_init__(self) -> None:
@@ -316,6 +319,7 @@ class KnownComponent:
     name: str
     distribution: str
     install: str = ""
+    needs: tuple[str, ...] = ()
     provider: str = ""
 
     def __post_init__(self) -> None:
