@@ -280,7 +280,8 @@ def fidelity_text(fidelity: Mapping[str, Any] | None) -> str | None:
 
 
 def _table(document: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    header = ["combination", "road", "format", "status", "accuracy", "fidelity", "median us", "size KiB", "note"]
+    header = ["combination", "road", "format", "status", "accuracy", "fidelity", "median us", "size KiB"]
+    header.append("note")
     rows = []
     for row in document["combinations"]:
         size = row["size_bytes"] / 1024 if row["size_bytes"] is not None else None

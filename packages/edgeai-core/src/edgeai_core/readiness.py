@@ -1,11 +1,11 @@
 """Is every component of a plan installed? Answered before anything heavy runs, without importing a framework.
 
 A record names its factory module (``edgeai_onnx.runtime:OnnxRuntime``) and the pip requirement that brings
-its framework (``install = "edgeai-onnx[compile]"``). A component is ready when its factory's top package and the modules it
-``needs`` can be found (:func:`importlib.util.find_spec`, which imports nothing below a top package) and every distribution
-its requirement declares (the distribution's own requirements plus those of the named extras) is installed
-(read from the installed metadata, nothing imported). ``edgeai run --dry-run`` and the ``edgeai matrix`` plan use
-it; the error is one line naming the component and what to ``pip install``.
+its framework (``install = "edgeai-onnx[compile]"``). A component is ready when its factory's top package and
+the modules it ``needs`` can be found (:func:`importlib.util.find_spec`, which imports nothing below a top
+package) and every distribution its requirement declares (the distribution's own requirements plus those of the
+named extras) is installed (read from the installed metadata, nothing imported). ``edgeai run --dry-run`` and
+the ``edgeai matrix`` plan use it; the error is one line naming the component and what to ``pip install``.
 """
 
 from __future__ import annotations

@@ -198,6 +198,8 @@ class Runner:
         self.command = command
         self.artifacts_dir = self.output_dir / "artifacts"
         self.stage = "setup"
+        #: "converter keras-to-onnx on model.keras" while a step runs: named in its failure
+        self._step_label = ""
         self.fidelity: FidelityCheck | None = None
         self.workspace = Workspace(self.output_dir, self.progress, self._context, self._stage)
 
@@ -243,6 +245,9 @@ class Runner:
         if isinstance(exc, OSError) and exc.filename is not None:
             reason = (exc.strerror or str(exc)).rstrip(".")
             return f"{self.stage} failed: {exc.filename}: {reason[:1].lower() + reason[1:]}"
+        if self._step_label and self.stage.startswith("steps["):  # name the step, its input and the cause
+            cause = str(exc) if isinstance(exc, EdgeaiError) else f"{type(exc).__name__}: {exc}"
+            return f"{self.stage} failed: {self._step_label}: {cause}"
         return f"{self.stage} failed: {exc}"
 
     def _stage(self, name: str, message: str) -> None:
@@ -291,6 +296,7 @@ class Runner:
                 f"steps[{index}]",
                 f"{step.record.kind} {step.record.name}: {step.input_format} -> {step.output_format}",
             )
+            self._step_label = f"{step.record.kind} {step.record.name} on {Path(artifact.path).name}"
             started = time.perf_counter()
             component = build(step, self._context(f"{index:02d}-{step.record.name}"))
             source = artifact
