@@ -23,6 +23,10 @@ SMALL_BENCHMARK = (
 )
 
 
+#: A factory in an installed package that is never imported: the matrix plans from records alone.
+RECORDS_ONLY = "edgeai_core.records_only_factory:Y"
+
+
 class _Extra:
     """Records only: a compiler with modes, one with a required parameter, a runtime with modes."""
 
@@ -32,7 +36,7 @@ class _Extra:
             CompilerRecord(
                 name="moded",
                 summary="x",
-                factory="x:Y",
+                factory=RECORDS_ONLY,
                 input_formats=("npz-mlp",),
                 output_format="npz-mlp",
                 params=(Param("mode", "choice", default="b", choices=("a", "b", "c"), help="m"),),
@@ -40,7 +44,7 @@ class _Extra:
             CompilerRecord(
                 name="needy",
                 summary="x",
-                factory="x:Y",
+                factory=RECORDS_ONLY,
                 input_formats=("npz-mlp",),
                 output_format="npz-mlp",
                 params=(Param("key", "str", help="no default"),),
@@ -53,10 +57,17 @@ class _Extra:
             RuntimeRecord(
                 name="vm",
                 summary="x",
-                factory="x:Y",
+                factory=RECORDS_ONLY,
                 formats=("npz-mlp",),
                 params=(Param("mode", "choice", default="fast", choices=("fast", "safe"), help="m"),),
-            )
+            ),
+            RuntimeRecord(
+                name="absent-rt",
+                summary="its framework is not installed",
+                factory="edgeai_absent_framework.rt:Runtime",
+                formats=("npz-mlp",),
+                install="edgeai-absent",
+            ),
         ]
 
 
@@ -69,6 +80,13 @@ def test_combinations_are_planned_from_records_only(make_host: Any) -> None:
     assert names[:3] == ["numpy", "vm.fast", "vm.safe"]
     assert "moded.b+weight-int8+numpy" in names and "weight-int8+moded.c+vm.safe" in names
     assert not [n for n in names if "needy" in n]
+    # a road whose framework is missing is not listed; the plan says what to install
+    assert not [n for n in names if "absent-rt" in n]
+    assert {
+        "combination": "absent-rt",
+        "reason": "runtime:absent-rt needs 'edgeai_absent_framework', which is not installed: "
+        "pip install edgeai-absent",
+    } in rejected
     assert {
         "combination": "compiler:needy",
         "reason": "compiler:needy needs key (no default to use)",
