@@ -124,3 +124,59 @@ def test_user_model_through_every_road(
         assert results["fidelity"]["reference"]["step"] == "onnx-file"
     table = (tmp_path / "m" / "matrix.md").read_text()
     assert "loaded from its file" in table and "fidelity" in table
+
+
+def test_a_dynamic_sequence_length_is_caught_before_a_static_build(make_host: Any, tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    helper = onnx.helper
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", "seq", FEATURES])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", FEATURES])
+    node = helper.make_node("ReduceMean", ["x"], ["y"], axes=[1], keepdims=0)
+    graph = helper.make_graph([node], "mean", [x], [y])
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    host = make_host("core", "datasets", "onnx", "tvm")
+    expected = (
+        "compiler 'tvm' builds for static shapes, but input 'x' of dynamic.onnx has a dynamic dimension 1 in "
+        "(batch, seq, 16); fix it with --set model.input_shape=[1,<seq>,16]"
+    )
+    config = tmp_path / "run.json"
+    config.write_text(
+        json.dumps(
+            {
+                "dataset": {"name": "synthetic", "shape": [SEQ, FEATURES]},
+                "model": {"name": "onnx-file", "path": str(path)},
+                "steps": [{"name": "tvm"}],
+                "runtime": {"name": "tvm"},
+            }
+        )
+    )
+    dry = CliRunner().invoke(
+        cli, ["run", str(config), "-o", str(tmp_path / "o"), "--dry-run"], obj={"host": host}
+    )
+    assert dry.exit_code == 2
+    assert dry.output.strip().splitlines()[-1] == f"error: steps[0]: {expected}"
+    fixed = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            str(config),
+            "-o",
+            str(tmp_path / "o"),
+            "--dry-run",
+            "--set",
+            f"model.input_shape=[1,{SEQ},16]",
+        ],
+        obj={"host": host},
+    )
+    assert fixed.exit_code == 0, fixed.output
+    listed = CliRunner().invoke(
+        cli,
+        ["matrix", "--model", "onnx-file", "--set", f"model.path={path}", "--list", "--json"],
+        obj={"host": host},
+    )
+    assert listed.exit_code == 0, listed.output
+    document = json.loads(listed.stdout)
+    assert "onnxruntime" in [c["combination"] for c in document["combinations"]]
+    assert not [c for c in document["combinations"] if "tvm" in c["combination"]]
+    assert {"combination": "tvm+tvm", "reason": f"steps[0]: {expected}"} in document["rejected"]

@@ -45,7 +45,7 @@ from edgeai_core.api import (
     run_planned,
     train_shared,
 )
-from edgeai_core.readiness import check_installed, plan_records
+from edgeai_core.readiness import check_plan_installed
 
 SCHEMA = "edgeai-matrix/1"
 #: A smaller budget than the demo's: accuracy does not depend on it, and a matrix has many rows.
@@ -152,7 +152,7 @@ def plan_matrix(
         raw = apply_overrides(raw, overrides)
         try:
             plan = plan_pipeline(parse_config(raw), host)
-            check_installed(plan_records(plan))
+            check_plan_installed(plan)  # frameworks installed, dimensions a static build can take
         except EdgeaiError as exc:
             rejected.append({"combination": name, "reason": str(exc)})
             continue

@@ -14,9 +14,10 @@ import importlib.metadata
 import importlib.util
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from edgeai_core.errors import MissingDependencyError
+from edgeai_core.errors import MissingDependencyError, PlanError
 from edgeai_core.records import Registration
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
@@ -118,5 +119,63 @@ def plan_records(plan: Any) -> list[tuple[Registration, str | None]]:
 
 
 def check_plan_installed(plan: Any) -> None:
-    """:func:`check_installed` for every component of ``plan`` that runs on this machine."""
+    """:func:`check_installed` for every component of ``plan`` that runs on this machine, then
+    :func:`check_plan_dims`."""
     check_installed(plan_records(plan))
+    check_plan_dims(plan)
+
+
+def onnx_file_inputs(path: Path) -> list[tuple[str, tuple[int | str, ...]]] | None:
+    """``[(name, shape)]`` of an ONNX file's graph inputs that are not initializers (a dynamic dimension is its
+    symbol, or ``"?"``), read with the ``onnx`` package where installed; None where it cannot be read."""
+    if not _found("onnx") or not path.is_file():
+        return None
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:  # not an ONNX file: the model stage says so
+        return None
+    constants = {t.name for t in graph.initializer}
+    found: list[tuple[str, tuple[int | str, ...]]] = []
+    for value in graph.input:
+        if value.name in constants:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        found.append(
+            (value.name, tuple(d.dim_value if d.dim_value > 0 else (d.dim_param or "?") for d in dims))
+        )
+    return found
+
+
+def check_plan_dims(plan: Any) -> None:
+    """Raise :class:`PlanError` (exit 2) when a compiler that builds for static shapes (``static_dims``) would
+    get a model input with a dynamic dimension besides the batch, where the plan can know: an ONNX model file
+    (format ``onnx``, parameter ``path``) whose first input's shape the ``input_shape`` parameter does not fix."""
+    static = [(i, s) for i, s in enumerate(plan.steps) if getattr(s.record, "static_dims", False)]
+    model = plan.model
+    if not static or getattr(model.record, "format", "") != "onnx" or not model.params.get("path"):
+        return
+    inputs = onnx_file_inputs(Path(model.params["path"]))
+    if not inputs:
+        return
+    index, step = static[0]
+    for position, (name, shape) in enumerate(inputs):
+        if position == 0 and model.params.get("input_shape"):
+            continue
+        dynamic = [i for i, d in enumerate(shape) if i > 0 and not isinstance(d, int)]
+        if dynamic:
+            shown = "(" + ", ".join(str(d) for d in shape) + ")"
+            example = ",".join(
+                "1" if i == 0 else str(d) if isinstance(d, int) else f"<{d}>" for i, d in enumerate(shape)
+            )
+            hint = (
+                f"fix it with --set model.input_shape=[{example}]"
+                if position == 0
+                else "export the model with that dimension fixed"
+            )
+            raise PlanError(
+                f"steps[{index}]: {step.record.kind} '{step.record.name}' builds for static shapes, but input "
+                f"'{name}' of {Path(model.params['path']).name} has a dynamic dimension {dynamic[0]} in {shown}; "
+                f"{hint}"
+            )

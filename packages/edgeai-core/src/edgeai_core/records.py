@@ -169,12 +169,15 @@ class ModelRecord(Registration):
 @dataclass(frozen=True, kw_only=True)
 class CompilerRecord(Registration):
     """An optimizer/compiler: an artifact in one of ``input_formats`` becomes one in ``output_format``.
-    ``needs_dataset``: the compiler uses the dataset (for calibration) when given one."""
+    ``needs_dataset``: the compiler uses the dataset (for calibration) when given one.
+    ``static_dims``: it builds for fixed input shapes: every dimension but the batch must be known (a model
+    with a dynamic sequence length fails it); ``--dry-run`` and the matrix plan check where they can."""
 
     kind: ClassVar[str] = "compiler"
     input_formats: tuple[str, ...]
     output_format: str
     needs_dataset: bool = False
+    static_dims: bool = False
 
     def facts(self) -> dict[str, Any]:
         return {
