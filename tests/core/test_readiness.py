@@ -88,7 +88,7 @@ def test_a_raw_exception_in_a_step_becomes_one_line_naming_step_model_and_cause(
     core_host: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(self: Any, artifact: Any, dataset: Any = None) -> Any:
-        raise ValueError("zip() argument 2 is longer than argument 1")
+        raise ValueError("zip() argument 2 is longer than argument 1\n  (a framework's second line)")
 
     monkeypatch.setattr(WeightInt8, "compile", broken)
     plan = plan_pipeline(parse_config(CONFIG), core_host)

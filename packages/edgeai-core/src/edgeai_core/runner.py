@@ -246,7 +246,13 @@ class Runner:
             reason = (exc.strerror or str(exc)).rstrip(".")
             return f"{self.stage} failed: {exc.filename}: {reason[:1].lower() + reason[1:]}"
         if self._step_label and self.stage.startswith("steps["):  # name the step, its input and the cause
-            cause = str(exc) if isinstance(exc, EdgeaiError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, EdgeaiError):
+                cause = str(exc)
+            else:  # a framework's raw exception: its type and first line (results.json keeps it whole)
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                cause = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+            name = self._step_label.split(" ")[1]
+            cause = cause.removeprefix(f"{name}: ")  # the step is named once
             return f"{self.stage} failed: {self._step_label}: {cause}"
         return f"{self.stage} failed: {exc}"
 
