@@ -40,12 +40,12 @@ from edgeai_core.api import (
     UsageError,
     Variant,
     apply_overrides,
+    check_plan_installed,
     parse_config,
     plan_pipeline,
     run_planned,
     train_shared,
 )
-from edgeai_core.readiness import check_plan_installed
 
 SCHEMA = "edgeai-matrix/1"
 #: A smaller budget than the demo's: accuracy does not depend on it, and a matrix has many rows.

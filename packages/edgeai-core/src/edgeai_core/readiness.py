@@ -10,6 +10,7 @@ the ``edgeai matrix`` plan use it; the error is one line naming the component an
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import re
@@ -127,13 +128,20 @@ def check_plan_installed(plan: Any) -> None:
 
 def onnx_file_inputs(path: Path) -> list[tuple[str, tuple[int | str, ...]]] | None:
     """``[(name, shape)]`` of an ONNX file's graph inputs that are not initializers (a dynamic dimension is its
-    symbol, or ``"?"``), read with the ``onnx`` package where installed; None where it cannot be read."""
+    symbol, or ``"?"``), read with the ``onnx`` package where installed; None where it cannot be read. Read once
+    per file version (the matrix plans many roads of one model)."""
     if not _found("onnx") or not path.is_file():
         return None
+    stat = path.stat()
+    return _onnx_file_inputs(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_file_inputs(path: str, mtime_ns: int, size: int) -> list[tuple[str, tuple[int | str, ...]]] | None:
     try:
         import onnx
 
-        graph = onnx.load(str(path), load_external_data=False).graph
+        graph = onnx.load(path, load_external_data=False).graph
     except Exception:  # not an ONNX file: the model stage says so
         return None
     constants = {t.name for t in graph.initializer}
