@@ -23,8 +23,12 @@ SMALL_BENCHMARK = (
 )
 
 
+#: A factory in an installed package that is never imported: the matrix plans from records alone.
+RECORDS_ONLY = "edgeai_core.records_only_factory:Y"
+
+
 def _record(record_type: Any, name: str, **facts: Any) -> Any:
-    return record_type(name=name, summary="x", factory="x:Y", **facts)
+    return record_type(name=name, summary="x", factory=RECORDS_ONLY, **facts)
 
 
 class _Extra:
@@ -42,7 +46,16 @@ class _Extra:
     @hookimpl
     def edgeai_register_runtimes(self) -> list[RuntimeRecord]:
         modes = Param("mode", "choice", default="fast", choices=("fast", "safe"), help="m")
-        return [_record(RuntimeRecord, "vm", formats=("npz-mlp",), params=(modes,))]
+        return [
+            _record(RuntimeRecord, "vm", formats=("npz-mlp",), params=(modes,)),
+            RuntimeRecord(
+                name="absent-rt",
+                summary="its framework is not installed",
+                factory="edgeai_absent_framework.rt:Runtime",
+                formats=("npz-mlp",),
+                install="edgeai-absent",
+            ),
+        ]
 
 
 def test_combinations_are_planned_from_records_only(make_host: Any) -> None:
@@ -54,6 +67,13 @@ def test_combinations_are_planned_from_records_only(make_host: Any) -> None:
     assert names[:3] == ["numpy", "vm.fast", "vm.safe"]
     assert "moded.b+weight-int8+numpy" in names and "weight-int8+moded.c+vm.safe" in names
     assert not [n for n in names if "needy" in n]
+    # a road whose framework is missing is not listed; the plan says what to install
+    assert not [n for n in names if "absent-rt" in n]
+    assert {
+        "combination": "absent-rt",
+        "reason": "runtime:absent-rt needs 'edgeai_absent_framework', which is not installed: "
+        "pip install edgeai-absent",
+    } in rejected
     assert {
         "combination": "compiler:needy",
         "reason": "compiler:needy needs key (no default to use)",

@@ -61,3 +61,73 @@ def test_onnx_to_tflite_through_onnx2tf(
     runtime.load(quantized)
     accuracy = float(np.mean(runtime.infer([x])[0].argmax(1) == data.split("test").targets))
     assert float(np.mean(reference.argmax(1) == data.split("test").targets)) - accuracy <= 0.015
+
+
+def test_captured_normalization_constants_are_folded(tf_session: dict[str, Any], tmp_path: Any) -> None:
+    """The EfficientNetB0 case: tf2onnx leaves an adapted Normalization layer's mean and variance as extra graph
+    inputs (the run failed with a raw ``zip() argument 2 is longer than argument 1``); they become initializers."""
+    keras = pytest.importorskip("keras")
+    onnx = pytest.importorskip("onnx")
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(64, 12)) * 3 + 5).astype(np.float32)
+    norm = keras.layers.Normalization()
+    norm.adapt(data)
+    inputs = keras.Input((12,), name="x")
+    hidden = keras.layers.Dense(16, activation="relu")(norm(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(hidden))
+    path = tmp_path / "normalized.keras"
+    model.save(path)
+    make = tf_session["make"]
+    source = make("model", "keras-file", path=str(path)).prepare(None)
+    artifact = make("converter", "keras-to-onnx").convert(source)
+    graph = onnx.load(str(artifact.path)).graph
+    assert [i.name for i in graph.input] == [t.name for t in artifact.io.inputs] == ["x"]
+    folded = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
+    assert any(np.allclose(v.ravel(), norm.mean.numpy().ravel()) for v in folded.values() if v.size == 12)
+    session = ort.InferenceSession(str(artifact.path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": data})
+    assert np.max(np.abs(got - model.predict(data, verbose=0))) <= 1e-5
+    assert artifact.metadata["verified"] is True and artifact.metadata["verify_max_abs_diff"] <= 1e-5
+
+
+def test_inputs_left_unfolded_are_named_with_the_reason() -> None:
+    onnx = pytest.importorskip("onnx")
+    from edgeai_core.api import EdgeaiError
+    from edgeai_tflite.onnx_export import fold_captured_inputs
+
+    def tensor(name: str) -> Any:
+        return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [1, 3])
+
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Add", ["x", "632:0"], ["y"])],
+        "g",
+        [tensor("x"), tensor("632:0")],
+        [tensor("y")],
+    )
+
+    class Symbolic:  # a captured tensor whose value is not known when tracing
+        dtype = "float32"
+
+        def numpy(self) -> Any:
+            raise TypeError("symbolic")
+
+    class Placeholder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+    class Concrete:
+        def __init__(self) -> None:
+            self.graph = type("G", (), {"inputs": [Placeholder("x:0"), Placeholder("632:0")]})
+            self.captured_inputs = [Symbolic()]
+            self.variables: list[Any] = []
+
+    class Function:
+        def get_concrete_function(self) -> Any:
+            return Concrete()
+
+    with pytest.raises(EdgeaiError) as caught:
+        fold_captured_inputs(onnx.helper.make_model(graph), Function(), 1, "net.keras")
+    assert str(caught.value) == (
+        "the ONNX export of net.keras has 1 graph input(s) beyond the model's 1 (632:0): tensors the Keras model "
+        "captures that are not constants tf2onnx or edgeai can fold; export the model with those values frozen"
+    )

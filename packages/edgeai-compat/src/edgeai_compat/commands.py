@@ -211,13 +211,19 @@ def _print_suites(listing: list[dict[str, Any]], as_json: bool) -> None:
 
 
 @click.command("matrix")
-@click.option("--model", "model_name", default="digits-cnn", show_default=True, help="The model to train.")
+@click.option(
+    "--model",
+    "model_name",
+    default="digits-cnn",
+    show_default=True,
+    help="The model to train, or a load-only model with its file: --model onnx-file --set model.path=M.",
+)
 @click.option(
     "--dataset",
     "dataset_name",
-    default="digits",
-    show_default=True,
-    help="Dataset to train on and to evaluate the test split of.",
+    default=None,
+    help="Dataset to train on and to evaluate the test split of [default: digits; synthetic for a "
+    "load-only model].",
 )
 @_output_option("build/matrix", "Folder for matrix.json/.md/.rst and one results folder per combination.")
 @click.option(
@@ -247,7 +253,7 @@ def _print_suites(listing: list[dict[str, Any]], as_json: bool) -> None:
 def matrix_cmd(
     ctx: click.Context,
     model_name: str,
-    dataset_name: str,
+    dataset_name: str | None,
     output: Path,
     max_steps: int,
     no_modes: bool,
@@ -258,11 +264,16 @@ def matrix_cmd(
     as_json: bool,
 ) -> None:
     """The framework matrix: every compiler x runtime combination the installed plugins allow for one model,
-    each benchmarked and evaluated on the dataset's test split (the model is trained once)."""
-    from edgeai_compat.matrix import MatrixOptions, plan_matrix, run_matrix
+    each benchmarked and evaluated on the dataset's test split (the model is trained once; a load-only model
+    such as `--model onnx-file --set model.path=model.onnx` is loaded from its file, and each road records its
+    fidelity against it)."""
+    from edgeai_compat.matrix import MatrixOptions, fidelity_text, is_trainable, plan_matrix, run_matrix
 
     host = host_for(ctx)
-    model, dataset = {"name": model_name}, {"name": dataset_name}
+    model = {"name": model_name}
+    if dataset_name is None:
+        dataset_name = "digits" if is_trainable(host, model) else "synthetic"
+    dataset = {"name": dataset_name}
     options = MatrixOptions(max_steps=max_steps, expand=not no_modes, seed=seed, overrides=overrides)
     if list_only:
         planned, rejected = plan_matrix(host, model, dataset, options)
@@ -297,13 +308,15 @@ def matrix_cmd(
             r["combination"],
             r["status"],
             _fmt(r["accuracy"], ".4f"),
+            fidelity_text(r.get("fidelity")) or "-",
             _fmt(r["median_us"], ".1f"),
             _fmt(r["size_bytes"] and r["size_bytes"] / 1024, ".1f"),
             (r["note"] or "")[:60],
         ]
         for r in document["combinations"]
     ]
-    click.echo(text_table(rows, ["combination", "status", "accuracy", "median us", "size KiB", "note"]))
+    header = ["combination", "status", "accuracy", "fidelity", "median us", "size KiB", "note"]
+    click.echo(text_table(rows, header))
     click.echo(f"matrix: {output / 'matrix.json'}, tables: {output / 'matrix.md'}, {output / 'matrix.rst'}")
 
 

@@ -13,6 +13,12 @@ Every allowed combination runs like an ``edgeai demo`` variant (``edgeai_core.va
 once on the dataset, each combination loads that checkpoint, is benchmarked, and is evaluated on the test split.
 Same seed and training, same checkpoint: a combination's accuracy equals that of the demo variant with the same
 road.
+
+A load-only model (``--model onnx-file --set model.path=M``, ``keras-file``, ``tflite-file``) is not trained:
+every combination loads the user's file. The plan leaves out the roads whose components' frameworks are not
+installed (with the missing package as the reason; nothing is imported to find out), and every row records the
+fidelity of its final runtime against the model file (the ``fidelity`` section of its ``results.json``) next to
+its latency.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from edgeai_core.api import (
     UsageError,
     Variant,
     apply_overrides,
+    check_plan_installed,
     parse_config,
     plan_pipeline,
     run_planned,
@@ -154,6 +161,7 @@ def plan_matrix(
         raw = apply_overrides(raw, options.overrides)
         try:
             plan = plan_pipeline(parse_config(raw), host)
+            check_plan_installed(plan)  # frameworks installed, dimensions a static build can take
         except EdgeaiError as exc:
             rejected.append({"combination": name, "reason": str(exc)})
             continue
@@ -202,7 +210,8 @@ def run_matrix(
             f"no compiler x runtime combination can run model {model['name']} with the installed plugins"
         )
     started = time.perf_counter()
-    checkpoints = train_shared(host, planned, output / "_trained", progress)
+    trainable = is_trainable(host, model)
+    checkpoints = train_shared(host, planned, output / "_trained", progress) if trainable else {}
     rows = run_planned(host, planned, output, checkpoints, progress=progress, command=command)
     for row, (variant, _raw) in zip(rows, planned, strict=True):
         row["combination"] = row.pop("variant")
@@ -214,12 +223,14 @@ def run_matrix(
             f" ({variant.config['runtime']['mode']})" if "mode" in variant.config["runtime"] else ""
         )
         row["format"] = variant.extra["final_format"]
+        row["fidelity"] = row_fidelity(Path(row["results"])) if row["results"] else None
         row["results"] = str(Path(row["results"]).relative_to(output)) if row["results"] else None
     document = {
         **provenance(SCHEMA),
         "model": dict(model),
         "dataset": dict(dataset),
         "seed": options.seed,
+        "trained": trainable,
         "max_steps": options.max_steps,
         "benchmark": options.benchmark_table,
         "checkpoints": [str(p) for p in checkpoints.values()],
@@ -231,8 +242,43 @@ def run_matrix(
     return document
 
 
+def is_trainable(host: Any, model: Mapping[str, Any]) -> bool:
+    """Whether the matrix trains ``model`` (False for load-only models: a user's file)."""
+    return bool(getattr(host.get("model", model["name"], where="--model"), "trainable", True))
+
+
+def row_fidelity(results: Path) -> dict[str, Any] | None:
+    """The fidelity of a combination's final runtime against the reference, from its ``results.json``:
+    ``{"status", "precision", "max_abs_diff", "cosine_similarity", "top1_agreement"}``, None if not measured."""
+    import json
+
+    try:
+        doc = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entries = [e for e in (doc.get("fidelity") or {}).get("steps") or [] if isinstance(e, dict)]
+    if not entries:
+        return None
+    last = entries[-1]
+    keys = ("step", "status", "precision", "max_abs_diff", "cosine_similarity", "top1_agreement")
+    return {k: last.get(k) for k in keys}
+
+
+def fidelity_text(fidelity: Mapping[str, Any] | None) -> str | None:
+    """``"int8 cos 0.99951"`` or ``"float32 max|d| 2.4e-07"`` (``" over"`` appended when over tolerance)."""
+    if not fidelity or fidelity.get("max_abs_diff") is None:
+        return None
+    precision = fidelity.get("precision") or ""
+    if precision in ("float32", "float64", ""):
+        text = f"{precision or 'max'} max|d| {fidelity['max_abs_diff']:.2g}".strip()
+    else:
+        text = f"{precision} cos {fidelity['cosine_similarity']:.5f}"
+    return text + (" over" if fidelity.get("status") == "over_tolerance" else "")
+
+
 def _table(document: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    header = ["combination", "road", "format", "status", "accuracy", "median us", "size KiB", "note"]
+    header = ["combination", "road", "format", "status", "accuracy", "fidelity", "median us", "size KiB"]
+    header.append("note")
     rows = []
     for row in document["combinations"]:
         size = row["size_bytes"] / 1024 if row["size_bytes"] is not None else None
@@ -243,6 +289,7 @@ def _table(document: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
                 row["format"],
                 row["status"],
                 f"{row['accuracy']:.4f}" if row["accuracy"] is not None else None,
+                fidelity_text(row.get("fidelity")),
                 f"{row['median_us']:.1f}" if row["median_us"] is not None else None,
                 f"{size:.1f}" if size is not None else None,
                 row["note"] or None,
@@ -255,7 +302,8 @@ def _intro(document: Mapping[str, Any]) -> str:
     bench = ", ".join(f"{k} {v}" for k, v in document["benchmark"].items())
     return (
         f"model {document['model']['name']} on dataset {document['dataset']['name']} (test split), seed "
-        f"{document['seed']}, trained once; benchmark {bench}; edgeai {document['edgeai_version']}, Python "
+        f"{document['seed']}, {'trained once' if document.get('trained', True) else 'loaded from its file'}; "
+        f"benchmark {bench}; edgeai {document['edgeai_version']}, Python "
         f"{document['python']} ({document['machine']}), {document['created']}. {len(document['combinations'])} "
         f"combinations ran; {len(document['rejected'])} were not allowed by the installed plugins."
     )

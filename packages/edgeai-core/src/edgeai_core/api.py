@@ -123,6 +123,7 @@ _EXPORTS: dict[str, str] = {
     "parse_config": "config",
     "apply_overrides": "config",
     "plan_pipeline": "planner",
+    "check_plan_installed": "readiness",
     "Variant": "variants",
     "train_shared": "variants",
     "run_planned": "variants",
@@ -206,6 +207,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "build_architecture",
     "channel_axis",
     "check_input_shape",
+    "check_plan_installed",
     "condense",
     "dequantize",
     "echo_json",
@@ -325,6 +327,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.plugins import PluginHost
     from edgeai_core.progress import NullProgress, Progress, StreamProgress
+    from edgeai_core.readiness import check_plan_installed
     from edgeai_core.records import (
         CompilerRecord,
         ConverterRecord,

@@ -40,6 +40,8 @@ class Registration:
     ``params``: the component's parameters (see :mod:`edgeai_core.params`).
     ``install``: the pip requirement that brings the framework the factory needs (``"mypkg[compile]"``);
     named in the error when importing the factory fails for a missing module.
+    ``needs``: top-level modules the factory imports when it runs that ``install`` does not bring (a framework
+    installed separately, ``("onnx2tf",)``); ``--dry-run`` and the matrix plan look for them without importing.
     ``provider``: the distribution that registered it, filled in by the plugin host.
     """
 
@@ -51,6 +53,7 @@ class Registration:
     # Typed loosely so plugin authors may pass a plain tuple of Param; __post_init__ makes it a ParamSet.
     params: ParamSetLike = field(default_factory=ParamSet)
     install: str = ""
+    needs: tuple[str, ...] = ()
     provider: str = ""
 
     def __post_init__(self) -> None:
@@ -166,12 +169,15 @@ class ModelRecord(Registration):
 @dataclass(frozen=True, kw_only=True)
 class CompilerRecord(Registration):
     """An optimizer/compiler: an artifact in one of ``input_formats`` becomes one in ``output_format``.
-    ``needs_dataset``: the compiler uses the dataset (for calibration) when given one."""
+    ``needs_dataset``: the compiler uses the dataset (for calibration) when given one.
+    ``static_dims``: it builds for fixed input shapes: every dimension but the batch must be known (a model
+    with a dynamic sequence length fails it); ``--dry-run`` and the matrix plan check where they can."""
 
     kind: ClassVar[str] = "compiler"
     input_formats: tuple[str, ...]
     output_format: str
     needs_dataset: bool = False
+    static_dims: bool = False
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -341,6 +347,7 @@ class KnownComponent:
     name: str
     distribution: str
     install: str = ""
+    needs: tuple[str, ...] = ()
     provider: str = ""
 
     def __post_init__(self) -> None:

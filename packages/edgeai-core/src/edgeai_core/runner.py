@@ -188,6 +188,8 @@ class Runner:
         self.command = command
         self.artifacts_dir = self.output_dir / "artifacts"
         self.stage = "setup"
+        #: "converter keras-to-onnx on model.keras" while a step runs: named in its failure
+        self._step_label = ""
         self.fidelity: FidelityCheck | None = None
         self.workspace = Workspace(self.output_dir, self.progress, self._context, self._stage)
 
@@ -233,6 +235,15 @@ class Runner:
         if isinstance(exc, OSError) and exc.filename is not None:
             reason = (exc.strerror or str(exc)).rstrip(".")
             return f"{self.stage} failed: {exc.filename}: {reason[:1].lower() + reason[1:]}"
+        if self._step_label and self.stage.startswith("steps["):  # name the step, its input and the cause
+            if isinstance(exc, EdgeaiError):
+                cause = str(exc)
+            else:  # a framework's raw exception: its type and first line (results.json keeps it whole)
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                cause = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+            name = self._step_label.split(" ")[1]
+            cause = cause.removeprefix(f"{name}: ")  # the step is named once
+            return f"{self.stage} failed: {self._step_label}: {cause}"
         return f"{self.stage} failed: {exc}"
 
     def _stage(self, name: str, message: str) -> None:
@@ -281,6 +292,7 @@ class Runner:
                 f"steps[{index}]",
                 f"{step.record.kind} {step.record.name}: {step.input_format} -> {step.output_format}",
             )
+            self._step_label = f"{step.record.kind} {step.record.name} on {Path(artifact.path).name}"
             started = time.perf_counter()
             component = build(step, self._context(f"{index:02d}-{step.record.name}"))
             source = artifact

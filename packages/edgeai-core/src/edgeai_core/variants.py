@@ -212,7 +212,7 @@ def run_planned(
     """Run every planned variant with its shared checkpoint into ``output/<variant>``; return their rows."""
     rows = []
     for variant, raw in planned:
-        if not raw["model"].get("checkpoint"):
+        if not raw["model"].get("checkpoint") and train_key(raw) in checkpoints:  # load-only models: none
             raw["model"] = {**raw["model"], "checkpoint": str(checkpoints[train_key(raw)])}
         progress.stage(f"variant {variant.name}: {variant.summary}")
         rows.append(

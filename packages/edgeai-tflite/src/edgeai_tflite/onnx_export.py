@@ -46,6 +46,59 @@ def _nchw(spec: TensorSpec) -> TensorSpec:
     return dataclasses.replace(spec, shape=(n, c, h, w), layout="NCHW")
 
 
+def captured_constants(function: Any, user_inputs: int) -> dict[str, np.ndarray | None]:
+    """``{graph input name: value}`` for the tensors a traced ``tf.function`` captured (a Keras
+    ``Normalization`` layer's adapted mean and variance): the concrete function's graph inputs after the user's
+    ``user_inputs`` are its captured tensors, in order. A captured resource (a variable) maps to its current
+    value; anything else that is not a constant maps to None."""
+    concrete = function.get_concrete_function()
+    placeholders = list(concrete.graph.inputs)[user_inputs:]
+    values: dict[str, np.ndarray | None] = {}
+    for placeholder, captured in zip(placeholders, concrete.captured_inputs, strict=False):
+        name = placeholder.name
+        try:
+            if captured.dtype == tf.resource:
+                variable = next((v for v in concrete.variables if v.handle is captured), None)
+                values[name] = None if variable is None else np.asarray(variable.numpy())
+            else:
+                values[name] = np.asarray(captured.numpy())
+        except Exception:  # a symbolic tensor: not a constant
+            values[name] = None
+    return values
+
+
+def fold_captured_inputs(model_proto: Any, function: Any, user_inputs: int, model_name: str) -> Any:
+    """Make the graph inputs tf2onnx left behind for captured constants initializers with their values.
+
+    tf2onnx turns the captured tensors of a SavedModel signature into extra graph inputs (EfficientNetB0's
+    Normalization mean and variance); fed nothing, the model cannot run. Each one whose value is known becomes an
+    initializer; if any is left, :class:`EdgeaiError` names them and why."""
+    from onnx import numpy_helper
+
+    graph = model_proto.graph
+    extra = list(graph.input)[user_inputs:]
+    values = captured_constants(function, user_inputs)
+    left: list[str] = []
+    for tensor in extra:
+        value = values.get(tensor.name)
+        if value is None:
+            left.append(tensor.name)
+            continue
+        dims = [d.dim_value for d in tensor.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims) and int(np.prod(dims)) == value.size:
+            value = value.reshape(dims)
+        graph.initializer.append(numpy_helper.from_array(value, tensor.name))
+        graph.input.remove(tensor)
+    if left:
+        raise EdgeaiError(
+            f"the ONNX export of {model_name} has {len(left)} graph input(s) beyond "
+            f"the model's {user_inputs} ({', '.join(left)}): tensors the Keras model captures that are not "
+            "constants tf2onnx or edgeai can fold; export the model with those values frozen"
+        )
+    log.info("folded %d captured constant(s) of %s into initializers", len(extra), model_name)
+    return model_proto
+
+
 class KerasToOnnx(Converter):
     """``keras-to-onnx``: one self-contained ``model.onnx`` with a dynamic batch axis."""
 
@@ -92,6 +145,9 @@ class KerasToOnnx(Converter):
                 )
         except Exception as exc:
             raise EdgeaiError(f"tf2onnx cannot convert {artifact.path}: {condense(exc)}") from exc
+        if len(model_proto.graph.input) > len(names):
+            model_proto = fold_captured_inputs(model_proto, serve, len(names), artifact.path.name)
+            path.write_bytes(model_proto.SerializeToString())
         export_s = time.perf_counter() - started
         graph_inputs = [i.name for i in model_proto.graph.input]
         graph_outputs = [o.name for o in model_proto.graph.output]

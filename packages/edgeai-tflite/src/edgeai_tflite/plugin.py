@@ -198,6 +198,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             output_format="tflite",
             needs_dataset=True,
             install=INSTALL_COMPILE,
+            needs=("onnx:onnx2tf",),
             params=(
                 Param(
                     "mode",
@@ -282,6 +283,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             input_format="onnx",
             output_format="tflite",
             install=INSTALL_COMPILE,
+            needs=("onnx2tf",),
             params=(_KEEP_NCHW, *_verify_params("the ONNX model (with onnxruntime)")),
         ),
         ConverterRecord(

@@ -24,6 +24,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             input_formats=("onnx",),
             output_format=FORMAT,
             install="edgeai-tvm[compile]",
+            static_dims=True,
             params=(
                 Param(
                     "target",

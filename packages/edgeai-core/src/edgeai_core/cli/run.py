@@ -126,6 +126,9 @@ def register(cli: click.Group) -> None:
         host = host_for(ctx)
         plan = plan_pipeline(load_config(config, overrides), host)
         if dry_run:
+            from edgeai_core.readiness import check_plan_installed
+
+            check_plan_installed(plan)  # every framework the plan needs, found without importing one
             if as_json:
                 echo_json(plan.to_json())
             else:

@@ -1,0 +1,189 @@
+"""Is every component of a plan installed? Answered before anything heavy runs, without importing a framework.
+
+A record names its factory module (``edgeai_onnx.runtime:OnnxRuntime``) and the pip requirement that brings
+its framework (``install = "edgeai-onnx[compile]"``). A component is ready when its factory's top package and
+the modules it ``needs`` can be found (:func:`importlib.util.find_spec`, which imports nothing below a top
+package) and every distribution its requirement declares (the distribution's own requirements plus those of the
+named extras) is installed (read from the installed metadata, nothing imported). ``edgeai run --dry-run`` and
+the ``edgeai matrix`` plan use it; the error is one line naming the component and what to ``pip install``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from edgeai_core.errors import MissingDependencyError, PlanError
+from edgeai_core.records import Registration
+
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
+_EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def declared_needs(install: str) -> list[str]:
+    """The distributions ``install`` (``"edgeai-onnx[compile]"``) brings: the distribution, its requirements
+    without an extra marker and those of the named extras (markers other than ``extra`` are not evaluated:
+    a requirement for another platform counts as not needed). Empty when the distribution is not installed."""
+    match = _REQUIREMENT.match(install or "")
+    if not match:
+        return []
+    name, extras = match.group(1), {_normalize(e) for e in (match.group(2) or "").split(",") if e.strip()}
+    try:
+        requires = importlib.metadata.requires(name) or []
+    except importlib.metadata.PackageNotFoundError:
+        return [name]
+    needs = [name]
+    for line in requires:
+        requirement, _, marker = line.partition(";")
+        extra = _EXTRA.search(marker)
+        other_marker = _EXTRA.sub("", marker).strip(" ()and")
+        if other_marker:  # platform or python markers: not evaluated, not needed here
+            continue
+        if extra is not None and _normalize(extra.group(1)) not in extras:
+            continue
+        found = _REQUIREMENT.match(requirement)
+        if found:
+            needs.append(found.group(1))
+    return needs
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_need(record: Registration, input_format: str | None = None) -> tuple[str, str] | None:
+    """The first thing ``record`` needs that is not installed, as ``(what, pip install argument)``, or None.
+
+    A ``needs`` entry ``"FORMAT:module"`` counts only when the component reads ``input_format`` FORMAT."""
+    top = record.factory.partition(":")[0].split(".")[0]
+    if not _found(top):
+        return top, record.install or record.provider or top
+    for need in getattr(record, "needs", ()):
+        fmt, _, module = need.rpartition(":")
+        if fmt and fmt != input_format:
+            continue
+        if not _found(module):
+            return module, f"{module} (installed separately: `edgeai describe {record.name}` says how)"
+    for distribution in declared_needs(record.install)[1:]:
+        if not _installed(distribution):
+            return distribution, record.install
+    return None
+
+
+class NotInstalledError(MissingDependencyError):
+    """A planned component's framework is missing, found before anything ran: a usage error (exit 2)."""
+
+    exit_code = 2
+
+
+def check_installed(records: Iterable[Registration | tuple[Registration, str | None]]) -> None:
+    """Raise :class:`NotInstalledError` (one line: component, what is missing, what to install) for the
+    first record whose framework is not installed; an entry may be ``(record, input format)``."""
+    for entry in records:
+        record, input_format = entry if isinstance(entry, tuple) else (entry, None)
+        missing = missing_need(record, input_format)
+        if missing is not None:
+            raise NotInstalledError(record.qualified_name, *missing)
+
+
+def plan_records(plan: Any) -> list[tuple[Registration, str | None]]:
+    """The records of ``plan`` that run on this machine with the format each reads (a remote target runs the
+    runtime, not this host)."""
+    parts: list[tuple[Registration, str | None]] = []
+    if plan.dataset is not None:
+        parts.append((plan.dataset.record, None))
+    parts.append((plan.model.record, None))
+    parts += [(s.record, s.input_format) for s in plan.steps]
+    if plan.target is None:
+        parts.append((plan.runtime.record, plan.final_format))
+    return parts
+
+
+def check_plan_installed(plan: Any) -> None:
+    """:func:`check_installed` for every component of ``plan`` that runs on this machine, then
+    :func:`check_plan_dims`."""
+    check_installed(plan_records(plan))
+    check_plan_dims(plan)
+
+
+def onnx_file_inputs(path: Path) -> list[tuple[str, tuple[int | str, ...]]] | None:
+    """``[(name, shape)]`` of an ONNX file's graph inputs that are not initializers (a dynamic dimension is its
+    symbol, or ``"?"``), read with the ``onnx`` package where installed; None where it cannot be read. Read once
+    per file version (the matrix plans many roads of one model)."""
+    if not _found("onnx") or not path.is_file():
+        return None
+    stat = path.stat()
+    return _onnx_file_inputs(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_file_inputs(path: str, mtime_ns: int, size: int) -> list[tuple[str, tuple[int | str, ...]]] | None:
+    try:
+        import onnx
+
+        graph = onnx.load(path, load_external_data=False).graph
+    except Exception:  # not an ONNX file: the model stage says so
+        return None
+    constants = {t.name for t in graph.initializer}
+    found: list[tuple[str, tuple[int | str, ...]]] = []
+    for value in graph.input:
+        if value.name in constants:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        found.append(
+            (value.name, tuple(d.dim_value if d.dim_value > 0 else (d.dim_param or "?") for d in dims))
+        )
+    return found
+
+
+def check_plan_dims(plan: Any) -> None:
+    """Raise :class:`PlanError` (exit 2) when a compiler that builds for static shapes (``static_dims``) would
+    get a model input with a dynamic dimension besides the batch, where the plan can know: an ONNX model file
+    (format ``onnx``, parameter ``path``) whose first input's shape the ``input_shape`` parameter does not fix."""
+    static = [(i, s) for i, s in enumerate(plan.steps) if getattr(s.record, "static_dims", False)]
+    model = plan.model
+    if not static or getattr(model.record, "format", "") != "onnx" or not model.params.get("path"):
+        return
+    inputs = onnx_file_inputs(Path(model.params["path"]))
+    if not inputs:
+        return
+    index, step = static[0]
+    for position, (name, shape) in enumerate(inputs):
+        if position == 0 and model.params.get("input_shape"):
+            continue
+        dynamic = [i for i, d in enumerate(shape) if i > 0 and not isinstance(d, int)]
+        if dynamic:
+            shown = "(" + ", ".join(str(d) for d in shape) + ")"
+            example = ",".join(
+                "1" if i == 0 else str(d) if isinstance(d, int) else f"<{d}>" for i, d in enumerate(shape)
+            )
+            hint = (
+                f"fix it with --set model.input_shape=[{example}]"
+                if position == 0
+                else "export the model with that dimension fixed"
+            )
+            raise PlanError(
+                f"steps[{index}]: {step.record.kind} '{step.record.name}' builds for static shapes, but input "
+                f"'{name}' of {Path(model.params['path']).name} has a dynamic dimension {dynamic[0]} in {shown}; "
+                f"{hint}"
+            )
