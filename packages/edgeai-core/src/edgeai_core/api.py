@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "Context": "components",
     "Component": "components",
     "Split": "components",
+    "order_inputs": "components",
+    "PLACEHOLDER_INPUT": "components",
     "SPLITS": "components",
     "Dataset": "components",
     "Model": "components",
@@ -185,6 +187,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "RuntimeFailure",
     "RuntimeRecord",
     "Split",
+    "order_inputs",
+    "PLACEHOLDER_INPUT",
     "Stream",
     "StreamProgress",
     "TensorSpec",
@@ -286,7 +290,9 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Protocol,
         ResourceProbe,
         Runtime,
+        PLACEHOLDER_INPUT,
         Split,
+        order_inputs,
         Stream,
     )
     from edgeai_core.config import apply_overrides, parse_config, parse_value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
-from edgeai_core.components import Context, Dataset, Model, Split
+from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
 from edgeai_core.contracts import ContractError, check_artifact, check_outputs, check_split
 from edgeai_core.document import (
     ArtifactStep,
@@ -105,11 +105,22 @@ class NormalizedDataset(Dataset):
     def split(self, name: str) -> Split:
         if name not in self._cache:
             raw = check_split(self.inner.record, name, self.inner.split(name))
-            self._cache[name] = Split(self._normalize(raw.inputs), raw.targets)
+            self._cache[name] = Split(self._normalize_all(raw.inputs), raw.targets)
         return self._cache[name]
+
+    def _normalize_all(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The normalization is the first input's (an image); other inputs pass unchanged."""
+        return {k: self._normalize(v) if i == 0 else v for i, (k, v) in enumerate(inputs.items())}
+
+    def use_io_spec(self, io: IOSpec) -> None:
+        self.inner.use_io_spec(io)
+        self._cache.clear()
 
     def calibration_inputs(self, count: int) -> np.ndarray:
         return self._normalize(self.inner.calibration_inputs(count))
+
+    def calibration_samples(self, count: int) -> dict[str, np.ndarray]:
+        return self._normalize_all(self.inner.calibration_samples(count))
 
     @property
     def task(self) -> str:
@@ -146,22 +157,26 @@ def normalized_for(dataset: Dataset, artifact: Artifact) -> Dataset:
     return NormalizedDataset(dataset, mean, std, axis)
 
 
-def check_input_shape(inputs: np.ndarray, io: IOSpec, dataset: str) -> None:
-    """Fail early, with both shapes named, when the dataset's samples do not fit the model's input."""
+def check_input_shape(inputs: np.ndarray | Mapping[str, np.ndarray], io: IOSpec, dataset: str) -> None:
+    """Fail early, with both shapes named, when the dataset's samples do not fit the model's inputs
+    (and, for several inputs, when the names do not match)."""
     if not io.inputs:
         return
-    spec = io.inputs[0]
-    want = spec.shape[1:]
-    got = tuple(inputs.shape[1:])
-    fits = len(want) == len(got) and all(
-        not isinstance(w, int) or w == g for w, g in zip(want, got, strict=True)
-    )
-    if not fits:
-        shown = tuple(w if isinstance(w, int) else "?" for w in want)
-        raise UsageError(
-            f"dataset {dataset} gives samples of shape {got}, but the model's input '{spec.name}' expects "
-            f"{shown}; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
+    named = inputs if isinstance(inputs, Mapping) else {PLACEHOLDER_INPUT: inputs}
+    arrays = order_inputs(named, io, f"dataset {dataset}")
+    for spec, array in zip(io.inputs, arrays, strict=True):
+        want = spec.shape[1:]
+        got = tuple(array.shape[1:])
+        fits = len(want) == len(got) and all(
+            not isinstance(w, int) or w == g for w, g in zip(want, got, strict=True)
         )
+        if not fits:
+            shown = tuple(w if isinstance(w, int) else "?" for w in want)
+            raise UsageError(
+                f"dataset {dataset} gives samples of shape {got}, but the model's input '{spec.name}' expects "
+                f"{shown}; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) "
+                "to match"
+            )
 
 
 def _static_batch(io: IOSpec) -> int | None:
@@ -408,8 +423,9 @@ class Runner:
         elif dataset is not None:
             split = self._split(dataset, self.plan.config.evaluation["split"])
             check_input_shape(split.inputs, io, dataset.name)
+            arrays = split.arrays(io, f"dataset {dataset.name}")
             count = max(1, len(split) // batch)
-            pool = [[split.inputs[i * batch : (i + 1) * batch]] for i in range(min(count, 256))]
+            pool = [[a[i * batch : (i + 1) * batch] for a in arrays] for i in range(min(count, 256))]
         else:
             pool = [synthetic_inputs(io, batch, self.plan.config.seed + i) for i in range(16)]
 
@@ -477,15 +493,18 @@ class Runner:
         record = self.plan.runtime.record
         outputs = []
         total = min(limit, len(split))
+        arrays = split.arrays(io, f"dataset {dataset.name}")
+        static = _static_batch(io)
         for start in range(0, total, batch):
-            x = split.inputs[start : min(start + batch, total)]
-            if len(x) < batch and _static_batch(io):  # pad the last batch of a static-batch model
-                pad = np.repeat(x[-1:], batch - len(x), axis=0)
-                out = check_outputs(record, target.infer([np.concatenate([x, pad])]), io, batch)[0][: len(x)]
+            x = [a[start : min(start + batch, total)] for a in arrays]
+            n = len(x[0])
+            if n < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
+                out = check_outputs(record, target.infer(x), io, batch)[0][:n]
             else:
-                out = check_outputs(record, target.infer([x]), io, len(x))[0]
+                out = check_outputs(record, target.infer(x), io, n)[0]
             outputs.append(np.asarray(out))
-            self.progress.update(start + len(x), total, "samples")
+            self.progress.update(start + n, total, "samples")
         return Quality(dataset.evaluate(np.concatenate(outputs), split.targets[:total]), cfg["split"])
 
     def _evaluate_inputs(self, target: Target, source: InputSource, io: IOSpec) -> Quality | NotApplicable:

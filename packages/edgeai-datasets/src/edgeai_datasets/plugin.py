@@ -168,7 +168,7 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
         ),
         DatasetRecord(
             name="synthetic",
-            summary="Seeded random inputs shaped like the model's first input (no labels; latency only)",
+            summary="Seeded random inputs shaped like each of the model's inputs (no labels; latency only)",
             factory="edgeai_datasets.synthetic:Synthetic",
             task="any",
             install=INSTALL,
@@ -201,6 +201,20 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                     "float",
                     default=None,
                     help="uniform upper bound (default 1 for floats, the dtype's maximum for integers)",
+                ),
+                Param(
+                    "dynamic",
+                    "int",
+                    default=None,
+                    minimum=1,
+                    help="size for every dynamic dimension besides the batch (the fixed dims are logged)",
+                ),
+                Param(
+                    "inputs",
+                    "dict",
+                    default=None,
+                    help="per-input settings by input name: low, high, distribution, shape "
+                    "(e.g. inputs = {scores = {low = 0, high = 1}} or --set dataset.inputs.scores.low=0)",
                 ),
             ),
         ),
