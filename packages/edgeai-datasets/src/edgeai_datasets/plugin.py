@@ -218,6 +218,44 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                 ),
             ),
         ),
+        DatasetRecord(
+            name="files",
+            summary="Your own input arrays: one .npz (keys = input names) or one .npy per input, optional labels",
+            factory="edgeai_datasets.files:Files",
+            task="any",
+            install=INSTALL,
+            params=(
+                Param("path", "path", default=None, help="a .npz whose keys are the model's input names"),
+                Param(
+                    "inputs",
+                    "dict",
+                    default=None,
+                    help='input name -> .npy file (e.g. inputs = {boxes = "b.npy", scores = "s.npy"})',
+                ),
+                Param(
+                    "labels",
+                    "str",
+                    default=None,
+                    help="integer labels, one per sample: a key of the .npz or a .npy file (task "
+                    "classification; without labels quality is not applicable)",
+                ),
+                Param(
+                    "split",
+                    "choice",
+                    default="random",
+                    choices=("random", "all"),
+                    help="random: seeded fractions (the rest is train); all: every split holds every sample",
+                ),
+                Param(
+                    "validation_fraction", "float", default=0.2, minimum=0.0, maximum=0.9,
+                    help="share of the samples in the validation split (split = random)",
+                ),  # fmt: skip
+                Param(
+                    "test_fraction", "float", default=0.2, minimum=0.0, maximum=0.9,
+                    help="share of the samples in the test split (split = random)",
+                ),  # fmt: skip
+            ),
+        ),
     ]
 
 
