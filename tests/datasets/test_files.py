@@ -48,7 +48,9 @@ def test_npz_keys_are_the_inputs_and_fractions_split_them(make: Callable[..., An
 def test_one_npy_per_input_and_split_all(make: Callable[..., Any], tmp_path: Path) -> None:
     np.save(tmp_path / "b.npy", np.ones((5, 4), np.float32))
     np.save(tmp_path / "s.npy", np.zeros((5, 3), np.float32))
-    ds = make("files", inputs={"boxes": str(tmp_path / "b.npy"), "scores": str(tmp_path / "s.npy")}, split="all")
+    ds = make(
+        "files", inputs={"boxes": str(tmp_path / "b.npy"), "scores": str(tmp_path / "s.npy")}, split="all"
+    )
     ds.use_io_spec(TWO)
     test = ds.split("test")
     assert len(test) == 5 and not ds.has_labels and ds.task == "any"
@@ -114,11 +116,13 @@ def test_synthetic_fills_each_input_with_its_own_range(make: Callable[..., Any])
         inputs=(TensorSpec("boxes", (None, 4), "float32"), TensorSpec("ids", (None, 3), "int32")),
         outputs=(TensorSpec("y", (None, 2), "float32"),),
     )
-    ds = make("synthetic", samples=200, inputs={"boxes": {"low": 2.0, "high": 3.0}, "ids": {"low": 5, "high": 7}})
+    ds = make(
+        "synthetic", samples=200, inputs={"boxes": {"low": 2.0, "high": 3.0}, "ids": {"low": 5, "high": 7}}
+    )
     ds.use_io_spec(io)
     split = ds.split("train")
     boxes, ids = split.inputs["boxes"], split.inputs["ids"]
-    assert boxes.shape == (200, 4) and boxes.dtype == np.float32 and 2.0 <= boxes.min() and boxes.max() < 3.0
+    assert boxes.shape == (200, 4) and boxes.dtype == np.float32 and boxes.min() >= 2.0 and boxes.max() < 3.0
     assert ids.dtype == np.int32 and ids.min() == 5 and ids.max() == 7
     with pytest.raises(ParameterError, match=r"the model has no input 'nope'; its inputs are boxes, ids"):
         make("synthetic", inputs={"nope": {"low": 0}}).use_io_spec(io)

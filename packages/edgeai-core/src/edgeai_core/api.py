@@ -139,6 +139,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
     "MAX_MESSAGE",
     "MOBILENETV2_STAGES",
+    "PLACEHOLDER_INPUT",
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
@@ -187,8 +188,6 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "RuntimeFailure",
     "RuntimeRecord",
     "Split",
-    "order_inputs",
-    "PLACEHOLDER_INPUT",
     "Stream",
     "StreamProgress",
     "TensorSpec",
@@ -223,6 +222,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "mobilenetv2_plan",
     "mobilenetv2_strides",
     "module_versions",
+    "order_inputs",
     "parse_config",
     "parse_value",
     "plan_pipeline",
@@ -280,6 +280,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Prepared,
     )
     from edgeai_core.components import (
+        PLACEHOLDER_INPUT,
         SPLITS,
         Compiler,
         Component,
@@ -290,10 +291,9 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Protocol,
         ResourceProbe,
         Runtime,
-        PLACEHOLDER_INPUT,
         Split,
-        order_inputs,
         Stream,
+        order_inputs,
     )
     from edgeai_core.config import apply_overrides, parse_config, parse_value
     from edgeai_core.errors import (

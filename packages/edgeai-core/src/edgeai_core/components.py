@@ -121,10 +121,11 @@ class Split:
     targets: np.ndarray
 
     def __init__(self, inputs: np.ndarray | Mapping[str, np.ndarray], targets: np.ndarray) -> None:
-        if isinstance(inputs, Mapping):
-            named = {str(k): v for k, v in inputs.items()}
-        else:
-            named = {PLACEHOLDER_INPUT: inputs}
+        named = (
+            {str(k): v for k, v in inputs.items()}
+            if isinstance(inputs, Mapping)
+            else {PLACEHOLDER_INPUT: inputs}
+        )
         object.__setattr__(self, "inputs", named)
         object.__setattr__(self, "targets", targets)
 
@@ -147,7 +148,7 @@ class Split:
         first = next(iter(self.inputs.values()), None)
         if first is not None and getattr(first, "shape", None):
             return int(first.shape[0])
-        return int(len(self.targets))
+        return len(self.targets)
 
     def take(self, index: Any) -> Split:
         """The samples at ``index`` (a slice or an index array) of every input and of the targets."""

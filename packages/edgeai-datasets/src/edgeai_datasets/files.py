@@ -95,7 +95,9 @@ class Files(Dataset):
         counts = {name: (a.shape[0] if a.ndim else 0) for name, a in arrays.items()}
         for name, a in arrays.items():
             if a.ndim < 1:
-                raise UsageError(f"files: {self._where[name]}: input '{name}' is a scalar; axis 0 must be the samples")
+                raise UsageError(
+                    f"files: {self._where[name]}: input '{name}' is a scalar; axis 0 must be the samples"
+                )
         first = next(iter(arrays))
         for name, count in counts.items():
             if count != counts[first]:
@@ -133,8 +135,8 @@ class Files(Dataset):
         if self.params["split"] == "all":
             return {name: every for name in SPLITS}
         order = np.random.default_rng(self.context.seed).permutation(count)
-        n_val = int(round(count * self.params["validation_fraction"]))
-        n_test = int(round(count * self.params["test_fraction"]))
+        n_val = round(count * self.params["validation_fraction"])
+        n_test = round(count * self.params["test_fraction"])
         if count - n_val - n_test < 1:
             raise UsageError(
                 f"files: {count} samples leave none for training with validation_fraction "
@@ -166,7 +168,9 @@ class Files(Dataset):
         if missing or extra:
             files = ", ".join(sorted(set(self._where.values())))
             wanted = ", ".join(f"{s.name} {_shape(s.shape)}" for s in io.inputs)
-            problem = f"no array for input '{missing[0]}'" if missing else f"an array '{extra[0]}' the model lacks"
+            problem = (
+                f"no array for input '{missing[0]}'" if missing else f"an array '{extra[0]}' the model lacks"
+            )
             raise UsageError(
                 f"files: {files} has {problem}: it holds {', '.join(arrays)}, the model takes "
                 f"{len(specs)} input(s): {wanted}"

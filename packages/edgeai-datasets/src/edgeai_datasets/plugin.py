@@ -247,13 +247,21 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                     help="random: seeded fractions (the rest is train); all: every split holds every sample",
                 ),
                 Param(
-                    "validation_fraction", "float", default=0.2, minimum=0.0, maximum=0.9,
+                    "validation_fraction",
+                    "float",
+                    default=0.2,
+                    minimum=0.0,
+                    maximum=0.9,
                     help="share of the samples in the validation split (split = random)",
-                ),  # fmt: skip
+                ),
                 Param(
-                    "test_fraction", "float", default=0.2, minimum=0.0, maximum=0.9,
+                    "test_fraction",
+                    "float",
+                    default=0.2,
+                    minimum=0.0,
+                    maximum=0.9,
                     help="share of the samples in the test split (split = random)",
-                ),  # fmt: skip
+                ),
             ),
         ),
     ]

@@ -434,7 +434,9 @@ class DatasetConformance(ComponentConformance):
                         "one target per sample of every input (the same length along axis 0)",
                     )  # fmt: skip
                 if array.dtype.name not in DTYPES:
-                    self.fail(edgeai_host, method, f"input '{key}' of dtype {array.dtype}", f"one of {DTYPES}")
+                    self.fail(
+                        edgeai_host, method, f"input '{key}' of dtype {array.dtype}", f"one of {DTYPES}"
+                    )
             if name in self.required_splits and len(split) == 0:
                 self.fail(edgeai_host, method, "an empty split", "samples (required_splits)")
             if len(split):
@@ -457,10 +459,10 @@ class DatasetConformance(ComponentConformance):
             again.use_io_spec(self.io_spec)
         for name in SPLITS:
             first, second = edgeai_dataset.split(name), again.split(name)
-            same = list(first.inputs) == list(second.inputs) and all(
-                np.array_equal(first.inputs[k], second.inputs[k]) for k in first.inputs
-            ) and np.array_equal(
-                first.targets, second.targets
+            same = (
+                list(first.inputs) == list(second.inputs)
+                and all(np.array_equal(first.inputs[k], second.inputs[k]) for k in first.inputs)
+                and np.array_equal(first.targets, second.targets)
             )
             assert same, (
                 f"{self.where(edgeai_host, f'Dataset.split({name!r})')}: two builds with seed {self.seed} gave "
