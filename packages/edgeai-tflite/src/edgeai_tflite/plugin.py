@@ -416,6 +416,7 @@ def edgeai_known_components() -> list[KnownComponent]:
                 "dataset:oxford-pets",
                 "dataset:mnist",
                 "dataset:synthetic",
+                "dataset:files",
             ],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-torch": ["converter:torch-to-onnx"],

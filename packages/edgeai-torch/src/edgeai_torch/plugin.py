@@ -187,6 +187,7 @@ def edgeai_known_components() -> list[KnownComponent]:
                 "dataset:oxford-pets",
                 "dataset:mnist",
                 "dataset:synthetic",
+                "dataset:files",
             ],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
