@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgeai_core.components import Context
+from edgeai_core.errors import DatasetError, UsageError
 from edgeai_core.records import ModelRecord
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ def check_plan_inputs(plan: Plan) -> list[str]:
         model = build(plan.model, context)
         io: IOSpec = model.prepare(None).io
         dataset = build(plan.dataset, context)
-        shapes = dataset.input_shapes(io)
+        try:
+            shapes = dataset.input_shapes(io)
+        except DatasetError as exc:  # a dataset that cannot fill the model's inputs is a usage error here
+            raise UsageError(str(exc)) from None
     lines = []
     for spec in io.inputs:
         dynamic = [i for i, d in enumerate(spec.shape) if not (isinstance(d, int) and d >= 0)]

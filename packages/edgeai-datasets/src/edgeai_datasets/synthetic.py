@@ -83,6 +83,7 @@ class Synthetic(Dataset):
             self._sample_shape(spec, index)
         if self.fixed:
             log.info("synthetic: %s", self.describe_fixed())
+            self.context.progress.done(f"synthetic: {self.describe_fixed()}")
 
     def describe_fixed(self) -> str:
         """One line saying which dynamic dimensions were fixed to what (empty when none were)."""
