@@ -119,10 +119,11 @@ class Synthetic(Dataset):
                 "cannot train on synthetic inputs: load it from a file instead); or set dataset.shape to the "
                 "per-sample shape (e.g. --set dataset.shape=[1,8,8])"
             )
-        shape, fixed = [], {}
+        sizes: list[int] = []
+        fixed = {}
         for axis, dim in enumerate(spec.shape[1:], start=1):
             if isinstance(dim, int) and dim >= 0:
-                shape.append(dim)
+                sizes.append(dim)
                 continue
             if self.params["dynamic"] is None:
                 shown = tuple(d if isinstance(d, int) and d >= 0 else None for d in spec.shape)
@@ -132,11 +133,11 @@ class Synthetic(Dataset):
                     "batch axis (e.g. --set dataset.shape=[3,224,224]), or dataset.dynamic to one size for "
                     "every dynamic dimension"
                 )
-            shape.append(int(self.params["dynamic"]))
+            sizes.append(int(self.params["dynamic"]))
             fixed[axis] = int(self.params["dynamic"])
         if fixed:
             self.fixed[spec.name] = fixed
-        return tuple(shape)
+        return tuple(sizes)
 
     def split(self, name: str) -> Split:
         if name not in SPLITS:
