@@ -138,3 +138,15 @@ def test_synthetic_reports_the_dynamic_dims_it_fixed(
     assert ds.split("test").input.shape == (2, 3, 16)
     assert ds.fixed == {"x": {2: 16}}
     assert "synthetic: dynamic dimensions fixed: input 'x' dim 2 = 16" in caplog.text
+
+
+def test_the_split_contract_names_the_input_that_does_not_align() -> None:
+    from edgeai_core.contracts import ContractError, check_split
+    from edgeai_core.records import DatasetRecord
+
+    record = DatasetRecord(name="two", summary="", factory="x:y", task="any")
+    split = Split({"boxes": np.zeros((4, 4)), "scores": np.zeros((3, 2))}, np.zeros(4))
+    with pytest.raises(ContractError) as caught:
+        check_split(record, "test", split)
+    assert caught.value.got == "a Split with 3 samples of input 'scores' and 4 targets"
+    assert check_split(record, "test", Split({"boxes": np.zeros((4, 4))}, np.zeros(4))).names == ["boxes"]
