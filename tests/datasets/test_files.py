@@ -144,7 +144,7 @@ def test_the_split_contract_names_the_input_that_does_not_align() -> None:
     from edgeai_core.contracts import ContractError, check_split
     from edgeai_core.records import DatasetRecord
 
-    record = DatasetRecord(name="two", summary="", factory="x:y", task="any")
+    record = DatasetRecord(name="two", summary="two inputs", factory="x:y", task="any")
     split = Split({"boxes": np.zeros((4, 4)), "scores": np.zeros((3, 2))}, np.zeros(4))
     with pytest.raises(ContractError) as caught:
         check_split(record, "test", split)

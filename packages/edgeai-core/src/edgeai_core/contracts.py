@@ -87,11 +87,15 @@ def check_split(record: Registration, name: str, value: Any) -> Split:
     for key, array in value.inputs.items():
         inputs = len(array)
         if inputs != targets:
-            shown = "input" if list(value.inputs) == ["input"] else f"sample of input '{key}'"
+            what = (
+                _count(inputs, "input")
+                if list(value.inputs) == ["input"]
+                else (f"{_count(inputs, 'sample')} of input '{key}'")
+            )
             raise ContractError(
                 record,
                 method,
-                f"a Split with {_count(inputs, shown)} and {_count(targets, 'target')}",
+                f"a Split with {what} and {_count(targets, 'target')}",
                 expected,
             )
     return value
