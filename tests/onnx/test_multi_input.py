@@ -281,3 +281,20 @@ def test_a_dynamic_model_on_synthetic_inputs_reports_the_fixed_dims(tmp_path: Pa
     done = _edgeai("run", "--dry-run", str(bare), "-o", str(tmp_path / "out2"))
     assert done.returncode == 2
     assert "synthetic: input 'x' has a dynamic dimension 2 in (None, 3, None)" in done.stderr
+
+
+def test_a_single_input_dataset_is_refused_before_any_step(host: Any, model: Path, tmp_path: Path) -> None:
+    config = _config(model, {"name": "digits"}, steps=[{"name": "onnx-quantize", "mode": "dynamic"}])
+    plan = plan_pipeline(parse_config(config), host)
+    doc = LocalRunner(plan, tmp_path / "run", host=host)
+    with pytest.raises(Exception) as caught:
+        doc.run()
+    assert caught.value.exit_code == 2  # type: ignore[attr-defined]
+    assert str(caught.value).startswith(
+        "model failed: dataset digits gives input(s) input, but the model takes 2 (boxes, scores); "
+        "missing: boxes, scores"
+    )
+    written = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert written["error"]["stage"] == "model" and not [
+        s for s in written["steps"] if s["kind"] == "compiler"
+    ]

@@ -296,6 +296,10 @@ class Runner:
         if dataset is not None:
             dataset.use_io_spec(artifact.io)
             dataset = normalized_for(dataset, artifact)
+            if len(artifact.io.inputs) > 1 and not hasattr(dataset, "input_shapes"):
+                # names and shapes of every input, before any compile step spends minutes
+                split = self._split(dataset, self.plan.config.evaluation["split"])
+                check_input_shape(split.inputs, artifact.io, dataset.name)
         frameworks.update(model.versions())
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")

@@ -157,8 +157,8 @@ class ImageClassificationDataset(Dataset):
         return self._splits[name]
 
     def use_io_spec(self, io: IOSpec) -> None:
-        """Name the (single) input array after the model's first input."""
-        name = io.inputs[0].name if io.inputs else PLACEHOLDER_INPUT
+        """Name the (single) input array after the model's input when it has exactly one."""
+        name = io.inputs[0].name if len(io.inputs) == 1 else PLACEHOLDER_INPUT
         if name != self._input_name:
             self._input_name = name
             self._splits = {k: Split({name: v.input}, v.targets) for k, v in self._splits.items()}
