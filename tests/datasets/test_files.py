@@ -102,8 +102,10 @@ def test_path_or_inputs_not_both(make: Callable[..., Any]) -> None:
 def test_a_bare_array_split_takes_the_model_input_name() -> None:
     split = Split(np.zeros((3, 2)), np.zeros(3))
     assert split.names == ["input"] and len(split) == 3
-    named = split.named(TWO)
+    one = IOSpec(inputs=(TWO.inputs[0],), outputs=())
+    named = split.named(one)
     assert named.names == ["boxes"] and named.input is split.input
+    assert split.named(TWO).names == ["input"], "a bare array cannot feed two inputs: the error names it"
     assert [a.shape for a in split.arrays(IOSpec(inputs=(TWO.inputs[0],), outputs=()))] == [(3, 2)]
     with pytest.raises(UsageError, match=r"the model takes 2 \(boxes, scores\); missing: boxes, scores"):
         split.arrays(TWO)

@@ -161,8 +161,13 @@ class Split:
             yield {k: v[part] for k, v in self.inputs.items()}, self.targets[part]
 
     def named(self, io: IOSpec) -> Split:
-        """This split with a bare array's placeholder name replaced by the model's first input name."""
-        if list(self.inputs) == [PLACEHOLDER_INPUT] and io.inputs and io.inputs[0].name != PLACEHOLDER_INPUT:
+        """This split with a bare array's placeholder name replaced by the model's input name (for a model with
+        one input; a bare array cannot feed several, and keeps the placeholder for the error to name)."""
+        if (
+            list(self.inputs) == [PLACEHOLDER_INPUT]
+            and len(io.inputs) == 1
+            and io.inputs[0].name != PLACEHOLDER_INPUT
+        ):
             return Split({io.inputs[0].name: self.inputs[PLACEHOLDER_INPUT]}, self.targets)
         return self
 

@@ -298,7 +298,7 @@ class Runner:
             dataset = normalized_for(dataset, artifact)
             if len(artifact.io.inputs) > 1 and not hasattr(dataset, "input_shapes"):
                 # names and shapes of every input, before any compile step spends minutes
-                split = self._split(dataset, self.plan.config.evaluation["split"])
+                split = self._split(dataset, self.plan.config.evaluation["split"], artifact.io)
                 check_input_shape(split.inputs, artifact.io, dataset.name)
         frameworks.update(model.versions())
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
@@ -425,7 +425,7 @@ class Runner:
         if self.inputs is not None and dataset is None:
             pool = self.inputs.batches(io, batch, self.plan.config.seed)
         elif dataset is not None:
-            split = self._split(dataset, self.plan.config.evaluation["split"])
+            split = self._split(dataset, self.plan.config.evaluation["split"], io)
             check_input_shape(split.inputs, io, dataset.name)
             arrays = split.arrays(io, f"dataset {dataset.name}")
             count = max(1, len(split) // batch)
@@ -476,9 +476,10 @@ class Runner:
                 if series is not None:
                     recorder.set_resources("target", series)
 
-    def _split(self, dataset: Dataset, name: str) -> Split:
+    def _split(self, dataset: Dataset, name: str, io: IOSpec) -> Split:
+        """The split, contract-checked, a bare array named after the model's first input."""
         record = self.plan.dataset.record if self.plan.dataset is not None else dataset.record
-        return check_split(record, name, dataset.split(name))
+        return check_split(record, name, dataset.split(name)).named(io)
 
     def _probes(self) -> dict[str, Any]:
         probes = {}
@@ -491,7 +492,7 @@ class Runner:
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation
-        split = self._split(dataset, cfg["split"])
+        split = self._split(dataset, cfg["split"], io)
         limit = cfg["limit"] or len(split)
         batch = cfg["batch_size"] or _static_batch(io) or 32
         record = self.plan.runtime.record
