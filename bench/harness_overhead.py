@@ -105,7 +105,7 @@ def bare_inputs(host: Any, io: Any, dataset: bool, workdir: Path) -> list[Any]:
     data = host.get("dataset", "digits").create({}, context=Context(workdir=workdir, seed=0))
     data.prepare()
     split = data.split("test")
-    return [split.inputs[i : i + 1] for i in range(min(len(split), 256))]
+    return [split.input[i : i + 1] for i in range(min(len(split), 256))]
 
 
 def bare_median(model_path: Path, inputs: list[Any], count: int, warmup: int) -> float:

@@ -124,7 +124,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     onnx_artifact, dataset = build_model(host, work / "build")
     build_s = time.perf_counter() - started
     split = dataset.split("test")
-    inputs = [np.ascontiguousarray(split.inputs[i : i + 1]) for i in range(min(len(split), 256))]
+    inputs = [np.ascontiguousarray(split.input[i : i + 1]) for i in range(min(len(split), 256))]
 
     untuned, untuned_s = compile_tvm(host, onnx_artifact, work / "untuned")
     tuning_dir = Path(args.tuning_dir)

@@ -84,7 +84,7 @@ def blobs(count: int = 40) -> tuple[np.ndarray, np.ndarray]:
     data = GaussianBlobs(record=record, params=record.params.validate({}, "dataset"), context=Context(seed=0))
     data.prepare()
     split = data.split("test")
-    return split.inputs[:count], split.targets[:count]
+    return split.input[:count], split.targets[:count]
 
 
 def test_a_file_with_a_sidecar_is_benchmarked_with_synthetic_inputs(mlp: Path, tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def _accuracy(host: PluginHost, artifact: Artifact, data, tmp: Path) -> float:  
     runtime = _make(host, "runtime", "numpy", tmp)
     runtime.load(artifact)
     test = data.split("test")
-    return float(np.mean(np.argmax(runtime.infer([test.inputs])[0], axis=1) == test.targets))
+    return float(np.mean(np.argmax(runtime.infer([test.input])[0], axis=1) == test.targets))
 
 
 def test_blobs_splits_are_deterministic_and_disjoint(core_host: PluginHost, tmp_path: Path, blobs) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +54,7 @@ def test_blobs_splits_are_deterministic_and_disjoint(core_host: PluginHost, tmp_
         samples=1000,
         separation=2.5,
     )
-    np.testing.assert_array_equal(again.split("test").inputs, blobs.split("test").inputs)
+    np.testing.assert_array_equal(again.split("test").input, blobs.split("test").input)
     other = _make(
         core_host,
         "dataset",
@@ -66,12 +66,12 @@ def test_blobs_splits_are_deterministic_and_disjoint(core_host: PluginHost, tmp_
         samples=1000,
         separation=2.5,
     )
-    assert not np.array_equal(other.split("test").inputs, blobs.split("test").inputs)
+    assert not np.array_equal(other.split("test").input, blobs.split("test").input)
     assert set(np.unique(blobs.split("train").targets)) == set(range(5))
     assert blobs.class_names == ["blob0", "blob1", "blob2", "blob3", "blob4"]
     calib = blobs.calibration_inputs(50)
     assert calib.shape == (50, 12)
-    assert all(any(np.array_equal(c, t) for t in blobs.split("train").inputs) for c in calib[:5])
+    assert all(any(np.array_equal(c, t) for t in blobs.split("train").input) for c in calib[:5])
 
 
 def test_blobs_errors(core_host: PluginHost, tmp_path: Path, blobs) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +120,7 @@ def test_weight_int8_is_smaller_and_close(
     float_rt.load(trained)
     int8_rt = _make(core_host, "runtime", "numpy", tmp_path / "q")
     int8_rt.load(quantized)
-    x = blobs.split("test").inputs
+    x = blobs.split("test").input
     ref, got = float_rt.infer([x])[0], int8_rt.infer([x])[0]
     assert np.max(np.abs(ref - got)) < 0.05 * np.max(np.abs(ref))
     assert (
@@ -135,7 +135,7 @@ def test_bind_times_the_same_computation_as_infer(
 ) -> None:  # type: ignore[no-untyped-def]
     runtime = _make(core_host, "runtime", "numpy", tmp_path)
     runtime.load(trained)
-    x = blobs.split("test").inputs[:4]
+    x = blobs.split("test").input[:4]
     np.testing.assert_allclose(runtime.bind([x])(), runtime.infer([x])[0], rtol=0, atol=0)
 
 
@@ -146,7 +146,7 @@ def test_checkpoint_loading_reproduces_outputs(
         None
     )
     assert loaded.path != trained.path and loaded.metadata["loaded_from"] == "model.npz"
-    x = blobs.split("test").inputs
+    x = blobs.split("test").input
     a = forward([(w, b) for w, b in _pairs(trained.path)], x)
     b = forward([(w, b) for w, b in _pairs(loaded.path)], x)
     np.testing.assert_array_equal(a, b)

@@ -81,8 +81,8 @@ def test_input_normalization_is_applied_to_every_split(core_host: PluginHost, tm
     meta = {"input_normalization": {"mean": [1, 2, 3, 4], "std": [2, 2, 2, 2], "axis": 1}}
     wrapped = normalized_for(data, Artifact(model_file, "x", io, metadata=meta))
     assert isinstance(wrapped, NormalizedDataset)
-    raw = data.split("test").inputs
-    np.testing.assert_allclose(wrapped.split("test").inputs, (raw - np.array([1, 2, 3, 4])) / 2, rtol=1e-6)
+    raw = data.split("test").input
+    np.testing.assert_allclose(wrapped.split("test").input, (raw - np.array([1, 2, 3, 4])) / 2, rtol=1e-6)
     assert wrapped.split("test").targets is data.split("test").targets
     assert wrapped.calibration_inputs(5).shape == (5, 4)
     assert wrapped.class_names == data.class_names and wrapped.task == "classification"

@@ -29,10 +29,10 @@ def test_default_splits_hold_all_1797_images_as_nchw_8x8_in_unit_range(make: Cal
     assert sum(len(s) for s in splits.values()) == 1797
     assert {name: len(s) for name, s in splits.items()} == {"train": 1258, "validation": 180, "test": 359}
     for split in splits.values():
-        assert split.inputs.shape[1:] == (1, 8, 8)
-        assert split.inputs.dtype == np.float32 and split.targets.dtype == np.int64
-        assert split.inputs.min() >= 0.0 and split.inputs.max() <= 1.0
-    assert max(s.inputs.max() for s in splits.values()) == 1.0
+        assert split.input.shape[1:] == (1, 8, 8)
+        assert split.input.dtype == np.float32 and split.targets.dtype == np.int64
+        assert split.input.min() >= 0.0 and split.input.max() <= 1.0
+    assert max(s.input.max() for s in splits.values()) == 1.0
     every = np.concatenate([ds.split_indices(name) for name in SPLITS])
     assert sorted(every.tolist()) == list(range(1797)), "every image in exactly one split"
     assert ds.class_names == [str(d) for d in range(10)]
@@ -45,7 +45,7 @@ def test_pixels_are_the_bundled_values_over_16(make: Callable[..., Any]) -> None
     ds = make("digits")
     test = ds.split("test")
     index = ds.split_indices("test")
-    np.testing.assert_allclose(test.inputs[:, 0], bunch.images[index] / 16.0, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(test.input[:, 0], bunch.images[index] / 16.0, atol=0.5 / 255 + 1e-6)
     np.testing.assert_array_equal(test.targets, bunch.target[index])
 
 
@@ -66,8 +66,8 @@ def test_the_fast_reader_and_its_fallback_match_load_digits(monkeypatch: pytest.
 
 
 def test_nhwc_layout_is_the_transpose_of_nchw(make: Callable[..., Any]) -> None:
-    nchw = make("digits").split("train").inputs
-    nhwc = make("digits", layout="NHWC").split("train").inputs
+    nchw = make("digits").split("train").input
+    nhwc = make("digits", layout="NHWC").split("train").input
     assert nhwc.shape == (1258, 8, 8, 1)
     np.testing.assert_array_equal(nhwc, nchw.transpose(0, 2, 3, 1))
 
@@ -75,10 +75,10 @@ def test_nhwc_layout_is_the_transpose_of_nchw(make: Callable[..., Any]) -> None:
 def test_resize_and_rgb(make: Callable[..., Any]) -> None:
     ds = make("digits", image_size=32, channels=3)
     train = ds.split("train")
-    assert train.inputs.shape == (1258, 3, 32, 32)
-    assert train.inputs.flags.c_contiguous
-    np.testing.assert_array_equal(train.inputs[:, 0], train.inputs[:, 1])  # gray -> RGB repeats the channel
-    np.testing.assert_array_equal(train.inputs[:, 0], train.inputs[:, 2])
+    assert train.input.shape == (1258, 3, 32, 32)
+    assert train.input.flags.c_contiguous
+    np.testing.assert_array_equal(train.input[:, 0], train.input[:, 1])  # gray -> RGB repeats the channel
+    np.testing.assert_array_equal(train.input[:, 0], train.input[:, 2])
     # exactly Pillow's bilinear resize of the 0..255 image
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -87,22 +87,22 @@ def test_resize_and_rgb(make: Callable[..., Any]) -> None:
     for position, index in enumerate(ds.split_indices("train")[:5]):
         gray = Image.fromarray(np.floor(images[index] * 255 / 16 + 0.5).astype(np.uint8))
         expected = np.asarray(gray.resize((32, 32), Image.Resampling.BILINEAR), np.float32) / 255
-        np.testing.assert_array_equal(train.inputs[position, 0], expected)
+        np.testing.assert_array_equal(train.input[position, 0], expected)
     # and it keeps the picture: averaged back to 8x8 it correlates with the original
-    small = make("digits").split("train").inputs[:, 0]
-    pooled = train.inputs[:, 0].reshape(-1, 8, 4, 8, 4).mean(axis=(2, 4))
+    small = make("digits").split("train").input[:, 0]
+    pooled = train.input[:, 0].reshape(-1, 8, 4, 8, 4).mean(axis=(2, 4))
     assert np.corrcoef(pooled.ravel(), small.ravel())[0, 1] > 0.9
 
 
 def test_mean_and_std_are_applied_per_channel(make: Callable[..., Any]) -> None:
-    plain = make("digits", channels=3).split("test").inputs
+    plain = make("digits", channels=3).split("test").input
     mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 2.0]
-    normed = make("digits", channels=3, mean=mean, std=std).split("test").inputs
+    normed = make("digits", channels=3, mean=mean, std=std).split("test").input
     expected = (plain - np.asarray(mean, np.float32)[None, :, None, None]) / np.asarray(std, np.float32)[
         None, :, None, None
     ]
     np.testing.assert_allclose(normed, expected, rtol=1e-6, atol=1e-6)
-    single = make("digits", mean=[0.5], std=[0.5]).split("test").inputs
+    single = make("digits", mean=[0.5], std=[0.5]).split("test").input
     assert single.min() == -1.0 and single.max() == 1.0
 
 
@@ -127,7 +127,7 @@ def test_same_seed_same_split_other_seed_other_split(make: Callable[..., Any]) -
     for name in SPLITS:
         np.testing.assert_array_equal(a.split_indices(name), b.split_indices(name))
     assert not np.array_equal(np.sort(a.split_indices("test")), np.sort(c.split_indices("test")))
-    np.testing.assert_array_equal(a.split("train").inputs, b.split("train").inputs)
+    np.testing.assert_array_equal(a.split("train").input, b.split("train").input)
 
 
 @pytest.mark.subprocess
@@ -177,15 +177,15 @@ def test_logistic_regression_learns_the_preprocessed_digits(make: Callable[..., 
 
     ds = make("digits")
     train, test = ds.split("train"), ds.split("test")
-    clf = LogisticRegression(max_iter=2000).fit(train.inputs.reshape(len(train), -1), train.targets)
-    accuracy = clf.score(test.inputs.reshape(len(test), -1), test.targets)
+    clf = LogisticRegression(max_iter=2000).fit(train.input.reshape(len(train), -1), train.targets)
+    accuracy = clf.score(test.input.reshape(len(test), -1), test.targets)
     assert accuracy > 0.9
 
 
 def test_nearest_centroid_on_resized_rgb_normalized_inputs(make: Callable[..., Any]) -> None:
     ds = make("digits", image_size=16, channels=3, layout="NHWC", mean=[0.2], std=[0.3])
     train, test = ds.split("train"), ds.split("test")
-    x_train, x_test = train.inputs.reshape(len(train), -1), test.inputs.reshape(len(test), -1)
+    x_train, x_test = train.input.reshape(len(train), -1), test.input.reshape(len(test), -1)
     centroids = np.stack([x_train[train.targets == c].mean(axis=0) for c in range(10)])
     distances = ((x_test[:, None, :] - centroids[None]) ** 2).sum(axis=2)
     assert np.mean(distances.argmin(axis=1) == test.targets) > 0.85
@@ -209,9 +209,9 @@ def test_a_split_beyond_the_memory_budget_is_a_disk_backed_array(make: Callable[
     spilled = make("digits", image_size=16, cache_mb=0)
     for name in SPLITS:
         a, b = in_memory.split(name), spilled.split(name)
-        assert not isinstance(a.inputs, np.memmap)
-        assert isinstance(b.inputs, np.memmap)
-        np.testing.assert_array_equal(a.inputs, b.inputs)
+        assert not isinstance(a.input, np.memmap)
+        assert isinstance(b.input, np.memmap)
+        np.testing.assert_array_equal(a.input, b.input)
         np.testing.assert_array_equal(a.targets, b.targets)
     assert spilled.split("train") is spilled.split("train"), "decoded once, then kept"
     assert list((spilled.context.workdir).iterdir()) == [], "the temporary file is unlinked"

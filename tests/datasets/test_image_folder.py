@@ -44,10 +44,10 @@ def test_loads_classes_labels_and_shapes(
     splits = {name: ds.split(name) for name in SPLITS}
     assert sum(len(s) for s in splits.values()) == 33
     for split in splits.values():
-        assert split.inputs.shape[1:] == (3, 12, 12) and split.inputs.dtype == np.float32
+        assert split.input.shape[1:] == (3, 12, 12) and split.input.dtype == np.float32
         assert np.bincount(split.targets, minlength=3).min() >= 2, "every class in every split"
         # the dominant colour channel of each image says its class
-        channel_means = split.inputs.mean(axis=(2, 3))
+        channel_means = split.input.mean(axis=(2, 3))
         for mean, label in zip(channel_means, split.targets, strict=True):
             assert int(np.argmax(mean)) == COLOUR_OF[ds.class_names[label]]
 
@@ -55,11 +55,11 @@ def test_loads_classes_labels_and_shapes(
 def test_grayscale_nhwc_and_resizing(make: Callable[..., Any], gen: SimpleNamespace, tmp_path: Path) -> None:
     root = _folder(tmp_path / "fruit", gen, per_class=5)
     gray = make("image-folder", root=str(root), image_size=20, channels=1, layout="NHWC").split("train")
-    assert gray.inputs.shape[1:] == (20, 20, 1)
+    assert gray.input.shape[1:] == (20, 20, 1)
     # Pillow's luma of the class colour: red 0.299 * 220, green 0.587 * 200, blue 0.114 * 210 (plus noise)
     order = ["apple", "blueberry", "cherry"]
     expected = {"apple": (0.299 * 30 + 0.587 * 200 + 0.114 * 40) / 255}
-    apple = gray.inputs[gray.targets == order.index("apple")]
+    apple = gray.input[gray.targets == order.index("apple")]
     assert abs(float(apple.mean()) - expected["apple"]) < 0.03
     # one file checked against Pillow directly
     ds = make("image-folder", root=str(root), image_size=20)
@@ -69,7 +69,7 @@ def test_grayscale_nhwc_and_resizing(make: Callable[..., Any], gen: SimpleNamesp
         reference = (
             np.asarray(image.convert("RGB").resize((20, 20), Image.Resampling.BILINEAR), np.float32) / 255
         )
-    np.testing.assert_array_equal(first.inputs[0], reference.transpose(2, 0, 1))
+    np.testing.assert_array_equal(first.input[0], reference.transpose(2, 0, 1))
 
 
 def test_a_corrupt_image_is_named(make: Callable[..., Any], gen: SimpleNamespace, tmp_path: Path) -> None:

@@ -50,8 +50,8 @@ def test_loads_gz_and_raw_files_with_the_official_test_split(
     assert {name: len(s) for name, s in splits.items()} == {"train": 30, "validation": 10, "test": 20}
     assert sorted(ds.split_indices("test").tolist()) == list(range(40, 60)), "test = the t10k files"
     for split in splits.values():
-        assert split.inputs.shape[1:] == (1, 28, 28)
-        np.testing.assert_array_equal(_label_from_pixels(split.inputs), split.targets)
+        assert split.input.shape[1:] == (1, 28, 28)
+        np.testing.assert_array_equal(_label_from_pixels(split.input), split.targets)
     assert np.bincount(splits["validation"].targets).tolist() == [1] * 10, "validation stratified"
 
 
@@ -61,7 +61,7 @@ def test_resize_rgb_nhwc_and_limit(make: Callable[..., Any], gen: SimpleNamespac
     splits = {name: ds.split(name) for name in SPLITS}
     assert sum(len(s) for s in splits.values()) == 30
     assert len(splits["test"]) == 10, "the limit keeps the official test share (20 of 60)"
-    assert splits["train"].inputs.shape[1:] == (14, 14, 3)
+    assert splits["train"].input.shape[1:] == (14, 14, 3)
 
 
 def test_a_bad_magic_number_is_named(make: Callable[..., Any], gen: SimpleNamespace, tmp_path: Path) -> None:

@@ -67,13 +67,13 @@ def test_download_verifies_extracts_and_loads(
     names = [p.stem for p in ds._paths]
     assert "unlisted_1" not in names and len(names) == 18
     for name, split in splits.items():
-        assert split.inputs.shape[1:] == (3, 16, 16)
+        assert split.input.shape[1:] == (3, 16, 16)
         assert np.bincount(split.targets, minlength=3).tolist() == [len(split) // 3] * 3, "stratified"
         for position, index in enumerate(ds.split_indices(name)):
             label = split.targets[position]
             assert label == pets.labels[names[index]], "labels follow list.txt"
             colour = np.asarray(gen.COLOURS[label], np.float32) / 255
-            assert np.abs(split.inputs[position].mean(axis=(1, 2)) - colour).max() < 0.05, (
+            assert np.abs(split.input[position].mean(axis=(1, 2)) - colour).max() < 0.05, (
                 "pixels follow labels"
             )
 
@@ -82,7 +82,7 @@ def test_download_verifies_extracts_and_loads(
     again = make("oxford-pets", **_params(root, pets, download=True))
     again.prepare()
     assert len(pets.server.requests) == count
-    np.testing.assert_array_equal(again.split("test").inputs, splits["test"].inputs)
+    np.testing.assert_array_equal(again.split("test").input, splits["test"].input)
 
 
 def test_an_interrupted_download_resumes(

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from edgeai_core.plugins import PluginHost
 
-DATASETS = {"digits", "image-folder", "oxford-pets", "mnist", "synthetic"}
+DATASETS = {"digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files"}
 README = Path(__file__).resolve().parents[2] / "packages" / "edgeai-datasets" / "README.md"
 
 PROBE = """
@@ -45,7 +45,7 @@ def test_listing_and_planning_import_neither_sklearn_nor_pillow() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report == {"heavy": [], "schemas": 6}
+    assert report == {"heavy": [], "schemas": 7}
 
 
 def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
@@ -58,8 +58,8 @@ def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
         for param in record.params:
             assert param.help.strip(), (record.name, param.name)
             assert f"`{param.name}`" in readme, (record.name, param.name)
-    assert records["synthetic"].task == "any"
-    assert {records[n].task for n in DATASETS - {"synthetic"}} == {"classification"}
+    assert records["synthetic"].task == "any" and records["files"].task == "any"  # files: by its labels
+    assert {records[n].task for n in DATASETS - {"synthetic", "files"}} == {"classification"}
 
 
 def test_defaults_per_dataset(host: PluginHost) -> None:

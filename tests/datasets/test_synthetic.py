@@ -24,43 +24,43 @@ def test_inputs_follow_the_model_input(make: Callable[..., Any]) -> None:
     ds.use_io_spec(_io((None, 1, 8, 8)))
     for name in SPLITS:
         split = ds.split(name)
-        assert split.inputs.shape == (50, 1, 8, 8) and split.inputs.dtype == np.float32
+        assert split.input.shape == (50, 1, 8, 8) and split.input.dtype == np.float32
         assert split.targets.shape == (50,)
-    train = ds.split("train").inputs
+    train = ds.split("train").input
     assert abs(float(train.mean())) < 0.05 and abs(float(train.std()) - 1) < 0.05
-    assert not np.array_equal(train, ds.split("test").inputs), "each split draws its own inputs"
+    assert not np.array_equal(train, ds.split("test").input), "each split draws its own inputs"
 
 
 def test_same_seed_same_inputs(make: Callable[..., Any]) -> None:
     a, b, c = make("synthetic", seed=3), make("synthetic", seed=3), make("synthetic", seed=4)
     for ds in (a, b, c):
         ds.use_io_spec(_io(("batch", 4)))
-    np.testing.assert_array_equal(a.split("train").inputs, b.split("train").inputs)
-    assert not np.array_equal(a.split("train").inputs, c.split("train").inputs)
+    np.testing.assert_array_equal(a.split("train").input, b.split("train").input)
+    assert not np.array_equal(a.split("train").input, c.split("train").input)
 
 
 def test_integer_inputs_stay_in_range(make: Callable[..., Any]) -> None:
     ds = make("synthetic", samples=400)
     ds.use_io_spec(_io((None, 16), "int8"))
-    x = ds.split("test").inputs
+    x = ds.split("test").input
     assert x.dtype == np.int8 and x.min() == -128 and x.max() == 127
     narrow = make("synthetic", samples=400, low=-3, high=3)
     narrow.use_io_spec(_io((None, 16), "uint8"))
-    y = narrow.split("test").inputs
+    y = narrow.split("test").input
     assert y.dtype == np.uint8 and y.min() == 0 and y.max() == 3, "clipped to the dtype's range, inclusive"
 
 
 def test_uniform_floats(make: Callable[..., Any]) -> None:
     ds = make("synthetic", distribution="uniform", low=-2.0, high=5.0, samples=100)
     ds.use_io_spec(_io((None, 3, 4, 4), "float16"))
-    x = ds.split("validation").inputs
+    x = ds.split("validation").input
     assert x.dtype == np.float16 and x.min() >= -2 and x.max() <= 5 and x.max() - x.min() > 6
 
 
 def test_a_static_batch_dimension_is_the_sample_axis_too(make: Callable[..., Any]) -> None:
     ds = make("synthetic", samples=7)
     ds.use_io_spec(_io((1, 3, 5)))
-    assert ds.split("train").inputs.shape == (7, 3, 5)
+    assert ds.split("train").input.shape == (7, 3, 5)
 
 
 def test_dynamic_dimensions_need_the_shape_param(make: Callable[..., Any]) -> None:
@@ -69,7 +69,7 @@ def test_dynamic_dimensions_need_the_shape_param(make: Callable[..., Any]) -> No
         ds.use_io_spec(_io((None, 3, None, None)))
     given = make("synthetic", shape=[3, 32, 32], samples=4)
     given.use_io_spec(_io((None, 3, None, None)))
-    assert given.split("train").inputs.shape == (4, 3, 32, 32)
+    assert given.split("train").input.shape == (4, 3, 32, 32)
 
 
 def test_without_a_model_it_explains_what_it_needs(make: Callable[..., Any]) -> None:
@@ -77,7 +77,7 @@ def test_without_a_model_it_explains_what_it_needs(make: Callable[..., Any]) -> 
         DatasetError, match=r"comes from the model's IO spec, which is not known yet.*dataset\.shape"
     ):
         make("synthetic").split("train")
-    assert make("synthetic", shape=[2, 2], samples=3).split("train").inputs.shape == (3, 2, 2)
+    assert make("synthetic", shape=[2, 2], samples=3).split("train").input.shape == (3, 2, 2)
 
 
 def test_evaluation_is_not_applicable(make: Callable[..., Any]) -> None:

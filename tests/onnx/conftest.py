@@ -55,7 +55,7 @@ def digits(testkit: Any) -> Any:
 def cnn(testkit: Any, digits: Any) -> Any:
     """A small CNN trained on the digits' training split (about 97-98% test accuracy)."""
     train = digits.split("train")
-    return testkit.train_cnn(train.inputs, train.targets, epochs=10)
+    return testkit.train_cnn(train.input, train.targets, epochs=10)
 
 
 @pytest.fixture(scope="session")

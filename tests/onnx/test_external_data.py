@@ -188,7 +188,7 @@ def test_a_remote_run_uploads_every_file_and_matches_the_local_run(
 
     model_path = next(s for s in local["steps"] if s["kind"] == "model")["artifact"]["path"]
     artifact = Artifact.load(tmp_path / "local" / model_path)
-    x = digits.split("test").inputs[:16]
+    x = digits.split("test").input[:16]
     expected = ort.InferenceSession(str(artifact.path)).run(None, {"input": x})[0]
     tcp = next(r for r in core_plugin.edgeai_register_protocols() if r.name == "tcp")
     runtime = next(r for r in onnx_plugin.edgeai_register_runtimes() if r.name == "onnxruntime")

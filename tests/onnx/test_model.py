@@ -185,7 +185,7 @@ def test_external_data_is_copied(make: Any, cnn_onnx: Path, tmp_path: Path, digi
     (folder / "big.weights").unlink()  # the runtime must read the copy
     runtime = make("runtime", "onnxruntime")
     runtime.load(artifact)
-    x = digits.split("test").inputs[:3]
+    x = digits.split("test").input[:3]
     assert runtime.infer([x])[0].shape == (3, 10)
 
 

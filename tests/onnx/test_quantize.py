@@ -53,8 +53,8 @@ def test_static_int8_keeps_accuracy(make: Any, testkit: Any, source: Artifact, d
     assert quantized.format == "onnx" and quantized.producer == "compiler:onnx-quantize"
     assert quantized.io == source.io  # QDQ keeps float inputs and outputs
     assert quantized.size_bytes < 0.5 * source.size_bytes
-    float_acc = testkit.accuracy(_infer(make, source, test.inputs), test.targets)
-    int8_acc = testkit.accuracy(_infer(make, quantized, test.inputs), test.targets)
+    float_acc = testkit.accuracy(_infer(make, source, test.input), test.targets)
+    int8_acc = testkit.accuracy(_infer(make, quantized, test.input), test.targets)
     assert float_acc > 0.93
     assert abs(int8_acc - float_acc) <= 0.015, (float_acc, int8_acc)
     meta = quantized.metadata
@@ -77,14 +77,14 @@ def test_calibration_methods(make: Any, testkit: Any, source: Artifact, digits: 
     assert quantized.metadata["calibration_method"] == method
     assert quantized.metadata["calibration_samples"] == 40 and quantized.metadata["preprocess"] is False
     assert _ops(quantized.path)["QuantizeLinear"] >= 3
-    float_acc = testkit.accuracy(_infer(make, source, test.inputs), test.targets)
-    int8_acc = testkit.accuracy(_infer(make, quantized, test.inputs), test.targets)
+    float_acc = testkit.accuracy(_infer(make, source, test.input), test.targets)
+    int8_acc = testkit.accuracy(_infer(make, quantized, test.input), test.targets)
     assert abs(int8_acc - float_acc) <= 0.02, (method, float_acc, int8_acc)
 
 
 def test_dynamic_mode(make: Any, source: Artifact, digits: Any) -> None:
     """Dynamic int8: max |logit error| <= 3% of the largest logit, predictions agree on >= 98% of samples."""
-    x = digits.split("test").inputs
+    x = digits.split("test").input
     quantized = make("compiler", "onnx-quantize", mode="dynamic").compile(source, None)
     validate_onnx(quantized.path)
     assert _ops(quantized.path)["DynamicQuantizeLinear"] >= 1
@@ -98,7 +98,7 @@ def test_dynamic_mode(make: Any, source: Artifact, digits: Any) -> None:
 
 def test_float16_mode_keeps_float32_io(make: Any, source: Artifact, digits: Any) -> None:
     """float16: max |logit error| <= 0.2% of the largest logit; inputs and outputs stay float32."""
-    x = digits.split("test").inputs
+    x = digits.split("test").input
     half = make("compiler", "onnx-quantize", mode="float16").compile(source, digits)
     model = validate_onnx(half.path)
     assert {i.type.tensor_type.elem_type for i in model.graph.input} == {onnx.TensorProto.FLOAT}
@@ -118,8 +118,8 @@ def test_qoperator_format(make: Any, testkit: Any, source: Artifact, digits: Any
     ).compile(source, digits)
     ops = _ops(quantized.path)
     assert ops["QLinearConv"] == 2 and ops["Conv"] == 0
-    acc = testkit.accuracy(_infer(make, quantized, test.inputs), test.targets)
-    assert abs(acc - testkit.accuracy(_infer(make, source, test.inputs), test.targets)) <= 0.015
+    acc = testkit.accuracy(_infer(make, quantized, test.input), test.targets)
+    assert abs(acc - testkit.accuracy(_infer(make, source, test.input), test.targets)) <= 0.015
 
 
 def test_static_needs_a_dataset(make: Any, source: Artifact) -> None:

@@ -32,7 +32,7 @@ def _runtime(make: Any, artifact: Artifact, **params: Any) -> Any:
 
 
 def test_outputs_match_torch(make: Any, testkit: Any, cnn: Any, cnn_artifact: Artifact, digits: Any) -> None:
-    x = digits.split("test").inputs[:64]
+    x = digits.split("test").input[:64]
     runtime = _runtime(make, cnn_artifact)
     (logits,) = runtime.infer([x])
     assert logits.shape == (64, 10) and logits.dtype == np.float32
@@ -44,7 +44,7 @@ def test_outputs_match_torch(make: Any, testkit: Any, cnn: Any, cnn_artifact: Ar
 def test_dynamo_export_matches_torch(
     make: Any, testkit: Any, cnn: Any, cnn_dynamo: Path, digits: Any
 ) -> None:
-    x = digits.split("test").inputs[:16]
+    x = digits.split("test").input[:16]
     artifact = testkit.artifact_for(cnn_dynamo)
     assert artifact.io.inputs[0].shape == (None, 1, 8, 8)
     (logits,) = _runtime(make, artifact).infer([x])
@@ -88,7 +88,7 @@ def test_wrong_input_shape_names_input_and_both_shapes(make: Any, cnn_artifact: 
 
 def test_input_dtypes_are_converted_or_refused(make: Any, cnn_artifact: Artifact, digits: Any) -> None:
     runtime = _runtime(make, cnn_artifact)
-    x = digits.split("test").inputs[:4]
+    x = digits.split("test").input[:4]
     (as_float64,) = runtime.infer([x.astype(np.float64)])
     np.testing.assert_array_equal(as_float64, runtime.infer([x])[0])
     with pytest.raises(RuntimeFailure, match=r"^input 'input' expects float32 values, got complex64$"):
@@ -97,7 +97,7 @@ def test_input_dtypes_are_converted_or_refused(make: Any, cnn_artifact: Artifact
 
 def test_bind_is_exactly_session_run(make: Any, cnn_artifact: Artifact, digits: Any) -> None:
     runtime = _runtime(make, cnn_artifact)
-    x = digits.split("test").inputs[10:11]
+    x = digits.split("test").input[10:11]
     call = runtime.bind([x.astype(np.float64)])  # converted in bind, not in the call
     assert isinstance(call, functools.partial)
     assert call.func == runtime.session.run

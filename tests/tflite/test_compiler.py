@@ -19,7 +19,7 @@ def evaluate(make: Any, artifact: Any, data: Any) -> tuple[float, np.ndarray]:
     runtime = make("runtime", "tflite")
     runtime.load(artifact)
     test = data.split("test")
-    outputs = runtime.infer([test.inputs])[0]
+    outputs = runtime.infer([test.input])[0]
     return float(np.mean(outputs.argmax(1) == test.targets)), outputs
 
 
@@ -47,7 +47,7 @@ def test_float32_matches_keras(
     results: dict[str, Any], trained: Any, tf_session: dict[str, Any], keras_outputs: Any
 ) -> None:
     test = tf_session["digits"].split("test")
-    reference = keras_outputs(trained, test.inputs)
+    reference = keras_outputs(trained, test.input)
     float32 = results["float32"]
     assert np.max(np.abs(float32["outputs"] - reference)) <= 1e-4
     assert float32["accuracy"] == pytest.approx(float(np.mean(reference.argmax(1) == test.targets)))
@@ -138,7 +138,7 @@ def test_fixed_batch(compiled: Any, tf_session: dict[str, Any]) -> None:
     assert artifact.io.inputs[0].shape == (4, 8, 8, 1)
     runtime = tf_session["make"]("runtime", "tflite")
     runtime.load(artifact)
-    assert runtime.infer([tf_session["digits"].split("test").inputs[:4]])[0].shape == (4, 10)
+    assert runtime.infer([tf_session["digits"].split("test").input[:4]])[0].shape == (4, 10)
 
 
 def test_parameter_errors(make: Any, trained: Any, tf_session: dict[str, Any]) -> None:

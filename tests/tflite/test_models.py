@@ -37,7 +37,7 @@ def test_checkpoint_loads_the_same_model(
     assert loaded.path != trained.path and loaded.path.read_bytes() == trained.path.read_bytes()
     assert loaded.metadata["test_accuracy"] == trained.metadata["test_accuracy"]
     assert loaded.metadata["loaded_from"] == str(trained.path)
-    x = tf_session["digits"].split("test").inputs[:16]
+    x = tf_session["digits"].split("test").input[:16]
     np.testing.assert_array_equal(keras_outputs(loaded, x), keras_outputs(trained, x))
 
 
@@ -157,7 +157,7 @@ def test_keras_file_and_savedmodel_dir(
     tflite = make("compiler", "tflite", signature="serve").compile(saved, None)
     runtime = make("runtime", "tflite")
     runtime.load(tflite)
-    x = tf_session["digits"].split("test").inputs
+    x = tf_session["digits"].split("test").input
     assert np.max(np.abs(runtime.infer([x])[0] - keras_outputs(trained, x))) <= 1e-4
     fixed = make("compiler", "tflite", signature="serve", batch_size=1).compile(saved, None)
     assert fixed.io.inputs[0].shape == (1, 8, 8, 1)

@@ -24,7 +24,7 @@ def exports(tf_session: dict[str, Any], trained: Any) -> dict[str, Any]:
 def test_onnx_matches_keras(
     exports: dict[str, Any], trained: Any, tf_session: dict[str, Any], keras_outputs: Any
 ) -> None:
-    x = tf_session["digits"].split("test").inputs
+    x = tf_session["digits"].split("test").input
     reference = keras_outputs(trained, x)
     for layout, artifact in exports.items():
         session = ort.InferenceSession(str(artifact.path), providers=["CPUExecutionProvider"])
@@ -47,7 +47,7 @@ def test_onnx_to_tflite_through_onnx2tf(
     """Only where onnx2tf is installed the documented way (`nox -s tflite_onnx2tf`)."""
     pytest.importorskip("onnx2tf")
     make, data = tf_session["make"], tf_session["digits"]
-    x = data.split("test").inputs
+    x = data.split("test").input
     reference = keras_outputs(trained, x)
     artifact = make("converter", "onnx-to-tflite").convert(exports["NCHW"])
     assert artifact.io.inputs[0].shape == (None, 8, 8, 1) and artifact.io.inputs[0].layout == "NHWC"

@@ -93,7 +93,7 @@ def test_trained_cnn_keeps_its_accuracy_in_onnx(make: Callable[..., Any], traine
     artifact, data = trained_cnn
     result = make("converter", "torch-to-onnx").convert(artifact)
     test = data.split("test")
-    accuracy = float(np.mean(np.argmax(_run(result.path, test.inputs), axis=1) == test.targets))
+    accuracy = float(np.mean(np.argmax(_run(result.path, test.input), axis=1) == test.targets))
     assert accuracy == pytest.approx(artifact.metadata["test_accuracy"])
     assert result.metadata["test_accuracy"] == artifact.metadata["test_accuracy"]  # training facts carried
 

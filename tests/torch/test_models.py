@@ -37,7 +37,7 @@ def test_cnn_trains_on_digits_to_the_spec_accuracy(trained_cnn: Any, reference: 
     assert meta["params"] == {"channels": 1, "image_size": 8, "classes": 10}
     # the recorded test accuracy is what the saved (best-validation) weights really give
     test = data.split("test")
-    assert _accuracy(reference(artifact, test.inputs), test.targets) == pytest.approx(meta["test_accuracy"])
+    assert _accuracy(reference(artifact, test.input), test.targets) == pytest.approx(meta["test_accuracy"])
     io = artifact.io.to_json()
     assert io["inputs"] == [{"name": "input", "shape": [None, 1, 8, 8], "dtype": "float32", "layout": "NCHW"}]
     assert io["outputs"] == [{"name": "logits", "shape": [None, 10], "dtype": "float32"}]
@@ -69,7 +69,7 @@ def test_checkpoint_round_trip(
     assert loaded.io == artifact.io
     assert loaded.metadata["loaded_from"] == str(artifact.path)
     assert loaded.metadata["test_accuracy"] == artifact.metadata["test_accuracy"]  # carried from the sidecar
-    x = data.split("test").inputs[:50]
+    x = data.split("test").input[:50]
     np.testing.assert_array_equal(reference(loaded, x), reference(artifact, x))
 
     # a checkpoint without its sidecar loads too

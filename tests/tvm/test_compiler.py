@@ -19,7 +19,7 @@ def _accuracy(logits: np.ndarray, targets: np.ndarray) -> float:
 def test_float_matches_onnxruntime(
     tvm_float: Any, onnx_float: Any, test_split: Any, run_tvm: Any, ort_reference: Any
 ):
-    x = test_split.inputs
+    x = test_split.input
     tvm_out = run_tvm(tvm_float, x)
     ort_out = ort_reference(onnx_float.path, x)
     assert tvm_out.shape == ort_out.shape == (len(x), 10)
@@ -32,7 +32,7 @@ def test_float_matches_onnxruntime(
 def test_qdq_int8_compiles_and_keeps_accuracy(
     tvm_int8: Any, tvm_float: Any, onnx_int8: Any, test_split: Any, run_tvm: Any, ort_reference: Any
 ):
-    x = test_split.inputs
+    x = test_split.input
     int8_acc = _accuracy(run_tvm(tvm_int8, x), test_split.targets)
     float_acc = _accuracy(run_tvm(tvm_float, x), test_split.targets)
     assert float_acc - int8_acc <= 0.015, (float_acc, int8_acc)
@@ -67,7 +67,7 @@ def test_artifact_and_metadata(tvm_float_b1: Any, tvm_float: Any, onnx_float: An
 def test_static_batch_runs_only_its_batch(tvm_float_b1: Any, tvm_float: Any, test_split: Any, run_tvm: Any):
     from edgeai_core.errors import RuntimeFailure
 
-    x = test_split.inputs[:7]
+    x = test_split.input[:7]
     assert run_tvm(tvm_float, x).shape == (7, 10)
     one = run_tvm(tvm_float_b1, x[:1])
     np.testing.assert_allclose(one, run_tvm(tvm_float, x[:1]), atol=1e-6)
@@ -80,7 +80,7 @@ def test_static_batch_runs_only_its_batch(tvm_float_b1: Any, tvm_float: Any, tes
 def test_batch_four_and_opt_level_zero(
     build: Any, onnx_float: Any, tvm_float: Any, test_split: Any, run_tvm: Any
 ):
-    x = test_split.inputs[:4]
+    x = test_split.input[:4]
     four = build("compiler", "tvm", batch=4).compile(onnx_float, None)
     assert four.io.inputs[0].shape[0] == 4
     np.testing.assert_allclose(run_tvm(four, x), run_tvm(tvm_float, x), atol=1e-5)

@@ -46,7 +46,7 @@ def test_library_runs_in_a_process_without_the_compiler(
     tvm_float_b1: Any, onnx_float: Any, test_split: Any, tmp_path: Path, run_tvm: Any, ort_reference: Any
 ):
     """A fresh interpreter loads model.so with TVM's runtime library only and gives the same outputs."""
-    x = test_split.inputs[:16]
+    x = test_split.input[:16]
     np.save(tmp_path / "x.npy", x)
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
@@ -76,7 +76,7 @@ def test_bind_times_the_vm_call_only(build: Any, tvm_float_b1: Any, test_split: 
 
     runtime = build("runtime", "tvm")
     runtime.load(tvm_float_b1)
-    x = test_split.inputs[:1]
+    x = test_split.input[:1]
     call = runtime.bind([x])
     # a partial of the VM's main function over tensors prepared up front: nothing else runs when timed
     assert call.func is runtime._main and not call.keywords
@@ -94,7 +94,7 @@ def test_bind_reuses_tensors_of_unchanged_arrays(build: Any, tvm_float_b1: Any, 
     """Cycling through a pool reuses its tensors (as a bare loop does); a changed array is converted again."""
     runtime = build("runtime", "tvm")
     runtime.load(tvm_float_b1)
-    first, second = [test_split.inputs[:1].copy()], [test_split.inputs[1:2].copy()]
+    first, second = [test_split.input[:1].copy()], [test_split.input[1:2].copy()]
     a, b = runtime.bind(first), runtime.bind(second)
     assert runtime.bind(first).args[0] is a.args[0] and runtime.bind(second).args[0] is b.args[0]
     assert a.args[0] is not b.args[0]

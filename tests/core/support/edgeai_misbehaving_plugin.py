@@ -63,13 +63,13 @@ class ShortTargets(GaussianBlobs):
 
     def split(self, name: str) -> Any:
         split = super().split(name)
-        return Split(split.inputs, split.targets[:-1]) if name == "test" else split
+        return Split(split.input, split.targets[:-1]) if name == "test" else split
 
 
 class TupleSplit(GaussianBlobs):
     def split(self, name: str) -> Any:
         split = super().split(name)
-        return (split.inputs, split.targets) if name == "test" else split
+        return (split.input, split.targets) if name == "test" else split
 
 
 class WrongFormatCompiler(WeightInt8):

@@ -38,6 +38,8 @@ _EXPORTS: dict[str, str] = {
     "Context": "components",
     "Component": "components",
     "Split": "components",
+    "order_inputs": "components",
+    "PLACEHOLDER_INPUT": "components",
     "SPLITS": "components",
     "Dataset": "components",
     "Model": "components",
@@ -144,6 +146,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
     "MAX_MESSAGE",
     "MOBILENETV2_STAGES",
+    "PLACEHOLDER_INPUT",
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
@@ -229,6 +232,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "mobilenetv2_plan",
     "mobilenetv2_strides",
     "module_versions",
+    "order_inputs",
     "parse_config",
     "parse_value",
     "plan_pipeline",
@@ -290,6 +294,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Prepared,
     )
     from edgeai_core.components import (
+        PLACEHOLDER_INPUT,
         SPLITS,
         Compiler,
         Component,
@@ -302,6 +307,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         Runtime,
         Split,
         Stream,
+        order_inputs,
     )
     from edgeai_core.config import apply_overrides, parse_config, parse_value
     from edgeai_core.errors import (

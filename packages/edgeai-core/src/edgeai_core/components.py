@@ -103,19 +103,97 @@ class Component:
         return f"<{type(self).__name__} {self.record.qualified_name} {self.params}>"
 
 
-@dataclass(frozen=True)
-class Split:
-    """One split of a dataset: ``inputs`` stacked along axis 0, ``targets`` aligned with them."""
+#: the name a Split gives an input array passed bare (``Split(array, targets)``) until the model's IO spec
+#: says the real one: :meth:`Split.arrays` and :meth:`Split.named` map it to the model's only/first input.
+PLACEHOLDER_INPUT = "input"
 
-    inputs: np.ndarray
+
+@dataclass(frozen=True, init=False)
+class Split:
+    """One split of a dataset: ``inputs`` maps each model input name to its samples stacked along axis 0,
+    ``targets`` is aligned with them (one row per sample).
+
+    Single-input datasets may pass one array (``Split(array, targets)``): it is kept under the
+    :data:`PLACEHOLDER_INPUT` name and fed to the model's only input; :attr:`input` returns it back.
+    """
+
+    inputs: Mapping[str, np.ndarray]
     targets: np.ndarray
 
-    def __len__(self) -> int:
-        return int(self.inputs.shape[0])
+    def __init__(self, inputs: np.ndarray | Mapping[str, np.ndarray], targets: np.ndarray) -> None:
+        named = (
+            {str(k): v for k, v in inputs.items()}
+            if isinstance(inputs, Mapping)
+            else {PLACEHOLDER_INPUT: inputs}
+        )
+        object.__setattr__(self, "inputs", named)
+        object.__setattr__(self, "targets", targets)
 
-    def batches(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    @property
+    def names(self) -> list[str]:
+        """The input names, in the dataset's order."""
+        return list(self.inputs)
+
+    @property
+    def input(self) -> np.ndarray:
+        """The only input array; an error naming the inputs when there are several."""
+        if len(self.inputs) != 1:
+            raise EdgeaiError(
+                f"this split has {len(self.inputs)} inputs ({', '.join(self.inputs) or 'none'}); "
+                "use split.inputs[name] or split.arrays(io)"
+            )
+        return next(iter(self.inputs.values()))
+
+    def __len__(self) -> int:
+        first = next(iter(self.inputs.values()), None)
+        if first is not None and getattr(first, "shape", None):
+            return int(first.shape[0])
+        return len(self.targets)
+
+    def take(self, index: Any) -> Split:
+        """The samples at ``index`` (a slice or an index array) of every input and of the targets."""
+        return Split({k: v[index] for k, v in self.inputs.items()}, self.targets[index])
+
+    def batches(self, batch_size: int) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """``({name: array}, targets)`` for each run of ``batch_size`` samples."""
         for start in range(0, len(self), batch_size):
-            yield self.inputs[start : start + batch_size], self.targets[start : start + batch_size]
+            part = slice(start, start + batch_size)
+            yield {k: v[part] for k, v in self.inputs.items()}, self.targets[part]
+
+    def named(self, io: IOSpec) -> Split:
+        """This split with a bare array's placeholder name replaced by the model's input name (for a model with
+        one input; a bare array cannot feed several, and keeps the placeholder for the error to name)."""
+        if (
+            list(self.inputs) == [PLACEHOLDER_INPUT]
+            and len(io.inputs) == 1
+            and io.inputs[0].name != PLACEHOLDER_INPUT
+        ):
+            return Split({io.inputs[0].name: self.inputs[PLACEHOLDER_INPUT]}, self.targets)
+        return self
+
+    def arrays(self, io: IOSpec, where: str = "dataset") -> list[np.ndarray]:
+        """The input arrays in the order of ``io`` (one per model input), matched by name.
+
+        A split with one input feeds a model with one input whatever the names; otherwise every model
+        input must be present (UsageError naming the missing ones and what the dataset has).
+        """
+        return order_inputs(self.inputs, io, where)
+
+
+def order_inputs(inputs: Mapping[str, np.ndarray], io: IOSpec, where: str = "dataset") -> list[np.ndarray]:
+    """``inputs`` (name -> array) as a list in the order of ``io``; see :meth:`Split.arrays`."""
+    from edgeai_core.errors import UsageError
+
+    wanted = [spec.name for spec in io.inputs]
+    if len(wanted) <= 1 and len(inputs) == 1:
+        return [next(iter(inputs.values()))]
+    missing = [name for name in wanted if name not in inputs]
+    if missing:
+        raise UsageError(
+            f"{where} gives input(s) {', '.join(inputs) or 'none'}, but the model takes {len(wanted)} "
+            f"({', '.join(wanted)}); missing: {', '.join(missing)}"
+        )
+    return [inputs[name] for name in wanted]
 
 
 SPLITS = ("train", "validation", "test")
@@ -156,13 +234,29 @@ class Dataset(Component, abc.ABC):
         """
 
     def calibration_inputs(self, count: int) -> np.ndarray:
-        """A seeded subset of the training inputs for quantization calibration."""
+        """A seeded subset of the training inputs for quantization calibration (single-input datasets;
+        see :meth:`calibration_samples` for any number of inputs)."""
+        samples = self.calibration_samples(count)
+        if len(samples) != 1:
+            raise EdgeaiError(
+                f"dataset '{self.name}' has {len(samples)} inputs ({', '.join(samples)}); "
+                "use calibration_samples() to calibrate every input"
+            )
+        return next(iter(samples.values()))
+
+    def calibration_samples(self, count: int) -> dict[str, np.ndarray]:
+        """Up to ``count`` seeded training samples for calibration: input name -> stacked array.
+
+        A dataset that overrides only :meth:`calibration_inputs` (one array) gets it here under the
+        placeholder name; use :func:`order_inputs` to feed a model."""
         import numpy as np
 
+        if type(self).calibration_inputs is not Dataset.calibration_inputs:
+            return dict(Split(self.calibration_inputs(count), np.zeros(0)).inputs)
         train = self.split("train")
         rng = np.random.default_rng(self.context.seed)
         index = rng.permutation(len(train))[: min(count, len(train))]
-        return train.inputs[np.sort(index)]
+        return dict(train.take(np.sort(index)).inputs)
 
     def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         """Turn model outputs for a split into quality metrics (see :mod:`edgeai_core.metrics`)."""

@@ -12,6 +12,7 @@ The checks are cheap (types, lengths, formats); none runs inside the timed bench
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from edgeai_core.errors import RuntimeFailure
@@ -75,18 +76,28 @@ def check_split(record: Registration, name: str, value: Any) -> Split:
     expected = "a Split (edgeai_core.api.Split) whose targets align with its inputs"
     if not isinstance(value, Split):
         raise ContractError(record, method, _type(value), expected)
-    for part in ("inputs", "targets"):
-        array = getattr(value, part)
+    if not isinstance(value.inputs, Mapping) or not value.inputs:
+        raise ContractError(record, method, f"a Split whose inputs are {_type(value.inputs)}", expected)
+    parts: dict[str, Any] = {f"input '{k}'": v for k, v in value.inputs.items()}
+    parts["targets"] = value.targets
+    for part, array in parts.items():
         if not getattr(array, "shape", None):
             raise ContractError(record, method, f"a Split whose {part} is {_type(array)}", expected)
-    inputs, targets = len(value.inputs), len(value.targets)
-    if inputs != targets:
-        raise ContractError(
-            record,
-            method,
-            f"a Split with {_count(inputs, 'input')} and {_count(targets, 'target')}",
-            expected,
-        )
+    targets = len(value.targets)
+    for key, array in value.inputs.items():
+        inputs = len(array)
+        if inputs != targets:
+            what = (
+                _count(inputs, "input")
+                if list(value.inputs) == ["input"]
+                else (f"{_count(inputs, 'sample')} of input '{key}'")
+            )
+            raise ContractError(
+                record,
+                method,
+                f"a Split with {what} and {_count(targets, 'target')}",
+                expected,
+            )
     return value
 
 

@@ -268,8 +268,10 @@ def choose_runtime(
 
 def input_arrays(inputs: Any, io: IOSpec) -> list[np.ndarray]:
     """A split's inputs as one array per IO-spec input (a mapping by name, or one array)."""
+    from edgeai_core.components import order_inputs
+
     if isinstance(inputs, Mapping):
-        return [np.asarray(inputs[spec.name]) for spec in io.inputs]
+        return [np.asarray(a) for a in order_inputs(inputs, io, "the fidelity inputs")]
     return [np.asarray(inputs)]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 from edgeai_core import tensors
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
-from edgeai_core.components import Context, Dataset, Model, Split
+from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
 from edgeai_core.contracts import ContractError, check_artifact, check_outputs, check_split
 from edgeai_core.document import (
     ArtifactStep,
@@ -106,11 +106,22 @@ class NormalizedDataset(Dataset):
     def split(self, name: str) -> Split:
         if name not in self._cache:
             raw = check_split(self.inner.record, name, self.inner.split(name))
-            self._cache[name] = Split(self._normalize(raw.inputs), raw.targets)
+            self._cache[name] = Split(self._normalize_all(raw.inputs), raw.targets)
         return self._cache[name]
+
+    def _normalize_all(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The normalization is the first input's (an image); other inputs pass unchanged."""
+        return {k: self._normalize(v) if i == 0 else v for i, (k, v) in enumerate(inputs.items())}
+
+    def use_io_spec(self, io: IOSpec) -> None:
+        self.inner.use_io_spec(io)
+        self._cache.clear()
 
     def calibration_inputs(self, count: int) -> np.ndarray:
         return self._normalize(self.inner.calibration_inputs(count))
+
+    def calibration_samples(self, count: int) -> dict[str, np.ndarray]:
+        return self._normalize_all(self.inner.calibration_samples(count))
 
     @property
     def task(self) -> str:
@@ -147,11 +158,15 @@ def normalized_for(dataset: Dataset, artifact: Artifact) -> Dataset:
     return NormalizedDataset(dataset, mean, std, axis)
 
 
-def check_input_shape(inputs: np.ndarray, io: IOSpec, dataset: str) -> None:
-    """Fail early, with both shapes named, when the dataset's samples do not fit the model's input."""
-    if io.inputs:
-        note = f"; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
-        tensors.check_input_shape(inputs.shape[1:], io.inputs[0], dataset, note=note)
+def check_input_shape(inputs: np.ndarray | Mapping[str, np.ndarray], io: IOSpec, dataset: str) -> None:
+    """Fail early, with both shapes named, when the dataset's samples do not fit the model's inputs
+    (and, for several inputs, when the names do not match)."""
+    if not io.inputs:
+        return
+    named = inputs if isinstance(inputs, Mapping) else {PLACEHOLDER_INPUT: inputs}
+    note = f"; set the dataset's size/channels/layout parameters (`edgeai describe {dataset}`) to match"
+    for spec, array in zip(io.inputs, order_inputs(named, io, f"dataset {dataset}"), strict=True):
+        tensors.check_input_shape(array.shape[1:], spec, dataset, note=note)
 
 
 def _static_batch(io: IOSpec) -> int | None:
@@ -282,6 +297,10 @@ class Runner:
         if dataset is not None:
             dataset.use_io_spec(artifact.io)
             dataset = normalized_for(dataset, artifact)
+            if len(artifact.io.inputs) > 1 and not hasattr(dataset, "input_shapes"):
+                # names and shapes of every input, before any compile step spends minutes
+                split = self._split(dataset, self.plan.config.evaluation["split"], artifact.io)
+                check_input_shape(split.inputs, artifact.io, dataset.name)
         frameworks.update(model.versions())
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
@@ -408,10 +427,11 @@ class Runner:
         if self.inputs is not None and dataset is None:
             pool = self.inputs.batches(io, batch, self.plan.config.seed)
         elif dataset is not None:
-            split = self._split(dataset, self.plan.config.evaluation["split"])
+            split = self._split(dataset, self.plan.config.evaluation["split"], io)
             check_input_shape(split.inputs, io, dataset.name)
+            arrays = split.arrays(io, f"dataset {dataset.name}")
             count = max(1, len(split) // batch)
-            pool = [[split.inputs[i * batch : (i + 1) * batch]] for i in range(min(count, 256))]
+            pool = [[a[i * batch : (i + 1) * batch] for a in arrays] for i in range(min(count, 256))]
         else:
             pool = [synthetic_inputs(io, batch, self.plan.config.seed + i) for i in range(16)]
 
@@ -458,9 +478,10 @@ class Runner:
                 if series is not None:
                     recorder.set_resources("target", series)
 
-    def _split(self, dataset: Dataset, name: str) -> Split:
+    def _split(self, dataset: Dataset, name: str, io: IOSpec) -> Split:
+        """The split, contract-checked, a bare array named after the model's first input."""
         record = self.plan.dataset.record if self.plan.dataset is not None else dataset.record
-        return check_split(record, name, dataset.split(name))
+        return check_split(record, name, dataset.split(name)).named(io)
 
     def _probes(self) -> dict[str, Any]:
         probes = {}
@@ -473,21 +494,24 @@ class Runner:
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation
-        split = self._split(dataset, cfg["split"])
+        split = self._split(dataset, cfg["split"], io)
         limit = cfg["limit"] or len(split)
         batch = cfg["batch_size"] or _static_batch(io) or 32
         record = self.plan.runtime.record
         outputs = []
         total = min(limit, len(split))
+        arrays = split.arrays(io, f"dataset {dataset.name}")
+        static = _static_batch(io)
         for start in range(0, total, batch):
-            x = split.inputs[start : min(start + batch, total)]
-            if len(x) < batch and _static_batch(io):  # pad the last batch of a static-batch model
-                pad = np.repeat(x[-1:], batch - len(x), axis=0)
-                out = check_outputs(record, target.infer([np.concatenate([x, pad])]), io, batch)[0][: len(x)]
+            x = [a[start : min(start + batch, total)] for a in arrays]
+            n = len(x[0])
+            if n < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
+                out = check_outputs(record, target.infer(x), io, batch)[0][:n]
             else:
-                out = check_outputs(record, target.infer([x]), io, len(x))[0]
+                out = check_outputs(record, target.infer(x), io, n)[0]
             outputs.append(np.asarray(out))
-            self.progress.update(start + len(x), total, "samples")
+            self.progress.update(start + n, total, "samples")
         return Quality(dataset.evaluate(np.concatenate(outputs), split.targets[:total]), cfg["split"])
 
     def _evaluate_inputs(self, target: Target, source: InputSource, io: IOSpec) -> Quality | NotApplicable:

@@ -81,7 +81,7 @@ class TrainResult:
 def split_arrays(dataset: Dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A split as contiguous float32 inputs and int64 targets; an empty split gives empty arrays."""
     split = dataset.split(name)
-    inputs = np.ascontiguousarray(split.inputs, dtype=np.float32)
+    inputs = np.ascontiguousarray(split.input, dtype=np.float32)
     return inputs, np.asarray(split.targets).astype(np.int64, copy=False)
 
 

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.api import SPLITS, Context, Dataset, DatasetError, ParameterError, Split
+from edgeai_core.api import PLACEHOLDER_INPUT, SPLITS, Context, Dataset, DatasetError, ParameterError, Split
 from edgeai_datasets.splits import stratified_split, stratified_subset
 
 if TYPE_CHECKING:
-    from edgeai_core.api import Registration
+    from edgeai_core.api import IOSpec, Registration
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class ImageClassificationDataset(Dataset):
         self._index: SampleIndex | None = None
         self._indices: dict[str, np.ndarray] = {}
         self._splits: dict[str, Split] = {}
+        self._input_name = PLACEHOLDER_INPUT
         self._cached_bytes = 0
 
     # -- what subclasses implement ------------------------------------------------------------------
@@ -152,8 +153,15 @@ class ImageClassificationDataset(Dataset):
             index = self._prepared()
             indices = self._indices[name]
             inputs = self._decode(indices, name, keep=True)
-            self._splits[name] = Split(inputs, index.labels[indices])
+            self._splits[name] = Split({self._input_name: inputs}, index.labels[indices])
         return self._splits[name]
+
+    def use_io_spec(self, io: IOSpec) -> None:
+        """Name the (single) input array after the model's input when it has exactly one."""
+        name = io.inputs[0].name if len(io.inputs) == 1 else PLACEHOLDER_INPUT
+        if name != self._input_name:
+            self._input_name = name
+            self._splits = {k: Split({name: v.input}, v.targets) for k, v in self._splits.items()}
 
     def split_indices(self, name: str) -> np.ndarray:
         """Positions of the split's samples in the dataset's fixed sample order (for reproducibility checks)."""
@@ -172,8 +180,11 @@ class ImageClassificationDataset(Dataset):
         rng = np.random.default_rng(self.context.seed)
         pick = np.sort(rng.permutation(len(train))[: min(count, len(train))])
         if "train" in self._splits:
-            return np.asarray(self._splits["train"].inputs[pick])
+            return np.asarray(self._splits["train"].input[pick])
         return self._decode(train[pick], "calibration", keep=False)
+
+    def calibration_samples(self, count: int) -> dict[str, np.ndarray]:
+        return {self._input_name: self.calibration_inputs(count)}
 
     def versions(self) -> dict[str, str]:
         import PIL

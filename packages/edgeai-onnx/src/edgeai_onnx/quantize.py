@@ -40,6 +40,7 @@ from edgeai_core.api import (
     IOSpec,
     MissingDependencyError,
     check_input_shape,
+    order_inputs,
 )
 from edgeai_onnx._util import condense
 from edgeai_onnx.checks import check_external_data, io_spec_from_model, validate_onnx
@@ -59,17 +60,19 @@ _PROTOBUF_LIMIT = 2**31 - 1  # bytes: larger models keep their tensors in extern
 
 
 class _CalibrationReader(ortq.CalibrationDataReader):
-    """Feeds calibration samples to ONNX Runtime's calibrator one batch (of the model's batch size) at a time."""
+    """Feeds calibration samples to ONNX Runtime's calibrator one batch (of the model's batch size) at a time,
+    every model input by name."""
 
-    def __init__(self, name: str, samples: np.ndarray, batch: int, progress: Any) -> None:
-        self.name, self.samples, self.batch, self.progress = name, samples, batch, progress
+    def __init__(self, arrays: dict[str, np.ndarray], batch: int, progress: Any) -> None:
+        self.arrays, self.batch, self.progress = arrays, batch, progress
+        self.samples = next(iter(arrays.values()))  # the sample count is len(self.samples)
         self._batches = self._iterate()
 
     def _iterate(self) -> Iterator[dict[str, np.ndarray]]:
         total = len(self.samples)
         for start in range(0, total - self.batch + 1, self.batch):
             self.progress.update(start + self.batch, total, "calibration samples")
-            yield {self.name: np.ascontiguousarray(self.samples[start : start + self.batch])}
+            yield {k: np.ascontiguousarray(a[start : start + self.batch]) for k, a in self.arrays.items()}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
@@ -269,30 +272,30 @@ class OnnxQuantize(Compiler):
             raise EdgeaiError(f"compiler onnx-quantize ({mode}) failed: {condense(exc)}") from exc
 
     def _reader(self, model: onnx.ModelProto, dataset: Dataset) -> _CalibrationReader:
-        inputs = io_spec_from_model(model).inputs
-        if len(inputs) != 1:
-            raise DatasetError(
-                f"compiler onnx-quantize: static calibration feeds one input from the dataset, but the model "
-                f"has {len(inputs)} ({', '.join(t.name for t in inputs)}); use mode dynamic or float16"
-            )
-        spec = inputs[0]
-        samples = np.asarray(dataset.calibration_inputs(self.params["calibration_samples"]))
-        if len(samples) == 0:
-            raise DatasetError(f"dataset {dataset.name} gave no calibration samples")
-        check_input_shape(
-            samples.shape[1:],
-            spec,
-            dataset.name,
-            what="calibration samples",
-            note=" per sample",
-            error=DatasetError,
-        )
-        first = spec.shape[0] if spec.shape else None
+        io = io_spec_from_model(model)
+        given = dataset.calibration_samples(self.params["calibration_samples"])
+        ordered = order_inputs(given, io, f"compiler onnx-quantize: dataset {dataset.name}")
+        arrays: dict[str, np.ndarray] = {}
+        first = io.inputs[0].shape[0] if io.inputs and io.inputs[0].shape else None
         batch = first if isinstance(first, int) and first > 0 else 1
-        if len(samples) < batch:  # a static batch larger than the subset: repeat samples to fill one batch
-            samples = np.resize(samples, (batch, *samples.shape[1:]))
-        samples = samples[: len(samples) - len(samples) % batch].astype(spec.dtype, copy=False)
-        return _CalibrationReader(spec.name, samples, batch, self.context.progress)
+        for spec, raw in zip(io.inputs, ordered, strict=True):
+            samples = np.asarray(raw)
+            if len(samples) == 0:
+                raise DatasetError(f"dataset {dataset.name} gave no calibration samples")
+            check_input_shape(
+                samples.shape[1:],
+                spec,
+                dataset.name,
+                what="calibration samples",
+                note=" per sample",
+                error=DatasetError,
+            )
+            if (
+                len(samples) < batch
+            ):  # a static batch larger than the subset: repeat samples to fill one batch
+                samples = np.resize(samples, (batch, *samples.shape[1:]))
+            arrays[spec.name] = samples[: len(samples) - len(samples) % batch].astype(spec.dtype, copy=False)
+        return _CalibrationReader(arrays, batch, self.context.progress)
 
     def _float16(self, source: Path, output: Path) -> None:
         try:

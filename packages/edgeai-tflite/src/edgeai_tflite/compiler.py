@@ -46,8 +46,10 @@ from edgeai_core.api import (
     IOSpec,
     MissingDependencyError,
     ParameterError,
+    TensorSpec,
     allowed_difference,
     check_input_shape,
+    order_inputs,
 )
 from edgeai_tflite import KERAS, ONNX, SAVEDMODEL, TFLITE
 from edgeai_tflite._tf import keras, quiet, tf, versions
@@ -307,25 +309,31 @@ def _onnx_reference(
 # -- the conversion ----------------------------------------------------------------------------------
 
 
-def _calibration(dataset: Dataset | None, source: Source, settings: Settings) -> np.ndarray:
+def _calibration(dataset: Dataset | None, source: Source, settings: Settings) -> list[np.ndarray]:
     if dataset is None:
         raise DatasetError(
             "mode int8 calibrates activation ranges on a dataset; add a [dataset] table (or use mode dynamic)"
         )
-    if len(source.io.inputs) != 1:
-        raise ParameterError(
-            "mode",
-            f"int8 calibration feeds one input, but the model has {len(source.io.inputs)}; use mode dynamic",
-        )
-    samples = np.asarray(dataset.calibration_inputs(settings.calibration_samples), dtype=np.float32)
-    if len(samples) == 0:
-        raise DatasetError(f"dataset {dataset.name} gave no calibration samples")
-    _check_shape(samples, source, dataset.name)
-    return samples
+    return _dataset_samples(dataset, source, settings.calibration_samples)
 
 
-def _check_shape(samples: np.ndarray, source: Source, dataset: str) -> None:
-    spec = source.io.inputs[0]
+def _dataset_samples(dataset: Dataset, source: Source, count: int) -> list[np.ndarray]:
+    """Up to ``count`` calibration samples of every model input, in IO-spec order, shape-checked."""
+    given = dataset.calibration_samples(count)
+    ordered = order_inputs(given, source.io, f"dataset {dataset.name}")
+    arrays = []
+    for spec, raw in zip(source.io.inputs, ordered, strict=True):
+        dtype = np.float32 if spec.dtype.startswith("float") or spec.quantized else np.dtype(spec.dtype)
+        samples = np.asarray(raw, dtype=dtype)
+        if len(samples) == 0:
+            raise DatasetError(f"dataset {dataset.name} gave no calibration samples")
+        _check_shape(samples, source, dataset.name, spec)
+        arrays.append(samples)
+    return arrays
+
+
+def _check_shape(samples: np.ndarray, source: Source, dataset: str, spec: TensorSpec | None = None) -> None:
+    spec = spec or source.io.inputs[0]
     want, got = spec.shape[1:], samples.shape[1:]
     hint = ""
     if len(got) == 3 and len(want) == 3 and (got[1], got[2], got[0]) == tuple(want):
@@ -334,19 +342,23 @@ def _check_shape(samples: np.ndarray, source: Source, dataset: str) -> None:
     check_input_shape(got, spec, dataset, note=note, error=DatasetError)
 
 
-def _representative(samples: np.ndarray, batch: int, progress: Any) -> Any:
-    def generate() -> Iterator[list[np.ndarray]]:
-        total = len(samples) - len(samples) % batch if len(samples) >= batch else 0
+def _representative(samples: list[np.ndarray], names: list[str], batch: int, progress: Any) -> Any:
+    """The converter's representative dataset: one list (a single input) or a dict by input name per batch."""
+
+    def generate() -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
+        count = len(samples[0])
+        total = count - count % batch if count >= batch else 0
         if total == 0:
             raise DatasetError(f"calibration needs at least {batch} samples (the model's fixed batch)")
         for start in range(0, total, batch):
             progress.update(start + batch, total, "calibration samples")
-            yield [samples[start : start + batch]]
+            parts = [a[start : start + batch] for a in samples]
+            yield parts if len(parts) == 1 else dict(zip(names, parts, strict=True))
 
     return generate
 
 
-def convert(source: Source, settings: Settings, samples: np.ndarray | None, progress: Any) -> bytes:
+def convert(source: Source, settings: Settings, samples: list[np.ndarray] | None, progress: Any) -> bytes:
     """Run the TFLite converter on ``source`` in ``settings.mode``."""
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(source.saved_model), signature_keys=[source.signature]
@@ -360,7 +372,8 @@ def convert(source: Source, settings: Settings, samples: np.ndarray | None, prog
     elif settings.mode == "int8":
         assert samples is not None
         converter.optimizations = [lite.Optimize.DEFAULT]
-        converter.representative_dataset = _representative(samples, settings.batch_size or 1, progress)
+        names = [spec.name for spec in source.io.inputs]
+        converter.representative_dataset = _representative(samples, names, settings.batch_size or 1, progress)
         converter.target_spec.supported_ops = [lite.OpsSet.TFLITE_BUILTINS_INT8]
         for name in ("inference_input_type", "inference_output_type"):
             dtype = IO_DTYPES[getattr(settings, name)]
@@ -379,11 +392,13 @@ def convert(source: Source, settings: Settings, samples: np.ndarray | None, prog
         raise EdgeaiError(f"TFLite conversion ({settings.mode}) failed: {message}{hint}") from exc
 
 
-def _samples(source: Source, samples: np.ndarray | None, batch: int | None, seed: int) -> list[np.ndarray]:
+def _samples(
+    source: Source, samples: list[np.ndarray] | None, batch: int | None, seed: int
+) -> list[np.ndarray]:
     """Inputs for verification: calibration samples where there are some, else seeded values in [0, 1)."""
     count = max(batch or 1, VERIFY_SAMPLES // (batch or 1) * (batch or 1))
-    if samples is not None and len(source.io.inputs) == 1 and len(samples) >= count:
-        return [samples[:count]]
+    if samples is not None and len(samples) == len(source.io.inputs) and len(samples[0]) >= count:
+        return [a[:count] for a in samples]
     rng = np.random.default_rng(seed)
     arrays = []
     for spec in source.io.inputs:
@@ -422,7 +437,7 @@ def run_tflite(blob: bytes, inputs: list[np.ndarray], batch: int | None = None) 
 
 
 def verify(
-    source: Source, blob: bytes, settings: Settings, samples: np.ndarray | None, seed: int
+    source: Source, blob: bytes, settings: Settings, samples: list[np.ndarray] | None, seed: int
 ) -> dict[str, Any]:
     """Compare the ``.tflite`` with the source on a few inputs; a float32 model must agree within tolerance."""
     if not settings.verify:
@@ -544,8 +559,7 @@ def compile_tflite(
     samples = _calibration(dataset, source, settings) if settings.mode == "int8" else None
     if samples is None and dataset is not None and settings.verify:
         try:  # verification inputs like the real ones
-            samples = np.asarray(dataset.calibration_inputs(VERIFY_SAMPLES), dtype=np.float32)
-            _check_shape(samples, source, dataset.name)
+            samples = _dataset_samples(dataset, source, VERIFY_SAMPLES)
         except (DatasetError, EdgeaiError) as exc:
             log.info("verifying on seeded inputs instead of the dataset's: %s", exc)
             samples = None
@@ -572,7 +586,9 @@ def compile_tflite(
             "target": settings.target,
             "batch_size": settings.batch_size,
             "supported_ops": "TFLITE_BUILTINS_INT8" if settings.mode == "int8" else "TFLITE_BUILTINS",
-            "calibration_samples": len(samples) if settings.mode == "int8" and samples is not None else None,
+            "calibration_samples": len(samples[0])
+            if settings.mode == "int8" and samples is not None
+            else None,
             "convert_time_s": convert_s,
             "ops": op_counts(blob),
             "interpreter": f"{backend.name} {backend.version}",

@@ -404,7 +404,8 @@ def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
             "edgeai-datasets": [
-                f"dataset:{name}" for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic")
+                f"dataset:{name}"
+                for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files")
             ],
             "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
             "edgeai-torch": ["converter:torch-to-onnx"],

@@ -114,7 +114,7 @@ class NumpyMlp(Model):
     def train(self, dataset: Dataset) -> Artifact:
         p = self.params
         train = dataset.split("train")
-        x = train.inputs.reshape(len(train), -1).astype(np.float32)
+        x = train.input.reshape(len(train), -1).astype(np.float32)
         y = train.targets.astype(np.int64)
         classes = max(len(dataset.class_names), int(y.max()) + 1)
         rng = np.random.default_rng(self.context.seed)
@@ -158,7 +158,7 @@ class NumpyMlp(Model):
         return Artifact(
             path,
             FORMAT,
-            io_spec(train.inputs.shape[1:], classes),
+            io_spec(train.input.shape[1:], classes),
             producer="model:numpy-mlp",
             versions=self.versions(),
             metadata={

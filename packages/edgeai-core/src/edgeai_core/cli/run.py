@@ -129,10 +129,13 @@ def register(cli: click.Group) -> None:
             from edgeai_core.readiness import check_plan_installed
 
             check_plan_installed(plan)  # every framework the plan needs, found without importing one
+            from edgeai_core.inputcheck import check_plan_inputs
+
+            inputs = check_plan_inputs(plan)  # names, count, shapes: exit 2 before anything heavy
             if as_json:
-                echo_json(plan.to_json())
+                echo_json({**plan.to_json(), **({"inputs": inputs} if inputs else {})})
             else:
-                click.echo("\n".join(plan.describe()))
+                click.echo("\n".join([*plan.describe(), *inputs]))
             return
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import Runner

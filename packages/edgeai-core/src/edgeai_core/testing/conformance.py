@@ -415,22 +415,32 @@ class DatasetConformance(ComponentConformance):
             split = self.call(edgeai_host, method, edgeai_dataset.split, name)
             if not isinstance(split, Split):
                 self.fail(edgeai_host, method, describe(split), "a Split(inputs, targets)")
-            if not isinstance(split.inputs, np.ndarray) or not isinstance(split.targets, np.ndarray):
+            arrays = split.inputs if isinstance(split.inputs, Mapping) else {}
+            if (
+                not arrays
+                or not all(isinstance(a, np.ndarray) for a in arrays.values())
+                or not isinstance(split.targets, np.ndarray)
+            ):
+                inputs = {k: describe(v) for k, v in arrays.items()} if arrays else describe(split.inputs)
                 self.fail(
-                    edgeai_host, method, f"Split({describe(split.inputs)}, {describe(split.targets)})",
-                    "numpy arrays for inputs and targets",
+                    edgeai_host, method, f"Split({inputs}, {describe(split.targets)})",
+                    "a mapping input name -> numpy array, and numpy array targets",
                 )  # fmt: skip
-            if split.inputs.ndim < 1 or len(split.inputs) != len(split.targets):
-                self.fail(
-                    edgeai_host, method, f"inputs {tuple(split.inputs.shape)} and targets {tuple(split.targets.shape)}",
-                    "one target per input (the same length along axis 0)",
-                )  # fmt: skip
+            for key, array in arrays.items():
+                if array.ndim < 1 or len(array) != len(split.targets):
+                    self.fail(
+                        edgeai_host, method,
+                        f"input '{key}' {tuple(array.shape)} and targets {tuple(split.targets.shape)}",
+                        "one target per sample of every input (the same length along axis 0)",
+                    )  # fmt: skip
+                if array.dtype.name not in DTYPES:
+                    self.fail(
+                        edgeai_host, method, f"input '{key}' of dtype {array.dtype}", f"one of {DTYPES}"
+                    )
             if name in self.required_splits and len(split) == 0:
                 self.fail(edgeai_host, method, "an empty split", "samples (required_splits)")
-            if split.inputs.dtype.name not in DTYPES:
-                self.fail(edgeai_host, method, f"inputs of dtype {split.inputs.dtype}", f"one of {DTYPES}")
             if len(split):
-                shapes.add(tuple(split.inputs.shape[1:]))
+                shapes.add(tuple((k, tuple(a.shape[1:])) for k, a in arrays.items()))
         assert len(shapes) <= 1, (
             f"{self.where(edgeai_host, 'Dataset.split')}: splits differ in sample shape {shapes}"
         )
@@ -449,8 +459,10 @@ class DatasetConformance(ComponentConformance):
             again.use_io_spec(self.io_spec)
         for name in SPLITS:
             first, second = edgeai_dataset.split(name), again.split(name)
-            same = np.array_equal(first.inputs, second.inputs) and np.array_equal(
-                first.targets, second.targets
+            same = (
+                list(first.inputs) == list(second.inputs)
+                and all(np.array_equal(first.inputs[k], second.inputs[k]) for k in first.inputs)
+                and np.array_equal(first.targets, second.targets)
             )
             assert same, (
                 f"{self.where(edgeai_host, f'Dataset.split({name!r})')}: two builds with seed {self.seed} gave "
@@ -484,15 +496,21 @@ class DatasetConformance(ComponentConformance):
         train = edgeai_dataset.split("train")
         if not len(train):
             pytest.skip("no training samples")
-        got = self.call(edgeai_host, "Dataset.calibration_inputs", edgeai_dataset.calibration_inputs, 4)
+        got = self.call(edgeai_host, "Dataset.calibration_samples", edgeai_dataset.calibration_samples, 4)
+        want = {k: tuple(v.shape[1:]) for k, v in train.inputs.items()}
         if (
-            not isinstance(got, np.ndarray)
-            or got.shape[1:] != train.inputs.shape[1:]
-            or not 0 < len(got) <= 4
+            not isinstance(got, Mapping)
+            or not all(isinstance(v, np.ndarray) for v in got.values())
+            or len(got) != len(want)
+            or (len(want) > 1 and set(got) != set(want))
+            or sorted(tuple(v.shape[1:]) for v in got.values()) != sorted(want.values())
+            or len({len(v) for v in got.values()}) != 1
+            or not 0 < len(next(iter(got.values()))) <= 4
         ):
+            shown = {k: describe(v) for k, v in got.items()} if isinstance(got, Mapping) else describe(got)
             self.fail(
-                edgeai_host, "Dataset.calibration_inputs(4)", describe(got),
-                f"1 to 4 samples shaped like the training inputs {tuple(train.inputs.shape[1:])}",
+                edgeai_host, "Dataset.calibration_samples(4)", str(shown),
+                f"1 to 4 samples of each input shaped like the training inputs {want}",
             )  # fmt: skip
 
     def test_evaluate_has_the_task_layout(self, edgeai_host: PluginHost, edgeai_dataset: Dataset) -> None:
@@ -678,10 +696,10 @@ class _ArtifactSource(ComponentConformance):
 
     def sample_inputs(self, io: IOSpec, dataset: Dataset | None, batch: int) -> list[np.ndarray]:
         """A batch from the dataset's test split, else seeded random inputs shaped by the IO spec."""
-        if dataset is not None and len(io.inputs) == 1:
+        if dataset is not None:
             test = dataset.split("test")
-            if len(test):
-                return [np.ascontiguousarray(test.inputs[:batch])]
+            if len(test) and (len(io.inputs) == 1 or all(spec.name in test.inputs for spec in io.inputs)):
+                return [np.ascontiguousarray(a[:batch]) for a in test.arrays(io)]
         return random_inputs(io, batch, self.seed)
 
 
@@ -731,16 +749,17 @@ class ModelConformance(_ArtifactSource):
     ) -> None:
         if edgeai_dataset is None:
             pytest.skip("no dataset configured")
-        sample = edgeai_dataset.split("test").inputs.shape[1:]
-        want = edgeai_prepared.io.inputs[0].shape[1:]
-        fits = len(want) == len(sample) and all(
-            not isinstance(w, int) or w == s for w, s in zip(want, sample, strict=True)
-        )
-        if not fits:
-            self.fail(
-                edgeai_host, "Model.prepare", f"an IO spec whose first input takes {want} per sample",
-                f"the dataset's sample shape {tuple(sample)}",
-            )  # fmt: skip
+        arrays = edgeai_dataset.split("test").arrays(edgeai_prepared.io)
+        for spec, array in zip(edgeai_prepared.io.inputs, arrays, strict=False):
+            sample, want = array.shape[1:], spec.shape[1:]
+            fits = len(want) == len(sample) and all(
+                not isinstance(w, int) or w == s for w, s in zip(want, sample, strict=True)
+            )
+            if not fits:
+                self.fail(
+                    edgeai_host, "Model.prepare", f"an IO spec whose input '{spec.name}' takes {want} per sample",
+                    f"the dataset's sample shape {tuple(sample)}",
+                )  # fmt: skip
 
     def test_task_is_declared(
         self, edgeai_host: PluginHost, edgeai_record: Any, edgeai_dataset: Dataset | None
