@@ -183,3 +183,62 @@ def imported_by_planning() -> Callable[..., list[str]]:
         return found
 
     return probe
+
+
+def _edgeai_console(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "edgeai"
+    if not script.exists():
+        pytest.skip("the edgeai console script is not installed next to this interpreter")
+    return subprocess.run(
+        [str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def edgeai_console() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``edgeai_console(*args, cwd=folder, timeout=300)``: the installed ``edgeai`` console script run in
+    ``folder`` (the test is skipped where it is not installed next to this interpreter)."""
+    return _edgeai_console
+
+
+@pytest.fixture(scope="session")
+def bench_json() -> Callable[..., dict[str, Any]]:
+    """``bench_json(model, *args, cwd=folder, timeout=300)``: ``edgeai bench MODEL *args --json`` through the
+    console script, asserted to succeed; its JSON summary."""
+
+    def bench(model: Path, *args: str, cwd: Path, timeout: float = 300) -> dict[str, Any]:
+        run = _edgeai_console("bench", str(model), *args, "--json", cwd=cwd, timeout=timeout)
+        assert run.returncode == 0, run.stderr
+        summary: dict[str, Any] = json.loads(run.stdout)
+        return summary
+
+    return bench
+
+
+@pytest.fixture(scope="session")
+def bench_remote_json() -> Callable[..., dict[str, Any]]:
+    """``bench_remote_json(runtime, model, *args, cwd=folder, server_args=(), timeout=300)``: ``edgeai bench``
+    of ``model`` on a real ``edgeai serve --runtime RUNTIME`` subprocess, asserted to succeed; its JSON
+    summary (its ``target`` asserted to name the server)."""
+    from edgeai_core.target_server import start_local_server
+
+    def bench(
+        runtime: str,
+        model: Path,
+        *args: str,
+        cwd: Path,
+        server_args: tuple[str, ...] = (),
+        timeout: float = 300,
+    ) -> dict[str, Any]:
+        with start_local_server(runtime, cwd / "server", extra_args=list(server_args)) as server:
+            run = _edgeai_console(
+                "bench", str(model), *args, "--target", server.address, "--token-file", str(server.token_file),
+                "--json", cwd=cwd, timeout=timeout,
+            )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary: dict[str, Any] = json.loads(run.stdout)
+        assert summary["target"] == f"tcp {server.address}"
+        return summary
+
+    return bench
