@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.document import FidelityReference, FidelitySection, FidelityStep
+from edgeai_core.document import COMPARISON_FIELDS, FidelityReference, FidelitySection, FidelityStep
 from edgeai_core.errors import EdgeaiError
+from edgeai_core.jsonvalues import attributes
 from edgeai_core.lineage import steps_of
 
 if TYPE_CHECKING:
@@ -514,12 +515,7 @@ class FidelityCheck:
             runtime=runtime,
             status="ok" if not violations else "over_tolerance",
             precision=self._precision,
-            samples=comparison.samples,
-            max_abs_diff=comparison.max_abs_diff,
-            mean_abs_diff=comparison.mean_abs_diff,
-            relative_error=comparison.relative_error,
-            cosine_similarity=comparison.cosine_similarity,
-            top1_agreement=comparison.top1_agreement,
+            **attributes(comparison, COMPARISON_FIELDS),
             judged_by=judged_by,
             violations=tuple(violations),
             outputs=tuple(o.to_json() for o in comparison.outputs),
