@@ -204,13 +204,17 @@ def edgeai_console() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 @pytest.fixture(scope="session")
 def bench_json() -> Callable[..., dict[str, Any]]:
-    """``bench_json(model, *args, cwd=folder, timeout=300)``: ``edgeai bench MODEL *args --json`` through the
-    console script, asserted to succeed; its JSON summary."""
+    """``bench_json(model, *args, cwd=folder, timeout=300, expect={...})``: ``edgeai bench MODEL *args --json``
+    through the console script, asserted to succeed (and its summary to hold ``expect``); its JSON summary."""
 
-    def bench(model: Path, *args: str, cwd: Path, timeout: float = 300) -> dict[str, Any]:
+    def bench(
+        model: Path, *args: str, cwd: Path, timeout: float = 300, expect: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         run = _edgeai_console("bench", str(model), *args, "--json", cwd=cwd, timeout=timeout)
         assert run.returncode == 0, run.stderr
         summary: dict[str, Any] = json.loads(run.stdout)
+        if expect is not None:
+            assert {key: summary.get(key) for key in expect} == expect
         return summary
 
     return bench
