@@ -185,20 +185,23 @@ def imported_by_planning() -> Callable[..., list[str]]:
     return probe
 
 
-def _edgeai_console(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def _edgeai_console(
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "edgeai"
     if not script.exists():
         pytest.skip("the edgeai console script is not installed next to this interpreter")
     return subprocess.run(
         [str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def edgeai_console() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """``edgeai_console(*args, cwd=folder, timeout=300)``: the installed ``edgeai`` console script run in
-    ``folder`` (the test is skipped where it is not installed next to this interpreter)."""
+    """``edgeai_console(*args, cwd=folder, timeout=300, env={...})``: the installed ``edgeai`` console script
+    run in ``folder`` with ``env`` added to this environment (the test is skipped where it is not installed
+    next to this interpreter)."""
     return _edgeai_console
 
 

@@ -84,11 +84,7 @@ class TargetDescription:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "protocol": self.protocol,
-            "address": self.address,
-            "runtime": self.runtime,
-            "software": self.software,
-            "protocol_version": self.protocol_version,
+            **attributes(self, ("protocol", "address", "runtime", "software", "protocol_version")),
             "versions": dict(self.versions),
             "machine": None if self.machine is None else dict(self.machine),
         }
@@ -195,12 +191,7 @@ class ArtifactStep:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "kind": self.kind,
-            "inserted": self.inserted,
-            "duration_s": self.duration_s,
-            "input_format": self.input_format,
-            "output_format": self.output_format,
+            **attributes(self, ("name", "kind", "inserted", "duration_s", "input_format", "output_format")),
             "artifact": self.artifact.to_json(),
             "io": jsonable(self.io),
             "metadata": jsonable(self.metadata),
