@@ -24,22 +24,7 @@ from edgeai_core.records import RuntimeRecord as RuntimeRecord
 __version__ = "0.1.0"
 
 __all__ = [
-    "REQUIRED",
-    "CompilerRecord",
-    "ConverterRecord",
-    "DatasetRecord",
-    "DemoVariant",
-    "GridSuiteRecord",
-    "KnownComponent",
-    "ModelRecord",
-    "OnnxBackendRecord",
-    "Param",
-    "ParamSet",
-    "ProbeRecord",
-    "ProtocolRecord",
-    "Registration",
-    "RuntimeRecord",
-    "__version__",
-    "hookimpl",
-    "hookspec",
-]
+    "REQUIRED", "CompilerRecord", "ConverterRecord", "DatasetRecord", "DemoVariant", "GridSuiteRecord",
+    "KnownComponent", "ModelRecord", "OnnxBackendRecord", "Param", "ParamSet", "ProbeRecord", "ProtocolRecord",
+    "Registration", "RuntimeRecord", "__version__", "hookimpl", "hookspec",
+]  # fmt: skip
