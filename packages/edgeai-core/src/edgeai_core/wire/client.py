@@ -176,6 +176,12 @@ class Client:
         with contextlib.suppress(RuntimeFailure):
             self.request(MessageType.BYE)
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.stream.close()
 
