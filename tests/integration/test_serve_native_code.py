@@ -61,6 +61,13 @@ def evil(tmp_path: Path) -> tuple[Path, Path]:
     return library, marker
 
 
+@pytest.fixture
+def tflite_evil(evil: tuple[Path, Path]) -> tuple[Path, Path]:
+    """``evil`` for the tests of the tflite runtime (skipped without edgeai-tflite)."""
+    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
+    return evil
+
+
 @contextmanager
 def serve(args: list[str], workdir: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
@@ -92,10 +99,9 @@ def spec(fmt: str, runtime: str, params: dict[str, Any] | None = None) -> dict[s
 
 
 def test_a_host_cannot_make_the_tflite_runtime_load_an_uploaded_library(
-    evil: tuple[Path, Path], tmp_path: Path
+    tflite_evil: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
-    library, marker = evil
+    library, marker = tflite_evil
     workdir = tmp_path / "target"
     with serve(["--runtime", "tflite"], workdir) as event, connect(event["port"]) as client:
         client.hello()
@@ -116,10 +122,9 @@ def test_a_host_cannot_make_the_tflite_runtime_load_an_uploaded_library(
 
 
 def test_the_operator_cannot_point_a_delegate_into_the_work_directory(
-    evil: tuple[Path, Path], tmp_path: Path
+    tflite_evil: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
-    library, marker = evil
+    library, marker = tflite_evil
     workdir = tmp_path / "target"
     planted = workdir.resolve() / "models" / "evil.so"
     args = ["--runtime", "tflite", "--set", f"runtime.delegates={planted}"]
