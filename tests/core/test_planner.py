@@ -117,6 +117,13 @@ def plan(raw: dict[str, Any], host: PluginHost) -> Plan:
     return plan_pipeline(parse_config(raw), host)
 
 
+#: the converters the planner inserts to bring a fw-a model to fw-c, as step_summary shows them
+INSERTED_A_TO_C = [
+    ("converter", "a-to-b", "fw-a", "fw-b", True),
+    ("converter", "b-to-c", "fw-b", "fw-c", True),
+]
+
+
 def step_summary(p: Plan) -> list[tuple[str, str, str, str, bool]]:
     return [(s.record.kind, s.record.name, s.input_format, s.output_format, s.inserted) for s in p.steps]
 
@@ -249,8 +256,7 @@ def test_converters_inserted_before_compiler(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "quant-c", "mode": "dynamic"}]), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("compiler", "quant-c", "fw-c", "fw-c", False),
     ]
     assert p.steps[0].where == "steps[0] (inserted)"
@@ -267,8 +273,7 @@ def test_converter_inserted_before_runtime(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "quant-c"}], runtime={"name": "rt-d"}), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("compiler", "quant-c", "fw-c", "fw-c", False),
         ("converter", "c-to-d", "fw-c", "fw-d", True),
     ]
@@ -320,8 +325,7 @@ def test_explicit_converter_step_is_bridged(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "c-to-d"}], runtime={"name": "rt-d"}), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("converter", "c-to-d", "fw-c", "fw-d", False),
     ]
 
