@@ -43,6 +43,23 @@ def reference_runtime(testkit: Any) -> Any:
 
 
 @pytest.fixture
+def testkit_cli(make_host: Callable[..., Any], testkit: Any) -> Callable[..., Any]:
+    """``testkit_cli("grid", "--list")``: the edgeai CLI in-process on a host with the core, edgeai-compat and
+    the testkit plugin."""
+    from click.testing import CliRunner
+
+    from edgeai_core.cli import cli
+
+    host = make_host("core", extra=(testkit,))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(cli, list(args), obj={"host": host})
+
+    return invoke
+
+
+@pytest.fixture
 def make_host() -> Callable[..., Any]:
     """``make_host("core", "onnx", ..., extra=[module])``: a host with edgeai-compat, those first-party plugins
     (skipping the test when one is not installed) and extra plugin modules."""
