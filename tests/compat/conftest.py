@@ -60,6 +60,20 @@ def testkit_cli(make_host: Callable[..., Any], testkit: Any) -> Callable[..., An
 
 
 @pytest.fixture
+def refused(testkit_cli: Callable[..., Any]) -> Callable[..., str]:
+    """``refused("grid", "--models", "nope")``: the stderr of a testkit CLI call that must be refused as a
+    usage error (exit code 2)."""
+
+    def run(*args: str) -> str:
+        result = testkit_cli(*args)
+        assert result.exit_code == 2, result.output
+        stderr: str = result.stderr
+        return stderr
+
+    return run
+
+
+@pytest.fixture
 def make_host() -> Callable[..., Any]:
     """``make_host("core", "onnx", ..., extra=[module])``: a host with edgeai-compat, those first-party plugins
     (skipping the test when one is not installed) and extra plugin modules."""

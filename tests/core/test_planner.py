@@ -68,26 +68,17 @@ def model(name: str, fmt: str, tasks: tuple[str, ...] = ("classification",), **k
     )
 
 
+def named(kind: str, name: str) -> dict[str, str]:
+    """The name, summary and factory every test record of ``kind`` gets."""
+    return {"name": name, "summary": f"{kind} {name}", "factory": factory(name)}
+
+
 def compiler(name: str, inputs: tuple[str, ...], output: str, **kw: Any) -> CompilerRecord:
-    return CompilerRecord(
-        name=name,
-        summary=f"compiler {name}",
-        factory=factory(name),
-        input_formats=inputs,
-        output_format=output,
-        **kw,
-    )
+    return CompilerRecord(**named("compiler", name), input_formats=inputs, output_format=output, **kw)
 
 
 def converter(name: str, source: str, dest: str, **kw: Any) -> ConverterRecord:
-    return ConverterRecord(
-        name=name,
-        summary=f"converter {name}",
-        factory=factory(name),
-        input_format=source,
-        output_format=dest,
-        **kw,
-    )
+    return ConverterRecord(**named("converter", name), input_format=source, output_format=dest, **kw)
 
 
 def runtime(name: str, formats: tuple[str, ...], **kw: Any) -> RuntimeRecord:
