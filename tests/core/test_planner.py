@@ -115,6 +115,13 @@ INSERTED_A_TO_C = [
 ]
 
 
+def refused(error: type[Exception], raw: dict[str, Any], host: PluginHost) -> str:
+    """The message of the ``error`` that planning ``raw`` on ``host`` raises."""
+    with pytest.raises(error) as info:
+        plan(raw, host)
+    return str(info.value)
+
+
 def step_summary(p: Plan) -> list[tuple[str, str, str, str, bool]]:
     return [(s.record.kind, s.record.name, s.input_format, s.output_format, s.inserted) for s in p.steps]
 
@@ -347,9 +354,7 @@ def test_no_path_names_formats(chain_plugin: Plugin) -> None:
 def test_no_path_to_runtime_without_converters() -> None:
     plugin = Plugin(models=[model("net-a", "fw-a")], runtimes=[runtime("rt-c", ("fw-c",))])
     host = make_host(plugin, core=False)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(), host)
     assert message.startswith("runtime: runtime 'rt-c' accepts fw-c")
     assert "fw-a" in message
     assert "no converter is installed" in message
@@ -421,9 +426,7 @@ def test_bad_step_parameter_in_core_plugin() -> None:
 
 def test_compiler_needing_dataset(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(steps=[{"name": "calib-c"}]), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(steps=[{"name": "calib-c"}]), host)
     assert message.startswith("steps[0]: ")
     assert "calib-c" in message
     assert "[dataset]" in message
@@ -433,9 +436,7 @@ def test_compiler_needing_dataset(chain_plugin: Plugin) -> None:
 
 def test_task_mismatch(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(model={"name": "det-a"}, dataset={"name": "cls-data"}), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(model={"name": "det-a"}, dataset={"name": "cls-data"}), host)
     assert message.startswith("model.name: ")
     assert "detection" in message
     assert "classification" in message
@@ -451,9 +452,7 @@ def test_name_both_compiler_and_converter(chain_plugin: Plugin) -> None:
         converters=[converter("dual", "fw-a", "fw-c")],
     )
     host = make_host(chain_plugin, both)
-    with pytest.raises(UsageError) as info:
-        plan(base_config(steps=[{"name": "dual"}]), host)
-    message = str(info.value)
+    message = refused(UsageError, base_config(steps=[{"name": "dual"}]), host)
     assert message.startswith("steps[0].name: ")
     assert "both a compiler and a converter" in message
     assert 'kind = "compiler"' in message
