@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -118,27 +118,24 @@ class ReferenceBackend(OnnxBackend):
         return _ReferenceSession(ReferenceEvaluator(str(path)))
 
 
+_R = TypeVar("_R")
+
+
+def _record(kind: type[_R], name: str, summary: str, impl: str, **fields: Any) -> _R:
+    """A record of ``kind`` whose factory is the class ``impl`` of this module."""
+    return kind(name=name, summary=summary, factory=f"edgeai_compat_testkit:{impl}", **fields)
+
+
 @hookimpl
 def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
+    fields = {"framework": "numpy", "converter": "testkit-to-onnx"}
     return [
-        GridSuiteRecord(
-            name="testkit",
-            summary="numpy models that misbehave on purpose",
-            factory="edgeai_compat_testkit:NumpySuite",
-            framework="numpy",
-            converter="testkit-to-onnx",
-        )
+        _record(GridSuiteRecord, "testkit", "numpy models that misbehave on purpose", "NumpySuite", **fields)
     ]
 
 
 @hookimpl
 def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
-    return [
-        OnnxBackendRecord(
-            name="reference",
-            summary="ONNX's reference evaluator (onnx.reference)",
-            factory="edgeai_compat_testkit:ReferenceBackend",
-            uses=(),
-            params=(Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case"),),
-        )
-    ]
+    crash_on = Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case")
+    summary = "ONNX's reference evaluator (onnx.reference)"
+    return [_record(OnnxBackendRecord, "reference", summary, "ReferenceBackend", uses=(), params=(crash_on,))]
