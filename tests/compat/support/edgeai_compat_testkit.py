@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -118,24 +118,19 @@ class ReferenceBackend(OnnxBackend):
         return _ReferenceSession(ReferenceEvaluator(str(path)))
 
 
-_R = TypeVar("_R")
-
-
-def _record(kind: type[_R], name: str, summary: str, impl: str, **fields: Any) -> _R:
-    """A record of ``kind`` whose factory is the class ``impl`` of this module."""
-    return kind(name=name, summary=summary, factory=f"edgeai_compat_testkit:{impl}", **fields)
+def _named(name: str, summary: str, impl: str) -> dict[str, str]:
+    """The name, summary and factory (the class ``impl`` of this module) of a record."""
+    return {"name": name, "summary": summary, "factory": f"edgeai_compat_testkit:{impl}"}
 
 
 @hookimpl
 def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
-    fields = {"framework": "numpy", "converter": "testkit-to-onnx"}
-    return [
-        _record(GridSuiteRecord, "testkit", "numpy models that misbehave on purpose", "NumpySuite", **fields)
-    ]
+    named = _named("testkit", "numpy models that misbehave on purpose", "NumpySuite")
+    return [GridSuiteRecord(**named, framework="numpy", converter="testkit-to-onnx")]
 
 
 @hookimpl
 def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
     crash_on = Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case")
-    summary = "ONNX's reference evaluator (onnx.reference)"
-    return [_record(OnnxBackendRecord, "reference", summary, "ReferenceBackend", uses=(), params=(crash_on,))]
+    named = _named("reference", "ONNX's reference evaluator (onnx.reference)", "ReferenceBackend")
+    return [OnnxBackendRecord(**named, uses=(), params=(crash_on,))]
