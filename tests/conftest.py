@@ -165,10 +165,12 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 
 @pytest.fixture
 def imported_by_planning() -> Callable[..., list[str]]:
-    """``imported_by_planning(plugin_module, config, heavy)``: which of ``heavy`` a fresh interpreter imports
-    to list, describe (JSON Schema, facts, demo variants) and plan ``config`` with that plugin registered."""
+    """``imported_by_planning(plugin_module, heavy, model={...}, steps=[...], runtime={...})``: which of
+    ``heavy`` a fresh interpreter imports to list, describe (JSON Schema, facts, demo variants) and plan that
+    pipeline (on the core's gaussian-blobs) with that plugin registered."""
 
-    def probe(module: str, config: dict[str, Any], heavy: tuple[str, ...]) -> list[str]:
+    def probe(module: str, heavy: tuple[str, ...], **tables: Any) -> list[str]:
+        config = {"dataset": {"name": "gaussian-blobs"}, **tables}
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
         env["PYTHONPATH"] = os.pathsep.join(sys.path)
         done = subprocess.run(
