@@ -68,6 +68,19 @@ def add_overhead_arguments(
     parser.add_argument("--json", type=Path, default=json_path, help="where to write the JSON result")
 
 
+def add_rounds_arguments(
+    parser: argparse.ArgumentParser, *, rounds: int, warmup: int, json_path: Path, what: str
+) -> None:
+    """``--rounds`` (at least 1) and ``--warmup`` (at least 0) of ``what`` (e.g. "renders"), and ``--json``."""
+    parser.add_argument(
+        "--rounds", type=positive_int, default=rounds, help=f"measured {what} (default {rounds})"
+    )
+    parser.add_argument(
+        "--warmup", type=non_negative_int, default=warmup, help=f"warm-up {what} first (default {warmup})"
+    )
+    parser.add_argument("--json", type=Path, default=json_path, help="where to write the JSON result")
+
+
 def measure_in_tempdir(
     name: str, measure: Any, args: argparse.Namespace, prefix: str
 ) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import BenchError, environment, non_negative_int, positive_int, write_result
+from _common import BenchError, add_rounds_arguments, environment, parser_for, write_result
 
 TARGET_RATIO = 2.0
 DEFAULT_ROUNDS = 15
@@ -115,14 +114,10 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--rounds", type=positive_int, default=DEFAULT_ROUNDS, help="measured rounds (default 15)"
+    parser = parser_for(__doc__)
+    add_rounds_arguments(
+        parser, rounds=DEFAULT_ROUNDS, warmup=DEFAULT_WARMUP, json_path=DEFAULT_JSON, what="rounds"
     )
-    parser.add_argument(
-        "--warmup", type=non_negative_int, default=DEFAULT_WARMUP, help="warm-up rounds (default 2)"
-    )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
     args = parser.parse_args(argv)
 
     baseline = [sys.executable, "-c", "import click, pluggy"]

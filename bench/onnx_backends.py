@@ -36,16 +36,9 @@ from typing import Any
 BASELINE = "onnxruntime"
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "onnx_backends.json"
 LIGHT = (
-    "bvlc_alexnet",
-    "densenet121",
-    "inception_v1",
-    "inception_v2",
-    "resnet50",
-    "shufflenet",
-    "squeezenet",
-    "vgg19",
-    "zfnet512",
-)
+    "bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet",
+    "vgg19", "zfnet512",
+)  # fmt: skip
 
 
 def _names(text: str) -> list[str]:

@@ -21,7 +21,6 @@ Exit status: 0 target met, 1 target missed (a benchmark may fail; it is not a te
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -34,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import BenchError, environment, write_result
+from _common import BenchError, add_rounds_arguments, environment, parser_for, write_result
 
 TARGET_S = 10.0
 RUNS = 8
@@ -134,18 +133,14 @@ def check_output(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="measured renders (default 3)")
-    parser.add_argument(
-        "--warmup", type=int, default=DEFAULT_WARMUP, help="unmeasured renders first (default 1)"
+    parser = parser_for(__doc__)
+    add_rounds_arguments(
+        parser, rounds=DEFAULT_ROUNDS, warmup=DEFAULT_WARMUP, json_path=DEFAULT_JSON, what="renders"
     )
     parser.add_argument(
         "--jobs", type=int, default=None, help="pass --jobs N to edgeai report (default: its own)"
     )
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the JSON result")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
-        parser.error("--rounds must be >= 1 and --warmup >= 0")
 
     with tempfile.TemporaryDirectory(prefix="edgeai-bench-report-") as scratch:
         folder = Path(scratch)

@@ -165,10 +165,12 @@ print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 
 @pytest.fixture
 def imported_by_planning() -> Callable[..., list[str]]:
-    """``imported_by_planning(plugin_module, config, heavy)``: which of ``heavy`` a fresh interpreter imports
-    to list, describe (JSON Schema, facts, demo variants) and plan ``config`` with that plugin registered."""
+    """``imported_by_planning(plugin_module, heavy, model={...}, steps=[...], runtime={...})``: which of
+    ``heavy`` a fresh interpreter imports to list, describe (JSON Schema, facts, demo variants) and plan that
+    pipeline (on the core's gaussian-blobs) with that plugin registered."""
 
-    def probe(module: str, config: dict[str, Any], heavy: tuple[str, ...]) -> list[str]:
+    def probe(module: str, heavy: tuple[str, ...], **tables: Any) -> list[str]:
+        config = {"dataset": {"name": "gaussian-blobs"}, **tables}
         env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEAI_")}
         env["PYTHONPATH"] = os.pathsep.join(sys.path)
         done = subprocess.run(
@@ -183,3 +185,69 @@ def imported_by_planning() -> Callable[..., list[str]]:
         return found
 
     return probe
+
+
+def _edgeai_console(
+    *args: str, cwd: Path | None = None, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "edgeai"
+    if not script.exists():
+        pytest.skip("the edgeai console script is not installed next to this interpreter")
+    return subprocess.run(
+        [str(script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def edgeai_console() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``edgeai_console(*args, cwd=folder, timeout=300, env={...})``: the installed ``edgeai`` console script
+    run in ``folder`` with ``env`` added to this environment (the test is skipped where it is not installed
+    next to this interpreter)."""
+    return _edgeai_console
+
+
+@pytest.fixture(scope="session")
+def bench_json() -> Callable[..., dict[str, Any]]:
+    """``bench_json(model, *args, cwd=folder, timeout=300, expect={...})``: ``edgeai bench MODEL *args --json``
+    through the console script, asserted to succeed (and its summary to hold ``expect``); its JSON summary."""
+
+    def bench(
+        model: Path, *args: str, cwd: Path, timeout: float = 300, expect: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        run = _edgeai_console("bench", str(model), *args, "--json", cwd=cwd, timeout=timeout)
+        assert run.returncode == 0, run.stderr
+        summary: dict[str, Any] = json.loads(run.stdout)
+        if expect is not None:
+            assert {key: summary.get(key) for key in expect} == expect
+        return summary
+
+    return bench
+
+
+@pytest.fixture(scope="session")
+def bench_remote_json() -> Callable[..., dict[str, Any]]:
+    """``bench_remote_json(runtime, model, *args, cwd=folder, server_args=(), timeout=300)``: ``edgeai bench``
+    of ``model`` on a real ``edgeai serve --runtime RUNTIME`` subprocess, asserted to succeed; its JSON
+    summary (its ``target`` asserted to name the server)."""
+    from edgeai_core.target_server import start_local_server
+
+    def bench(
+        runtime: str,
+        model: Path,
+        *args: str,
+        cwd: Path,
+        server_args: tuple[str, ...] = (),
+        timeout: float = 300,
+    ) -> dict[str, Any]:
+        with start_local_server(runtime, cwd / "server", extra_args=list(server_args)) as server:
+            run = _edgeai_console(
+                "bench", str(model), *args, "--target", server.address, "--token-file", str(server.token_file),
+                "--json", cwd=cwd, timeout=timeout,
+            )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        summary: dict[str, Any] = json.loads(run.stdout)
+        assert summary["target"] == f"tcp {server.address}"
+        return summary
+
+    return bench

@@ -43,6 +43,37 @@ def reference_runtime(testkit: Any) -> Any:
 
 
 @pytest.fixture
+def testkit_cli(make_host: Callable[..., Any], testkit: Any) -> Callable[..., Any]:
+    """``testkit_cli("grid", "--list")``: the edgeai CLI in-process on a host with the core, edgeai-compat and
+    the testkit plugin."""
+    from click.testing import CliRunner
+
+    from edgeai_core.cli import cli
+
+    host = make_host("core", extra=(testkit,))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(cli, list(args), obj={"host": host})
+
+    return invoke
+
+
+@pytest.fixture
+def refused(testkit_cli: Callable[..., Any]) -> Callable[..., str]:
+    """``refused("grid", "--models", "nope")``: the stderr of a testkit CLI call that must be refused as a
+    usage error (exit code 2)."""
+
+    def run(*args: str) -> str:
+        result = testkit_cli(*args)
+        assert result.exit_code == 2, result.output
+        stderr: str = result.stderr
+        return stderr
+
+    return run
+
+
+@pytest.fixture
 def make_host() -> Callable[..., Any]:
     """``make_host("core", "onnx", ..., extra=[module])``: a host with edgeai-compat, those first-party plugins
     (skipping the test when one is not installed) and extra plugin modules."""

@@ -179,14 +179,9 @@ def test_tables_keep_long_and_odd_cells_on_one_line() -> None:
     assert "   * - \\*x\\*" in rst and "     - \\`y\\`" in rst
 
 
-def test_cli_grid_json_list_and_errors(make_host: Any, testkit: Any, tmp_path: Path) -> None:
+def test_cli_grid_json_list_and_errors(testkit_cli: Any, refused: Any, tmp_path: Path) -> None:
     pytest.importorskip("onnx")
-    host = make_host("core", extra=(testkit,))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Any:
-        return runner.invoke(cli, list(args), obj={"host": host})
-
+    invoke = testkit_cli
     result = invoke(
         "grid", "-o", str(tmp_path), "--converters", "numpy", "--models", "relu,export-fails", "--json"
     )
@@ -202,12 +197,10 @@ def test_cli_grid_json_list_and_errors(make_host: Any, testkit: Any, tmp_path: P
     assert listed.exit_code == 0 and "testkit (numpy, testkit-to-onnx" in listed.stdout
     assert "crash, relu, hang, wrong-export, export-fails" in listed.stdout
 
-    unknown = invoke("grid", "-o", str(tmp_path), "--converters", "testkti")
-    assert unknown.exit_code == 2 and "did you mean 'testkit'" in unknown.stderr
-    bad = invoke("grid", "-o", str(tmp_path), "--set", "testkit.bogus=1")
-    assert bad.exit_code == 2 and "grid.testkit.bogus" in bad.stderr
-    nothing = invoke("grid", "-o", str(tmp_path), "--models", "nope")
-    assert nothing.exit_code == 2 and "no selected grid suite has nope" in nothing.stderr
+    grid = ("grid", "-o", str(tmp_path))
+    assert "did you mean 'testkit'" in refused(*grid, "--converters", "testkti")
+    assert "grid.testkit.bogus" in refused(*grid, "--set", "testkit.bogus=1")
+    assert "no selected grid suite has nope" in refused(*grid, "--models", "nope")
 
 
 def test_the_full_torch_grid_runs_and_renders_tables(make_host: Any, tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +33,19 @@ def core_host():  # type: ignore[no-untyped-def]
     host = PluginHost(discover=False, env={})
     host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
     return host
+
+
+@pytest.fixture
+def support_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Any]]:
+    """``support_plugin("edgeai_fidelity_plugin")``: that module of tests/core/support, imported for this test
+    (and forgotten after it)."""
+    monkeypatch.syspath_prepend(str(SUPPORT))
+    imported: list[str] = []
+
+    def load(name: str) -> Any:
+        imported.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    for name in imported:
+        sys.modules.pop(name, None)

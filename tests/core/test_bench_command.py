@@ -27,6 +27,7 @@ from edgeai_core.modelfiles import choose_runtime, identify
 from edgeai_core.plugins import PluginHost
 
 FAST = ("--count", "30", "--warmup", "2")
+CORE_VERSION = edgeai_core.__version__
 SUMMARY_KEYS = {
     "model", "format", "model_component", "runtime", "target", "inputs", "batch", "warmup", "status",
     "results", "count", "mean_ns", "std_ns", "min_ns", "p50_ns", "p90_ns", "p95_ns", "p99_ns", "max_ns",
@@ -44,15 +45,15 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
 
 
 def core_host() -> PluginHost:
+    """A host with only the core's built-ins (registered in-process)."""
     host = PluginHost(discover=False, env={})
-    host.register(
-        edgeai_core.plugin, name="core", distribution="edgeai-core", version=edgeai_core.__version__
-    )
+    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version=CORE_VERSION)
     return host
 
 
-def invoke(*args: str, host: PluginHost | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), obj={"host": host or core_host()})
+def invoke(*args: str) -> Result:
+    """``edgeai bench ...`` (or any command) in-process on a core-only host."""
+    return CliRunner().invoke(cli, list(args), obj={"host": core_host()})
 
 
 def one_error(result: Result) -> str:

@@ -8,7 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,19 @@ def core_host() -> PluginHost:
 def invoke(*args: str, host: PluginHost | None = None) -> Result:
     """Run the CLI in-process on a core-only host (``host`` to use another)."""
     return CliRunner().invoke(cli, list(args), obj={"host": host or core_host()})
+
+
+def host_with_command(name: str, action: Callable[[], None], *, plugin: str) -> PluginHost:
+    """A core-only host plus the in-process plugin ``plugin`` whose one command ``name`` runs ``action``."""
+
+    class Commands:
+        @hookimpl
+        def edgeai_register_commands(self, cli: click.Group) -> None:
+            cli.command(name)(action)
+
+    host = core_host()
+    host.register(Commands(), name=plugin)
+    return host
 
 
 def ok(*args: str, host: PluginHost | None = None) -> Result:
@@ -352,15 +365,10 @@ def test_run_failure_is_one_line_and_verbose_adds_the_traceback(tmp_path: Path) 
 
 
 def test_run_unexpected_exception_is_one_line_with_a_hint() -> None:
-    class Boom:
-        @hookimpl
-        def edgeai_register_commands(self, cli: click.Group) -> None:
-            @cli.command("boom")
-            def boom() -> None:
-                raise ZeroDivisionError("kaboom")
+    def boom() -> None:
+        raise ZeroDivisionError("kaboom")
 
-    host = core_host()
-    host.register(Boom(), name="boom")
+    host = host_with_command("boom", boom, plugin="boom")
     line = one_error(invoke("boom", host=host), exit_code=1)
     assert "ZeroDivisionError: kaboom" in line
     assert "--verbose" in line
@@ -568,15 +576,7 @@ def test_plugin_commands_do_not_leak_between_hosts() -> None:
 
 
 def test_plugin_command_cannot_shadow_a_builtin() -> None:
-    class Shadow:
-        @hookimpl
-        def edgeai_register_commands(self, cli: click.Group) -> None:
-            @cli.command("list")
-            def fake_list() -> None:
-                click.echo("shadowed")
-
-    host = core_host()
-    host.register(Shadow(), name="shadow")
+    host = host_with_command("list", lambda: click.echo("shadowed"), plugin="shadow")
     result = ok("list", host=host)
     assert "shadowed" not in result.stdout
     assert "numpy-mlp" in result.stdout
@@ -646,16 +646,10 @@ def test_console_script_usage_error_and_exit_codes(tmp_path: Path) -> None:
 def test_warnings_reach_the_stderr_of_every_invocation() -> None:
     """A long-lived ``cli`` (tests, embedding) logs to the stderr of the current invocation."""
 
-    class Warns:
-        @hookimpl
-        def edgeai_register_commands(self, cli: click.Group) -> None:
-            @cli.command("warn")
-            def warn() -> None:
-                logging.getLogger("edgeai_test").warning("careful")
-
     for _ in range(3):
-        host = core_host()
-        host.register(Warns(), name="warns")
+        host = host_with_command(
+            "warn", lambda: logging.getLogger("edgeai_test").warning("careful"), plugin="warns"
+        )
         result = invoke("warn", host=host)
         assert result.exit_code == 0, result.stderr
         assert result.stderr == "warning: careful\n"

@@ -4,8 +4,6 @@ method, what came back and what was expected (real misbehaving components, regis
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +25,11 @@ SPLIT = "a Split (edgeai_core.api.Split) whose targets align with its inputs"
 
 
 @pytest.fixture
-def host(core_host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginHost]:
+def host(core_host: PluginHost, support_plugin: Any) -> PluginHost:
     """The core's built-ins plus the misbehaving plugin, as distribution ``acme-edge``."""
-    monkeypatch.syspath_prepend(str(SUPPORT))
-    import edgeai_misbehaving_plugin
-
-    core_host.register(edgeai_misbehaving_plugin, name="acme", distribution="acme-edge", version="0.3")
-    yield core_host
-    sys.modules.pop("edgeai_misbehaving_plugin", None)
+    plugin = support_plugin("edgeai_misbehaving_plugin")
+    core_host.register(plugin, name="acme", distribution="acme-edge", version="0.3")
+    return core_host
 
 
 def _config(**overrides: Any) -> dict[str, Any]:

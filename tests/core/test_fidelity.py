@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +34,11 @@ QUICK = ["benchmark.warmup=2", "benchmark.min_count=10", "benchmark.min_duration
 
 
 @pytest.fixture
-def broken_host(core_host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginHost]:
+def broken_host(core_host: PluginHost, support_plugin: Any) -> PluginHost:
     """The core's built-ins plus a compiler that adds noise to the weights."""
-    monkeypatch.syspath_prepend(str(SUPPORT))
-    import edgeai_fidelity_plugin
-
-    core_host.register(edgeai_fidelity_plugin, name="broken", distribution="edgeai-broken", version="0")
-    yield core_host
-    sys.modules.pop("edgeai_fidelity_plugin", None)
+    plugin = support_plugin("edgeai_fidelity_plugin")
+    core_host.register(plugin, name="broken", distribution="edgeai-broken", version="0")
+    return core_host
 
 
 def _validate(doc: dict[str, Any]) -> None:
@@ -75,19 +70,10 @@ def test_the_blobs_example_records_fidelity_for_the_int8_step(core_host: PluginH
         "min_cosine": 0.99,
         "min_top1": 0.9,
     }
-    assert fidelity["reference"] == {
-        "step": "numpy-mlp",
-        "kind": "model",
-        "format": "npz-mlp",
-        "runtime": "numpy",
-    }
-    assert fidelity["inputs"] == {
-        "source": "dataset",
-        "dataset": "gaussian-blobs",
-        "split": "test",
-        "samples": 32,
-        "seed": 0,
-    }
+    assert fidelity["reference"] == dict(step="numpy-mlp", kind="model", format="npz-mlp", runtime="numpy")
+    assert fidelity["inputs"] == dict(
+        source="dataset", dataset="gaussian-blobs", split="test", samples=32, seed=0
+    )
     step, runtime = fidelity["steps"]
     assert [step["step"], step["kind"], runtime["step"], runtime["kind"]] == [
         "weight-int8",

@@ -29,43 +29,23 @@ from edgeai_core import CompilerRecord, ConverterRecord, Param, ProbeRecord, Run
 
 @hookimpl
 def edgeai_register_runtimes():
-    return [
-        RuntimeRecord(
-            name="heavy-rt",
-            summary="Runtime on torch",
-            factory="heavyplug.torch_runtime:TorchRuntime",
-            formats=("npz-mlp", "heavy-onnx"),
-            install="heavy-edgeai[torch]",
-            params=(Param("threads", "int", default=1, minimum=1, help="intra-op threads"),),
-        )
-    ]
+    threads = Param("threads", "int", default=1, minimum=1, help="intra-op threads")
+    return [RuntimeRecord(name="heavy-rt", summary="Runtime on torch", factory="heavyplug.torch_runtime:TorchRuntime",
+                          formats=("npz-mlp", "heavy-onnx"), install="heavy-edgeai[torch]", params=(threads,))]
 
 
 @hookimpl
 def edgeai_register_compilers():
-    return [
-        CompilerRecord(
-            name="heavy-tvm",
-            summary="Compile with TVM",
-            factory="heavyplug.tvm_compiler:TvmCompiler",
-            input_formats=("npz-mlp",),
-            output_format="tvm-module",
-            params=(Param("target", "str", default="llvm", help="TVM target"),),
-        )
-    ]
+    target = Param("target", "str", default="llvm", help="TVM target")
+    return [CompilerRecord(name="heavy-tvm", summary="Compile with TVM", factory="heavyplug.tvm_compiler:TvmCompiler",
+                           input_formats=("npz-mlp",), output_format="tvm-module", params=(target,))]
 
 
 @hookimpl
 def edgeai_register_converters():
-    return [
-        ConverterRecord(
-            name="heavy-tf-conv",
-            summary="tvm-module to heavy-onnx through tensorflow",
-            factory="heavyplug.tf_converter:TfConverter",
-            input_format="tvm-module",
-            output_format="heavy-onnx",
-        )
-    ]
+    return [ConverterRecord(name="heavy-tf-conv", summary="tvm-module to heavy-onnx through tensorflow",
+                            factory="heavyplug.tf_converter:TfConverter", input_format="tvm-module",
+                            output_format="heavy-onnx")]
 
 
 @hookimpl

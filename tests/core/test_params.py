@@ -331,14 +331,9 @@ def test_paramset_basics(runtime_params: ParamSet) -> None:
 
 def test_validate_fills_defaults(runtime_params: ParamSet) -> None:
     values = runtime_params.validate({"device": "/dev/npu0", "threads": "4"}, "runtime")
-    assert values == {
-        "threads": 4,
-        "mode": "static",
-        "checkpoint": None,
-        "hidden": [64, 32],
-        "batch_size": None,
-        "device": "/dev/npu0",
-    }
+    assert values == dict(
+        threads=4, mode="static", checkpoint=None, hidden=[64, 32], batch_size=None, device="/dev/npu0"
+    )
     assert isinstance(values["hidden"], list)
     # each call hands out a fresh list: mutating it does not leak into the next call or the declaration
     values["hidden"].append(1)
@@ -580,14 +575,9 @@ def test_click_options_round_trip() -> None:
     assert "batch_size" not in given_values
     assert "checkpoint" not in given_values
     values = ps.validate(given_values, "runtime")
-    assert values == {
-        "threads": 2,
-        "mode": "dynamic",
-        "verbose": False,
-        "sizes": [1, 2],
-        "batch_size": None,
-        "checkpoint": None,
-    }
+    assert values == dict(
+        threads=2, mode="dynamic", verbose=False, sizes=[1, 2], batch_size=None, checkpoint=None
+    )
 
     result = runner.invoke(cmd, [])
     assert result.exit_code == 0, result.output

@@ -68,26 +68,17 @@ def model(name: str, fmt: str, tasks: tuple[str, ...] = ("classification",), **k
     )
 
 
+def named(kind: str, name: str) -> dict[str, str]:
+    """The name, summary and factory every test record of ``kind`` gets."""
+    return {"name": name, "summary": f"{kind} {name}", "factory": factory(name)}
+
+
 def compiler(name: str, inputs: tuple[str, ...], output: str, **kw: Any) -> CompilerRecord:
-    return CompilerRecord(
-        name=name,
-        summary=f"compiler {name}",
-        factory=factory(name),
-        input_formats=inputs,
-        output_format=output,
-        **kw,
-    )
+    return CompilerRecord(**named("compiler", name), input_formats=inputs, output_format=output, **kw)
 
 
 def converter(name: str, source: str, dest: str, **kw: Any) -> ConverterRecord:
-    return ConverterRecord(
-        name=name,
-        summary=f"converter {name}",
-        factory=factory(name),
-        input_format=source,
-        output_format=dest,
-        **kw,
-    )
+    return ConverterRecord(**named("converter", name), input_format=source, output_format=dest, **kw)
 
 
 def runtime(name: str, formats: tuple[str, ...], **kw: Any) -> RuntimeRecord:
@@ -115,6 +106,20 @@ def base_config(**extra: Any) -> dict[str, Any]:
 
 def plan(raw: dict[str, Any], host: PluginHost) -> Plan:
     return plan_pipeline(parse_config(raw), host)
+
+
+#: the converters the planner inserts to bring a fw-a model to fw-c, as step_summary shows them
+INSERTED_A_TO_C = [
+    ("converter", "a-to-b", "fw-a", "fw-b", True),
+    ("converter", "b-to-c", "fw-b", "fw-c", True),
+]
+
+
+def refused(error: type[Exception], raw: dict[str, Any], host: PluginHost) -> str:
+    """The message of the ``error`` that planning ``raw`` on ``host`` raises."""
+    with pytest.raises(error) as info:
+        plan(raw, host)
+    return str(info.value)
 
 
 def step_summary(p: Plan) -> list[tuple[str, str, str, str, bool]]:
@@ -249,8 +254,7 @@ def test_converters_inserted_before_compiler(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "quant-c", "mode": "dynamic"}]), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("compiler", "quant-c", "fw-c", "fw-c", False),
     ]
     assert p.steps[0].where == "steps[0] (inserted)"
@@ -267,8 +271,7 @@ def test_converter_inserted_before_runtime(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "quant-c"}], runtime={"name": "rt-d"}), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("compiler", "quant-c", "fw-c", "fw-c", False),
         ("converter", "c-to-d", "fw-c", "fw-d", True),
     ]
@@ -320,8 +323,7 @@ def test_explicit_converter_step_is_bridged(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
     p = plan(base_config(steps=[{"name": "c-to-d"}], runtime={"name": "rt-d"}), host)
     assert step_summary(p) == [
-        ("converter", "a-to-b", "fw-a", "fw-b", True),
-        ("converter", "b-to-c", "fw-b", "fw-c", True),
+        *INSERTED_A_TO_C,
         ("converter", "c-to-d", "fw-c", "fw-d", False),
     ]
 
@@ -352,9 +354,7 @@ def test_no_path_names_formats(chain_plugin: Plugin) -> None:
 def test_no_path_to_runtime_without_converters() -> None:
     plugin = Plugin(models=[model("net-a", "fw-a")], runtimes=[runtime("rt-c", ("fw-c",))])
     host = make_host(plugin, core=False)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(), host)
     assert message.startswith("runtime: runtime 'rt-c' accepts fw-c")
     assert "fw-a" in message
     assert "no converter is installed" in message
@@ -426,9 +426,7 @@ def test_bad_step_parameter_in_core_plugin() -> None:
 
 def test_compiler_needing_dataset(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(steps=[{"name": "calib-c"}]), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(steps=[{"name": "calib-c"}]), host)
     assert message.startswith("steps[0]: ")
     assert "calib-c" in message
     assert "[dataset]" in message
@@ -438,9 +436,7 @@ def test_compiler_needing_dataset(chain_plugin: Plugin) -> None:
 
 def test_task_mismatch(chain_plugin: Plugin) -> None:
     host = make_host(chain_plugin)
-    with pytest.raises(PlanError) as info:
-        plan(base_config(model={"name": "det-a"}, dataset={"name": "cls-data"}), host)
-    message = str(info.value)
+    message = refused(PlanError, base_config(model={"name": "det-a"}, dataset={"name": "cls-data"}), host)
     assert message.startswith("model.name: ")
     assert "detection" in message
     assert "classification" in message
@@ -456,9 +452,7 @@ def test_name_both_compiler_and_converter(chain_plugin: Plugin) -> None:
         converters=[converter("dual", "fw-a", "fw-c")],
     )
     host = make_host(chain_plugin, both)
-    with pytest.raises(UsageError) as info:
-        plan(base_config(steps=[{"name": "dual"}]), host)
-    message = str(info.value)
+    message = refused(UsageError, base_config(steps=[{"name": "dual"}]), host)
     assert message.startswith("steps[0].name: ")
     assert "both a compiler and a converter" in message
     assert 'kind = "compiler"' in message

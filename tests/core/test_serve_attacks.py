@@ -52,8 +52,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def full_run(port: int, model: Any) -> np.ndarray:
     """What a real host does: HELLO, IOSPEC, MODEL, INFER; returns the outputs."""
-    client = connect(port)
-    try:
+    with connect(port) as client:
         client.hello()
         client.send_iospec(model.to_json())
         client.upload(model.path)
@@ -61,8 +60,6 @@ def full_run(port: int, model: Any) -> np.ndarray:
         outputs, _ = client.infer([x])
         np.testing.assert_array_equal(outputs[0], reference(model, x))
         return outputs[0]
-    finally:
-        client.close()
 
 
 def read_error(raw: RawClient) -> tuple[int, str]:
@@ -211,8 +208,7 @@ def test_the_workdir_quota_refuses_an_upload_and_the_session_goes_on(tmp_path: P
     with serving(args, tmp_path / "w") as server:
         workdir = Path(server.event["workdir"])
         full_run(server.port, big)  # kept: the next session starts with it in the work directory
-        client = connect(server.port)
-        try:
+        with connect(server.port) as client:
             client.hello()
             client.send_iospec(big.to_json())
             renamed = tmp_path / "big2.npz"
@@ -226,8 +222,6 @@ def test_the_workdir_quota_refuses_an_upload_and_the_session_goes_on(tmp_path: P
             client.upload(model.path)
             x = np.ones((1, 6), np.float32)
             np.testing.assert_array_equal(client.infer([x])[0][0], reference(model, x))
-        finally:
-            client.close()
 
 
 def test_allowed_models_pins_what_may_run(tmp_path: Path, model: Any) -> None:
@@ -339,8 +333,7 @@ def embedded(tmp_path: Path) -> Any:
 
 @pytest.mark.parametrize("name", ["plugins", "cache", "delegates", "PLUGINS"])
 def test_a_host_sets_only_host_settable_parameters(embedded: Any, model: Any, name: str) -> None:
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         client.hello()
         doc = {**model.to_json(), "runtime": {"name": "guarded", "params": {name: ["/tmp/evil.so"]}}}
         with pytest.raises(
@@ -353,8 +346,6 @@ def test_a_host_sets_only_host_settable_parameters(embedded: Any, model: Any, na
         client.upload(model.path)
         x = np.ones((1, 6), np.float32)
         np.testing.assert_array_equal(client.infer([x])[0][0], reference(model, x))
-    finally:
-        client.close()
 
 
 def test_path_parameters_cannot_be_declared_host_settable() -> None:

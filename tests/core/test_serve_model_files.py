@@ -148,24 +148,18 @@ def entry(name: str, data: bytes) -> dict[str, Any]:
 def test_bad_declared_names_are_refused(
     embedded: Any, model: Artifact, name: str, code: int, text: str
 ) -> None:
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         with pytest.raises(TargetError) as err:
             client.send_iospec(declare(model, [entry(name, b"x")]))
         assert err.value.code == code and text in err.value.target_message
-    finally:
-        client.close()
     assert entries(embedded) == []
 
 
 def test_a_name_declared_twice_is_refused(embedded: Any, model: Artifact) -> None:
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         with pytest.raises(TargetError, match=r"model file 'w\.bin' is declared twice") as err:
             client.send_iospec(declare(model, [entry("w.bin", b"a"), entry("w.bin", b"b")]))
         assert err.value.code == ErrorCode.BAD_NAME
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize(
@@ -183,13 +177,10 @@ def test_a_name_declared_twice_is_refused(embedded: Any, model: Artifact) -> Non
     ],
 )
 def test_malformed_file_lists_are_bad_payloads(embedded: Any, model: Artifact, files: Any, text: str) -> None:
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         with pytest.raises(TargetError) as err:
             client.send_iospec(declare(model, files))
         assert err.value.code == ErrorCode.BAD_PAYLOAD and text in err.value.target_message
-    finally:
-        client.close()
 
 
 def test_a_file_whose_digest_differs_is_refused_and_deleted(
@@ -197,8 +188,7 @@ def test_a_file_whose_digest_differs_is_refused_and_deleted(
 ) -> None:
     tampered = tmp_path / "mlp.npz.data"
     tampered.write_bytes(DATA[:-1] + b"!")  # same size, other bytes
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         client.send_iospec(declare(model, [entry("mlp.npz.data", DATA)]))
         with pytest.raises(TargetError) as err:
             client.upload(tampered)
@@ -220,13 +210,10 @@ def test_a_file_whose_digest_differs_is_refused_and_deleted(
         client.upload(model.path)
         x = np.ones((1, 6), np.float32)
         np.testing.assert_array_equal(client.infer([x])[0][0], reference(model, x))
-    finally:
-        client.close()
 
 
 def test_a_file_whose_size_differs_is_refused_before_it_is_stored(embedded: Any, model: Artifact) -> None:
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         client.send_iospec(declare(model, [{**entry("mlp.npz.data", DATA), "size": 5}]))
         with pytest.raises(TargetError) as err:
             client.upload(model.companions[0])
@@ -236,8 +223,6 @@ def test_a_file_whose_size_differs_is_refused_before_it_is_stored(embedded: Any,
             == f"model file mlp.npz.data has {len(DATA)} bytes, but IOSPEC declared 5"
         )
         assert entries(embedded) == []
-    finally:
-        client.close()
 
 
 def test_the_model_limit_counts_every_file(tmp_path: Path, model: Artifact) -> None:
@@ -361,8 +346,7 @@ def test_a_failed_re_upload_of_a_companion_leaves_it_missing(
 ) -> None:
     tampered = tmp_path / "mlp.npz.data"
     tampered.write_bytes(DATA[:-1] + b"!")
-    client = connect(embedded["port"])
-    try:
+    with connect(embedded["port"]) as client:
         client.send_iospec(declare(model, [entry("mlp.npz.data", DATA)]))
         client.upload(model.companions[0])
         with pytest.raises(TargetError) as err:
@@ -374,5 +358,3 @@ def test_a_failed_re_upload_of_a_companion_leaves_it_missing(
             err.value.code == ErrorCode.UNEXPECTED
             and "needs its file mlp.npz.data" in err.value.target_message
         )
-    finally:
-        client.close()

@@ -85,8 +85,7 @@ def test_right_token_authenticates_both_ways_and_never_travels(
     secured: Any, token_file: Path, model: Any
 ) -> None:
     token = token_file.read_bytes().strip()
-    client = connect(secured.port, token=token, record=True)
-    try:
+    with connect(secured.port, token=token, record=True) as client:
         info = client.hello()
         assert info.auth_required and info.runtime == "numpy" and info.formats == ("npz-mlp",)
         doc = model.to_json()
@@ -96,32 +95,26 @@ def test_right_token_authenticates_both_ways_and_never_travels(
         outputs, _ = client.infer([x])
         np.testing.assert_array_equal(outputs[0], reference(model, x))
         sent = bytes(client.stream.sent)  # type: ignore[attr-defined]
-    finally:
-        client.close()
     assert token not in sent and token.hex().encode() not in sent and token[:12] not in sent
 
 
 def test_wrong_token_is_rejected_and_never_travels(secured: Any) -> None:
     wrong = b"not-the-right-token-at-all-0000"
-    client = connect(secured.port, token=wrong, record=True)
-    try:
+    with connect(secured.port, token=wrong, record=True) as client:
         with pytest.raises(TargetError, match="authentication failed") as err:
             client.hello()
         assert err.value.code == ErrorCode.AUTH_FAILED
         assert wrong not in bytes(client.stream.sent)  # type: ignore[attr-defined]
         with pytest.raises(RuntimeFailure, match="connection lost"):
             client.stats()  # the target closed the connection
-    finally:
-        client.close()
 
 
 def test_missing_token_is_rejected(secured: Any) -> None:
-    client = connect(secured.port)
-    try:
-        with pytest.raises(RuntimeFailure, match=r"requires authentication; set target\.token_file"):
-            client.hello()
-    finally:
-        client.close()
+    with (
+        connect(secured.port) as client,
+        pytest.raises(RuntimeFailure, match=r"requires authentication; set target\.token_file"),
+    ):
+        client.hello()
     raw = RawClient(secured.port)  # a host that skips AUTH altogether
     try:
         raw.hello()
@@ -133,12 +126,11 @@ def test_missing_token_is_rejected(secured: Any) -> None:
 
 
 def test_a_host_with_a_token_refuses_a_target_without_authentication(plain: Any) -> None:
-    client = connect(plain.port, token=b"some-token-that-nobody-checks")
-    try:
-        with pytest.raises(RuntimeFailure, match="does not require authentication"):
-            client.hello()
-    finally:
-        client.close()
+    with (
+        connect(plain.port, token=b"some-token-that-nobody-checks") as client,
+        pytest.raises(RuntimeFailure, match="does not require authentication"),
+    ):
+        client.hello()
 
 
 @pytest.mark.parametrize(
@@ -172,8 +164,7 @@ def test_path_traversal_in_model_names_is_rejected(plain: Any, model: Any, tmp_p
 def test_oversized_model_is_rejected_with_the_limit_named(plain: Any, model: Any, tmp_path: Path) -> None:
     big = tmp_path / "big.npz"
     big.write_bytes(os.urandom(20_000))
-    client = connect(plain.port)
-    try:
+    with connect(plain.port) as client:
         info = client.hello()
         assert info.max_model_bytes == int(0.01 * 2**20)
         client.send_iospec(model.to_json())
@@ -192,13 +183,10 @@ def test_oversized_model_is_rejected_with_the_limit_named(plain: Any, model: Any
         assert client.upload(model.path)[0] == model.size_bytes
         outputs, target_ns = client.infer([np.zeros((1, 6), np.float32)])
         assert outputs[0].shape == (1, 3) and target_ns > 0
-    finally:
-        client.close()
 
 
 def test_unsupported_format_names_the_accepted_ones(plain: Any, model: Any) -> None:
-    client = connect(plain.port)
-    try:
+    with connect(plain.port) as client:
         client.hello()
         doc = {**model.to_json(), "format": "onnx"}
         with pytest.raises(
@@ -208,8 +196,6 @@ def test_unsupported_format_names_the_accepted_ones(plain: Any, model: Any) -> N
         assert err.value.code == ErrorCode.UNSUPPORTED_FORMAT
         with pytest.raises(TargetError, match="serves runtime numpy, the host asked for onnxruntime"):
             client.send_iospec({**model.to_json(), "runtime": {"name": "onnxruntime", "params": {}}})
-    finally:
-        client.close()
 
 
 def test_model_before_iospec_and_inference_before_model_are_errors(plain: Any, model: Any) -> None:
@@ -314,16 +300,13 @@ def test_large_uploads_are_streamed_to_disk_intact(tmp_path: Path) -> None:
     artifact = echo_artifact(tmp_path / "big.bin", [(None, 4)])
     artifact.path.write_bytes(os.urandom(3 * 2**20 + 5))  # above the buffered limit: streamed
     with serving(["--runtime", "echo", "--port", "0", "--keep-models"], tmp_path / "w") as server:
-        client = connect(server.port)
-        try:
+        with connect(server.port) as client:
             client.hello()
             client.send_iospec(artifact.to_json())
             stored, _ = client.upload(artifact.path)
             x = np.arange(8, dtype=np.float32).reshape(2, 4)
             np.testing.assert_array_equal(client.infer([x])[0][0], x)
             assert client.iospec()["format"] == "echo"
-        finally:
-            client.close()
         copy = Path(server.event["workdir"]) / "models" / "big.bin"
         assert stored == artifact.size_bytes == copy.stat().st_size
         assert (
@@ -360,8 +343,7 @@ def test_back_to_back_inferences_stay_correct_across_layouts_and_other_messages(
     plain: Any, model: Any
 ) -> None:
     """The target's fast path for repeated INFERs must give the same answers as the general one."""
-    client = connect(plain.port)
-    try:
+    with connect(plain.port) as client:
         client.hello()
         client.send_iospec(model.to_json())
         client.upload(model.path)
@@ -384,5 +366,3 @@ def test_back_to_back_inferences_stay_correct_across_layouts_and_other_messages(
         assert err.value.code == ErrorCode.BAD_PAYLOAD
         x = np.ones((2, 6), np.float32)
         np.testing.assert_array_equal(client.infer([x])[0][0], reference(model, x))
-    finally:
-        client.close()

@@ -215,16 +215,14 @@ def mnist_files(**kwargs: int) -> dict[str, bytes]:
     }
 
 
+#: what the ``gen`` fixture carries
+GENERATORS = (
+    "COLOURS", "PET_BREEDS", "noisy_image", "tar_bytes", "pets_archives", "idx_bytes", "mnist_arrays",
+    "mnist_files",
+)  # fmt: skip
+
+
 @pytest.fixture
 def gen() -> SimpleNamespace:
     """The data generators above (test modules cannot import conftest under --import-mode=importlib)."""
-    return SimpleNamespace(
-        COLOURS=COLOURS,
-        PET_BREEDS=PET_BREEDS,
-        noisy_image=noisy_image,
-        tar_bytes=tar_bytes,
-        pets_archives=pets_archives,
-        idx_bytes=idx_bytes,
-        mnist_arrays=mnist_arrays,
-        mnist_files=mnist_files,
-    )
+    return SimpleNamespace(**{name: globals()[name] for name in GENERATORS})

@@ -61,6 +61,13 @@ def evil(tmp_path: Path) -> tuple[Path, Path]:
     return library, marker
 
 
+@pytest.fixture
+def tflite_evil(evil: tuple[Path, Path]) -> tuple[Path, Path]:
+    """``evil`` for the tests of the tflite runtime (skipped without edgeai-tflite)."""
+    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
+    return evil
+
+
 @contextmanager
 def serve(args: list[str], workdir: Path) -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
@@ -92,53 +99,41 @@ def spec(fmt: str, runtime: str, params: dict[str, Any] | None = None) -> dict[s
 
 
 def test_a_host_cannot_make_the_tflite_runtime_load_an_uploaded_library(
-    evil: tuple[Path, Path], tmp_path: Path
+    tflite_evil: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
-    library, marker = evil
+    library, marker = tflite_evil
     workdir = tmp_path / "target"
-    with serve(["--runtime", "tflite"], workdir) as event:
-        client = connect(event["port"])
-        try:
-            client.hello()
-            client.send_iospec(spec("tflite", "tflite"))
-            with pytest.raises(TargetError) as err:  # stored, then the interpreter rejects it as a model
-                client.upload(library)
-            assert err.value.code == ErrorCode.RUNTIME_FAILURE
-            assert str(workdir) not in str(err.value), "the error does not tell the attacker where it is"
-            uploaded = workdir.resolve() / "models" / "evil.so"
-            for name in (str(uploaded), "models/evil.so", "../models/evil.so"):
-                with pytest.raises(
-                    TargetError, match=r"runtime\.delegates: only the target's operator"
-                ) as err:
-                    client.send_iospec(spec("tflite", "tflite", {"delegates": [name]}))
-                assert err.value.code == ErrorCode.NOT_ALLOWED
-            with pytest.raises(TargetError, match=r"runtime\.delegate_options: only the target's operator"):
-                client.send_iospec(spec("tflite", "tflite", {"delegate_options": {"library": str(uploaded)}}))
-            assert client.stats()["runtime"] == "tflite", "the session goes on"
-        finally:
-            client.close()
+    with serve(["--runtime", "tflite"], workdir) as event, connect(event["port"]) as client:
+        client.hello()
+        client.send_iospec(spec("tflite", "tflite"))
+        with pytest.raises(TargetError) as err:  # stored, then the interpreter rejects it as a model
+            client.upload(library)
+        assert err.value.code == ErrorCode.RUNTIME_FAILURE
+        assert str(workdir) not in str(err.value), "the error does not tell the attacker where it is"
+        uploaded = workdir.resolve() / "models" / "evil.so"
+        for name in (str(uploaded), "models/evil.so", "../models/evil.so"):
+            with pytest.raises(TargetError, match=r"runtime\.delegates: only the target's operator") as err:
+                client.send_iospec(spec("tflite", "tflite", {"delegates": [name]}))
+            assert err.value.code == ErrorCode.NOT_ALLOWED
+        with pytest.raises(TargetError, match=r"runtime\.delegate_options: only the target's operator"):
+            client.send_iospec(spec("tflite", "tflite", {"delegate_options": {"library": str(uploaded)}}))
+        assert client.stats()["runtime"] == "tflite", "the session goes on"
     assert not marker.exists(), "the uploaded library was loaded"
 
 
 def test_the_operator_cannot_point_a_delegate_into_the_work_directory(
-    evil: tuple[Path, Path], tmp_path: Path
+    tflite_evil: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    pytest.importorskip("edgeai_tflite", exc_type=ImportError)
-    library, marker = evil
+    library, marker = tflite_evil
     workdir = tmp_path / "target"
     planted = workdir.resolve() / "models" / "evil.so"
     args = ["--runtime", "tflite", "--set", f"runtime.delegates={planted}"]
-    with serve(args, workdir) as event:
-        client = connect(event["port"])
-        try:
-            client.hello()
-            client.send_iospec(spec("tflite", "tflite"))
-            with pytest.raises(TargetError, match="lies in the target's work directory") as err:
-                client.upload(library)  # lands exactly where the operator's delegate points
-            assert err.value.code == ErrorCode.RUNTIME_FAILURE and "runtime.delegates" in str(err.value)
-        finally:
-            client.close()
+    with serve(args, workdir) as event, connect(event["port"]) as client:
+        client.hello()
+        client.send_iospec(spec("tflite", "tflite"))
+        with pytest.raises(TargetError, match="lies in the target's work directory") as err:
+            client.upload(library)  # lands exactly where the operator's delegate points
+        assert err.value.code == ErrorCode.RUNTIME_FAILURE and "runtime.delegates" in str(err.value)
     assert not marker.exists(), "a library from the work directory was loaded"
 
 
@@ -162,14 +157,13 @@ def test_tvm_needs_the_operators_opt_in_and_then_runs_the_hosts_code(
     )  # fmt: skip
     assert public.returncode == 2 and "--allow-remote is not enough for native code" in public.stderr
     assert not marker.exists()
-    with serve(["--runtime", "tvm", "--allow-native-code"], tmp_path / "target") as event:
-        client = connect(event["port"])
-        try:
-            client.hello()
-            client.send_iospec(spec("tvm", "tvm"))
-            with pytest.raises(TargetError):  # not a TVM module, but loading it ran its constructor
-                client.upload(library)
-        finally:
-            client.close()
+    with (
+        serve(["--runtime", "tvm", "--allow-native-code"], tmp_path / "target") as event,
+        connect(event["port"]) as client,
+    ):
+        client.hello()
+        client.send_iospec(spec("tvm", "tvm"))
+        with pytest.raises(TargetError):  # not a TVM module, but loading it ran its constructor
+            client.upload(library)
     # This is what --allow-native-code means: whoever can upload a model runs code on the target.
     assert marker.read_text() == "the library's constructor ran\n"

@@ -4,10 +4,8 @@ and on a real ``edgeai serve`` subprocess, with synthetic inputs and with a two-
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
@@ -17,21 +15,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeai_core.measurement import schema_path
-from edgeai_core.target_server import start_local_server
 
 pytestmark = pytest.mark.subprocess
 
-EDGEAI = Path(sys.executable).parent / "edgeai"
 FAST = ("--count", "40", "--warmup", "2")
-
-
-def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    if not EDGEAI.exists():
-        pytest.skip("the edgeai console script is not installed next to this interpreter")
-    return subprocess.run(
-        [str(EDGEAI), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
 
 
 def two_inputs(path: Path) -> Path:
@@ -64,17 +51,12 @@ def validate(results: Path) -> dict[str, object]:
     return doc
 
 
-def test_an_onnx_file_is_benchmarked_with_synthetic_inputs(tmp_path: Path) -> None:
+def test_an_onnx_file_is_benchmarked_with_synthetic_inputs(tmp_path: Path, bench_json: Any) -> None:
     model = two_inputs(tmp_path / "two.onnx")
-    run = edgeai("bench", str(model), *FAST, "--threads", "1", "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert (summary["model_component"], summary["format"], summary["runtime"]) == (
-        "onnx-file",
-        "onnx",
-        "onnxruntime",
+    expect = {"model_component": "onnx-file", "format": "onnx", "runtime": "onnxruntime", "count": 40}
+    summary = bench_json(
+        model, *FAST, "--threads", "1", cwd=tmp_path, expect={**expect, "status": "complete"}
     )
-    assert summary["count"] == 40 and summary["status"] == "complete"
     assert summary["throughput_per_s"] > 0
     doc = validate(tmp_path / summary["results"])
     assert doc["plan"]["runtime"]["params"]["threads"] == 1  # type: ignore[index]
@@ -82,16 +64,16 @@ def test_an_onnx_file_is_benchmarked_with_synthetic_inputs(tmp_path: Path) -> No
     assert [t["name"] for t in doc["steps"][0]["io"]["inputs"]] == ["a", "b"]  # type: ignore[index]
 
 
-def test_npz_inputs_feed_every_input_of_the_model_and_labels_are_evaluated(tmp_path: Path) -> None:
+def test_npz_inputs_feed_every_input_of_the_model_and_labels_are_evaluated(
+    tmp_path: Path, bench_json: Any
+) -> None:
     model = two_inputs(tmp_path / "two.onnx")
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((30, 8)).astype(np.float32), rng.standard_normal((30, 8)).astype(np.float32)
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     labels = session.run(None, {"a": a, "b": b})[0].argmax(axis=1)  # the model's own answers: accuracy 1
     np.savez(tmp_path / "inputs.npz", a=a, b=b, labels=labels)
-    run = edgeai("bench", str(model), *FAST, "--inputs", "inputs.npz", "--batch", "5", "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
+    summary = bench_json(model, *FAST, "--inputs", "inputs.npz", "--batch", "5", cwd=tmp_path)
     assert summary["inputs"] == "inputs.npz (30 samples, with labels)"
     assert summary["accuracy"] == 1.0
     doc = validate(tmp_path / summary["results"])
@@ -99,7 +81,8 @@ def test_npz_inputs_feed_every_input_of_the_model_and_labels_are_evaluated(tmp_p
     assert doc["latency"]["batch_size"] == 5  # type: ignore[index]
 
 
-def test_an_npz_that_misses_an_input_fails_with_one_line(tmp_path: Path) -> None:
+def test_an_npz_that_misses_an_input_fails_with_one_line(tmp_path: Path, edgeai_console: Any) -> None:
+    edgeai = edgeai_console
     model = two_inputs(tmp_path / "two.onnx")
     np.savez(tmp_path / "inputs.npz", a=np.zeros((4, 8), np.float32))
     run = edgeai("bench", str(model), "--inputs", "inputs.npz", cwd=tmp_path)
@@ -119,25 +102,18 @@ def test_an_npz_that_misses_an_input_fails_with_one_line(tmp_path: Path) -> None
     )
 
 
-def test_a_text_file_named_onnx_is_refused_before_anything_loads(tmp_path: Path) -> None:
+def test_a_text_file_named_onnx_is_refused_before_anything_loads(tmp_path: Path, edgeai_console: Any) -> None:
     (tmp_path / "notes.onnx").write_text("these are not weights")
-    run = edgeai("bench", "notes.onnx", cwd=tmp_path)
+    run = edgeai_console("bench", "notes.onnx", cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.strip() == (
         "error: MODEL_FILE: notes.onnx is not an ONNX model (a protobuf ModelProto), as its extension .onnx says"
     )
 
 
-def test_an_onnx_file_on_a_remote_target(tmp_path: Path) -> None:
+def test_an_onnx_file_on_a_remote_target(tmp_path: Path, bench_remote_json: Any) -> None:
     model = two_inputs(tmp_path / "two.onnx")
-    with start_local_server("onnxruntime", tmp_path / "server") as server:
-        run = edgeai(
-            "bench", str(model), *FAST, "--target", server.address, "--token-file", str(server.token_file),
-            "--json", cwd=tmp_path,
-        )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert summary["target"] == f"tcp {server.address}"
+    summary = bench_remote_json("onnxruntime", model, *FAST, cwd=tmp_path)
     assert summary["count"] == 40 and summary["target_p50_ns"] > 0
     doc = validate(tmp_path / summary["results"])
     assert doc["latency"]["target"]["stats"]["count"] == 40  # type: ignore[index]

@@ -19,24 +19,11 @@ def _run(host: Any, out: Path, config: dict[str, Any]) -> dict[str, Any]:
     return Runner(plan_pipeline(parse_config(config), host), out, host=host).run()
 
 
-def test_the_torch_road_records_fidelity_per_step(tmp_path: Path) -> None:
+def test_the_torch_road_records_fidelity_per_step(tmp_path: Path, first_party_host: Any) -> None:
     pytest.importorskip("edgeai_datasets")
     pytest.importorskip("edgeai_torch")
     pytest.importorskip("torch")
-    import edgeai_core.plugin
-    import edgeai_datasets.plugin
-    import edgeai_onnx.plugin
-    import edgeai_torch.plugin
-    from edgeai_core.plugins import PluginHost
-
-    host = PluginHost(discover=False, env={})
-    for name, module in (
-        ("core", edgeai_core.plugin),
-        ("datasets", edgeai_datasets.plugin),
-        ("torch", edgeai_torch.plugin),
-        ("onnx", edgeai_onnx.plugin),
-    ):
-        host.register(module, name=name, distribution=f"edgeai-{name}", version="0.1.0")
+    host = first_party_host("datasets", "torch", "onnx")
     doc = _run(
         host,
         tmp_path,
@@ -52,19 +39,8 @@ def test_the_torch_road_records_fidelity_per_step(tmp_path: Path) -> None:
     )
     assert doc["status"] == "complete"
     fidelity = doc["fidelity"]
-    assert fidelity["reference"] == {
-        "step": "digits-cnn",
-        "kind": "model",
-        "format": "torch",
-        "runtime": "torch",
-    }
-    assert fidelity["inputs"] == {
-        "source": "dataset",
-        "dataset": "digits",
-        "split": "test",
-        "samples": 32,
-        "seed": 0,
-    }
+    assert fidelity["reference"] == dict(step="digits-cnn", kind="model", format="torch", runtime="torch")
+    assert fidelity["inputs"] == dict(source="dataset", dataset="digits", split="test", samples=32, seed=0)
     export, quantize, runtime = fidelity["steps"]
     assert [(e["step"], e["kind"], e["format"], e["runtime"]) for e in fidelity["steps"]] == [
         ("torch-to-onnx", "converter", "onnx", "onnxruntime"),
@@ -101,12 +77,7 @@ def test_an_onnx_reference_runs_in_onnx_runtime(host: Any, cnn_onnx: Path, tmp_p
         },
     )
     fidelity = doc["fidelity"]
-    assert fidelity["reference"] == {
-        "step": "onnx-file",
-        "kind": "model",
-        "format": "onnx",
-        "runtime": "onnxruntime",
-    }
+    assert fidelity["reference"] == dict(step="onnx-file", kind="model", format="onnx", runtime="onnxruntime")
     assert fidelity["inputs"]["samples"] == 16
     quantize = fidelity["steps"][0]
     assert quantize["step"] == "onnx-quantize" and quantize["precision"] == "int8"

@@ -44,24 +44,11 @@ def test_onnx_file_quantized_on_onnxruntime(host: Any, cnn_onnx: Path, tmp_path:
     assert (tmp_path / "int8" / step["artifact"]["path"]).is_file()
 
 
-def test_digits_cnn_through_torch_to_onnx(tmp_path: Path) -> None:
+def test_digits_cnn_through_torch_to_onnx(tmp_path: Path, first_party_host: Any) -> None:
     """The real road (edgeai-datasets' digits, edgeai-torch's digits-cnn and torch-to-onnx), when installed."""
     pytest.importorskip("edgeai_datasets")
     pytest.importorskip("edgeai_torch")
-    import edgeai_core.plugin
-    import edgeai_datasets.plugin
-    import edgeai_onnx.plugin
-    import edgeai_torch.plugin
-    from edgeai_core.plugins import PluginHost
-
-    host = PluginHost(discover=False, env={})
-    for name, module in (
-        ("core", edgeai_core.plugin),
-        ("datasets", edgeai_datasets.plugin),
-        ("torch", edgeai_torch.plugin),
-        ("onnx", edgeai_onnx.plugin),
-    ):
-        host.register(module, name=name, distribution=f"edgeai-{name}", version="0.1.0")
+    host = first_party_host("datasets", "torch", "onnx")
     base = {
         "dataset": {"name": "digits"},
         "model": {"name": "digits-cnn", "epochs": 10},

@@ -94,20 +94,13 @@ def test_host_lists_and_plans_without_building(host: Any) -> None:
 
 @pytest.mark.subprocess
 def test_listing_describing_and_planning_import_no_framework(imported_by_planning: Any) -> None:
-    config = {
-        "dataset": {"name": "gaussian-blobs"},
-        "model": {"name": "onnx-file", "path": "m.onnx"},
-        "steps": [{"name": "onnx-quantize", "mode": "float16"}],
-        "runtime": {"name": "onnxruntime"},
-    }
-    assert (
-        imported_by_planning(
-            "edgeai_onnx.plugin",
-            config,
-            ("onnx", "onnxruntime", "torch", "tensorflow", "tvm", "sklearn", "PIL", "sympy"),
-        )
-        == []
+    heavy = ("onnx", "onnxruntime", "torch", "tensorflow", "tvm", "sklearn", "PIL", "sympy")
+    model = {"name": "onnx-file", "path": "m.onnx"}
+    steps = [{"name": "onnx-quantize", "mode": "float16"}]
+    imported = imported_by_planning(
+        "edgeai_onnx.plugin", heavy, model=model, steps=steps, runtime={"name": "onnxruntime"}
     )
+    assert imported == []
 
 
 def test_entry_point_is_installed(installed_distribution: Callable[[str], Any]) -> None:

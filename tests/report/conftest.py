@@ -184,18 +184,14 @@ def assert_shown(cell: str, value: float, scale: float = 1.0) -> None:
     assert abs(shown - value / scale) <= tolerance, f"{cell} != {value / scale}"
 
 
+#: what the ``rt`` fixture carries
+TOOLS = (
+    "COMPARED", "FIXTURES", "fixture_path", "load_fixture", "parse_markdown_tables", "parse_html", "column",
+    "row_of", "unit_scale", "assert_shown",
+)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def rt() -> SimpleNamespace:
     """Report-test tools (tests are imported by path, so helpers travel as a fixture)."""
-    return SimpleNamespace(
-        COMPARED=COMPARED,
-        FIXTURES=FIXTURES,
-        fixture_path=fixture_path,
-        load_fixture=load_fixture,
-        parse_markdown_tables=parse_markdown_tables,
-        parse_html=parse_html,
-        column=column,
-        row_of=row_of,
-        unit_scale=unit_scale,
-        assert_shown=assert_shown,
-    )
+    return SimpleNamespace(**{name: globals()[name] for name in TOOLS})

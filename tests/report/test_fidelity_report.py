@@ -51,17 +51,9 @@ def test_the_single_run_report_shows_each_steps_fidelity(tmp_path: Path, rt: Sim
     key = next(k for k in tables if k.endswith("-fidelity"))
     header, rows = tables[key]
     assert header == [
-        "step",
-        "kind",
-        "precision",
-        "runtime",
-        "max abs diff",
-        "mean abs diff",
-        "relative error",
-        "cosine",
-        "top-1 agreement",
-        "tolerance",
-    ]
+        "step", "kind", "precision", "runtime", "max abs diff", "mean abs diff", "relative error", "cosine",
+        "top-1 agreement", "tolerance",
+    ]  # fmt: skip
     assert rows == [_shown(e) for e in doc["fidelity"]["steps"]]
     assert [r[0] for r in rows] == ["weight-int8", "numpy"]
     assert (

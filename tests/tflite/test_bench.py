@@ -4,29 +4,15 @@ benchmarked through the real console script, locally and on a real ``edgeai serv
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from edgeai_core.target_server import start_local_server
-
 pytestmark = pytest.mark.subprocess
 
-EDGEAI = Path(sys.executable).parent / "edgeai"
 FAST = ("--count", "30", "--warmup", "2")
-
-
-def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    if not EDGEAI.exists():
-        pytest.skip("the edgeai console script is not installed next to this interpreter")
-    return subprocess.run(
-        [str(EDGEAI), *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -44,29 +30,23 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_a_tflite_file_is_benchmarked_with_the_tflite_runtime(
-    models: dict[str, Path], tmp_path: Path
+    models: dict[str, Path], tmp_path: Path, bench_json: Any
 ) -> None:
-    run = edgeai("bench", str(models["tflite"]), *FAST, "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert (summary["model_component"], summary["format"], summary["runtime"]) == (
-        "tflite-file",
-        "tflite",
-        "tflite",
+    expect = {"model_component": "tflite-file", "format": "tflite", "runtime": "tflite", "count": 30}
+    summary = bench_json(
+        models["tflite"], *FAST, cwd=tmp_path, timeout=600, expect={**expect, "status": "complete"}
     )
-    assert summary["count"] == 30 and summary["status"] == "complete"
     doc = json.loads((tmp_path / summary["results"]).read_text())
     name = doc["steps"][0]["io"]["inputs"][0]["name"]
     np.savez(tmp_path / "inputs.npz", **{name: np.ones((6, 16), np.float32)})
-    run = edgeai("bench", str(models["tflite"]), *FAST, "--inputs", "inputs.npz", "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["inputs"] == "inputs.npz (6 samples)"
+    summary = bench_json(models["tflite"], *FAST, "--inputs", "inputs.npz", cwd=tmp_path, timeout=600)
+    assert summary["inputs"] == "inputs.npz (6 samples)"
 
 
-def test_a_keras_file_is_converted_for_a_runtime(models: dict[str, Path], tmp_path: Path) -> None:
-    run = edgeai("bench", str(models["keras"]), *FAST, "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
+def test_a_keras_file_is_converted_for_a_runtime(
+    models: dict[str, Path], tmp_path: Path, bench_json: Any
+) -> None:
+    summary = bench_json(models["keras"], *FAST, cwd=tmp_path, timeout=600)
     assert (summary["model_component"], summary["format"]) == ("keras-file", "keras")
     doc = json.loads((tmp_path / summary["results"]).read_text())
     steps = doc["plan"]["steps"]
@@ -74,13 +54,9 @@ def test_a_keras_file_is_converted_for_a_runtime(models: dict[str, Path], tmp_pa
     assert summary["runtime"] == "tflite" and steps[0]["output_format"] == "tflite"
 
 
-def test_a_tflite_file_on_a_remote_target(models: dict[str, Path], tmp_path: Path) -> None:
-    with start_local_server("tflite", tmp_path / "server") as server:
-        run = edgeai(
-            "bench", str(models["tflite"]), *FAST, "--target", server.address, "--token-file",
-            str(server.token_file), "--json", cwd=tmp_path,
-        )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert summary["target"] == f"tcp {server.address}" and summary["count"] == 30
+def test_a_tflite_file_on_a_remote_target(
+    models: dict[str, Path], tmp_path: Path, bench_remote_json: Any
+) -> None:
+    summary = bench_remote_json("tflite", models["tflite"], *FAST, cwd=tmp_path, timeout=600)
+    assert summary["count"] == 30
     assert summary["target_p50_ns"] > 0

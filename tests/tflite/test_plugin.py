@@ -142,11 +142,10 @@ def test_planning(host: Any) -> None:
 
 @pytest.mark.subprocess
 def test_listing_describing_and_planning_import_no_framework(imported_by_planning: Any) -> None:
-    config = {
-        "dataset": {"name": "gaussian-blobs"},
-        "model": {"name": "keras-file", "path": "m.keras"},
-        "steps": [{"name": "tflite", "mode": "int8"}],
-        "runtime": {"name": "tflite", "delegates": ["libedgetpu.so.1"]},
-    }
     heavy = ("tensorflow", "keras", "tf2onnx", "onnx2tf", "ai_edge_litert", "tflite_runtime", "onnx")
-    assert imported_by_planning("edgeai_tflite.plugin", config, (*heavy, "onnxruntime", "torch")) == []
+    model = {"name": "keras-file", "path": "m.keras"}
+    steps = [{"name": "tflite", "mode": "int8"}]
+    runtime = {"name": "tflite", "delegates": ["libedgetpu.so.1"]}
+    heavy = (*heavy, "onnxruntime", "torch")
+    imported = imported_by_planning("edgeai_tflite.plugin", heavy, model=model, steps=steps, runtime=runtime)
+    assert imported == []

@@ -4,30 +4,15 @@ real console script, locally and on a real ``edgeai serve --allow-native-code``.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from edgeai_core.target_server import start_local_server
-
 pytestmark = pytest.mark.subprocess
 
-EDGEAI = Path(sys.executable).parent / "edgeai"
 FAST = ("--count", "30", "--warmup", "2")
-
-
-def edgeai(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    if not EDGEAI.exists():
-        pytest.skip("the edgeai console script is not installed next to this interpreter")
-    return subprocess.run(
-        [str(EDGEAI), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -62,37 +47,37 @@ def library(build: Any, tiny_onnx: Path) -> Path:
     return Path(compiled.path)
 
 
-def test_a_compiled_library_is_benchmarked_by_its_sidecar(library: Path, tmp_path: Path) -> None:
-    run = edgeai("bench", str(library), *FAST, "--threads", "1", "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert (summary["model_component"], summary["format"], summary["runtime"]) == (
-        "artifact-file",
-        "tvm",
-        "tvm",
+def test_a_compiled_library_is_benchmarked_by_its_sidecar(
+    library: Path, tmp_path: Path, bench_json: Any
+) -> None:
+    expect = {"model_component": "artifact-file", "format": "tvm", "runtime": "tvm", "count": 30}
+    summary = bench_json(
+        library, *FAST, "--threads", "1", cwd=tmp_path, expect={**expect, "status": "complete"}
     )
-    assert summary["count"] == 30 and summary["status"] == "complete"
     doc = json.loads((tmp_path / summary["results"]).read_text())
     assert doc["plan"]["model"]["params"] == {"path": str(library), "format": "tvm"}
 
 
-def test_npz_inputs_reach_the_library(library: Path, tmp_path: Path) -> None:
+def test_npz_inputs_reach_the_library(
+    library: Path, tmp_path: Path, bench_json: Any, edgeai_console: Any
+) -> None:
     np.savez(tmp_path / "inputs.npz", x=np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32))
-    run = edgeai("bench", str(library), *FAST, "--inputs", "inputs.npz", "--json", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["inputs"] == "inputs.npz (8 samples)"
+    assert (
+        bench_json(library, *FAST, "--inputs", "inputs.npz", cwd=tmp_path)["inputs"]
+        == "inputs.npz (8 samples)"
+    )
     np.savez(tmp_path / "bad.npz", x=np.zeros((8, 15), np.float32))
-    bad = edgeai("bench", str(library), "--inputs", "bad.npz", cwd=tmp_path)
+    bad = edgeai_console("bench", str(library), "--inputs", "bad.npz", cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.strip() == (
         "error: --inputs bad.npz: input 'x' has shape (8, 15), expected (N, 16) (the first axis counts samples)"
     )
 
 
-def test_a_library_without_its_sidecar_is_refused(library: Path, tmp_path: Path) -> None:
+def test_a_library_without_its_sidecar_is_refused(library: Path, tmp_path: Path, edgeai_console: Any) -> None:
     lone = tmp_path / "model.so"
     lone.write_bytes(library.read_bytes())
-    run = edgeai("bench", str(lone), cwd=tmp_path)
+    run = edgeai_console("bench", str(lone), cwd=tmp_path)
     assert run.returncode == 2
     assert run.stderr.startswith(
         f"error: MODEL_FILE: {lone}: no installed model loads '.so' files and there is no "
@@ -100,41 +85,25 @@ def test_a_library_without_its_sidecar_is_refused(library: Path, tmp_path: Path)
     assert "model.so.edgeai.json" in run.stderr
 
 
-def test_a_compiled_library_on_a_remote_target(library: Path, tmp_path: Path) -> None:
-    with start_local_server("tvm", tmp_path / "server", extra_args=["--allow-native-code"]) as server:
-        run = edgeai(
-            "bench", str(library), *FAST, "--target", server.address, "--token-file", str(server.token_file),
-            "--json", cwd=tmp_path,
-        )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
-    assert summary["target"] == f"tcp {server.address}" and summary["runtime"] == "tvm"
+def test_a_compiled_library_on_a_remote_target(library: Path, tmp_path: Path, bench_remote_json: Any) -> None:
+    summary = bench_remote_json("tvm", library, *FAST, cwd=tmp_path, server_args=("--allow-native-code",))
+    assert summary["runtime"] == "tvm"
     assert summary["count"] == 30 and summary["target_p50_ns"] > 0
 
 
 def test_an_onnx_file_with_runtime_tvm_is_told_and_then_compiled_in_the_same_command(
-    tiny_onnx: Path, tmp_path: Path
+    tiny_onnx: Path, tmp_path: Path, edgeai_console: Any, bench_json: Any
 ) -> None:
     onnx_file = tiny_onnx
-    told = edgeai("bench", str(onnx_file), "--runtime", "tvm", cwd=tmp_path)
+    told = edgeai_console("bench", str(onnx_file), "--runtime", "tvm", cwd=tmp_path)
     assert told.returncode == 2
     assert told.stderr.strip() == (
         "error: --runtime tvm: it loads tvm models, and tiny.onnx is onnx; compile it in the same command with "
         '--set \'steps=[{"name": "tvm"}]\' (compiler tvm: onnx -> tvm)'
     )
-    run = edgeai(
-        "bench",
-        str(onnx_file),
-        "--runtime",
-        "tvm",
-        "--set",
-        'steps=[{"name": "tvm"}]',
-        *FAST,
-        "--json",
-        cwd=tmp_path,
+    summary = bench_json(
+        onnx_file, "--runtime", "tvm", "--set", 'steps=[{"name": "tvm"}]', *FAST, cwd=tmp_path
     )
-    assert run.returncode == 0, run.stderr
-    summary = json.loads(run.stdout)
     assert (summary["format"], summary["runtime"], summary["count"]) == ("onnx", "tvm", 30)
     doc = json.loads((tmp_path / summary["results"]).read_text())
     assert [s["name"] for s in doc["steps"]] == ["onnx-file", "tvm", "tvm"]

@@ -118,27 +118,19 @@ class ReferenceBackend(OnnxBackend):
         return _ReferenceSession(ReferenceEvaluator(str(path)))
 
 
+def _named(name: str, summary: str, impl: str) -> dict[str, str]:
+    """The name, summary and factory (the class ``impl`` of this module) of a record."""
+    return {"name": name, "summary": summary, "factory": f"edgeai_compat_testkit:{impl}"}
+
+
 @hookimpl
 def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
-    return [
-        GridSuiteRecord(
-            name="testkit",
-            summary="numpy models that misbehave on purpose",
-            factory="edgeai_compat_testkit:NumpySuite",
-            framework="numpy",
-            converter="testkit-to-onnx",
-        )
-    ]
+    named = _named("testkit", "numpy models that misbehave on purpose", "NumpySuite")
+    return [GridSuiteRecord(**named, framework="numpy", converter="testkit-to-onnx")]
 
 
 @hookimpl
 def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
-    return [
-        OnnxBackendRecord(
-            name="reference",
-            summary="ONNX's reference evaluator (onnx.reference)",
-            factory="edgeai_compat_testkit:ReferenceBackend",
-            uses=(),
-            params=(Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case"),),
-        )
-    ]
+    crash_on = Param("crash_on", "str", default=None, help="crash (SIGSEGV) when preparing this case")
+    named = _named("reference", "ONNX's reference evaluator (onnx.reference)", "ReferenceBackend")
+    return [OnnxBackendRecord(**named, uses=(), params=(crash_on,))]

@@ -102,17 +102,17 @@ def _core(kind: str, name: str) -> Any:
     return next(r for r in records if r.name == name)
 
 
+def _at(name: str) -> str:
+    """The factory path of ``name`` in this module."""
+    return f"{_MODULE}:{name}"
+
+
 @hookimpl
 def edgeai_register_models() -> list[ModelRecord]:
     mlp = _core("model", "numpy-mlp")
     return [
-        _like(mlp, name="path-net", summary="returns a path", factory=f"{_MODULE}:PathModel"),
-        _like(
-            mlp,
-            name="no-io-net",
-            summary="returns an artifact without IO spec",
-            factory=f"{_MODULE}:NoIOModel",
-        ),
+        _like(mlp, name="path-net", summary="returns a path", factory=_at("PathModel")),
+        _like(mlp, name="no-io-net", summary="returns an artifact without IO spec", factory=_at("NoIOModel")),
     ]
 
 
@@ -120,13 +120,9 @@ def edgeai_register_models() -> list[ModelRecord]:
 def edgeai_register_runtimes() -> list[RuntimeRecord]:
     numpy_rt = _core("runtime", "numpy")
     return [
-        _like(numpy_rt, name="array-rt", summary="infer returns an array", factory=f"{_MODULE}:ArrayRuntime"),
-        _like(
-            numpy_rt, name="two-out-rt", summary="infer returns two", factory=f"{_MODULE}:ExtraOutputRuntime"
-        ),
-        _like(
-            numpy_rt, name="one-row-rt", summary="infer returns one row", factory=f"{_MODULE}:FewRowsRuntime"
-        ),
+        _like(numpy_rt, name="array-rt", summary="infer returns an array", factory=_at("ArrayRuntime")),
+        _like(numpy_rt, name="two-out-rt", summary="infer returns two", factory=_at("ExtraOutputRuntime")),
+        _like(numpy_rt, name="one-row-rt", summary="infer returns one row", factory=_at("FewRowsRuntime")),
         _like(numpy_rt, name="copy-rt", summary="loads npz-mlp-copy", formats=("npz-mlp-copy",)),
     ]
 
@@ -135,8 +131,8 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
 def edgeai_register_datasets() -> list[DatasetRecord]:
     blobs = _core("dataset", "gaussian-blobs")
     return [
-        _like(blobs, name="short-targets", summary="targets shorter", factory=f"{_MODULE}:ShortTargets"),
-        _like(blobs, name="tuple-split", summary="split is a tuple", factory=f"{_MODULE}:TupleSplit"),
+        _like(blobs, name="short-targets", summary="targets shorter", factory=_at("ShortTargets")),
+        _like(blobs, name="tuple-split", summary="split is a tuple", factory=_at("TupleSplit")),
     ]
 
 
@@ -144,12 +140,7 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
 def edgeai_register_compilers() -> list[CompilerRecord]:
     int8 = _core("compiler", "weight-int8")
     return [
-        _like(
-            int8,
-            name="wrong-format",
-            summary="lies about its format",
-            factory=f"{_MODULE}:WrongFormatCompiler",
-        )
+        _like(int8, name="wrong-format", summary="lies about its format", factory=_at("WrongFormatCompiler"))
     ]
 
 
@@ -159,7 +150,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
         ConverterRecord(
             name="none-converter",
             summary="returns None",
-            factory=f"{_MODULE}:NoneConverter",
+            factory=_at("NoneConverter"),
             input_format="npz-mlp",
             output_format="npz-mlp-copy",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -58,34 +59,32 @@ class FlakyRuntime(NumpyRuntime):
         return run
 
 
+_R = TypeVar("_R")
+
+
+def _record(kind: type[_R], name: str, summary: str, impl: str, **fields: Any) -> _R:
+    """A record of ``kind`` whose factory is the class ``impl`` of this module."""
+    return kind(name=name, summary=summary, factory=f"edgeai_test_plugin:{impl}", **fields)
+
+
 @hookimpl
 def edgeai_register_converters() -> list[ConverterRecord]:
-    return [
-        ConverterRecord(
-            name="npz-to-json",
-            summary="npz-mlp weights as JSON lists",
-            factory="edgeai_test_plugin:NpzToJson",
-            input_format="npz-mlp",
-            output_format="mlp-json",
-        )
-    ]
+    fields = {"input_format": "npz-mlp", "output_format": "mlp-json"}
+    return [_record(ConverterRecord, "npz-to-json", "npz-mlp weights as JSON lists", "NpzToJson", **fields)]
 
 
 @hookimpl
 def edgeai_register_runtimes() -> list[RuntimeRecord]:
+    fail_after = Param("fail_after", "int", default=50, minimum=1, help="fail on this call")
     return [
-        RuntimeRecord(
-            name="json-mlp",
-            summary="Runs mlp-json models",
-            factory="edgeai_test_plugin:JsonMlpRuntime",
-            formats=("mlp-json",),
-        ),
-        RuntimeRecord(
-            name="flaky",
-            summary="Fails after a number of calls",
-            factory="edgeai_test_plugin:FlakyRuntime",
+        _record(RuntimeRecord, "json-mlp", "Runs mlp-json models", "JsonMlpRuntime", formats=("mlp-json",)),
+        _record(
+            RuntimeRecord,
+            "flaky",
+            "Fails after a number of calls",
+            "FlakyRuntime",
             formats=("npz-mlp",),
-            params=(Param("fail_after", "int", default=50, minimum=1, help="fail on this call"),),
+            params=(fail_after,),
         ),
     ]
 

@@ -20,10 +20,21 @@ IR_VERSION = 8
 OPSET = 17
 
 
-class SkDigits(Dataset):
-    """scikit-learn's bundled 8x8 digits as (N, 1, 8, 8) float32 in [0, 1], split 60/20/20 with the seed."""
+class _PreparedSplits(Dataset):
+    """A dataset whose ``prepare`` fills ``_splits`` (on first use when nobody called it)."""
 
     _splits: dict[str, Split]
+
+    def split(self, name: str) -> Split:
+        if not hasattr(self, "_splits"):
+            self.prepare()
+        if name not in self._splits:
+            raise DatasetError(f"unknown split '{name}'")
+        return self._splits[name]
+
+
+class SkDigits(_PreparedSplits):
+    """scikit-learn's bundled 8x8 digits as (N, 1, 8, 8) float32 in [0, 1], split 60/20/20 with the seed."""
 
     def prepare(self) -> None:
         from sklearn.datasets import load_digits
@@ -39,23 +50,13 @@ class SkDigits(Dataset):
             "test": Split(x[order[b:]], y[order[b:]]),
         }
 
-    def split(self, name: str) -> Split:
-        if not hasattr(self, "_splits"):
-            self.prepare()
-        try:
-            return self._splits[name]
-        except KeyError:
-            raise DatasetError(f"unknown split '{name}'") from None
-
     @property
     def class_names(self) -> list[str]:
         return [str(i) for i in range(10)]
 
 
-class Generated(Dataset):
+class Generated(_PreparedSplits):
     """Seeded standard-normal samples of a given per-sample shape with random labels (calibration tests)."""
-
-    _splits: dict[str, Split]
 
     def prepare(self) -> None:
         rng = np.random.default_rng(self.context.seed)
@@ -64,11 +65,6 @@ class Generated(Dataset):
         x = rng.standard_normal((n, *shape)).astype(np.float32)
         y = rng.integers(0, self.params["classes"], n).astype(np.int64)
         self._splits = {name: Split(x, y) for name in ("train", "validation", "test")}
-
-    def split(self, name: str) -> Split:
-        if not hasattr(self, "_splits"):
-            self.prepare()
-        return self._splits[name]
 
     @property
     def class_names(self) -> list[str]:

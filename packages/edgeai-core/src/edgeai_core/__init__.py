@@ -8,40 +8,23 @@ from __future__ import annotations
 
 from edgeai_core.hookspecs import hookimpl, hookspec
 from edgeai_core.params import REQUIRED, Param, ParamSet
-from edgeai_core.records import (
-    CompilerRecord,
-    ConverterRecord,
-    DatasetRecord,
-    DemoVariant,
-    GridSuiteRecord,
-    KnownComponent,
-    ModelRecord,
-    OnnxBackendRecord,
-    ProbeRecord,
-    ProtocolRecord,
-    Registration,
-    RuntimeRecord,
-)
+from edgeai_core.records import CompilerRecord as CompilerRecord
+from edgeai_core.records import ConverterRecord as ConverterRecord
+from edgeai_core.records import DatasetRecord as DatasetRecord
+from edgeai_core.records import DemoVariant as DemoVariant
+from edgeai_core.records import GridSuiteRecord as GridSuiteRecord
+from edgeai_core.records import KnownComponent as KnownComponent
+from edgeai_core.records import ModelRecord as ModelRecord
+from edgeai_core.records import OnnxBackendRecord as OnnxBackendRecord
+from edgeai_core.records import ProbeRecord as ProbeRecord
+from edgeai_core.records import ProtocolRecord as ProtocolRecord
+from edgeai_core.records import Registration as Registration
+from edgeai_core.records import RuntimeRecord as RuntimeRecord
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "REQUIRED",
-    "CompilerRecord",
-    "ConverterRecord",
-    "DatasetRecord",
-    "DemoVariant",
-    "GridSuiteRecord",
-    "KnownComponent",
-    "ModelRecord",
-    "OnnxBackendRecord",
-    "Param",
-    "ParamSet",
-    "ProbeRecord",
-    "ProtocolRecord",
-    "Registration",
-    "RuntimeRecord",
-    "__version__",
-    "hookimpl",
-    "hookspec",
-]
+    "REQUIRED", "CompilerRecord", "ConverterRecord", "DatasetRecord", "DemoVariant", "GridSuiteRecord",
+    "KnownComponent", "ModelRecord", "OnnxBackendRecord", "Param", "ParamSet", "ProbeRecord", "ProtocolRecord",
+    "Registration", "RuntimeRecord", "__version__", "hookimpl", "hookspec",
+]  # fmt: skip

@@ -293,22 +293,20 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         OnnxBackend,
         Prepared,
     )
-    from edgeai_core.components import (
-        PLACEHOLDER_INPUT,
-        SPLITS,
-        Compiler,
-        Component,
-        Context,
-        Converter,
-        Dataset,
-        Model,
-        Protocol,
-        ResourceProbe,
-        Runtime,
-        Split,
-        Stream,
-        order_inputs,
-    )
+    from edgeai_core.components import PLACEHOLDER_INPUT as PLACEHOLDER_INPUT
+    from edgeai_core.components import SPLITS as SPLITS
+    from edgeai_core.components import Compiler as Compiler
+    from edgeai_core.components import Component as Component
+    from edgeai_core.components import Context as Context
+    from edgeai_core.components import Converter as Converter
+    from edgeai_core.components import Dataset as Dataset
+    from edgeai_core.components import Model as Model
+    from edgeai_core.components import Protocol as Protocol
+    from edgeai_core.components import ResourceProbe as ResourceProbe
+    from edgeai_core.components import Runtime as Runtime
+    from edgeai_core.components import Split as Split
+    from edgeai_core.components import Stream as Stream
+    from edgeai_core.components import order_inputs as order_inputs
     from edgeai_core.config import apply_overrides, parse_config, parse_value
     from edgeai_core.errors import (
         ArtifactError,
@@ -334,20 +332,18 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.plugins import PluginHost
     from edgeai_core.progress import NullProgress, Progress, StreamProgress
     from edgeai_core.readiness import check_plan_installed
-    from edgeai_core.records import (
-        CompilerRecord,
-        ConverterRecord,
-        DatasetRecord,
-        DemoVariant,
-        GridSuiteRecord,
-        KnownComponent,
-        ModelRecord,
-        OnnxBackendRecord,
-        ProbeRecord,
-        ProtocolRecord,
-        Registration,
-        RuntimeRecord,
-    )
+    from edgeai_core.records import CompilerRecord as CompilerRecord
+    from edgeai_core.records import ConverterRecord as ConverterRecord
+    from edgeai_core.records import DatasetRecord as DatasetRecord
+    from edgeai_core.records import DemoVariant as DemoVariant
+    from edgeai_core.records import GridSuiteRecord as GridSuiteRecord
+    from edgeai_core.records import KnownComponent as KnownComponent
+    from edgeai_core.records import ModelRecord as ModelRecord
+    from edgeai_core.records import OnnxBackendRecord as OnnxBackendRecord
+    from edgeai_core.records import ProbeRecord as ProbeRecord
+    from edgeai_core.records import ProtocolRecord as ProtocolRecord
+    from edgeai_core.records import Registration as Registration
+    from edgeai_core.records import RuntimeRecord as RuntimeRecord
     from edgeai_core.shared_params import (
         TrainingHelp,
         mobilenet_params,

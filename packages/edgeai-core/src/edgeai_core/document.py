@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgeai_core.jsonvalues import attributes
+
 if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult
@@ -82,11 +84,7 @@ class TargetDescription:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "protocol": self.protocol,
-            "address": self.address,
-            "runtime": self.runtime,
-            "software": self.software,
-            "protocol_version": self.protocol_version,
+            **attributes(self, ("protocol", "address", "runtime", "software", "protocol_version")),
             "versions": dict(self.versions),
             "machine": None if self.machine is None else dict(self.machine),
         }
@@ -193,12 +191,7 @@ class ArtifactStep:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "kind": self.kind,
-            "inserted": self.inserted,
-            "duration_s": self.duration_s,
-            "input_format": self.input_format,
-            "output_format": self.output_format,
+            **attributes(self, ("name", "kind", "inserted", "duration_s", "input_format", "output_format")),
             "artifact": self.artifact.to_json(),
             "io": jsonable(self.io),
             "metadata": jsonable(self.metadata),
@@ -351,6 +344,14 @@ Series = Mapping[str, Any]
 # -- fidelity ----------------------------------------------------------------------------------------------
 
 
+#: where a fidelity entry ran: its step, the step's kind, the artifact's format and the runtime
+_WHERE = ("step", "kind", "format", "runtime")
+#: the summary of a step's outputs against the reference's (fields of FidelityStep and of the comparison)
+COMPARISON_FIELDS = (
+    "samples", "max_abs_diff", "mean_abs_diff", "relative_error", "cosine_similarity", "top1_agreement"
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FidelityReference:
     """What the steps are compared with: a step's artifact (the model's, unless no runtime loads its format;
@@ -363,12 +364,7 @@ class FidelityReference:
     note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "step": self.step,
-            "kind": self.kind,
-            "format": self.format,
-            "runtime": self.runtime,
-        }
+        data = attributes(self, _WHERE)
         if self.note is not None:
             data["note"] = self.note
         return data
@@ -404,29 +400,12 @@ class FidelityStep:
         return None if self.judged_by is None else not self.violations
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "step": self.step,
-            "kind": self.kind,
-            "format": self.format,
-            "runtime": self.runtime,
-            "status": self.status,
-            "precision": self.precision,
-        }
+        data = attributes(self, (*_WHERE, "status", "precision"))
         if self.reason is not None:
             data["reason"] = self.reason
         if self.judged_by is not None:
-            data.update(
-                samples=self.samples,
-                max_abs_diff=self.max_abs_diff,
-                mean_abs_diff=self.mean_abs_diff,
-                relative_error=self.relative_error,
-                cosine_similarity=self.cosine_similarity,
-                top1_agreement=self.top1_agreement,
-                judged_by=self.judged_by,
-                within_tolerance=self.within_tolerance,
-                violations=list(self.violations),
-                outputs=[jsonable(o) for o in self.outputs],
-            )
+            data.update(attributes(self, (*COMPARISON_FIELDS, "judged_by", "within_tolerance")))
+            data.update(violations=list(self.violations), outputs=[jsonable(o) for o in self.outputs])
         return data
 
 

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.document import FidelityReference, FidelitySection, FidelityStep
+from edgeai_core.document import COMPARISON_FIELDS, FidelityReference, FidelitySection, FidelityStep
 from edgeai_core.errors import EdgeaiError
+from edgeai_core.jsonvalues import attributes
 from edgeai_core.lineage import steps_of
 
 if TYPE_CHECKING:
@@ -81,13 +82,7 @@ class TolerancePolicy:
         return policy
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "rtol": self.rtol,
-            "atol": self.atol,
-            "probability_atol": self.probability_atol,
-            "min_cosine": self.min_cosine,
-            "min_top1": self.min_top1,
-        }
+        return attributes(self, ("rtol", "atol", "probability_atol", "min_cosine", "min_top1"))
 
     def judge(self, precision: str, comparison: OutputComparison) -> tuple[str, list[str]]:
         """``(judged_by, violations)``: each violation names the metric, its value and the bound."""
@@ -127,14 +122,8 @@ class OutputDifference:
     worst_excess: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "max_abs_diff": self.max_abs_diff,
-            "mean_abs_diff": self.mean_abs_diff,
-            "relative_error": self.relative_error,
-            "cosine_similarity": self.cosine_similarity,
-            "probabilities": self.probabilities,
-        }
+        differences = COMPARISON_FIELDS[1:5]  # max_abs_diff ... cosine_similarity
+        return attributes(self, ("name", *differences, "probabilities"))
 
 
 @dataclass(frozen=True)
@@ -516,12 +505,7 @@ class FidelityCheck:
             runtime=runtime,
             status="ok" if not violations else "over_tolerance",
             precision=self._precision,
-            samples=comparison.samples,
-            max_abs_diff=comparison.max_abs_diff,
-            mean_abs_diff=comparison.mean_abs_diff,
-            relative_error=comparison.relative_error,
-            cosine_similarity=comparison.cosine_similarity,
-            top1_agreement=comparison.top1_agreement,
+            **attributes(comparison, COMPARISON_FIELDS),
             judged_by=judged_by,
             violations=tuple(violations),
             outputs=tuple(o.to_json() for o in comparison.outputs),

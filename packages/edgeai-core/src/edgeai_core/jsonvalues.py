@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,3 +22,8 @@ def jsonable(value: Any) -> Any:
     if callable(item) and getattr(value, "shape", None) == ():  # numpy scalars and 0-d arrays
         return item()
     return str(value)
+
+
+def attributes(source: object, names: Iterable[str]) -> dict[str, Any]:
+    """``{name: source.name}`` for each of ``names``, in that order (a record's fields copied by name)."""
+    return {name: getattr(source, name) for name in names}

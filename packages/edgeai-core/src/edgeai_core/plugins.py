@@ -41,6 +41,7 @@ import pluggy
 from edgeai_core import hookspecs
 from edgeai_core._discovery import entry_points
 from edgeai_core.errors import DuplicateComponentError, PluginError, UnknownComponentError, closest
+from edgeai_core.jsonvalues import attributes
 from edgeai_core.records import KINDS, DemoVariant, KnownComponent, Registration
 
 if TYPE_CHECKING:
@@ -79,12 +80,7 @@ class PluginInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "module": self.module,
-            "status": self.status,
-            "error": self.error,
+            **attributes(self, ("name", "distribution", "version", "module", "status", "error")),
             "components": [
                 {"kind": r.kind, "name": r.name, "summary": r.summary, **r.facts()} for r in self.components
             ],

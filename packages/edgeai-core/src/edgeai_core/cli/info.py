@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from edgeai_core.errors import UnknownComponentError, UsageError
+from edgeai_core.jsonvalues import attributes
 from edgeai_core.records import KINDS, Registration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,11 +64,7 @@ def _facts_text(record: Registration) -> str:
 
 def record_json(record: Registration) -> dict[str, Any]:
     return {
-        "kind": record.kind,
-        "name": record.name,
-        "summary": record.summary,
-        "provider": record.provider,
-        "factory": record.factory,
+        **attributes(record, ("kind", "name", "summary", "provider", "factory")),
         **record.facts(),
         "params": [p.name for p in record.params],
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from edgeai_core.components import Stream
 from edgeai_core.errors import RuntimeFailure
+from edgeai_core.jsonvalues import attributes
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.auth import host_proof, new_nonce, target_proof, verify
 from edgeai_core.wire.codec import decode_tensors, encode_tensors
@@ -151,16 +152,7 @@ class Client:
             reply = msg.HelloReply.decode(frame.payload or b"")
         except WireError as exc:
             raise TargetLost(f"target {self.where}: malformed HELLO reply: {exc}") from None
-        self.info = TargetInfo(
-            runtime=reply.runtime,
-            formats=reply.formats,
-            max_frame_bytes=reply.max_frame_bytes,
-            max_model_bytes=reply.max_model_bytes,
-            auth_required=reply.auth_required,
-            software=reply.software,
-            version=reply.version,
-            model_files=reply.model_files,
-        )
+        self.info = TargetInfo(**attributes(reply, (f.name for f in fields(TargetInfo))))
         if reply.auth_required:
             if self.token is None:
                 raise RuntimeFailure(
@@ -183,6 +175,12 @@ class Client:
         """End the session politely (best effort)."""
         with contextlib.suppress(RuntimeFailure):
             self.request(MessageType.BYE)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.stream.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import logging
 import math
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeai_core.artifacts import Artifact, IOSpec
+from edgeai_core.artifacts import file_sha256 as sha256_file
 from edgeai_core.errors import ArtifactError, EdgeaiError
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.connection import Frame
@@ -90,14 +90,6 @@ def check_io_dims(io: IOSpec) -> None:
                     f"IOSPEC: tensor '{tensor.name}' dimension {i} is {d[:40]!r}; a named dynamic "
                     "dimension is a short identifier (or use null)",
                 )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_bytes(folder: Path) -> int:
