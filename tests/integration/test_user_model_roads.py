@@ -209,3 +209,67 @@ def test_every_road_records_fidelity_within_tolerance(
     assert [(e["step"], e["kind"]) for e in entries] == expected
     assert doc["fidelity"]["inputs"]["source"] == "dataset", doc["fidelity"]
     assert doc["fidelity"]["inputs"]["dataset"] == "synthetic"
+
+
+def test_tvm_feeds_both_inputs_of_a_files_dataset(models: dict[str, Path], tmp_path: Path) -> None:
+    """Quality, not only fidelity: TVM's outputs on the two inputs of a ``files`` dataset give the accuracy the
+    labels were made for (0.9: four of forty labels are wrong on purpose)."""
+    pytest.importorskip("tvm")
+    pytest.importorskip("edgeai_tvm")
+    rng = np.random.default_rng(0)
+    boxes, scores = rng.random((40, 4), np.float32), rng.random((40, 2), np.float32)
+    labels = np.argmax(np.concatenate([boxes, scores], axis=1) @ W2 + B2, axis=1)
+    labels[:4] = (labels[:4] + 1) % 3
+    data = tmp_path / "two.npz"
+    np.savez(data, boxes=boxes, scores=scores, labels=labels)
+    config = {
+        **_config(models["two"], "two", "tvm"),
+        "dataset": {"name": "files", "path": str(data), "labels": "labels", "split": "all"},
+    }
+    result, results = _edgeai_run(config, tmp_path / "run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(results.read_text())
+    _check_fidelity(doc, "tvm")
+    assert doc["fidelity"]["inputs"]["dataset"] == "files"
+    assert doc["quality"]["accuracy"] == pytest.approx(0.9)
+
+
+# -- a real target -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def onnx_target(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    workdir = tmp_path / "target"
+    server = subprocess.Popen(
+        [str(edgeai_script()), "serve", "--protocol", "tcp", "--runtime", "onnxruntime", "--port", "0",
+         "--workdir", str(workdir), "--keep-models"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        listening = json.loads(server.stdout.readline())  # type: ignore[union-attr]
+        assert listening["event"] == "listening" and listening["runtime"] == "onnxruntime"
+        yield {**listening, "workdir": workdir}
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def test_external_data_model_on_a_served_target_records_fidelity(
+    models: dict[str, Path], tmp_path: Path, onnx_target: dict[str, Any]
+) -> None:
+    model = models["external"]
+    local_config = _config(model, "external", "onnxruntime")
+    result, results = _edgeai_run(local_config, tmp_path / "local")
+    assert result.returncode == 0, result.stderr[-3000:]
+    local = json.loads(results.read_text())
+    config = {**local_config, "target": {"protocol": "tcp", "port": onnx_target["port"]}}
+    result, results = _edgeai_run(config, tmp_path / "remote")
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(results.read_text())
+    entries = _check_fidelity(remote, "onnxruntime")
+    assert [(e["step"], e["kind"]) for e in entries] == [("onnxruntime", "runtime")]
+    assert entries[0]["max_abs_diff"] == local["fidelity"]["steps"][0]["max_abs_diff"] == 0.0
+    upload = next(s for s in remote["steps"] if s["kind"] == "upload")
+    assert [f["name"] for f in upload["artifact"]["files"]] == ["mlp.onnx", "mlp.onnx.data"]
+    data = onnx_target["workdir"] / "models" / "mlp.onnx.data"
+    assert data.read_bytes() == (model.parent / "mlp.onnx.data").read_bytes()
