@@ -251,3 +251,71 @@ def bench_remote_json() -> Callable[..., dict[str, Any]]:
         return summary
 
     return bench
+
+
+# -- user models: a two-input ONNX graph, and a real ONNX Runtime target ------------------------------------
+
+
+def _two_input_onnx(path: Path, weight: Any, bias: Any, *, save: Callable[..., Any] | None = None) -> Path:
+    """logits = concat(boxes (N, 4), scores (N, 2)) @ weight + bias, saved at ``path`` (opset 17)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Concat", ["boxes", "scores"], ["both"], axis=1),
+            helper.make_node("Gemm", ["both", "W", "B"], ["logits"]),
+        ],
+        "two_inputs",
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    (save or onnx.save)(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def two_input_onnx() -> Callable[..., Path]:
+    return _two_input_onnx
+
+
+@pytest.fixture
+def onnx_target(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A real `edgeai serve --runtime onnxruntime --keep-models` subprocess: its listening event plus
+    ``workdir`` and ``remote()``, which builds a connected-ready RemoteRuntime for it."""
+    script = Path(sys.executable).parent / "edgeai"
+    if not script.exists():
+        pytest.skip("the edgeai console script is not installed next to this interpreter")
+    workdir = tmp_path / "target"
+    server = subprocess.Popen(
+        [str(script), "serve", "--protocol", "tcp", "--runtime", "onnxruntime", "--port", "0",
+         "--workdir", str(workdir), "--keep-models"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        listening = json.loads(server.stdout.readline())  # type: ignore[union-attr]
+        assert listening["event"] == "listening" and listening["runtime"] == "onnxruntime"
+        yield {**listening, "workdir": workdir, "remote": lambda: _remote_onnxruntime(listening["port"])}
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def _remote_onnxruntime(port: int) -> Any:
+    import edgeai_core.plugin as core_plugin
+    import edgeai_onnx.plugin as onnx_plugin
+    from edgeai_core.components import Context
+    from edgeai_core.remote import RemoteRuntime
+    from edgeai_core.transports.tcp import TcpProtocol
+
+    tcp = next(r for r in core_plugin.edgeai_register_protocols() if r.name == "tcp")
+    runtime = next(r for r in onnx_plugin.edgeai_register_runtimes() if r.name == "onnxruntime")
+    protocol = TcpProtocol(record=tcp, params={"host": "127.0.0.1", "port": port}, context=Context())
+    return RemoteRuntime(record=runtime, params={}, protocol=protocol, requested={})

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +37,6 @@ def _save(graph: onnx.GraphProto, path: Path, opset: int, **save: Any) -> Path:
     onnx.checker.check_model(model)
     onnx.save_model(model, str(path), **save)
     return path
-
-
-def _two_input(path: Path) -> Path:
-    graph = helper.make_graph(
-        [
-            helper.make_node("Concat", ["boxes", "scores"], ["both"], axis=1),
-            helper.make_node("Gemm", ["both", "W", "B"], ["logits"]),
-        ],
-        "two_inputs",
-        [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 4]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2]),
-        ],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(W2, "W"), numpy_helper.from_array(B2, "B")],
-    )
-    return _save(graph, path, 17)
 
 
 def _dynamic(path: Path) -> Path:
@@ -100,11 +82,11 @@ def _external(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def models(tmp_path_factory: pytest.TempPathFactory, two_input_onnx: Any) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("models")
     (folder / "ext").mkdir()
     return {
-        "two": _two_input(folder / "two.onnx"),
+        "two": two_input_onnx(folder / "two.onnx", W2, B2),
         "dynamic": _dynamic(folder / "dynamic.onnx"),
         "external": _external(folder / "ext" / "mlp.onnx"),
     }
@@ -248,23 +230,6 @@ def test_tvm_feeds_both_inputs_of_a_files_dataset(models: dict[str, Path], tmp_p
 
 
 # -- a real target -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def onnx_target(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    workdir = tmp_path / "target"
-    server = subprocess.Popen(
-        [str(edgeai_script()), "serve", "--protocol", "tcp", "--runtime", "onnxruntime", "--port", "0",
-         "--workdir", str(workdir), "--keep-models"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        listening = json.loads(server.stdout.readline())  # type: ignore[union-attr]
-        assert listening["event"] == "listening" and listening["runtime"] == "onnxruntime"
-        yield {**listening, "workdir": workdir}
-    finally:
-        server.kill()
-        server.wait(timeout=30)
 
 
 def test_external_data_model_on_a_served_target_records_fidelity(

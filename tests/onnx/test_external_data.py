@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,26 +139,6 @@ def test_quantizer_output_with_external_data_is_renamed_with_its_model(
 # -- a real target -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def onnx_target(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    script = Path(sys.executable).parent / "edgeai"
-    if not script.exists():
-        pytest.skip("the edgeai console script is not installed next to this interpreter")
-    workdir = tmp_path / "target"
-    server = subprocess.Popen(
-        [str(script), "serve", "--protocol", "tcp", "--runtime", "onnxruntime", "--port", "0",
-         "--workdir", str(workdir), "--keep-models"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        listening = json.loads(server.stdout.readline())  # type: ignore[union-attr]
-        assert listening["event"] == "listening" and listening["runtime"] == "onnxruntime"
-        yield {**listening, "workdir": workdir}
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-
-
 @pytest.mark.subprocess
 def test_a_remote_run_uploads_every_file_and_matches_the_local_run(
     host: Any, external: Path, tmp_path: Path, onnx_target: dict[str, Any], digits: Any
@@ -180,22 +159,11 @@ def test_a_remote_run_uploads_every_file_and_matches_the_local_run(
     # the very same outputs, array for array, as ONNX Runtime on this machine
     import onnxruntime as ort
 
-    import edgeai_core.plugin as core_plugin
-    import edgeai_onnx.plugin as onnx_plugin
-    from edgeai_core.components import Context
-    from edgeai_core.remote import RemoteRuntime
-    from edgeai_core.transports.tcp import TcpProtocol
-
     model_path = next(s for s in local["steps"] if s["kind"] == "model")["artifact"]["path"]
     artifact = Artifact.load(tmp_path / "local" / model_path)
     x = digits.split("test").input[:16]
     expected = ort.InferenceSession(str(artifact.path)).run(None, {"input": x})[0]
-    tcp = next(r for r in core_plugin.edgeai_register_protocols() if r.name == "tcp")
-    runtime = next(r for r in onnx_plugin.edgeai_register_runtimes() if r.name == "onnxruntime")
-    protocol = TcpProtocol(
-        record=tcp, params={"host": "127.0.0.1", "port": onnx_target["port"]}, context=Context()
-    )
-    remote_runtime = RemoteRuntime(record=runtime, params={}, protocol=protocol, requested={})
+    remote_runtime = onnx_target["remote"]()
     try:
         remote_runtime.connect()
         stored, _ = remote_runtime.upload(artifact)

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +28,6 @@ FAST = {"warmup": 1, "min_count": 5, "min_duration_s": 0.0}
 #: the model's weights: logits = concat(boxes, scores) @ W + B
 W = np.random.default_rng(3).standard_normal((6, 3)).astype(np.float32)
 B = np.array([0.1, -0.2, 0.3], np.float32)
-
-
-def _two_input_model(path: Path) -> Path:
-    graph = helper.make_graph(
-        [
-            helper.make_node("Concat", ["boxes", "scores"], ["both"], axis=1),
-            helper.make_node("Gemm", ["both", "W", "B"], ["logits"]),
-        ],
-        "two_inputs",
-        [
-            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 4]),
-            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2]),
-        ],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(B, "B")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 def _dynamic_model(path: Path) -> Path:
@@ -75,8 +54,8 @@ def _expected(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _two_input_model(tmp_path_factory.mktemp("two") / "two.onnx")
+def model(tmp_path_factory: pytest.TempPathFactory, two_input_onnx: Any) -> Path:
+    return two_input_onnx(tmp_path_factory.mktemp("two") / "two.onnx", W, B)
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +147,6 @@ def test_onnx_quantize_calibrates_on_both_inputs(host: Any, model: Path, data: P
 # -- a real target -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def onnx_target(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    script = Path(sys.executable).parent / "edgeai"
-    if not script.exists():
-        pytest.skip("the edgeai console script is not installed next to this interpreter")
-    server = subprocess.Popen(
-        [str(script), "serve", "--protocol", "tcp", "--runtime", "onnxruntime", "--port", "0",
-         "--workdir", str(tmp_path / "target")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        listening = json.loads(server.stdout.readline())  # type: ignore[union-attr]
-        assert listening["event"] == "listening"
-        yield listening
-    finally:
-        server.kill()
-        server.wait(timeout=30)
-
-
 @pytest.mark.subprocess
 def test_a_remote_target_gets_both_inputs_in_io_order(
     host: Any, model: Path, data: Path, tmp_path: Path, onnx_target: dict[str, Any]
@@ -199,21 +159,10 @@ def test_a_remote_target_gets_both_inputs_in_io_order(
     assert remote["quality"]["confusion_matrix"] == local["quality"]["confusion_matrix"]
     assert remote["quality"]["accuracy"] == pytest.approx(0.9)
 
-    import edgeai_core.plugin as core_plugin
-    import edgeai_onnx.plugin as onnx_plugin
-    from edgeai_core.components import Context
-    from edgeai_core.remote import RemoteRuntime
-    from edgeai_core.transports.tcp import TcpProtocol
-
     artifact = Artifact.load(tmp_path / "local" / _model_path(local))
     with np.load(data) as arrays:
         boxes, scores = arrays["boxes"][:8], arrays["scores"][:8]
-    tcp = next(r for r in core_plugin.edgeai_register_protocols() if r.name == "tcp")
-    runtime = next(r for r in onnx_plugin.edgeai_register_runtimes() if r.name == "onnxruntime")
-    protocol = TcpProtocol(
-        record=tcp, params={"host": "127.0.0.1", "port": onnx_target["port"]}, context=Context()
-    )
-    remote_runtime = RemoteRuntime(record=runtime, params={}, protocol=protocol, requested={})
+    remote_runtime = onnx_target["remote"]()
     try:
         remote_runtime.connect()
         remote_runtime.upload(artifact)

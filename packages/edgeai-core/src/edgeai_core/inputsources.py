@@ -19,6 +19,7 @@ import numpy as np
 
 from edgeai_core.artifacts import IOSpec, TensorSpec
 from edgeai_core.errors import UsageError
+from edgeai_core.tensors import fits_input
 from edgeai_core.text import shape_text
 
 #: The key of an ``.npz`` file's labels (class indices, one per sample), when it is not a model input.
@@ -131,12 +132,7 @@ class NpzInputs(InputSource):
                     f"{where}: no array for input '{spec.name}', expected shape {sample_shape_text(spec)} "
                     f"{spec.dtype} (its arrays: {', '.join(self.arrays)})"
                 )
-            want = spec.shape[1:]
-            got = array.shape[1:]
-            fits = len(want) == len(got) and all(
-                not isinstance(w, int) or w < 0 or w == g for w, g in zip(want, got, strict=True)
-            )
-            if not fits:
+            if not fits_input(array.shape[1:], spec.shape[1:]):
                 raise UsageError(
                     f"{where}: input '{spec.name}' has shape {shape_text(array.shape)}, expected "
                     f"{sample_shape_text(spec)} (the first axis counts samples)"

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeai_core.api import SPLITS, Context, Dataset, DatasetError, ParameterError, Split, UsageError
+from edgeai_core.api import (
+    SPLITS,
+    Context,
+    Dataset,
+    DatasetError,
+    ParameterError,
+    Split,
+    UsageError,
+    fits_input,
+)
 
 if TYPE_CHECKING:
     from edgeai_core.api import IOSpec, Registration, TensorSpec
@@ -184,10 +193,7 @@ class Files(Dataset):
         for name, spec in self._rename(io).items():
             array = arrays[name]
             want, got = tuple(spec.shape[1:]), tuple(array.shape[1:])
-            fits = len(want) == len(got) and all(
-                not isinstance(w, int) or w < 0 or w == g for w, g in zip(want, got, strict=True)
-            )
-            if not fits:
+            if not fits_input(got, want):
                 raise UsageError(
                     f"files: {self._where[name]}: input '{spec.name}' has samples of shape {got}, the model "
                     f"expects {_shape(want)} per sample (array shape {_shape((None, *want))})"
