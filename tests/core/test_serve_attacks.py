@@ -90,9 +90,7 @@ def test_a_drip_before_hello_is_dropped_and_a_waiting_host_is_served(tmp_path: P
         thread = threading.Thread(target=drip, daemon=True)
         thread.start()
         time.sleep(0.2)
-        started = time.monotonic()
         full_run(server.port, model)  # connects while the attacker holds the slot: waits, is not told BUSY
-        waited = time.monotonic() - started
         code, text = read_error(attacker)
         assert code in (ErrorCode.FRAME_TIMEOUT, ErrorCode.HANDSHAKE_TIMEOUT), text
         assert "closing the connection" in text
@@ -100,7 +98,6 @@ def test_a_drip_before_hello_is_dropped_and_a_waiting_host_is_served(tmp_path: P
         assert len(dripped) < len(frame), "dropped before the drip could finish its frame"
         attacker.close()
         thread.join(5)
-    assert waited < 60  # (a bound on the test, not a timing claim: it would hang without the deadline)
 
 
 def test_a_drip_after_hello_is_dropped_at_the_minimum_rate(tmp_path: Path, model: Any) -> None:
@@ -148,11 +145,10 @@ def test_a_second_host_is_still_told_busy_once_the_first_has_finished_its_handsh
         first = connect(server.port)
         first.hello()
         second = connect(server.port)
-        started = time.monotonic()
+        # told BUSY at once, not after the 30 s handshake deadline: the client would time out first (10 s)
         with pytest.raises(TargetError, match="target busy") as err:
             second.hello()
         assert err.value.code == ErrorCode.BUSY
-        assert time.monotonic() - started < 25, "not kept waiting for a handshake that is already done"
         second.close()
         first.close()
 
