@@ -217,6 +217,26 @@ def test_dry_run_refuses_files_whose_keys_do_not_match(model: Path, tmp_path: Pa
 
 
 @pytest.mark.subprocess
+def test_the_matrix_plan_checks_the_inputs_once_before_any_road_runs(model: Path, tmp_path: Path) -> None:
+    pytest.importorskip("edgeai_compat", exc_type=ImportError)
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, boxes=np.zeros((5, 4), np.float32), logits=np.zeros((5, 2), np.float32))
+    common = ["--model", "onnx-file", "--set", f"model.path={model}", "--dataset", "files"]
+    done = _edgeai("matrix", *common, "--set", f"dataset.path={wrong}", "--list")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: files: wrong.npz has no array for input 'scores': it holds boxes, logits, the model takes "
+        "2 input(s): boxes ('?', 4), scores ('?', 2)"
+    )
+    good = tmp_path / "good.npz"
+    np.savez(good, boxes=np.zeros((5, 4), np.float32), scores=np.zeros((5, 2), np.float32))
+    done = _edgeai("matrix", *common, "--set", f"dataset.path={good}", "--list", "--json")
+    assert done.returncode == 0, done.stderr
+    roads = json.loads(done.stdout)["combinations"]
+    assert any(r["road"] == [] for r in roads), "the plain onnxruntime road is planned"
+
+
+@pytest.mark.subprocess
 def test_a_dynamic_model_on_synthetic_inputs_reports_the_fixed_dims(tmp_path: Path) -> None:
     model = _dynamic_model(tmp_path / "dynamic.onnx")
     config = _toml(tmp_path / "run.toml", 'name = "synthetic"\nsamples = 8\ndynamic = 5', model)

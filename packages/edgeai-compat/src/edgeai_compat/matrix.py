@@ -40,6 +40,7 @@ from edgeai_core.api import (
     UsageError,
     Variant,
     apply_overrides,
+    check_plan_inputs,
     check_plan_installed,
     parse_config,
     plan_pipeline,
@@ -147,6 +148,7 @@ def plan_matrix(
     candidates, rejected = combinations(host, max_steps=options.max_steps, expand=options.expand)
     planned: list[tuple[Variant, dict[str, Any]]] = []
     seen: dict[str, str] = {}
+    inputs_checked = False
     for chain, runtime in candidates:
         name = combination_name(chain, runtime)
         raw: dict[str, Any] = {
@@ -172,6 +174,9 @@ def plan_matrix(
             )
             continue
         seen[signature] = name
+        if not inputs_checked:  # the same model and dataset on every road: their inputs are checked once
+            check_plan_inputs(plan)  # a mismatch is the whole matrix's usage error (exit 2)
+            inputs_checked = True
         road = [f"{s.record.name}" + (" (inserted)" if s.inserted else "") for s in plan.steps]
         summary = " -> ".join([plan.model.record.name, *road, f"runtime {plan.runtime.record.name}"])
         planned.append(

@@ -126,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "apply_overrides": "config",
     "plan_pipeline": "planner",
     "check_plan_installed": "readiness",
+    "check_plan_inputs": "inputcheck",
     "Variant": "variants",
     "train_shared": "variants",
     "run_planned": "variants",
@@ -210,6 +211,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "build_architecture",
     "channel_axis",
     "check_input_shape",
+    "check_plan_inputs",
     "check_plan_installed",
     "condense",
     "dequantize",
@@ -323,6 +325,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
     from edgeai_core.guidance import slow_build_notes
     from edgeai_core.hookspecs import hookimpl, hookspec
+    from edgeai_core.inputcheck import check_plan_inputs as check_plan_inputs
     from edgeai_core.jsonvalues import jsonable
     from edgeai_core.lineage import step_metadata
     from edgeai_core.measurement import load_schema, recover_partial
