@@ -170,7 +170,18 @@ def test_a_dynamic_sequence_length_is_caught_before_a_static_build(make_host: An
     assert fixed.exit_code == 0, fixed.output
     listed = CliRunner().invoke(
         cli,
-        ["matrix", "--model", "onnx-file", "--set", f"model.path={path}", "--list", "--json"],
+        # the synthetic inputs need the sequence length: the plan checks the inputs before any road
+        [
+            "matrix",
+            "--model",
+            "onnx-file",
+            "--set",
+            f"model.path={path}",
+            "--set",
+            f"dataset.shape=[{SEQ},{FEATURES}]",
+            "--list",
+            "--json",
+        ],
         obj={"host": host},
     )
     assert listed.exit_code == 0, listed.output
