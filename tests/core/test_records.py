@@ -42,7 +42,16 @@ def unique_module_name(prefix: str) -> str:
 
 
 def test_kinds() -> None:
-    assert tuple(KINDS) == ("dataset", "model", "compiler", "converter", "runtime", "protocol", "probe")
+    assert tuple(KINDS) == (
+        "dataset",
+        "model",
+        "compiler",
+        "converter",
+        "runtime",
+        "protocol",
+        "probe",
+        "analyzer",
+    )
     assert RECORD_TYPES["runtime"] is RuntimeRecord
     for kind, cls in RECORD_TYPES.items():
         assert cls.kind == kind

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from edgeai_core.hookspecs import hookimpl, hookspec
 from edgeai_core.params import REQUIRED, Param, ParamSet
+from edgeai_core.records import AnalyzerRecord as AnalyzerRecord
 from edgeai_core.records import CompilerRecord as CompilerRecord
 from edgeai_core.records import ConverterRecord as ConverterRecord
 from edgeai_core.records import DatasetRecord as DatasetRecord
@@ -24,7 +25,8 @@ from edgeai_core.records import RuntimeRecord as RuntimeRecord
 __version__ = "0.1.0"
 
 __all__ = [
-    "REQUIRED", "CompilerRecord", "ConverterRecord", "DatasetRecord", "DemoVariant", "GridSuiteRecord",
+    "REQUIRED", "AnalyzerRecord", "CompilerRecord", "ConverterRecord", "DatasetRecord", "DemoVariant",
+    "GridSuiteRecord",
     "KnownComponent", "ModelRecord", "OnnxBackendRecord", "Param", "ParamSet", "ProbeRecord", "ProtocolRecord",
     "Registration", "RuntimeRecord", "__version__", "hookimpl", "hookspec",
 ]  # fmt: skip

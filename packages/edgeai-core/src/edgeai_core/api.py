@@ -26,6 +26,11 @@ _EXPORTS: dict[str, str] = {
     "RuntimeRecord": "records",
     "ProtocolRecord": "records",
     "ProbeRecord": "records",
+    "AnalyzerRecord": "records",
+    "ModelAnalyzer": "components",
+    "ModelComplexity": "complexity",
+    "LayerComplexity": "complexity",
+    "AnalysisError": "complexity",
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
@@ -151,6 +156,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
+    "AnalysisError",
+    "AnalyzerRecord",
     "Artifact",
     "ArtifactError",
     "BackendSession",
@@ -174,9 +181,12 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "ImportUnsupported",
     "InvertedResidualPlan",
     "KnownComponent",
+    "LayerComplexity",
     "MissingDependencyError",
     "MobileNetV2Plan",
     "Model",
+    "ModelAnalyzer",
+    "ModelComplexity",
     "ModelRecord",
     "NullProgress",
     "OnnxBackend",
@@ -295,6 +305,9 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         OnnxBackend,
         Prepared,
     )
+    from edgeai_core.complexity import AnalysisError as AnalysisError
+    from edgeai_core.complexity import LayerComplexity as LayerComplexity
+    from edgeai_core.complexity import ModelComplexity as ModelComplexity
     from edgeai_core.components import PLACEHOLDER_INPUT as PLACEHOLDER_INPUT
     from edgeai_core.components import SPLITS as SPLITS
     from edgeai_core.components import Compiler as Compiler
@@ -303,6 +316,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.components import Converter as Converter
     from edgeai_core.components import Dataset as Dataset
     from edgeai_core.components import Model as Model
+    from edgeai_core.components import ModelAnalyzer as ModelAnalyzer
     from edgeai_core.components import Protocol as Protocol
     from edgeai_core.components import ResourceProbe as ResourceProbe
     from edgeai_core.components import Runtime as Runtime
@@ -335,6 +349,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.plugins import PluginHost
     from edgeai_core.progress import NullProgress, Progress, StreamProgress
     from edgeai_core.readiness import check_plan_installed
+    from edgeai_core.records import AnalyzerRecord as AnalyzerRecord
     from edgeai_core.records import CompilerRecord as CompilerRecord
     from edgeai_core.records import ConverterRecord as ConverterRecord
     from edgeai_core.records import DatasetRecord as DatasetRecord

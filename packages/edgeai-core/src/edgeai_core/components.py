@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgeai_core.artifacts import Artifact, IOSpec
+    from edgeai_core.complexity import ModelComplexity
     from edgeai_core.records import Registration
 
 log = logging.getLogger(__name__)
@@ -428,3 +429,14 @@ class ResourceProbe(Component, abc.ABC):
 
     def close(self) -> None:
         """Release the probe."""
+
+
+class ModelAnalyzer(Component, abc.ABC):
+    """Computes an artifact's complexity (see :mod:`edgeai_core.complexity`) without running it."""
+
+    @abc.abstractmethod
+    def analyze(self, artifact: Artifact) -> ModelComplexity:
+        """Return the per-layer and whole-model figures of ``artifact`` (one of the record's ``formats``).
+
+        Raise :class:`~edgeai_core.complexity.AnalysisError` naming the file when it cannot be read. List
+        operators you cannot count in ``unknown_ops`` rather than counting them as zero."""

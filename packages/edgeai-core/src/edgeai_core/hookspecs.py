@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import click
 
     from edgeai_core.records import (
+        AnalyzerRecord,
         CompilerRecord,
         ConverterRecord,
         DatasetRecord,
@@ -199,6 +200,27 @@ def edgeai_register_probes() -> list[ProbeRecord]:
         @hookimpl
         def edgeai_register_probes():
             return [ProbeRecord(name="nvidia-gpu", summary="GPU load via NVML", factory="mypkg.gpu:NvmlProbe")]
+    """
+
+
+@hookspec
+def edgeai_register_analyzers() -> list[AnalyzerRecord]:
+    """Register model analyzers: components that compute an artifact's complexity without running it.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.AnalyzerRecord`; each ``factory`` names a
+    subclass of :class:`~edgeai_core.components.ModelAnalyzer` whose ``analyze(artifact)`` returns a
+    :class:`~edgeai_core.complexity.ModelComplexity` (per layer: operator, shapes, parameters, weight bytes,
+    MACs, FLOPs; totals and peak activation memory). ``formats`` names the artifact formats it reads. Fit
+    checks against target profiles and the report use whichever analyzer reads the artifact's format.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_analyzers():
+            return [AnalyzerRecord(
+                name="tflite-analyzer", summary="Complexity of a TFLite flatbuffer",
+                factory="mypkg.analyze:TfliteAnalyzer", formats=("tflite",),
+            )]
     """
 
 

@@ -240,6 +240,18 @@ class ProbeRecord(Registration):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnalyzerRecord(Registration):
+    """A model analyzer: reads artifacts in ``formats`` and computes their complexity (parameters, MACs,
+    FLOPs, per-layer shapes, peak activation memory) as an :class:`~edgeai_core.complexity.ModelComplexity`."""
+
+    kind: ClassVar[str] = "analyzer"
+    formats: tuple[str, ...]
+
+    def facts(self) -> dict[str, Any]:
+        return {"formats": list(self.formats)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class DemoVariant:
     """One row of ``edgeai demo``: a pipeline config over the demo's data and model.
 
@@ -415,6 +427,9 @@ KINDS: Mapping[str, ComponentKind] = _kinds(
     ComponentKind("runtime", RuntimeRecord, "edgeai_register_runtimes", "edgeai_core.components:Runtime"),
     ComponentKind("protocol", ProtocolRecord, "edgeai_register_protocols", "edgeai_core.components:Protocol"),
     ComponentKind("probe", ProbeRecord, "edgeai_register_probes", "edgeai_core.components:ResourceProbe"),
+    ComponentKind(
+        "analyzer", AnalyzerRecord, "edgeai_register_analyzers", "edgeai_core.components:ModelAnalyzer"
+    ),
 )
 
 #: ``{kind: record type}``, derived from :data:`KINDS`.
@@ -427,6 +442,7 @@ __all__ = [
     "KINDS",
     "RECORD_TYPES",
     "TASKS",
+    "AnalyzerRecord",
     "CompilerRecord",
     "ComponentKind",
     "ConverterRecord",
