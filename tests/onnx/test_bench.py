@@ -62,6 +62,12 @@ def test_an_onnx_file_is_benchmarked_with_synthetic_inputs(tmp_path: Path, bench
     assert doc["plan"]["runtime"]["params"]["threads"] == 1  # type: ignore[index]
     assert [s["name"] for s in doc["steps"]] == ["onnx-file", "onnxruntime"]  # type: ignore[attr-defined]
     assert [t["name"] for t in doc["steps"][0]["io"]["inputs"]] == ["a", "b"]  # type: ignore[index]
+    # one-shot habits: the file's structure is read without the onnx package, and with no step the final
+    # runtime's own outputs are the fidelity reference (loaded once, not twice)
+    assert doc["steps"][0]["metadata"]["check"] == "structure"  # type: ignore[index]
+    fidelity = doc["fidelity"]
+    assert fidelity["reference"]["runtime"] == "onnxruntime"  # type: ignore[index]
+    assert [(e["step"], e["status"]) for e in fidelity["steps"]] == [("onnxruntime", "reference")]  # type: ignore[index]
 
 
 def test_npz_inputs_feed_every_input_of_the_model_and_labels_are_evaluated(

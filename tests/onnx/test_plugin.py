@@ -44,8 +44,14 @@ def test_records() -> None:
     assert isinstance(model, ModelRecord) and model.name == "onnx-file"
     assert (model.format, model.tasks, model.trainable) == ("onnx", ("any",), False)
     assert model.params["path"].required
+    assert (model.params["check"].default, model.params["check"].choices) == (
+        "auto",
+        ("auto", "full", "structure"),
+    )
+    assert model.install == ""  # the structure check needs no onnx package: a target install loads files
     assert [p.name for p in model.params] == [
         "path",
+        "check",
         "input_names",
         "output_names",
         "input_shape",

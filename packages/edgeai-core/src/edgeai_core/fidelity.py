@@ -347,6 +347,8 @@ class FidelityCheck:
     _model_precision: str = field(default="float32", init=False)
     _entries: list[FidelityStep] = field(default_factory=list, init=False)
     _pending: list[str] = field(default_factory=list, init=False)
+    #: the model's artifact when its reference would run in the final runtime itself (see :meth:`start`)
+    _deferred: tuple[str, Artifact] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.policy = TolerancePolicy.from_settings(self.settings)
@@ -376,7 +378,28 @@ class FidelityCheck:
         self._classification = (dataset.task if dataset is not None else task) == "classification"
         self._precision = self._model_precision = step_precision(artifact, {})
         self._inputs = self._choose_inputs(artifact.io, dataset)
+        preferred = self.preferred
+        if (
+            self._inputs is not None
+            and preferred is not None
+            and choose_runtime(self.host, artifact.format) is preferred
+        ):
+            # The reference would load this artifact in the final runtime on this machine: wait. A later step
+            # runs it then; with no step, the final runtime's own outputs are the reference (one load, not two).
+            self._deferred = (model, artifact)
+            return
         self._try_reference(model, "model", artifact)
+
+    @property
+    def deferred(self) -> bool:
+        """The reference waits for the first step or the final runtime (:meth:`start`)."""
+        return self._deferred is not None
+
+    def _resolve(self) -> None:
+        if self._deferred is not None:
+            step, artifact = self._deferred
+            self._deferred = None
+            self._try_reference(step, "model", artifact)
 
     def _choose_inputs(self, io: IOSpec, dataset: Dataset | None) -> list[np.ndarray] | None:
         samples = int(self.settings.get("samples", 32))
@@ -444,6 +467,7 @@ class FidelityCheck:
 
     def check_step(self, name: str, kind: str, source: Artifact, artifact: Artifact) -> FidelityStep:
         """A compile/convert step made ``artifact``: run it locally and compare it with the reference."""
+        self._resolve()
         own = steps_of(artifact.metadata).get(name) or {}
         self._precision = narrower(self._precision, step_precision(artifact, own))
         if self._reference is None:
@@ -466,6 +490,24 @@ class FidelityCheck:
         self, name: str, artifact: Artifact, infer: Callable[[list[np.ndarray]], Any]
     ) -> FidelityStep:
         """The final runtime (on its target) runs ``artifact``: compare what it gives with the reference."""
+        if self._deferred is not None and self._deferred[1] is artifact and self.preferred is not None:
+            step, _ = self._deferred
+            self._deferred = None
+            assert self._inputs is not None
+            try:
+                outputs = run_on(infer, artifact.io, self._inputs)
+            except Exception as exc:
+                return self._failed(name, "runtime", artifact.format, name, exc)
+            self._reference = _Reference(step, "model", artifact, name, outputs, None)
+            return self._add(
+                name,
+                "runtime",
+                artifact.format,
+                name,
+                "reference",
+                f"the final runtime runs {step}'s own artifact on this machine: its outputs are the reference",
+            )
+        self._resolve()
         if self._reference is None:
             return self._add(name, "runtime", artifact.format, name, "skipped", self._no_reference())
         assert self._inputs is not None

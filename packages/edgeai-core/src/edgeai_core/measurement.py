@@ -17,8 +17,8 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -71,13 +71,48 @@ def _cpu_model() -> str:
 
 
 def _git_sha(cwd: Path) -> str | None:
+    """The commit checked out in the repository holding ``cwd``, read from its files (no ``git`` process):
+    ``HEAD``, then the ref it names, loose or packed. None outside a repository or when unreadable."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=2, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
+        here = cwd.resolve()
+        for folder in (here, *here.parents):
+            dot_git = folder / ".git"
+            if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+                text = dot_git.read_text(encoding="utf-8").strip()
+                if not text.startswith("gitdir:"):
+                    return None
+                git_dir = (folder / text.partition(":")[2].strip()).resolve()
+            elif dot_git.is_dir():
+                git_dir = dot_git
+            else:
+                continue
+            return _resolve_head(git_dir)
+    except (OSError, UnicodeDecodeError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return None
+
+
+def _resolve_head(git_dir: Path) -> str | None:
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return head if re.fullmatch(r"[0-9a-f]{40,64}", head) else None
+    ref = head.partition(":")[2].strip()
+    # a linked worktree keeps its HEAD but shares refs with the main repository ("commondir")
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (git_dir, common):
+        loose = base / ref
+        if loose.is_file():
+            sha = loose.read_text(encoding="utf-8").strip()
+            return sha if re.fullmatch(r"[0-9a-f]{40,64}", sha) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name.strip() == ref and re.fullmatch(r"[0-9a-f]{40,64}", sha):
+                return sha
+    return None
 
 
 def _version(dist: str) -> str | None:

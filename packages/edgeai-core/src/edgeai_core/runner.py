@@ -368,11 +368,12 @@ class Runner:
         finally:
             recorder.set_fidelity(check.section())
         reference = check.section().reference
-        self.progress.done(
-            f"{reference.step} in {reference.runtime}"
-            if reference
-            else "no reference yet (no runtime for it)"
-        )
+        if reference:
+            self.progress.done(f"{reference.step} in {reference.runtime}")
+        elif check.deferred:
+            self.progress.done(f"the reference runs in {runtime.name}, with the first step or the runtime")
+        else:
+            self.progress.done("no reference yet (no runtime for it)")
         self.fidelity = check
 
     def _check_fidelity(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import onnx
 
 from edgeai_core.api import DTYPES, ArtifactError, IOSpec, TensorSpec, existing_file
 from edgeai_onnx._util import condense
+from edgeai_onnx.protoread import check_external_locations
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +74,7 @@ def validate_onnx(path: str | os.PathLike[str]) -> onnx.ModelProto:
 def check_external_data(path: Path, model: onnx.ModelProto) -> list[str]:
     """The external data files ``model`` (read from ``path`` without them) names; each must be a file inside
     the model's folder, else one :class:`ArtifactError` naming the file it needs."""
-    files = external_data_files(model)
-    for location in files:
-        relative = PurePosixPath(location)
-        if relative.is_absolute() or ".." in relative.parts or "\\" in location:
-            raise ArtifactError(
-                f"{path} keeps tensor data in '{location}', outside its folder; save the model with its "
-                "external data next to it (or as a single file)"
-            )
-        data = path.parent / relative
-        if not data.is_file():
-            raise ArtifactError(f"{path} needs its external data file {data}, which is missing")
-    return files
+    return check_external_locations(path, external_data_files(model))
 
 
 def external_data_files(model: onnx.ModelProto) -> list[str]:

@@ -1,20 +1,22 @@
 """The ``onnx-file`` model: a user's own pre-trained ``.onnx`` file brought into an edgeai pipeline.
 
-The file is validated with the full ONNX checker, copied into the run's work directory (with its external
-data files, if any) and described by an IO spec read from the graph. Parameters select, reorder and pin the
+The file is validated (``check``: the full ONNX checker where the ``onnx`` package is installed, else, or with
+``check = "structure"``, a read of its protobuf structure without any framework; ONNX Runtime then validates the
+graph when it loads it), copied into the run's work directory (with its external data files, if any) and
+described by an IO spec read from the graph. Parameters select, reorder and pin the
 graph's inputs and outputs and record the input normalization the model was trained with
 (``metadata["input_normalization"]``, applied to dataset inputs by the core runner).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import onnx
 
 from edgeai_core.api import (
     Artifact,
@@ -28,7 +30,7 @@ from edgeai_core.api import (
     input_normalization,
 )
 from edgeai_onnx._util import shape_text
-from edgeai_onnx.checks import external_data_files, io_spec_from_model, validate_onnx
+from edgeai_onnx.protoread import check_external_locations, io_spec_from_header, read_header
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,18 @@ class OnnxFile(Model):
     """Loads (never trains) a model from ``path``."""
 
     def versions(self) -> dict[str, str]:
-        return {"onnx": onnx.__version__}
+        try:
+            return {"onnx": importlib.metadata.version("onnx")}
+        except importlib.metadata.PackageNotFoundError:
+            return {}
+
+    def _full_check(self) -> bool:
+        check = self.params["check"]
+        if check == "full" and importlib.util.find_spec("onnx") is None:
+            raise ParameterError(
+                "model.check", "'full' runs the ONNX checker, which needs the onnx package: pip install onnx"
+            )
+        return check == "full" or (check == "auto" and importlib.util.find_spec("onnx") is not None)
 
     def train(self, dataset: Dataset) -> Artifact:
         raise EdgeaiError(
@@ -52,20 +65,26 @@ class OnnxFile(Model):
         if not source.is_file():
             what = "is not a file" if source.exists() else "does not exist"
             raise ArtifactError(f"model.path: {source} {what}; give the path of your .onnx model file")
-        model = validate_onnx(source)  # a missing external data file is one error naming it
+        header = read_header(source)  # names the file when it is not ONNX at all
+        check_external_locations(source, header.external_data)  # a missing data file: one error naming it
+        if self._full_check():
+            from edgeai_onnx.checks import io_spec_from_model, validate_onnx
+
+            graph_io = io_spec_from_model(validate_onnx(source))
+        else:
+            graph_io = io_spec_from_header(header)
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / source.name
-        # validate_onnx loads external data inline: read where it lives from the file itself
-        external = external_data_files(onnx.load(str(source), load_external_data=False))
-        copied = self._copy(source, target, external)
-        io_spec = self._io_spec(io_spec_from_model(model))
+        copied = self._copy(source, target, list(header.external_data))
+        io_spec = self._io_spec(graph_io)
         metadata: dict[str, Any] = {
             "source": str(source),
-            "ir_version": int(model.ir_version),
-            "opsets": {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import},
-            "producer_name": model.producer_name or None,
-            "producer_version": model.producer_version or None,
+            "ir_version": header.ir_version,
+            "opsets": dict(header.opsets),
+            "producer_name": header.producer_name or None,
+            "producer_version": header.producer_version or None,
+            "check": "onnx checker" if self._full_check() else "structure",
         }
         if copied:
             metadata["external_data"] = copied

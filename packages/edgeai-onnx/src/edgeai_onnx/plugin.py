@@ -147,9 +147,17 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("any",),
             trainable=False,
             loads=(".onnx",),
-            install="edgeai-onnx[compile]",
             params=(
                 Param("path", "path", help="the .onnx file to load"),
+                Param(
+                    "check",
+                    "choice",
+                    default="auto",
+                    choices=("auto", "full", "structure"),
+                    help="full: the ONNX checker with strict shape inference (needs the onnx package); "
+                    "structure: read the protobuf's inputs, outputs and external data without any framework "
+                    "(ONNX Runtime validates the graph when it loads it); auto: full where onnx is installed",
+                ),
                 Param(
                     "input_names",
                     "list[str]",

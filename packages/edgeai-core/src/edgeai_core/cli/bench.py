@@ -235,9 +235,15 @@ def register(cli: click.Group) -> None:
             if "threads" not in {p.name for p in record.params}:
                 raise UsageError(f"--threads: runtime {record.name} has no threads parameter")
             runtime_table["threads"] = threads
+        model_table = found.model_table()
+        check = next((p for p in found.model.params if p.name == "check"), None)
+        if check is not None and "structure" in (check.choices or ()):
+            # a one-shot benchmark reads the file's structure only (the runtime validates the graph when it
+            # loads it), as benchmark_model and perf_test do; --set model.check=full runs the full checker
+            model_table["check"] = "structure"
         config: dict[str, Any] = {
             "name": f"bench-{found.path.name}",
-            "model": found.model_table(),
+            "model": model_table,
             "runtime": runtime_table,
             "benchmark": _benchmark(warmup, count, duration, batch),
         }
