@@ -31,6 +31,10 @@ _EXPORTS: dict[str, str] = {
     "ModelComplexity": "complexity",
     "LayerComplexity": "complexity",
     "AnalysisError": "complexity",
+    "TargetProfile": "targetprofiles",
+    "TargetFileError": "targetprofiles",
+    "read_target_text": "targetprofiles",
+    "load_target_file": "targetprofiles",
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
@@ -208,6 +212,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Split",
     "Stream",
     "StreamProgress",
+    "TargetFileError",
+    "TargetProfile",
     "TensorSpec",
     "TrainResult",
     "TrainSettings",
@@ -239,6 +245,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "jsonable",
     "latency_stats",
     "load_schema",
+    "load_target_file",
     "make_divisible",
     "mobilenet_params",
     "mobilenetv2_plan",
@@ -249,6 +256,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "parse_value",
     "plan_pipeline",
     "quantize",
+    "read_target_text",
     "recover_partial",
     "run_planned",
     "seeded_input",
@@ -308,6 +316,10 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.complexity import AnalysisError as AnalysisError
     from edgeai_core.complexity import LayerComplexity as LayerComplexity
     from edgeai_core.complexity import ModelComplexity as ModelComplexity
+    from edgeai_core.targetprofiles import TargetFileError as TargetFileError
+    from edgeai_core.targetprofiles import TargetProfile as TargetProfile
+    from edgeai_core.targetprofiles import load_target_file as load_target_file
+    from edgeai_core.targetprofiles import read_target_text as read_target_text
     from edgeai_core.components import PLACEHOLDER_INPUT as PLACEHOLDER_INPUT
     from edgeai_core.components import SPLITS as SPLITS
     from edgeai_core.components import Compiler as Compiler
