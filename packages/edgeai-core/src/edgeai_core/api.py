@@ -316,10 +316,6 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.complexity import AnalysisError as AnalysisError
     from edgeai_core.complexity import LayerComplexity as LayerComplexity
     from edgeai_core.complexity import ModelComplexity as ModelComplexity
-    from edgeai_core.targetprofiles import TargetFileError as TargetFileError
-    from edgeai_core.targetprofiles import TargetProfile as TargetProfile
-    from edgeai_core.targetprofiles import load_target_file as load_target_file
-    from edgeai_core.targetprofiles import read_target_text as read_target_text
     from edgeai_core.components import PLACEHOLDER_INPUT as PLACEHOLDER_INPUT
     from edgeai_core.components import SPLITS as SPLITS
     from edgeai_core.components import Compiler as Compiler
@@ -382,6 +378,10 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.targetprofiles import TargetFileError as TargetFileError
+    from edgeai_core.targetprofiles import TargetProfile as TargetProfile
+    from edgeai_core.targetprofiles import load_target_file as load_target_file
+    from edgeai_core.targetprofiles import read_target_text as read_target_text
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

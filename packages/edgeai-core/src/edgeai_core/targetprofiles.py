@@ -137,7 +137,9 @@ class TargetProfile:
             "runtimes": list(self.runtimes),
             "formats": list(self.formats),
             "dtypes": list(self.dtypes),
-            "operators": {rt: {f: list(ops) for f, ops in lists.items()} for rt, lists in self.operators.items()},
+            "operators": {
+                rt: {f: list(ops) for f, ops in lists.items()} for rt, lists in self.operators.items()
+            },
             "tvm_target": self.tvm_target,
             "tflite_delegate": self.tflite_delegate,
             "protocol": self.protocol,
@@ -158,20 +160,33 @@ PROFILE_PARAMS = ParamSet(
         Param("summary", "str", default=REQUIRED, help="one line: what device class this is"),
         Param("arch", "str", default=REQUIRED, help="CPU architecture (aarch64, armv7e-m, x86_64)"),
         Param("cores", "int", default=REQUIRED, minimum=1, help="CPU cores"),
-        Param("ram_bytes", "int", default=REQUIRED, minimum=1, help="RAM (an integer, or '256 KiB', '4 GiB')"),
+        Param(
+            "ram_bytes", "int", default=REQUIRED, minimum=1, help="RAM (an integer, or '256 KiB', '4 GiB')"
+        ),
         Param("triple", "str", default="", help="LLVM target triple (aarch64-unknown-linux-gnu)"),
         Param("cpu", "str", default="", help="CPU model (Cortex-A72)"),
         Param("clock_mhz", "float", default=None, minimum=1, help="CPU clock in MHz"),
-        Param("storage_bytes", "int", default=None, minimum=1, help="storage or flash for the model and runtime"),
-        Param("runtimes", "list[str]", default=(), help="runtimes the device runs (tflite, onnxruntime, ...)"),
+        Param(
+            "storage_bytes", "int", default=None, minimum=1, help="storage or flash for the model and runtime"
+        ),
+        Param(
+            "runtimes", "list[str]", default=(), help="runtimes the device runs (tflite, onnxruntime, ...)"
+        ),
         Param("formats", "list[str]", default=(), help="artifact formats its runtimes load (empty: any)"),
-        Param("dtypes", "list[str]", default=("float32",), help=f"element types it computes in: {', '.join(DTYPES)}"),
+        Param(
+            "dtypes",
+            "list[str]",
+            default=("float32",),
+            help=f"element types it computes in: {', '.join(DTYPES)}",
+        ),
         Param("operators", "dict", default=None, help="per runtime, per format: the operators it supports"),
         Param("tvm_target", "str", default="", help="TVM target string for code generated for it"),
         Param("tflite_delegate", "str", default="", help="TFLite delegate library for its accelerator"),
         Param("protocol", "str", default="", help="how edgeai reaches it (tcp, serial)"),
         Param("address", "str", default="", help="where edgeai reaches it (HOST:PORT, /dev/ttyACM0)"),
-        Param("runtime_ram_bytes", "dict", default=None, help="per runtime: RAM it takes itself, where known"),
+        Param(
+            "runtime_ram_bytes", "dict", default=None, help="per runtime: RAM it takes itself, where known"
+        ),
         Param("runtime_storage_bytes", "dict", default=None, help="per runtime: its code size, where known"),
         Param(
             "weights_in",
@@ -333,6 +348,22 @@ def get_profile(profiles: Mapping[str, TargetProfile], name: str, where: str = "
     return profile
 
 
+def named_profile(
+    host: PluginHost,
+    name: str | None,
+    tables: Mapping[str, Any] | None = None,
+    files: Iterable[str | Path] = (),
+    where: str = "target.profile",
+) -> TargetProfile | None:
+    """The profile a pipeline config names (None when it names none), from the plugins, the user's
+    ``files`` and the config's ``[targets]`` tables (checked even when no profile is named)."""
+    files = list(files)
+    if name is None and not tables and not files:
+        return None
+    profiles = target_profiles(host, files, tables)
+    return None if name is None else get_profile(profiles, name, where)
+
+
 def with_provider(profile: TargetProfile, provider: str) -> TargetProfile:
     return replace(profile, provider=provider)
 
@@ -347,6 +378,7 @@ __all__ = [
     "format_bytes",
     "get_profile",
     "load_target_file",
+    "named_profile",
     "parse_size",
     "profile_from_table",
     "profiles_from_mapping",
