@@ -58,6 +58,23 @@ def write_mlp(path: Path, sizes: list[int], dtype: str = "float32") -> Path:
 
 
 @pytest.fixture
+def mlp_writer() -> Any:
+    """``mlp_writer(path, sizes, dtype="float32")``: see :func:`write_mlp`."""
+    return write_mlp
+
+
+@pytest.fixture
 def mlp_file(tmp_path: Path) -> Path:
     """A float32 MLP 64 -> 128 -> 10: 9610 parameters (38440 bytes), 9472 MACs."""
     return write_mlp(tmp_path / "mlp.npz", [64, 128, 10])
+
+
+@pytest.fixture
+def core_host() -> Any:
+    """A fresh plugin host holding only the core's built-ins."""
+    import edgeai_core.plugin
+    from edgeai_core.plugins import PluginHost
+
+    host = PluginHost(discover=False, env={})
+    host.register(edgeai_core.plugin, name="core", distribution="edgeai-core", version="0.1.0")
+    return host
