@@ -3,6 +3,7 @@ profiles and a test analyzer of the core's npz-mlp artifacts, and an npz-mlp mod
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +28,8 @@ def npz_analyzer(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def targets_host(npz_analyzer: Any) -> Any:
     """Core built-ins, the shipped profiles (edgeai-targets) and the npz-mlp analyzer, registered in-process."""
     pytest.importorskip("edgeai_targets", exc_type=ImportError)
-    import edgeai_targets.plugin
-
     import edgeai_core.plugin
+    import edgeai_targets.plugin
     from edgeai_core.plugins import PluginHost
 
     host = PluginHost(discover=False, env={})
@@ -45,7 +45,7 @@ def write_mlp(path: Path, sizes: list[int], dtype: str = "float32") -> Path:
     from edgeai_core.artifacts import Artifact, IOSpec, TensorSpec
 
     arrays: dict[str, np.ndarray] = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         arrays[f"layer{i}.weight"] = np.ones((n_in, n_out), dtype=dtype)
         arrays[f"layer{i}.bias"] = np.zeros(n_out, dtype=np.float32)
         if dtype == "int8":

@@ -141,9 +141,9 @@ def test_run_refuses_in_planning_a_model_file_that_does_not_fit(
     doc = json.loads((tmp_path / "forced" / "results.json").read_text())
     assert doc["status"] == "complete"
     assert doc["fit"]["verdict"].startswith("does not fit: computes in float32")
-    from edgeai_core.measurement import load_schema
-
     import jsonschema
+
+    from edgeai_core.measurement import load_schema
 
     jsonschema.validate(doc, load_schema())
 
