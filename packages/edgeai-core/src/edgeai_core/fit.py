@@ -294,7 +294,7 @@ def check_fit(
     # operators
     missing_by_runtime: dict[str, tuple[str, ...]] = {}
     ops = set(complexity.op_types)
-    vocabularies = set()
+    vocabularies: set[str] = set()
     for rt, lists in profile.operators.items():
         vocabularies.update(lists)
         allowed = lists.get(complexity.format)
