@@ -265,3 +265,16 @@ def test_a_record_rejects_bad_values() -> None:
         TargetProfile(name="x", summary="x", arch="aarch64", cores=1, ram_bytes=1, dtypes=("int4",))
     with pytest.raises(ValueError, match="lowercase"):
         TargetProfile(name="X", summary="x", arch="aarch64", cores=1, ram_bytes=1)
+
+
+def test_the_installed_distribution_ships_its_profiles(
+    installed_distribution: Any, edgeai_console: Any, tmp_path: Path
+) -> None:
+    """Entry-point discovery: the installed edgeai-targets registers its data files (a real subprocess)."""
+    installed_distribution("edgeai-targets")
+    result = edgeai_console("list", "target", "--json", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = {p["name"]: p for p in json.loads(result.stdout)}
+    assert {*SHIPPED, "host"} <= set(found)
+    assert found["cortex-m4"]["provider"] == "edgeai-targets"
+    assert found["host"]["cores"] == os.cpu_count()
