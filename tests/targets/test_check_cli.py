@@ -201,3 +201,57 @@ def test_a_config_targets_table_defines_the_profile(
     assert (
         result.output.strip() == "error: config [targets]: targets.tiny.cores: is required (int): CPU cores"
     )
+
+
+def test_dry_run_shows_the_planning_fit_and_refuses_like_the_run(
+    targets_host: Any, tmp_path: Path, mlp_writer: Any, mlp_file: Path
+) -> None:
+    big = mlp_writer(tmp_path / "big.npz", [1024, 512, 10])
+    config = _config(tmp_path, {"path": big}, "coral-devboard")
+    result = invoke(targets_host, "run", str(config), "-o", str(tmp_path / "out"), "--dry-run")
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert "profile   coral-devboard (Coral Dev Board class: Edge TPU (int8 only, 4 TOPS)" in result.output
+    assert lines[-2] == (
+        "fit       does not fit: computes in float32 (in 3 of 3 layers); the target computes in int8, uint8 only"
+    )
+    assert lines[-1].startswith(
+        "error: target.profile: the model does not fit coral-devboard: computes in float32"
+    )
+    assert not (tmp_path / "out").exists()
+    forced = invoke(
+        targets_host, "run", str(config), "-o", str(tmp_path / "out"), "--dry-run", "--force", "--json"
+    )
+    assert forced.exit_code == 0, forced.output
+    plan = json.loads(forced.output)
+    assert plan["target_profile"] == "coral-devboard"
+    assert plan["fit"]["fits"] is False and plan["fit"]["stage"] == "planning"
+    fits = invoke(
+        targets_host, "run", str(_config(tmp_path, {"path": mlp_file}, "cortex-m4")), "-o", "x", "--dry-run"
+    )
+    assert fits.exit_code == 0, fits.output
+    assert fits.output.splitlines()[-1] == "fit       fits (RAM margin 255 KiB, 99.7%)"
+
+
+def test_check_a_run_folder_checks_its_final_artifact(
+    targets_host: Any, mlp_file: Path, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, {"path": mlp_file}, "cortex-m4", '[[steps]]\nname = "weight-int8"\n')
+    assert invoke(targets_host, "run", str(config), "-o", str(tmp_path / "out")).exit_code == 0
+    result = invoke(targets_host, "check", str(tmp_path / "out"))  # the run's profile, cortex-m4
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith(
+        "model-int8.npz: npz-mlp, 9.61 k params, 9.47 k MACs, weights 9.8 KiB (int8, float32)"
+    )
+    assert result.output.splitlines()[1].startswith("cortex-m4  fits (RAM margin ")
+    coral = invoke(
+        targets_host, "check", str(tmp_path / "out" / "results.json"), "--target", "coral-devboard"
+    )
+    assert coral.exit_code == 1
+    assert "coral-devboard  does not fit: computes in float32" in coral.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = invoke(targets_host, "check", str(empty), "--target", "host")
+    assert missing.exit_code == 2
+    assert f"{empty} is a folder without results.json" in missing.output

@@ -59,6 +59,37 @@ def model_file_artifact(plan: Plan) -> Artifact | None:
     return Artifact(path, plan.model_format or record.format, IOSpec((), ()))
 
 
+def fit_of(plan: Plan, host: PluginHost, artifact: Artifact, stage: str) -> TargetFit:
+    """The fit of ``artifact`` on the plan's target profile; unchecked (with the reason) when no analyzer reads
+    it or the analysis fails."""
+    profile = plan.target_profile
+    assert profile is not None
+    try:
+        complexity = analyze_artifact(host, artifact)
+    except (NoAnalyzerError, AnalysisError) as exc:
+        log.warning("%s", exc)
+        return TargetFit.unchecked(profile.name, str(exc), stage)
+    return check_fit(
+        complexity, profile, artifact_bytes=artifact.size_bytes, runtime=plan.runtime.record.name, stage=stage
+    )
+
+
+def planning_fit(plan: Plan, host: PluginHost) -> TargetFit | None:
+    """The fit ``edgeai run`` checks in planning (``--dry-run`` shows it): None without a named profile, or
+    when the pipeline builds its final artifact (checked once it exists)."""
+    if plan.target_profile is None:
+        return None
+    artifact = model_file_artifact(plan)
+    return None if artifact is None else fit_of(plan, host, artifact, "planning")
+
+
+def refusal(fit: TargetFit) -> FitRefused:
+    """The error that stops a run whose model does not fit (exit 2)."""
+    return FitRefused(
+        f"target.profile: the model does not fit {fit.target}: {'; '.join(fit.reasons)} (--force runs it anyway)"
+    )
+
+
 class PipelineFit:
     """The fit stage of one run (the runner calls :meth:`before` first and :meth:`after` on the final
     artifact)."""
@@ -84,27 +115,12 @@ class PipelineFit:
         assert profile is not None
         self.checked = True
         self.progress.stage(f"fit: {Path(artifact.path).name} on target profile {profile.name}")
-        try:
-            complexity = analyze_artifact(self.host, artifact)
-        except (NoAnalyzerError, AnalysisError) as exc:
-            fit = TargetFit.unchecked(profile.name, str(exc), stage)
-            log.warning("%s", exc)
-        else:
-            fit = check_fit(
-                complexity,
-                profile,
-                artifact_bytes=artifact.size_bytes,
-                runtime=self.plan.runtime.record.name,
-                stage=stage,
-            )
+        fit = fit_of(self.plan, self.host, artifact, stage)
         recorder.set_fit(fit)
         self.progress.done(fit.verdict)
         if fit.fits is False and not self.force:
-            raise FitRefused(
-                f"target.profile: the model does not fit {profile.name}: {'; '.join(fit.reasons)} "
-                "(--force runs it anyway)"
-            )
+            raise refusal(fit)
         return fit
 
 
-__all__ = ["PipelineFit", "model_file_artifact", "profile_section"]
+__all__ = ["PipelineFit", "fit_of", "model_file_artifact", "planning_fit", "profile_section", "refusal"]

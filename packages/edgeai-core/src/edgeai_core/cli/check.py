@@ -2,8 +2,9 @@
 
 For a model file, the analyzer of its format computes its complexity (:mod:`edgeai_core.fit`); for a pipeline
 config, the model file it loads when the pipeline runs it as it is (a pipeline that builds its model needs
-the built artifact: ``edgeai run`` checks that once it exists, before the benchmark). Then, per target
-profile: memory (RAM and storage, with the margin), operators, element types, and a one-line verdict.
+the built artifact: ``edgeai run`` checks that once it exists, before the benchmark); for a run's folder (or
+its ``results.json``), the final artifact that run built. Then, per target profile: memory (RAM and storage,
+with the margin), operators, element types, and a one-line verdict.
 Exit code 0 when every target fits, 1 when some do not, 2 for usage errors.
 """
 
@@ -18,6 +19,43 @@ from edgeai_core.cli.info import echo_json
 from edgeai_core.errors import UsageError
 
 CONFIG_SUFFIXES = (".toml", ".json", ".yaml", ".yml")
+RESULTS = "results.json"
+ARTIFACT_KINDS = ("model", "compiler", "converter")
+
+
+def run_artifact(path: Path) -> tuple[Any, str | None]:
+    """The final artifact of the run whose folder (or ``results.json``) is ``path``, and the target profile
+    its config named (None when it named none)."""
+    import json
+
+    from edgeai_core.artifacts import Artifact
+
+    results = path / RESULTS if path.is_dir() else path
+    if not results.is_file():
+        raise UsageError(
+            f"MODEL_OR_CONFIG: {path} is a folder without {RESULTS}; give a model file, a config or a run"
+        )
+    try:
+        doc = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"MODEL_OR_CONFIG: {results} is not readable JSON: {exc}") from None
+    steps = [
+        s
+        for s in (doc.get("steps") or [])
+        if isinstance(s, dict) and s.get("kind") in ARTIFACT_KINDS and isinstance(s.get("artifact"), dict)
+    ]
+    if not steps:
+        raise UsageError(
+            f"MODEL_OR_CONFIG: the run in {results} built no artifact (status {doc.get('status')})"
+        )
+    artifact_path = Path(steps[-1]["artifact"]["path"])
+    if not artifact_path.is_absolute():
+        artifact_path = results.parent / artifact_path
+    if not artifact_path.exists():
+        raise UsageError(f"MODEL_OR_CONFIG: the run's final artifact {artifact_path} is missing")
+    profile = doc.get("target_profile")
+    named = profile.get("name") if isinstance(profile, dict) and profile.get("origin") == "named" else None
+    return Artifact.load(artifact_path), named
 
 
 def _count(value: int) -> str:
@@ -87,6 +125,9 @@ def register(cli: click.Group) -> None:
         + runtime against RAM; the file against storage or flash, with the margin), operators the target's
         runtimes lack, element types it does not compute in. One verdict line per target.
 
+        MODEL_OR_CONFIG is a model file, a pipeline config (its model file, when it runs one as it is), or a
+        run's output folder or results.json (the final artifact that run built).
+
         Exit code: 0 when every target fits, 1 when some do not (or could not be checked), 2 for usage errors.
         `edgeai check mobilenetv2.onnx --target raspberry-pi-4 --target cortex-m4`
         """
@@ -97,7 +138,13 @@ def register(cli: click.Group) -> None:
         host = host_for(ctx)
         path = model_or_config
         tables: dict[str, Any] = {}
-        if path.suffix.lower() in CONFIG_SUFFIXES and not path.name.endswith(".edgeai.json"):
+        if path.is_dir() or path.name == RESULTS:
+            if overrides:
+                raise UsageError("--set: applies to a pipeline config, not to a run")
+            artifact, named = run_artifact(path)
+            if not targets and named:
+                targets = (named,)
+        elif path.suffix.lower() in CONFIG_SUFFIXES and not path.name.endswith(".edgeai.json"):
             from edgeai_core.config import load_config
             from edgeai_core.fitstage import model_file_artifact
             from edgeai_core.planner import plan_pipeline
@@ -112,9 +159,9 @@ def register(cli: click.Group) -> None:
             if artifact is None:
                 why = "has steps" if plan.steps else f"builds its model ({plan.model.record.name})"
                 raise UsageError(
-                    f"{path}: the pipeline {why}, so the fit check needs its final artifact: `edgeai run {path}` "
-                    "checks it once built, before the benchmark (with [target] profile set), or give "
-                    "`edgeai check` the built file"
+                    f"{path}: the pipeline {why}, so the fit check needs its final artifact: `edgeai run {path} "
+                    "-o DIR` checks it once built, before the benchmark (with [target] profile set), and "
+                    "`edgeai check DIR --target NAME` checks the artifact of that run"
                 )
         else:
             if overrides:

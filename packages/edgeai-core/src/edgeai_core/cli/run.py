@@ -141,10 +141,23 @@ def register(cli: click.Group) -> None:
             from edgeai_core.inputcheck import check_plan_inputs
 
             inputs = check_plan_inputs(plan)  # names, count, shapes: exit 2 before anything heavy
+            from edgeai_core.fitstage import planning_fit, refusal
+
+            fit = planning_fit(plan, host)  # a model file against [target] profile, as the run checks it
             if as_json:
-                echo_json({**plan.to_json(), **({"inputs": inputs} if inputs else {})})
+                echo_json(
+                    {
+                        **plan.to_json(),
+                        **({"inputs": inputs} if inputs else {}),
+                        **({"fit": fit.to_json()} if fit else {}),
+                    }
+                )
             else:
-                click.echo("\n".join([*plan.describe(), *inputs]))
+                click.echo(
+                    "\n".join([*plan.describe(), *inputs, *([f"fit       {fit.verdict}"] if fit else [])])
+                )
+            if fit is not None and fit.fits is False and not force:
+                raise refusal(fit)
             return
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import Runner
