@@ -111,6 +111,11 @@ def test_an_int8_only_target_flags_a_float_model_and_counts_its_layers() -> None
     assert fit.reasons == ("computes in float32 (in 2 of 3 layers); the target computes in int8, uint8 only",)
     quantized = check_fit(model(layers=layers[1:2], dtypes=("int8", "int32", "int64")), tpu)
     assert quantized.fits is True
+    qdq = check_fit(
+        model(op_types=("DequantizeLinear", "Conv", "QuantizeLinear"), dtypes=("float32", "int8")), tpu
+    )
+    assert qdq.fits is False
+    assert qdq.notes[0].startswith("the model is quantized with QuantizeLinear/DequantizeLinear pairs")
 
 
 def test_operators_missing_from_every_runtime_allow_list_do_not_fit() -> None:

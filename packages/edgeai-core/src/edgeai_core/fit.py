@@ -324,6 +324,11 @@ def check_fit(
             f"{d}" + (f" (in {n} of {layers} layers)" if layers else "") for d, n in unsupported.items()
         )
         reasons.append(f"computes in {used}; the target computes in {', '.join(profile.dtypes)} only")
+        if {"QuantizeLinear", "DequantizeLinear"} & ops:
+            notes.append(
+                "the model is quantized with QuantizeLinear/DequantizeLinear pairs: the float tensors between them "
+                "become integer ones when it is converted for the target; check the converted artifact"
+            )
 
     # formats and lower bounds
     if profile.formats and complexity.format not in profile.formats:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -362,10 +362,6 @@ def named_profile(
         return None
     profiles = target_profiles(host, files, tables)
     return None if name is None else get_profile(profiles, name, where)
-
-
-def with_provider(profile: TargetProfile, provider: str) -> TargetProfile:
-    return replace(profile, provider=provider)
 
 
 __all__ = [
