@@ -25,6 +25,7 @@ def test_every_collector_kind_has_a_hook_and_record_type() -> None:
         "edgeai_register_onnx_backends",
         "edgeai_known_components",
         "edgeai_add_hookspecs",
+        "edgeai_register_targets",
     }
     assert set(hookspecs.COLLECTORS.values()) | others == set(HOOKS)
     for kind, hook in hookspecs.COLLECTORS.items():

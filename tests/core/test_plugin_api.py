@@ -31,6 +31,7 @@ PLUGIN_PACKAGES = (
     "edgeai-tflite",
     "edgeai-tvm",
     "edgeai-report",
+    "edgeai-targets",
 )
 #: What ``from edgeai_core import ...`` may name: the API module itself and the registration names.
 TOP_LEVEL_NAMES = {"api", *edgeai_core.__all__}

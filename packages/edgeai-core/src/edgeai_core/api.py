@@ -31,6 +31,10 @@ _EXPORTS: dict[str, str] = {
     "ModelComplexity": "complexity",
     "LayerComplexity": "complexity",
     "AnalysisError": "complexity",
+    "TargetProfile": "targetprofiles",
+    "TargetFileError": "targetprofiles",
+    "read_target_text": "targetprofiles",
+    "load_target_file": "targetprofiles",
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
@@ -208,6 +212,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Split",
     "Stream",
     "StreamProgress",
+    "TargetFileError",
+    "TargetProfile",
     "TensorSpec",
     "TrainResult",
     "TrainSettings",
@@ -239,6 +245,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "jsonable",
     "latency_stats",
     "load_schema",
+    "load_target_file",
     "make_divisible",
     "mobilenet_params",
     "mobilenetv2_plan",
@@ -249,6 +256,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "parse_value",
     "plan_pipeline",
     "quantize",
+    "read_target_text",
     "recover_partial",
     "run_planned",
     "seeded_input",
@@ -370,6 +378,10 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.targetprofiles import TargetFileError as TargetFileError
+    from edgeai_core.targetprofiles import TargetProfile as TargetProfile
+    from edgeai_core.targetprofiles import load_target_file as load_target_file
+    from edgeai_core.targetprofiles import read_target_text as read_target_text
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

@@ -46,7 +46,7 @@ from edgeai_core.params import Param, ParamSet
 
 COMPONENT_SECTIONS = ("dataset", "model", "runtime", "target")
 SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources", "fidelity")
-TOP_LEVEL = ("name", "seed", "steps", *COMPONENT_SECTIONS, *SETTINGS_SECTIONS)
+TOP_LEVEL = ("name", "seed", "steps", *COMPONENT_SECTIONS, *SETTINGS_SECTIONS, "targets")
 
 EVALUATION_PARAMS = ParamSet(
     (
@@ -130,6 +130,10 @@ class PipelineConfig:
     evaluation: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     fidelity: dict[str, Any] = field(default_factory=lambda: FIDELITY_PARAMS.validate({}, "fidelity"))
+    #: ``[target] profile = "NAME"``: the target profile the run's numbers belong to (edgeai_core.targetprofiles)
+    target_profile: str | None = None
+    #: ``[targets.NAME]`` tables: the config's own target profiles, in the targets-file format
+    targets: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display_name(self) -> str:
@@ -254,6 +258,19 @@ def _component(data: Any, where: str, required: bool = True) -> ComponentRef | N
     return ComponentRef(name=name, params=params, where=where, kind=kind)
 
 
+def _target_profile(data: Any) -> tuple[Any, str | None]:
+    """``[target] profile = "NAME"`` split off the transport's table (a table holding only it runs locally)."""
+    if not isinstance(data, Mapping) or "profile" not in data:
+        return data, None
+    profile = data["profile"]
+    if not isinstance(profile, str) or not profile:
+        raise ParameterError(
+            "target.profile", f"must name a target profile (`edgeai list target`), got {profile!r}"
+        )
+    rest = {k: v for k, v in data.items() if k != "profile"}
+    return (rest or None), profile
+
+
 def _target(data: Any) -> ComponentRef | None:
     """``[target]`` names its transport as ``protocol`` (``protocol = "tcp"``) plus the transport's parameters."""
     if isinstance(data, Mapping) and "protocol" in data and "name" not in data:
@@ -290,6 +307,7 @@ def parse_config(raw: Mapping[str, Any]) -> PipelineConfig:
     model = _component(raw.get("model"), "model")
     runtime = _component(raw.get("runtime"), "runtime")
     assert model is not None and runtime is not None
+    target, target_profile = _target_profile(raw.get("target"))
     return PipelineConfig(
         raw=dict(raw),
         name=name,
@@ -298,7 +316,9 @@ def parse_config(raw: Mapping[str, Any]) -> PipelineConfig:
         model=model,
         steps=tuple(s for s in steps if s is not None),
         runtime=runtime,
-        target=_target(raw.get("target")),
+        target=_target(target),
+        target_profile=target_profile,
+        targets=_settings(raw, "targets"),
         benchmark=_settings(raw, "benchmark"),
         evaluation=EVALUATION_PARAMS.validate(_settings(raw, "evaluation"), "evaluation"),
         resources=RESOURCES_PARAMS.validate(_settings(raw, "resources"), "resources"),

@@ -10,6 +10,8 @@ Layout: ``schema_version``, ``name``, ``status``, ``error`` (:class:`RunError`),
 :data:`Step` each), ``latency`` (:class:`Latency`, with :class:`TargetLatency` on remote runs), ``resources``
 (series per side), ``quality`` (:class:`Quality` or :class:`NotApplicable`) and ``fidelity``
 (:class:`FidelitySection`, with one :class:`FidelityStep` per compared step; :mod:`edgeai_core.fidelity`).
+Optional: ``target_profile`` (:class:`TargetProfileSection`, the profile the numbers belong to) and ``fit``
+(:class:`edgeai_core.fit.TargetFit`, when the config names a profile).
 """
 
 from __future__ import annotations
@@ -431,3 +433,23 @@ class FidelitySection:
             "inputs": jsonable(self.inputs),
             "steps": [s.to_json() for s in self.steps],
         }
+
+
+# -- target profile ----------------------------------------------------------------------------------------
+
+#: ``measured``: this machine (the host profile); ``named``: the config's ``[target] profile``; ``remote``: a
+#: remote target that no profile describes
+PROFILE_ORIGINS = ("measured", "named", "remote")
+
+
+@dataclass(frozen=True)
+class TargetProfileSection:
+    """The ``target_profile`` section: which target profile the run's numbers belong to (its fields in
+    ``profile``; ``name`` None for a remote target without a profile)."""
+
+    name: str | None
+    origin: str
+    profile: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "origin": self.origin, "profile": jsonable(self.profile)}

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         ProtocolRecord,
         RuntimeRecord,
     )
+    from edgeai_core.targetprofiles import TargetProfile
 
 PROJECT = "edgeai"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -220,6 +221,33 @@ def edgeai_register_analyzers() -> list[AnalyzerRecord]:
             return [AnalyzerRecord(
                 name="tflite-analyzer", summary="Complexity of a TFLite flatbuffer",
                 factory="mypkg.analyze:TfliteAnalyzer", formats=("tflite",),
+            )]
+    """
+
+
+@hookspec
+def edgeai_register_targets() -> list[TargetProfile]:
+    """Register target profiles: device classes with their figures, for fit checks and results.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.targetprofiles.TargetProfile`: data, no factory
+    (name, summary, CPU architecture and LLVM triple, cores, clock, RAM, storage or flash, runtimes, formats,
+    the element types it computes in, optional operator allow-lists per runtime, a TVM target string, a
+    TFLite delegate, how to reach it, runtime overheads where known, and ``source``: where the figures come
+    from). ``edgeai list target`` lists them, ``edgeai check MODEL --target NAME`` checks a model against one,
+    and a pipeline config's ``[target] profile = "NAME"`` says whose numbers a run's are. Keep the figures in
+    data files and read them here (see edgeai-targets); users add their own in a TOML file with the same
+    fields (``--targets FILE``), which replace a plugin's profile of the same name.
+
+    Example::
+
+        from edgeai_core.api import TargetProfile, hookimpl
+
+        @hookimpl
+        def edgeai_register_targets():
+            return [TargetProfile(
+                name="my-board", summary="My Cortex-A53 board, 512 MiB", arch="aarch64",
+                triple="aarch64-unknown-linux-gnu", cores=4, clock_mhz=1200, ram_bytes=512 << 20,
+                runtimes=("tflite",), dtypes=("float32", "int8", "uint8"), source="vendor datasheet rev 3",
             )]
     """
 

@@ -326,6 +326,17 @@ class RunRecorder:
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
 
+    def set_target_profile(self, section: Section) -> None:
+        """The ``target_profile`` section: the profile the numbers belong to."""
+        self.document["target_profile"] = _json(section)
+        self._event("target_profile", target_profile=self.document["target_profile"])
+
+    def set_fit(self, fit: Section) -> None:
+        """The ``fit`` section: the model against the config's target profile (:mod:`edgeai_core.fit`)."""
+        self.document["fit"] = _json(fit)
+        self._event("fit", fit=self.document["fit"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -404,6 +415,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["quality"] = event["quality"]
         elif kind == "fidelity":
             doc["fidelity"] = event["fidelity"]
+        elif kind in ("target_profile", "fit"):
+            doc[kind] = event[kind]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgeai_core.config import ComponentRef, PipelineConfig
 from edgeai_core.errors import ParameterError, PlanError, UsageError
 from edgeai_core.jsonvalues import jsonable
 from edgeai_core.plugins import PluginHost
+
+if TYPE_CHECKING:
+    from edgeai_core.targetprofiles import TargetProfile
 from edgeai_core.records import (
     FORMAT_FROM_SIDECAR,
     CompilerRecord,
@@ -72,6 +76,8 @@ class Plan:
     benchmark: dict[str, Any] = field(default_factory=dict)
     #: the format of the model's artifact (the record's, or the sidecar's for ``artifact-file`` models)
     model_format: str = ""
+    #: the target profile the config names (``[target] profile``): the fit check's and the numbers' target
+    target_profile: TargetProfile | None = None
 
     @property
     def final_format(self) -> str:
@@ -93,6 +99,7 @@ class Plan:
             "target": self.target.to_json() if self.target else None,
             "benchmark": self.benchmark,
             "final_format": self.final_format,
+            **({"target_profile": self.target_profile.name} if self.target_profile else {}),
         }
 
     def describe(self) -> list[str]:
@@ -111,6 +118,8 @@ class Plan:
         lines.append(f"runtime   {self.runtime.record.name} ({self.final_format})")
         if self.target:
             lines.append(f"target    {self.target.record.name}")
+        if self.target_profile:
+            lines.append(f"profile   {self.target_profile.name} ({self.target_profile.summary})")
         return lines
 
 
@@ -194,9 +203,13 @@ def _step_record(host: PluginHost, ref: ComponentRef) -> Registration:
     return found[0]
 
 
-def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
-    """Resolve every component, validate every parameter and the whole format chain."""
+def plan_pipeline(
+    config: PipelineConfig, host: PluginHost, *, target_files: Iterable[str | Path] = ()
+) -> Plan:
+    """Resolve every component, validate every parameter and the whole format chain. ``target_files``: the
+    user's target profile files (``--targets FILE``), where ``[target] profile`` may name a profile."""
     from edgeai_core.benchmark import BenchmarkSettings
+    from edgeai_core.targetprofiles import named_profile
 
     dataset = _resolve(host, "dataset", config.dataset) if config.dataset else None
     model = _resolve(host, "model", config.model)
@@ -246,6 +259,7 @@ def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
         assert isinstance(target.record, ProtocolRecord)
 
     benchmark = BenchmarkSettings.from_mapping(config.benchmark, "benchmark").to_json()
+    profile = named_profile(host, config.target_profile, config.targets, target_files)
     return Plan(
         config=config,
         dataset=dataset,
@@ -255,6 +269,7 @@ def plan_pipeline(config: PipelineConfig, host: PluginHost) -> Plan:
         target=target,
         benchmark=benchmark,
         model_format=model_format(model),
+        target_profile=profile,
     )
 
 

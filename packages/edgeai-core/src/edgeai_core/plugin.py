@@ -6,6 +6,8 @@ are imported when a component is built.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgeai_core.hookspecs import hookimpl
 from edgeai_core.params import REQUIRED, Param
 from edgeai_core.records import (
@@ -16,6 +18,9 @@ from edgeai_core.records import (
     ProtocolRecord,
     RuntimeRecord,
 )
+
+if TYPE_CHECKING:
+    from edgeai_core.targetprofiles import TargetProfile
 
 
 @hookimpl
@@ -171,3 +176,11 @@ def edgeai_register_protocols() -> list[ProtocolRecord]:
             ),
         ),
     ]
+
+
+@hookimpl
+def edgeai_register_targets() -> list[TargetProfile]:
+    """``host``: this machine, measured (cores, RAM, ISA, CPU model and flags, clock)."""
+    from edgeai_core.hostprofile import measure_host
+
+    return [measure_host()]

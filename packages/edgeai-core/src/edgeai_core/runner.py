@@ -34,6 +34,7 @@ from edgeai_core.document import (
 )
 from edgeai_core.errors import ArtifactError, EdgeaiError
 from edgeai_core.fidelity import FidelityCheck, fidelity_line
+from edgeai_core.fitstage import PipelineFit
 from edgeai_core.inputsources import InputSource
 from edgeai_core.lineage import file_under_step, without_steps
 from edgeai_core.measurement import OutputWriteError, RunRecorder, provenance
@@ -192,8 +193,11 @@ class Runner:
         command: Sequence[str] | None = None,
         target: Callable[[Plan, Workspace], Target] = open_target,
         inputs: InputSource | None = None,
+        force: bool = False,
     ) -> None:
         self.plan = plan
+        #: run a model that does not fit the config's target profile anyway (edgeai_core.fitstage)
+        self.force = force
         #: the benchmark's inputs when the plan has no dataset (``edgeai bench``); else synthetic ones
         self.inputs = inputs
         self.open_target = target
@@ -277,6 +281,10 @@ class Runner:
             )
         )
         frameworks: dict[str, str] = {}
+        fit = PipelineFit(plan, self.host, self.progress, force=self.force)
+        if plan.target_profile is not None:
+            self.stage = "fit"
+        fit.before(recorder)  # the profile the numbers belong to; a model file's fit, before anything heavy
 
         dataset: Dataset | None = None
         if plan.dataset is not None:
@@ -332,6 +340,9 @@ class Runner:
                     recorder, f"{kind} {name}", self.fidelity.check_step, name, kind, source, artifact
                 )
 
+        if plan.target_profile is not None and not fit.checked:
+            self.stage = "fit"
+        fit.after(recorder, artifact)  # the final artifact against the config's target profile
         target = self.open_target(plan, self.workspace)
         try:
             frameworks.update(target.load(artifact, recorder))

@@ -28,6 +28,7 @@ from edgeai_report.document import (
     Table,
     text,
 )
+from edgeai_report.fit import fit_blocks
 from edgeai_report.load import Latency, Run, Series
 from edgeai_report.plots import PlotFile
 from edgeai_report.units import Unit, fixed, human_size, human_time, signed, size_unit, time_unit
@@ -860,6 +861,7 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks += resource_blocks(run, plots, level)
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)
+    blocks += fit_blocks(run, level)
     blocks += [Heading(level, "Steps", f"{run.slug}-steps"), steps_table(run)]
     blocks += provenance_blocks(run, level)
     return blocks

@@ -83,6 +83,72 @@ def _settings_params(name: str) -> Any:
     return {"evaluation": EVALUATION_PARAMS, "fidelity": FIDELITY_PARAMS}.get(name, RESOURCES_PARAMS)
 
 
+TARGET_KINDS = ("target", "targets")
+
+
+def targets_option(func: F) -> F:
+    """``--targets FILE`` (repeatable): the user's target profile files."""
+    return click.option(
+        "--targets",
+        "target_files",
+        multiple=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="TOML file of your own target profiles ([targets.NAME] tables; repeatable).",
+    )(func)
+
+
+def _list_targets(profiles: list[Any], as_json: bool) -> None:
+    from edgeai_core.targetprofiles import format_bytes
+
+    if as_json:
+        echo_json([p.to_json() for p in profiles])
+        return
+    rows = []
+    for p in profiles:
+        clock = f"{p.clock_mhz:g} MHz" if p.clock_mhz else "-"
+        storage = format_bytes(p.storage_bytes) if p.storage_bytes else "-"
+        cpu = f"{p.cores} x {clock}"
+        rows.append(
+            [
+                p.name,
+                p.arch,
+                cpu,
+                format_bytes(p.ram_bytes),
+                storage,
+                ",".join(p.dtypes),
+                p.provider,
+                p.summary,
+            ]
+        )
+    click.echo(text_table(rows, ["target", "arch", "cpu", "ram", "storage", "dtypes", "provider", "summary"]))
+
+
+def describe_target(profile: Any, as_json: bool) -> None:
+    """``edgeai describe TARGET``: every field of the profile (``--json``: its JSON)."""
+    from edgeai_core.targetprofiles import format_bytes
+
+    if as_json:
+        echo_json({"kind": "target", **profile.to_json()})
+        return
+    click.echo(f"target {profile.name}: {profile.summary}")
+    for key, value in profile.to_json().items():
+        if key in ("name", "summary") or value in ("", None, [], {}):
+            continue
+        if key.endswith("_bytes") and isinstance(value, int):
+            value = format_bytes(value)
+        elif key.startswith("runtime_") and isinstance(value, dict):
+            value = ", ".join(f"{k} {format_bytes(v)}" for k, v in value.items())
+        elif key == "operators":
+            for runtime, lists in value.items():
+                for fmt, ops in lists.items():
+                    click.echo(f"  operators {runtime} ({fmt}, {len(ops)}): {', '.join(ops)}")
+            continue
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        click.echo(f"  {key}: {value}")
+
+
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
 
@@ -112,9 +178,18 @@ def register(cli: click.Group) -> None:
     @cli.command("list")
     @click.argument("kind", required=False)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @targets_option
     @click.pass_context
-    def list_cmd(ctx: click.Context, kind: str | None, as_json: bool) -> None:
-        """List components, optionally of one KIND (dataset, model, compiler, converter, runtime, protocol, probe)."""
+    def list_cmd(ctx: click.Context, kind: str | None, as_json: bool, target_files: tuple[Path, ...]) -> None:
+        """List components, optionally of one KIND (dataset, model, compiler, converter, runtime, protocol, probe,
+        analyzer), or the target profiles (`edgeai list target`)."""
+        if kind is not None and kind.lower() in TARGET_KINDS:
+            from edgeai_core.targetprofiles import target_profiles
+
+            _list_targets(list(target_profiles(host_for(ctx), target_files).values()), as_json)
+            return
+        if target_files:
+            raise UsageError("--targets: applies to `edgeai list target`")
         kind = _kind(kind) if kind else None
         records = host_for(ctx).records(kind)
         if as_json:
@@ -129,12 +204,13 @@ def register(cli: click.Group) -> None:
     @cli.command("describe")
     @click.argument("name")
     @click.option("--json", "as_json", is_flag=True, help="Print the parameters' JSON Schema.")
+    @targets_option
     @click.pass_context
-    def describe_cmd(ctx: click.Context, name: str, as_json: bool) -> None:
+    def describe_cmd(ctx: click.Context, name: str, as_json: bool, target_files: tuple[Path, ...]) -> None:
         """Explain a component: summary, formats or task, and every parameter with type, default and help.
 
-        NAME is a component name, KIND:NAME where a name is used by several kinds (runtime:NAME), or one of
-        the settings tables benchmark, evaluation, resources.
+        NAME is a component name, KIND:NAME where a name is used by several kinds (runtime:NAME), one of
+        the settings tables benchmark, evaluation, resources, or a target profile (TARGET or target:TARGET).
         """
         if name in SETTINGS:
             params = _settings_params(name)
@@ -146,13 +222,27 @@ def register(cli: click.Group) -> None:
                 _print_params(params)
             return
         host = host_for(ctx)
+        from edgeai_core.targetprofiles import get_profile, target_profiles
+
+        if name.partition(":")[0] in TARGET_KINDS:
+            profiles = target_profiles(host, target_files)
+            describe_target(get_profile(profiles, name.partition(":")[2], "NAME"), as_json)
+            return
         if ":" in name:
             kind, _, short = name.partition(":")
             found = [host.get(_kind(kind), short)]
         else:
             found = host.find(name)
         if not found:
-            names = sorted({n for kind_names in host.names().values() for n in kind_names} | set(SETTINGS))
+            profiles = target_profiles(host, target_files)
+            if name in profiles:
+                describe_target(profiles[name], as_json)
+                return
+            names = sorted(
+                {n for kind_names in host.names().values() for n in kind_names}
+                | set(SETTINGS)
+                | set(profiles)
+            )
             raise host.unknown_component("component", name, names)
         if len(found) > 1:
             choices = " or ".join(f"{r.kind}:{name}" for r in found)

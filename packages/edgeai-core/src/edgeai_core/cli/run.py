@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import click
 
-from edgeai_core.cli.info import echo_json, folder_option
+from edgeai_core.cli.info import echo_json, folder_option, targets_option
 from edgeai_core.errors import UsageError
 
 
@@ -106,6 +106,10 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--dry-run", is_flag=True, help="Validate and print the plan; build and run nothing.")
     @click.option("--json", "as_json", is_flag=True, help="Print the plan or the run summary as JSON.")
+    @targets_option
+    @click.option(
+        "--force", is_flag=True, help="Run a model that does not fit the config's [target] profile anyway."
+    )
     @click.pass_context
     def run_cmd(
         ctx: click.Context,
@@ -114,17 +118,22 @@ def register(cli: click.Group) -> None:
         overrides: tuple[str, ...],
         dry_run: bool,
         as_json: bool,
+        target_files: tuple[Path, ...],
+        force: bool,
     ) -> None:
         """Run the pipeline in CONFIG (TOML, JSON or YAML) and write OUTPUT/results.json.
 
         Names, parameters and the format chain are checked before anything is built; converters are inserted
         where the chain needs them. Progress goes to stderr; nothing measured is lost if the run fails.
+        With `[target] profile = "NAME"` the model is checked against that target profile (in planning when
+        the pipeline runs a model file as it is, else once the final artifact is built): one that does not fit
+        stops the run with exit code 2 unless --force.
         """
         from edgeai_core.config import load_config
         from edgeai_core.planner import plan_pipeline
 
         host = host_for(ctx)
-        plan = plan_pipeline(load_config(config, overrides), host)
+        plan = plan_pipeline(load_config(config, overrides), host, target_files=target_files)
         if dry_run:
             from edgeai_core.readiness import check_plan_installed
 
@@ -132,16 +141,31 @@ def register(cli: click.Group) -> None:
             from edgeai_core.inputcheck import check_plan_inputs
 
             inputs = check_plan_inputs(plan)  # names, count, shapes: exit 2 before anything heavy
+            from edgeai_core.fitstage import planning_fit, refusal
+
+            fit = planning_fit(plan, host)  # a model file against [target] profile, as the run checks it
             if as_json:
-                echo_json({**plan.to_json(), **({"inputs": inputs} if inputs else {})})
+                echo_json(
+                    {
+                        **plan.to_json(),
+                        **({"inputs": inputs} if inputs else {}),
+                        **({"fit": fit.to_json()} if fit else {}),
+                    }
+                )
             else:
-                click.echo("\n".join([*plan.describe(), *inputs]))
+                click.echo(
+                    "\n".join([*plan.describe(), *inputs, *([f"fit       {fit.verdict}"] if fit else [])])
+                )
+            if fit is not None and fit.fits is False and not force:
+                raise refusal(fit)
             return
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import Runner
 
         # the runtime runs here, or on the target the config's [target] table names
-        runner = Runner(plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]])
+        runner = Runner(
+            plan, output, host=host, progress=StreamProgress(), command=["edgeai", *sys.argv[1:]], force=force
+        )
         doc = runner.run()
         summary = _summary(doc, runner.output_dir / "results.json")
         if as_json:
