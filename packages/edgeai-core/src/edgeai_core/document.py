@@ -431,3 +431,10 @@ class FidelitySection:
             "inputs": jsonable(self.inputs),
             "steps": [s.to_json() for s in self.steps],
         }
+
+
+# -- validity ----------------------------------------------------------------------------------------------
+
+#: The ``validity`` section (optional; schema 1.3): every check with its threshold, the verdict and reasons.
+from edgeai_core.validity import Check as ValidityCheck  # noqa: E402, F401
+from edgeai_core.validity import Validity  # noqa: E402, F401

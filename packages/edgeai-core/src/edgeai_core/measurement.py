@@ -38,6 +38,7 @@ from edgeai_core.document import (
     Series,
     Step,
     TargetDescription,
+    Validity,
     jsonable,
 )
 from edgeai_core.errors import EdgeaiError
@@ -291,6 +292,12 @@ class RunRecorder:
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
 
+    def set_validity(self, validity: Validity | Mapping[str, Any]) -> None:
+        """The ``validity`` section (:mod:`edgeai_core.validity`), once the benchmark's series are in."""
+        self.document["validity"] = _json(validity)
+        self._event("validity", validity=self.document["validity"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -369,6 +376,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["quality"] = event["quality"]
         elif kind == "fidelity":
             doc["fidelity"] = event["fidelity"]
+        elif kind == "validity":
+            doc["validity"] = event["validity"]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

@@ -19,9 +19,10 @@ import numpy as np
 
 from edgeai_core import tensors
 from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
+from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings
 from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
 from edgeai_core.contracts import ContractError, check_artifact, check_outputs, check_split
+from edgeai_core.control import run_repeated, split_target_times
 from edgeai_core.document import (
     ArtifactStep,
     DatasetStep,
@@ -43,6 +44,7 @@ from edgeai_core.progress import NullProgress, Progress
 from edgeai_core.records import RuntimeRecord
 from edgeai_core.resources import ResourceSampler
 from edgeai_core.targets import Target, Workspace, build, open_target
+from edgeai_core.validity import assess_run
 
 log = logging.getLogger(__name__)
 
@@ -440,6 +442,7 @@ class Runner:
 
         resources_cfg = self.plan.config.resources
         sampler = None
+        result: BenchmarkResult | None = None
         if resources_cfg["enabled"]:
             sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=self._probes())
             sampler.start()
@@ -451,8 +454,12 @@ class Runner:
             )
             if resources_cfg["enabled"]:
                 target.start_stats(resources_cfg["interval_s"])
-            result = run_benchmark(
-                bind, settings, progress=self.progress, on_samples=_sample_sink(recorder, target)
+            result = run_repeated(
+                bind,
+                settings,
+                progress=self.progress,
+                on_samples=_sample_sink(recorder, target),
+                pin=target.pinned,
             )
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
@@ -477,6 +484,8 @@ class Runner:
                 series = target.stop_stats()
                 if series is not None:
                     recorder.set_resources("target", series)
+            if result is not None:
+                recorder.set_validity(assess_run(result, recorder.document, target.timed_on_target))
 
     def _split(self, dataset: Dataset, name: str, io: IOSpec) -> Split:
         """The split, contract-checked, a bare array named after the model's first input."""
@@ -563,9 +572,7 @@ def _sample_sink(recorder: RunRecorder, target: Target) -> Callable[[str, list[i
 def _latency(result: BenchmarkResult, target: Target) -> Latency:
     if not target.timed_on_target:
         return Latency(result)
-    warm = len(result.warmup_ns)
-    timed = target.target_ns()
-    return Latency(result, TargetLatency(timed[:warm], timed[warm : warm + len(result.samples_ns)]))
+    return Latency(result, TargetLatency(*split_target_times(result, target.target_ns())))
 
 
 def _quality_line(quality: dict[str, Any] | None) -> str:

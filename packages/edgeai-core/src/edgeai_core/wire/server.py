@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeai_core.components import Protocol, Stream
+from edgeai_core.control import allowed_cpus
 from edgeai_core.errors import UsageError
 from edgeai_core.records import RuntimeRecord
 from edgeai_core.wire import messages as msg
@@ -186,6 +187,8 @@ class TargetServer:
         self.token = token
         self.limits = limits or ServerLimits()
         self.sample_interval_s = sample_interval_s
+        #: the CPUs a host may pin the runtime to (STATS START): those the operator started the server on
+        self.allowed_cpus = allowed_cpus()
         self.software = _software()
         self._machine: dict[str, Any] | None = None
         self._free = threading.Condition()

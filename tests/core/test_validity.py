@@ -1,0 +1,215 @@
+"""Run validity (edgeai_core.validity) and the benchmark controls (edgeai_core.control): pure checks on
+synthetic samples with exact values, a real benchmark beside CPU burners, affinity and repetitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from edgeai_core import validity
+from edgeai_core.benchmark import BenchmarkSettings
+from edgeai_core.config import parse_config
+from edgeai_core.control import check_affinity, repetition_medians, run_repeated, split_target_times
+from edgeai_core.errors import ParameterError
+from edgeai_core.measurement import load_schema
+from edgeai_core.planner import plan_pipeline
+from edgeai_core.plugins import PluginHost
+from edgeai_core.resources import ResourceSampler
+from edgeai_core.runner import LocalRunner
+
+linux_only = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity needs Linux")
+
+
+def _config(**benchmark: Any) -> dict[str, Any]:
+    return {
+        "name": "validity-run",
+        "seed": 0,
+        "dataset": {"name": "gaussian-blobs", "classes": 4, "features": 8, "samples": 600, "separation": 2.5},
+        "model": {"name": "numpy-mlp", "epochs": 5, "hidden": [16]},
+        "runtime": {"name": "numpy"},
+        "benchmark": {"warmup": 5, "min_count": 60, "min_duration_s": 0.0, **benchmark},
+        "resources": {"interval_s": 0.05},
+    }
+
+
+def _run(host: PluginHost, tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    plan = plan_pipeline(parse_config(config), host)
+    return LocalRunner(plan, tmp_path / "out", host=host, command=["edgeai", "run", "test"]).run()
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = [f"{e.json_path}: {e.message[:200]}" for e in validator.iter_errors(doc)]
+    assert not errors, errors
+
+
+# -- pure checks ---------------------------------------------------------------------------------------------
+
+
+def test_drift_compares_the_medians_of_the_first_and_last_thirds() -> None:
+    samples = [100.0] * 30 + [110.0] * 30 + [125.0] * 30
+    assert validity.drift_percent(samples) == pytest.approx(25.0)
+    assert validity.drift_percent([100.0] * 29) is None  # 9 per third: too few
+    assert validity.drift_percent([100.0] * 90) == 0.0
+
+
+def test_window_spread_and_outliers_have_exact_values() -> None:
+    samples = [100.0] * 50 + [130.0] * 50
+    assert validity.window_medians(samples) == [100.0] * 5 + [130.0] * 5
+    # overall median of 50 x 100 and 50 x 130 is 115: (130 - 100) / 115
+    assert validity.window_spread_percent(samples) == pytest.approx(30 / 115 * 100)
+    spiky = [100.0] * 97 + [301.0, 500.0, 299.0]
+    assert validity.outlier_percent(spiky) == pytest.approx(2.0)  # 301 and 500 are above 3x 100
+    assert validity.spread_percent([100.0, 110.0, 105.0]) == pytest.approx(10 / 105 * 100)
+
+
+def test_a_steady_series_is_clean_and_a_drifting_one_noisy_with_reasons() -> None:
+    steady = validity.assess([1000 + (i % 7) for i in range(300)], None)
+    assert steady.verdict == "clean" and steady.reasons == []
+    assert {c.name for c in steady.checks} == {"drift", "window_spread", "outliers"}
+    assert ("host", "environment", "no resource series (resource sampling off or not reported)") in (
+        steady.unavailable
+    )
+    drifting = validity.assess([1000] * 100 + [1500] * 100 + [2000] * 100, None).to_json()
+    assert drifting["verdict"] == "noisy"
+    drift = next(c for c in drifting["checks"] if c["name"] == "drift")
+    assert drift == {
+        "name": "drift",
+        "side": "samples",
+        "value": 100.0,
+        "threshold": 10.0,
+        "unit": "%",
+        "status": "warn",
+        "what": validity.THRESHOLDS["drift"].what,
+    }
+    assert (
+        "latency drifted by 100% from the first to the last third of the run (limit 10%)"
+        in (drifting["reasons"])
+    )
+
+
+def test_environment_checks_read_the_sampler_series() -> None:
+    series = {
+        "cpu_percent": [None, 100.0, 100.0],
+        "system_cpu_percent": [None, 90.0, 70.0],
+        "system": {"cpu_count": 4, "unavailable": {"steal_percent": "none here"}, "load_avg_1m": [2.0, 6.0]},
+    }
+    checks, missing = validity.environment_checks(series, "target")
+    by_name = {c.name: c for c in checks}
+    assert by_name["other_cpu"].value == pytest.approx(55.0)  # (90 - 25 + 70 - 25) / 2
+    assert by_name["load_per_cpu"].value == 1.5 and by_name["load_per_cpu"].status == "warn"
+    assert missing == {"steal": "none here"}
+    assert by_name["other_cpu"].reason() == (
+        "target: other processes used 55% of the CPUs on average (limit 25%)"
+    )
+
+
+def test_the_sampler_records_system_facts_for_the_checks() -> None:
+    with ResourceSampler(interval_s=0.03) as sampler:
+        time.sleep(0.2)  # a few samples with CPU readings
+    series = sampler.to_json()
+    system = series["system"]
+    assert system["cpu_count"] == os.cpu_count()
+    assert all(len(v) == len(series["t_s"]) for k, v in system.items() if isinstance(v, list))
+    if sys.platform.startswith("linux"):
+        assert system["load_avg_1m"][0] == pytest.approx(os.getloadavg()[0], abs=5.0)
+    checks, _ = validity.environment_checks(series, "host")
+    assert "other_cpu" in {c.name for c in checks}
+
+
+# -- a real benchmark beside CPU burners ---------------------------------------------------------------------
+
+_BURNER = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@pytest.mark.subprocess
+def test_a_run_beside_cpu_burners_is_noisy_and_says_why(core_host: PluginHost, tmp_path: Path) -> None:
+    burners = [subprocess.Popen([sys.executable, "-c", _BURNER]) for _ in range(os.cpu_count() or 1)]
+    try:
+        doc = _run(core_host, tmp_path, _config(min_duration_s=1.5))
+    finally:
+        for proc in burners:
+            proc.kill()
+            proc.wait()
+    _validate(doc)
+    section = doc["validity"]
+    assert section["verdict"] == "noisy"
+    other = next(c for c in section["checks"] if c["name"] == "other_cpu" and c["side"] == "host")
+    assert other["status"] == "warn" and other["value"] > other["threshold"] == 25.0
+    assert any(r.startswith("host: other processes used ") for r in section["reasons"])
+
+
+# -- affinity and repetitions --------------------------------------------------------------------------------
+
+
+def test_affinity_ids_are_checked_against_the_allowed_cpus() -> None:
+    assert check_affinity([1, 0, 1], [0, 1, 2]) == [0, 1]
+    with pytest.raises(ParameterError) as info:
+        check_affinity([0, 7], [0, 1, 2, 4])
+    assert info.value.field == "benchmark.cpu_affinity"
+    assert "CPU 7 is not among the CPUs this process may use (0-2, 4)" in str(info.value)
+    with pytest.raises(ParameterError, match="needs at least one CPU id"):
+        BenchmarkSettings(cpu_affinity=[])
+
+
+@linux_only
+def test_affinity_is_applied_inside_the_timed_call_and_recorded(
+    core_host: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgeai_core.targets import LocalTarget
+
+    seen: set[tuple[int, ...]] = set()
+    bind = LocalTarget.bind
+
+    def spying_bind(self: LocalTarget, inputs: Any) -> Any:
+        call = bind(self, inputs)
+
+        def timed() -> object:
+            seen.add(tuple(sorted(os.sched_getaffinity(0))))
+            return call()
+
+        return timed
+
+    monkeypatch.setattr(LocalTarget, "bind", spying_bind)
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    doc = _run(core_host, tmp_path, _config(cpu_affinity=[cpu]))
+    assert seen == {(cpu,)}
+    assert doc["latency"]["cpu_affinity"] == [cpu]
+    assert doc["latency"]["settings"]["cpu_affinity"] == [cpu]
+    assert os.sched_getaffinity(0) == before  # restored
+    _validate(doc)
+
+
+def test_repeat_keeps_every_sample_and_one_median_per_repetition(
+    core_host: PluginHost, tmp_path: Path
+) -> None:
+    doc = _run(core_host, tmp_path, _config(repeat=3))
+    _validate(doc)
+    latency = doc["latency"]
+    reps = latency["repetitions"]
+    assert reps["count"] == 3 and reps["warmup_counts"] == [5, 5, 5]
+    assert sum(reps["sample_counts"]) == len(latency["samples_ns"]) and min(reps["sample_counts"]) >= 60
+    assert len(reps["medians_ns"]) == 3 and latency["warmup"]["count"] == 15
+    assert reps["spread_percent"] == validity.spread_percent(reps["medians_ns"])
+    assert any(c["name"] == "repeat_spread" for c in doc["validity"]["checks"])
+    on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert on_disk["validity"] == doc["validity"]
+
+
+def test_repetitions_split_a_targets_interleaved_times() -> None:
+    calls = iter(range(1000))
+    settings = BenchmarkSettings(warmup=2, min_count=3, min_duration_s=0.0, max_count=3, repeat=2)
+    result = run_repeated(lambda i: lambda: next(calls), settings)
+    assert result.repetitions == [(2, 3), (2, 3)]
+    timed = list(range(10))  # as the target timed them: w w m m m w w m m m
+    assert split_target_times(result, timed) == ([0, 1, 5, 6], [2, 3, 4, 7, 8, 9])
+    assert len(repetition_medians(result)) == 2
