@@ -187,12 +187,12 @@ def split_target_times(result: BenchmarkResult, timed: Sequence[int]) -> tuple[l
 
 
 def controls_json(result: BenchmarkResult) -> dict[str, Any]:
-    """``latency.cpu_affinity`` and (with repetitions) ``latency.repetitions``."""
+    """``latency.cpu_affinity`` (when pinned) and ``latency.repetitions`` (when repeated)."""
     from edgeai_core.validity import spread_percent
 
-    data: dict[str, Any] = {
-        "cpu_affinity": None if result.cpu_affinity is None else list(result.cpu_affinity)
-    }
+    data: dict[str, Any] = {}
+    if result.cpu_affinity is not None:
+        data["cpu_affinity"] = list(result.cpu_affinity)
     if result.repetitions:
         medians = repetition_medians(result)
         data["repetitions"] = {
