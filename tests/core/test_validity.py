@@ -213,3 +213,40 @@ def test_repetitions_split_a_targets_interleaved_times() -> None:
     timed = list(range(10))  # as the target timed them: w w m m m w w m m m
     assert split_target_times(result, timed) == ([0, 1, 5, 6], [2, 3, 4, 7, 8, 9])
     assert len(repetition_medians(result)) == 2
+
+
+# -- the NVML probe ------------------------------------------------------------------------------------------
+
+
+def _nvml_reason() -> str | None:
+    from edgeai_core.builtins.nvml import NvmlUnavailable, load_nvml
+
+    try:
+        load_nvml().nvmlShutdown()
+    except NvmlUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def test_the_nvml_probe_reads_every_gpu(core_host: PluginHost) -> None:
+    reason = _nvml_reason()
+    if reason is not None:
+        pytest.skip(f"no NVIDIA GPU here: {reason}")
+    probe = core_host.get("probe", "nvml").create({})
+    try:
+        reading = probe.sample()
+    finally:
+        probe.close()
+    assert 0.0 <= reading["gpu0_util_percent"] <= 100.0
+    assert 0.0 < reading["gpu0_memory_used_bytes"] <= reading["gpu0_memory_total_bytes"]
+
+
+def test_an_absent_nvml_probe_is_left_out_with_the_reason(core_host: PluginHost, tmp_path: Path) -> None:
+    reason = _nvml_reason()
+    if reason is None:
+        pytest.skip("NVML works here: the probe is not absent")
+    doc = _run(core_host, tmp_path, _config())
+    host = doc["resources"]["host"]
+    assert host["probes_absent"] == {"nvml": f"NvmlUnavailable: {reason}"}
+    assert host["probes"] == {} and host["probe_errors"] == {}
+    _validate(doc)

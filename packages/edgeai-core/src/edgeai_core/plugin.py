@@ -13,6 +13,7 @@ from edgeai_core.records import (
     CompilerRecord,
     DatasetRecord,
     ModelRecord,
+    ProbeRecord,
     ProtocolRecord,
     RuntimeRecord,
 )
@@ -170,4 +171,16 @@ def edgeai_register_protocols() -> list[ProtocolRecord]:
                 _TOKEN,
             ),
         ),
+    ]
+
+
+@hookimpl
+def edgeai_register_probes() -> list[ProbeRecord]:
+    return [
+        ProbeRecord(
+            name="nvml",
+            summary="NVIDIA GPU utilisation, memory and power through NVML (left out where NVML is absent)",
+            factory="edgeai_core.builtins.nvml:NvmlProbe",
+            install="nvidia-ml-py",
+        )
     ]

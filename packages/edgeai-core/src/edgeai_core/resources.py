@@ -64,6 +64,8 @@ class ResourceSampler:
         self.probes: dict[str, ResourceProbe] = dict(probes or {})
         self.on_sample = on_sample
         self.probe_errors: dict[str, str] = {}
+        #: probes that could not start on this machine, with the reason (recorded as ``probes_absent``)
+        self.probes_absent: dict[str, str] = {}
         self._process = psutil.Process(os.getpid() if pid is None else pid)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -261,6 +263,8 @@ class ResourceSampler:
             "probe_errors": dict(self.probe_errors),
             "summary": summary,
         }
+        if self.probes_absent:
+            data["probes_absent"] = dict(self.probes_absent)
         reader = self._system_reader
         if reader is not None or system_series:
             data["system"] = {

@@ -444,7 +444,9 @@ class Runner:
         sampler = None
         result: BenchmarkResult | None = None
         if resources_cfg["enabled"]:
-            sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=self._probes())
+            probes, absent = self._probes()
+            sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=probes)
+            sampler.probes_absent.update(absent)
             sampler.start()
         try:
             self._stage(
@@ -492,14 +494,16 @@ class Runner:
         record = self.plan.dataset.record if self.plan.dataset is not None else dataset.record
         return check_split(record, name, dataset.split(name)).named(io)
 
-    def _probes(self) -> dict[str, Any]:
-        probes = {}
+    def _probes(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The probes that could start here, and why each other one was left out."""
+        probes, absent = {}, {}
         for record in self.host.records("probe"):
             try:
                 probes[record.name] = record.create({}, context=self._context("probes"))
             except Exception as exc:  # absent hardware is normal
                 log.info("resource probe %s unavailable: %s", record.name, exc)
-        return probes
+                absent[record.name] = f"{type(exc).__name__}: {exc}"
+        return probes, absent
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation
