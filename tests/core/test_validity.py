@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,7 @@ def test_affinity_is_applied_inside_the_timed_call_and_recorded(
     from edgeai_core.targets import LocalTarget
 
     seen: set[tuple[int, ...]] = set()
+    sampler_cpus: set[tuple[int, ...]] = set()
     bind = LocalTarget.bind
 
     def spying_bind(self: LocalTarget, inputs: Any) -> Any:
@@ -174,6 +176,9 @@ def test_affinity_is_applied_inside_the_timed_call_and_recorded(
 
         def timed() -> object:
             seen.add(tuple(sorted(os.sched_getaffinity(0))))
+            for thread in threading.enumerate():
+                if thread.name == "edgeai-resource-sampler" and thread.native_id:
+                    sampler_cpus.add(tuple(sorted(os.sched_getaffinity(thread.native_id))))
             return call()
 
         return timed
@@ -183,6 +188,8 @@ def test_affinity_is_applied_inside_the_timed_call_and_recorded(
     cpu = min(before)
     doc = _run(core_host, tmp_path, _config(cpu_affinity=[cpu]))
     assert seen == {(cpu,)}
+    if len(before) > 1:  # the sampler thread is not pinned: it must not compete with the timed calls
+        assert sampler_cpus and sampler_cpus != {(cpu,)}
     assert doc["latency"]["cpu_affinity"] == [cpu]
     assert doc["latency"]["settings"]["cpu_affinity"] == [cpu]
     assert os.sched_getaffinity(0) == before  # restored
@@ -250,3 +257,79 @@ def test_an_absent_nvml_probe_is_left_out_with_the_reason(core_host: PluginHost,
     assert host["probes_absent"] == {"nvml": f"NvmlUnavailable: {reason}"}
     assert host["probes"] == {} and host["probe_errors"] == {}
     _validate(doc)
+
+
+# -- the target side: affinity through STATS START, the target's own validity checks ---------------------------
+
+
+def _thread_cpus(pid: int) -> dict[str, str]:
+    """``{thread name: Cpus_allowed_list}`` of every thread of process ``pid``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = dict(
+            line.split(":\t", 1) for line in (task / "status").read_text().splitlines() if ":\t" in line
+        )
+        out[f"{fields['Name'].strip()}/{task.name}"] = fields["Cpus_allowed_list"].strip()
+    return out
+
+
+@linux_only
+@pytest.mark.subprocess
+def test_a_host_pins_the_target_within_the_cpus_the_operator_allowed(tmp_path: Path) -> None:
+    import socket
+
+    sys.path.insert(0, str(Path(__file__).parent / "support"))
+    from edgeai_wire_testing import serving
+
+    from edgeai_core.transports.tcp import TcpStream
+    from edgeai_core.wire import messages as msg
+    from edgeai_core.wire.client import Client, TargetError
+    from edgeai_core.wire.framing import ErrorCode
+
+    cpu = min(os.sched_getaffinity(0))
+    with serving(["--protocol", "tcp", "--runtime", "numpy", "--port", "0"], tmp_path / "target") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        client = Client(TcpStream(sock, f"127.0.0.1:{server.port}"), timeout_s=10)
+        try:
+            client.hello()
+            before = _thread_cpus(server.proc.pid)
+            started = client.stats(msg.STATS_START, 0.05, [cpu])
+            assert started["cpu_affinity"] == [cpu]  # read back in the thread that runs inferences
+            pinned = _thread_cpus(server.proc.pid)
+            assert sum(1 for v in pinned.values() if v == str(cpu)) >= 1
+            if len(os.sched_getaffinity(0)) > 1:  # the resource sampler's thread is left unpinned
+                assert sum(1 for v in pinned.values() if v != str(cpu)) == 1
+            stopped = client.stats(msg.STATS_STOP)
+            assert stopped["cpu_affinity"] is None
+            assert stopped["resources"]["system"]["cpu_count"] == os.cpu_count()
+            restored = _thread_cpus(server.proc.pid)
+            assert all(restored[k] == v for k, v in before.items() if k in restored)
+            with pytest.raises(TargetError) as info:
+                client.stats(msg.STATS_START, None, [4000])
+            assert info.value.code == ErrorCode.NOT_ALLOWED
+            assert "cpu_affinity: CPU 4000 is not among the CPUs this process may use" in str(info.value)
+        finally:
+            client.close()
+
+
+@linux_only
+@pytest.mark.subprocess
+def test_a_remote_run_records_the_targets_affinity_and_validity(
+    core_host: PluginHost, tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).parent / "support"))
+    from edgeai_wire_testing import serving
+
+    cpu = min(os.sched_getaffinity(0))
+    with serving(["--protocol", "tcp", "--runtime", "numpy", "--port", "0"], tmp_path / "target") as server:
+        config = _config(cpu_affinity=[cpu], repeat=2)
+        config["target"] = {"protocol": "tcp", "host": "127.0.0.1", "port": server.port, "timeout_s": 10}
+        doc = _run(core_host, tmp_path, config)
+    _validate(doc)
+    latency = doc["latency"]
+    assert latency["cpu_affinity"] == [cpu]
+    assert latency["repetitions"]["count"] == 2
+    assert len(latency["target"]["samples_ns"]) == len(latency["samples_ns"])
+    assert latency["target"]["warmup"]["count"] == latency["warmup"]["count"] == 10
+    sides = {c["side"] for c in doc["validity"]["checks"]}
+    assert {"samples", "host", "target"} <= sides
