@@ -333,3 +333,8 @@ def test_a_remote_run_records_the_targets_affinity_and_validity(
     assert latency["target"]["warmup"]["count"] == latency["warmup"]["count"] == 10
     sides = {c["side"] for c in doc["validity"]["checks"]}
     assert {"samples", "host", "target"} <= sides
+
+
+def test_the_readme_documents_every_threshold() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert validity.threshold_table() in readme

@@ -481,6 +481,15 @@ def assess_run(result: BenchmarkResult, document: Mapping[str, Any], remote: boo
     )
 
 
+def threshold_table() -> str:
+    """:data:`THRESHOLDS` as the Markdown table the README shows (a test keeps the two in step)."""
+    rows = ["| check | what it measures | warns above |", "|---|---|---|"]
+    for t in THRESHOLDS.values():
+        unit = t.unit if t.unit in ("", "%") else f" {t.unit}"
+        rows.append(f"| `{t.name}` | {t.what} | {t.limit:g}{unit} |")
+    return "\n".join(rows)
+
+
 def verdict_line(validity: Mapping[str, Any] | None) -> str | None:
     """One line for a terminal summary: None for a clean run (or none assessed), else the reasons."""
     if not validity or validity.get("verdict") != NOISY:
@@ -507,6 +516,7 @@ __all__ = [
     "outlier_percent",
     "spread_percent",
     "stability_checks",
+    "threshold_table",
     "verdict_line",
     "window_medians",
     "window_spread_percent",
