@@ -333,6 +333,9 @@ def test_a_remote_run_records_the_targets_affinity_and_validity(
     assert latency["target"]["warmup"]["count"] == latency["warmup"]["count"] == 10
     sides = {c["side"] for c in doc["validity"]["checks"]}
     assert {"samples", "host", "target"} <= sides
+    reason = _nvml_reason()
+    if reason is not None:  # the target starts its probes as the host does, and says why one is absent
+        assert doc["resources"]["target"]["probes_absent"] == {"nvml": f"NvmlUnavailable: {reason}"}
 
 
 def test_the_readme_documents_every_threshold() -> None:

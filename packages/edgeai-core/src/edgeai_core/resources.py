@@ -22,7 +22,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -101,6 +101,14 @@ class ResourceSampler:
         self._thread = threading.Thread(target=self._run, name="edgeai-resource-sampler", daemon=True)
         self._thread.start()
         return self
+
+    def close_probes(self) -> None:
+        """Close every probe (after :meth:`stop`; the sampler itself never closes them)."""
+        for name, probe in self.probes.items():
+            try:
+                probe.close()
+            except Exception as error:
+                log.warning("resource probe '%s' failed to close: %s", name, error)
 
     def stop(self) -> dict[str, Any]:
         """Stop the thread, take a final sample and return :meth:`to_json`. Calling it again only returns."""
@@ -273,6 +281,24 @@ class ResourceSampler:
                 **system_series,
             }
         return data
+
+
+def start_probes(
+    records: Iterable[Any], context: Any = None
+) -> tuple[dict[str, ResourceProbe], dict[str, str]]:
+    """Create a probe from each record: ``(probes that started, {name: why each other one is absent})``.
+
+    A probe raises from its constructor when its hardware or library is missing; that is normal, logged at
+    info level and recorded (``probes_absent``), never an error."""
+    probes: dict[str, ResourceProbe] = {}
+    absent: dict[str, str] = {}
+    for record in records:
+        try:
+            probes[record.name] = record.create({}, context=context)
+        except Exception as exc:
+            log.info("resource probe %s unavailable: %s", record.name, exc)
+            absent[record.name] = f"{type(exc).__name__}: {exc}"
+    return probes, absent
 
 
 def _finite(value: float) -> float | None:

@@ -42,7 +42,7 @@ from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
 from edgeai_core.records import RuntimeRecord
-from edgeai_core.resources import ResourceSampler
+from edgeai_core.resources import ResourceSampler, start_probes
 from edgeai_core.targets import Target, Workspace, build, open_target
 from edgeai_core.validity import assess_run
 
@@ -482,6 +482,7 @@ class Runner:
         finally:
             if sampler is not None:
                 recorder.set_resources("host", sampler.stop())
+                sampler.close_probes()
             if resources_cfg["enabled"]:
                 series = target.stop_stats()
                 if series is not None:
@@ -496,14 +497,7 @@ class Runner:
 
     def _probes(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The probes that could start here, and why each other one was left out."""
-        probes, absent = {}, {}
-        for record in self.host.records("probe"):
-            try:
-                probes[record.name] = record.create({}, context=self._context("probes"))
-            except Exception as exc:  # absent hardware is normal
-                log.info("resource probe %s unavailable: %s", record.name, exc)
-                absent[record.name] = f"{type(exc).__name__}: {exc}"
-        return probes, absent
+        return start_probes(self.host.records("probe"), self._context("probes"))
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation

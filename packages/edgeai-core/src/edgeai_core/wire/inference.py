@@ -274,12 +274,15 @@ class StatsReporter:
             if cpus is not None:
                 self._check_cpus(cpus, server.allowed_cpus)
             if self.sampler is not None:
-                resources = self.sampler.stop()
+                resources = self._stop_sampler()
             self._unpin()
-            from edgeai_core.resources import ResourceSampler
+            from edgeai_core.resources import ResourceSampler, start_probes
 
             interval = interval_us / 1e6 if interval_us else server.sample_interval_s
-            self.sampler = ResourceSampler(interval_s=max(interval, msg.MIN_SAMPLE_INTERVAL_S)).start()
+            probes, absent = start_probes(server.probe_records)
+            self.sampler = ResourceSampler(interval_s=max(interval, msg.MIN_SAMPLE_INTERVAL_S), probes=probes)
+            self.sampler.probes_absent.update(absent)
+            self.sampler.start()
             if cpus is not None:  # after the sampler started: its thread stays unpinned
                 from edgeai_core.control import pinned
 
@@ -288,7 +291,7 @@ class StatsReporter:
         elif action == msg.STATS_STOP:
             self._unpin()
             if self.sampler is not None:
-                resources = self.sampler.stop()
+                resources = self._stop_sampler()
                 self.sampler = None
         elif self.sampler is not None:
             resources = self.sampler.to_json()
@@ -332,10 +335,15 @@ class StatsReporter:
         if pinning is not None:
             pinning.__exit__(None, None, None)
 
+    def _stop_sampler(self) -> Any:
+        resources = self.sampler.stop()
+        self.sampler.close_probes()
+        return resources
+
     def close(self) -> None:
         self._unpin()
         if self.sampler is not None:
-            self.sampler.stop()
+            self._stop_sampler()
             self.sampler = None
 
 
