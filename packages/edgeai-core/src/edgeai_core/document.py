@@ -22,6 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeai_core.jsonvalues import attributes
 
+# the ``validity`` section (optional): every check with its threshold, the verdict and its reasons
+from edgeai_core.validity import Check as ValidityCheck  # noqa: F401
+from edgeai_core.validity import Validity  # noqa: F401
+
 if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult
@@ -431,10 +435,3 @@ class FidelitySection:
             "inputs": jsonable(self.inputs),
             "steps": [s.to_json() for s in self.steps],
         }
-
-
-# -- validity ----------------------------------------------------------------------------------------------
-
-#: The ``validity`` section (optional; schema 1.3): every check with its threshold, the verdict and reasons.
-from edgeai_core.validity import Check as ValidityCheck  # noqa: E402, F401
-from edgeai_core.validity import Validity  # noqa: E402, F401

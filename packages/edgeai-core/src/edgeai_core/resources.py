@@ -4,7 +4,7 @@ A :class:`ResourceSampler` runs a daemon thread that reads, every ``interval_s``
 benchmarked process (psutil semantics: 100 = one core fully busy, so multi-threaded runtimes exceed 100),
 its resident memory, the system-wide CPU use (0-100, all cores), what disturbs a measurement (load
 average, steal time, CPU clock, thermal throttling, memory pressure, read by
-:class:`edgeai_core.validity.SystemReader`, under ``system``) and whatever each
+:class:`edgeai_core.systemfacts.SystemReader`, under ``system``) and whatever each
 :class:`~edgeai_core.components.ResourceProbe` returns. CPU percentages are computed from CPU-time deltas
 between the sampler's own readings rather than with ``psutil.cpu_percent``, whose state is shared with
 any other caller in the process.
@@ -29,7 +29,7 @@ from typing import Any
 import psutil
 
 from edgeai_core.components import ResourceProbe
-from edgeai_core.validity import SystemReader
+from edgeai_core.systemfacts import SystemReader
 
 log = logging.getLogger(__name__)
 

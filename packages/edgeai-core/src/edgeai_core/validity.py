@@ -4,9 +4,10 @@ Two kinds of checks decide whether a benchmark's numbers can be trusted:
 
 - **Environment**, from the resource series sampled beside the benchmark (host side, and the target's own
   series for remote runs): CPU used by other processes, load average, CPU steal time, CPU frequency changes,
-  thermal throttling and memory pressure. :class:`SystemReader` reads what the kernel exposes (Linux
-  ``/proc`` and ``/sys``); whatever cannot be read on a platform is listed as unavailable with the reason,
-  never guessed. The :class:`~edgeai_core.resources.ResourceSampler` calls it on every sample.
+  thermal throttling and memory pressure. :class:`edgeai_core.systemfacts.SystemReader` reads what the
+  kernel exposes (Linux ``/proc`` and ``/sys``); whatever cannot be read on a platform is listed as
+  unavailable with the reason, never guessed. The :class:`~edgeai_core.resources.ResourceSampler` calls it on
+  every sample.
 - **Stability** of the samples themselves: drift between the first and last thirds, the spread of the
   medians of consecutive windows, the share of outliers, and (with ``benchmark.repeat``) the spread of the
   repetitions' medians.
@@ -15,15 +16,13 @@ Every check has one threshold, all listed in :data:`THRESHOLDS` (documented in t
 value passes its threshold is ``warn``; any warning makes the run ``noisy``, and each warning adds a reason in
 plain words. :func:`assess` builds the ``validity`` section of results.json.
 
-This module imports the standard library (and psutil, a core dependency) only.
+This module imports the standard library only; :mod:`edgeai_core.systemfacts` reads the kernel's figures.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -142,102 +141,6 @@ MIN_PER_PART = 10
 WINDOWS = 10
 #: Outliers are samples above this multiple of the median.
 OUTLIER_FACTOR = 3.0
-
-_CPU_ROOT = "/sys/devices/system/cpu"
-_PSI_MEMORY = "/proc/pressure/memory"
-
-
-# -- what the kernel reports, sampled beside a benchmark ----------------------------------------------------
-
-
-class SystemReader:
-    """Reads the system facts that disturb a measurement; one :meth:`read` per resource sample.
-
-    Values that cannot be read on this machine are left out of every reading and named, with the reason,
-    in :attr:`unavailable`. Steal is computed from CPU-time deltas between readings (None on the first).
-    """
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._psutil = psutil
-        self.cpu_count = psutil.cpu_count() or 1
-        self.unavailable: dict[str, str] = {}
-        self._last_times: tuple[float, float] | None = None
-        self._freq_files = sorted(glob.glob(f"{_CPU_ROOT}/cpu[0-9]*/cpufreq/scaling_cur_freq"))
-        self._throttle_files = sorted(glob.glob(f"{_CPU_ROOT}/cpu[0-9]*/thermal_throttle/*_throttle_count"))
-        if not hasattr(os, "getloadavg"):
-            self.unavailable["load_avg_1m"] = "os.getloadavg is not available on this platform"
-        if not hasattr(psutil.cpu_times(), "steal"):
-            self.unavailable["steal_percent"] = "the kernel reports no steal time on this platform"
-        if not self._freq_files:
-            self.unavailable["cpu_freq_mhz"] = f"no readable {_CPU_ROOT}/cpu*/cpufreq/scaling_cur_freq"
-        if not self._throttle_files:
-            self.unavailable["thermal_throttle_count"] = (
-                f"no readable {_CPU_ROOT}/cpu*/thermal_throttle/*_throttle_count"
-            )
-        if _read_psi(_PSI_MEMORY) is None:
-            self.unavailable["memory_pressure_percent"] = f"{_PSI_MEMORY} is not readable (no PSI)"
-
-    def read(self) -> dict[str, float | None]:
-        """One reading: every available value (None where this reading has none, e.g. the first steal)."""
-        out: dict[str, float | None] = {}
-        if "load_avg_1m" not in self.unavailable:
-            try:
-                out["load_avg_1m"] = os.getloadavg()[0]
-            except OSError:
-                out["load_avg_1m"] = None
-        if "steal_percent" not in self.unavailable:
-            out["steal_percent"] = self._steal()
-        if "cpu_freq_mhz" not in self.unavailable:
-            freqs = [v for v in (_read_number(p) for p in self._freq_files) if v is not None]
-            out["cpu_freq_mhz"] = sum(freqs) / len(freqs) / 1000.0 if freqs else None
-        if "thermal_throttle_count" not in self.unavailable:
-            counts = [v for v in (_read_number(p) for p in self._throttle_files) if v is not None]
-            out["thermal_throttle_count"] = float(sum(counts)) if counts else None
-        if "memory_pressure_percent" not in self.unavailable:
-            out["memory_pressure_percent"] = _read_psi(_PSI_MEMORY)
-        try:
-            memory = self._psutil.virtual_memory()
-            out["memory_used_percent"] = 100.0 * (1.0 - memory.available / memory.total)
-        except Exception:  # psutil on an exotic platform
-            out["memory_used_percent"] = None
-        return out
-
-    def _steal(self) -> float | None:
-        times = self._psutil.cpu_times()
-        total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
-        steal = float(getattr(times, "steal", 0.0))
-        previous, self._last_times = self._last_times, (total, steal)
-        if previous is None or total <= previous[0]:
-            return None
-        return max(0.0, 100.0 * (steal - previous[1]) / (total - previous[0]))
-
-
-def _read_number(path: str) -> float | None:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return float(handle.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_psi(path: str) -> float | None:
-    """The ``some avg10`` value of a pressure-stall file (percent of the last 10 s), or None."""
-    try:
-        with open(path, encoding="ascii") as handle:
-            first = handle.readline().split()
-    except OSError:
-        return None
-    for part in first[1:]:
-        key, _, value = part.partition("=")
-        if key == "avg10":
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
-
 
 # -- checks ------------------------------------------------------------------------------------------------
 
@@ -505,7 +408,6 @@ __all__ = [
     "THRESHOLDS",
     "WARN",
     "Check",
-    "SystemReader",
     "Threshold",
     "Validity",
     "assess",
