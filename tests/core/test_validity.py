@@ -20,7 +20,7 @@ from edgeai_core.benchmark import BenchmarkSettings
 from edgeai_core.config import parse_config
 from edgeai_core.control import check_affinity, repetition_medians, run_repeated, split_target_times
 from edgeai_core.errors import ParameterError
-from edgeai_core.measurement import load_schema
+from edgeai_core.measurement import PARTIAL_FILE, load_schema, recover_partial
 from edgeai_core.planner import plan_pipeline
 from edgeai_core.plugins import PluginHost
 from edgeai_core.resources import ResourceSampler
@@ -210,6 +210,7 @@ def test_repeat_keeps_every_sample_and_one_median_per_repetition(
     assert any(c["name"] == "repeat_spread" for c in doc["validity"]["checks"])
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
     assert on_disk["validity"] == doc["validity"]
+    assert recover_partial(tmp_path / "out" / PARTIAL_FILE)["validity"] == doc["validity"]
 
 
 def test_repetitions_split_a_targets_interleaved_times() -> None:
