@@ -162,6 +162,14 @@ def test_affinity_ids_are_checked_against_the_allowed_cpus() -> None:
 
 
 @linux_only
+def test_a_local_plan_refuses_cpus_this_machine_does_not_offer(core_host: PluginHost) -> None:
+    with pytest.raises(ParameterError) as info:
+        plan_pipeline(parse_config(_config(cpu_affinity=[4000])), core_host)
+    assert info.value.field == "benchmark.cpu_affinity"
+    assert "CPU 4000 is not among the CPUs this process may use" in str(info.value)
+
+
+@linux_only
 def test_affinity_is_applied_inside_the_timed_call_and_recorded(
     core_host: PluginHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
