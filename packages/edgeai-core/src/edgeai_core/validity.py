@@ -13,7 +13,7 @@ Two kinds of checks decide whether a benchmark's numbers can be trusted:
   repetitions' medians.
 
 Every check has one threshold, all listed in :data:`THRESHOLDS` (documented in the README). A check whose
-value passes its threshold is ``warn``; any warning makes the run ``noisy``, and each warning adds a reason in
+value exceeds its threshold is ``warn``; any warning makes the run ``noisy``, and each warning adds a reason in
 plain words. :func:`assess` builds the ``validity`` section of results.json.
 
 This module imports the standard library only; :mod:`edgeai_core.systemfacts` reads the kernel's figures.

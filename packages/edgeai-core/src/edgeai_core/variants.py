@@ -62,6 +62,7 @@ def result_row(name: str, status: str, doc: Mapping[str, Any] | None, note: str 
         "p99_us": None,
         "size_bytes": None,
         "results": None,
+        "validity": None,
     }
     if doc:
         stats = (doc.get("latency") or {}).get("stats") or {}
