@@ -424,6 +424,11 @@ def test_run_human_summary_line(tmp_path: Path) -> None:
     assert line.startswith(f"results: {tmp_path / 'out' / 'results.json'}")
     assert "median" in line and "accuracy" in line
     assert "- preparing dataset gaussian-blobs" in result.stderr  # progress goes to stderr
+    validity = json.loads((tmp_path / "out" / "results.json").read_text())["validity"]
+    noisy = [e for e in result.stderr.splitlines() if e.startswith("NOISY run: ")]
+    assert noisy == (
+        [f"NOISY run: {'; '.join(validity['reasons'])}"] if validity["verdict"] == "noisy" else []
+    )
 
 
 def test_run_dry_run_prints_the_plan(tmp_path: Path) -> None:
