@@ -31,7 +31,7 @@ CORE_VERSION = edgeai_core.__version__
 SUMMARY_KEYS = {
     "model", "format", "model_component", "runtime", "target", "inputs", "batch", "warmup", "status",
     "results", "count", "mean_ns", "std_ns", "min_ns", "p50_ns", "p90_ns", "p95_ns", "p99_ns", "max_ns",
-    "throughput_per_s", "accuracy",
+    "throughput_per_s", "accuracy", "validity", "validity_reasons",
 }  # fmt: skip
 
 

@@ -140,6 +140,7 @@ def test_plugins_json_structure() -> None:
         ("runtime", "echo"),
         ("protocol", "tcp"),
         ("protocol", "serial"),
+        ("probe", "nvml"),
     }
     assert components[("runtime", "numpy")]["formats"] == ["npz-mlp"]
     assert components[("model", "numpy-mlp")]["format"] == "npz-mlp"
@@ -177,6 +178,7 @@ def test_list_everything() -> None:
         ["runtime", "numpy"],
         ["protocol", "serial"],
         ["protocol", "tcp"],
+        ["probe", "nvml"],
     ]
     assert "task=classification" in rows[0]
     assert "format=sidecar" in rows[1]
@@ -210,6 +212,7 @@ def test_list_json() -> None:
         ("runtime", "numpy"),
         ("protocol", "serial"),
         ("protocol", "tcp"),
+        ("probe", "nvml"),
     ]
     model = records[2]
     assert model["provider"] == "edgeai-core"
@@ -421,6 +424,11 @@ def test_run_human_summary_line(tmp_path: Path) -> None:
     assert line.startswith(f"results: {tmp_path / 'out' / 'results.json'}")
     assert "median" in line and "accuracy" in line
     assert "- preparing dataset gaussian-blobs" in result.stderr  # progress goes to stderr
+    validity = json.loads((tmp_path / "out" / "results.json").read_text())["validity"]
+    noisy = [e for e in result.stderr.splitlines() if e.startswith("NOISY run: ")]
+    assert noisy == (
+        [f"NOISY run: {'; '.join(validity['reasons'])}"] if validity["verdict"] == "noisy" else []
+    )
 
 
 def test_run_dry_run_prints_the_plan(tmp_path: Path) -> None:

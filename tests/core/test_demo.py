@@ -57,6 +57,11 @@ def test_demo_table_list_and_only(core_host: PluginHost, test_plugin: object, tm
     only = runner.invoke(cli, ["demo", "-o", str(tmp_path), "--only", "mlp-float"], obj={"host": core_host})
     assert only.exit_code == 0, only.output
     assert "mlp-float" in only.stdout and "accuracy" in only.stdout.splitlines()[0].lower()
+    assert "validity" in only.stdout.splitlines()[0].lower()
+    verdict = json.loads((tmp_path / "mlp-float" / "results.json").read_text())["validity"]["verdict"]
+    [row] = [line for line in only.stdout.splitlines() if line.startswith("mlp-float")]
+    assert verdict in row.split()
+    assert ("NOISY: mlp-float measured while the machine was busy" in only.stderr) == (verdict == "noisy")
     assert not (tmp_path / "mlp-int8").exists()
     bad = runner.invoke(cli, ["demo", "--only", "mlp-flaot"], obj={"host": core_host})
     assert bad.exit_code == 2 and "did you mean 'mlp-float'" in bad.stderr

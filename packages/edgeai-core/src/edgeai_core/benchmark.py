@@ -79,6 +79,20 @@ BENCHMARK_PARAMS = ParamSet(
             help="stop after this many calls even if min_duration_s has not passed",
         ),
         Param("batch_size", "int", default=1, minimum=1, help="inputs per call, for throughput"),
+        Param(
+            "cpu_affinity",
+            "list[int]",
+            default=None,
+            minimum=0,
+            help="CPU ids the timed runtime is pinned to (on the target for remote runs); default: unpinned",
+        ),
+        Param(
+            "repeat",
+            "int",
+            default=1,
+            minimum=1,
+            help="independent repetitions, each with its own warm-up; results keep every sample",
+        ),
     )
 )
 
@@ -93,6 +107,8 @@ class BenchmarkSettings:
     max_duration_s: float | None = None
     max_count: int | None = None
     batch_size: int = 1
+    cpu_affinity: list[int] | None = None
+    repeat: int = 1
 
     def __post_init__(self) -> None:
         values = _check(self.to_json(), "benchmark")
@@ -112,6 +128,12 @@ def _check(values: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Validate each field against :data:`BENCHMARK_PARAMS`, then the relations between fields."""
     checked = BENCHMARK_PARAMS.validate(values, where)
     prefix = f"{where}." if where else ""
+    if checked["cpu_affinity"] is not None:
+        if not checked["cpu_affinity"]:
+            raise ParameterError(
+                prefix + "cpu_affinity", "needs at least one CPU id (leave it out to run unpinned)"
+            )
+        checked["cpu_affinity"] = sorted(set(checked["cpu_affinity"]))
     max_count, max_duration = checked["max_count"], checked["max_duration_s"]
     if max_count is not None and max_count < checked["min_count"]:
         raise ParameterError(
@@ -137,6 +159,10 @@ class BenchmarkResult:
     samples_ns: list[int]
     stop_reason: str
     wall_s: float
+    #: ``benchmark.repeat`` > 1: (warm-up count, sample count) of each repetition, in order
+    repetitions: list[tuple[int, int]] | None = None
+    #: the CPUs the timed runtime was pinned to (``benchmark.cpu_affinity``), as applied
+    cpu_affinity: list[int] | None = None
 
     def stats(self) -> dict[str, Any]:
         return latency_stats(self.samples_ns)
@@ -159,7 +185,13 @@ class BenchmarkResult:
             "stop_reason": self.stop_reason,
             "wall_s": self.wall_s,
             "throughput_per_s": self.throughput_per_s(),
+            **self._controls_json(),
         }
+
+    def _controls_json(self) -> dict[str, Any]:
+        from edgeai_core.control import controls_json
+
+        return controls_json(self)
 
 
 def run_benchmark(

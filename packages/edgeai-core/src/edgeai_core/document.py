@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeai_core.jsonvalues import attributes
 
+# the ``validity`` section (optional): every check with its threshold, the verdict and its reasons
+from edgeai_core.validity import Check as ValidityCheck  # noqa: F401
+from edgeai_core.validity import Validity  # noqa: F401
+
 if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult

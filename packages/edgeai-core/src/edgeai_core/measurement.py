@@ -38,6 +38,7 @@ from edgeai_core.document import (
     Series,
     Step,
     TargetDescription,
+    Validity,
     jsonable,
 )
 from edgeai_core.errors import EdgeaiError
@@ -335,6 +336,11 @@ class RunRecorder:
         """The ``fit`` section: the model against the config's target profile (:mod:`edgeai_core.fit`)."""
         self.document["fit"] = _json(fit)
         self._event("fit", fit=self.document["fit"])
+
+    def set_validity(self, validity: Validity | Mapping[str, Any]) -> None:
+        """The ``validity`` section (:mod:`edgeai_core.validity`), once the benchmark's series are in."""
+        self.document["validity"] = _json(validity)
+        self._event("validity", validity=self.document["validity"])
         self._sync()
 
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
@@ -417,6 +423,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["fidelity"] = event["fidelity"]
         elif kind in ("target_profile", "fit"):
             doc[kind] = event[kind]
+        elif kind == "validity":
+            doc["validity"] = event["validity"]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

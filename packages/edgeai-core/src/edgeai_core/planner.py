@@ -260,6 +260,10 @@ def plan_pipeline(
 
     benchmark = BenchmarkSettings.from_mapping(config.benchmark, "benchmark").to_json()
     profile = named_profile(host, config.target_profile, config.targets, target_files)
+    if benchmark["cpu_affinity"] is not None and target is None:  # a target checks its own CPUs
+        from edgeai_core.control import allowed_cpus, check_affinity
+
+        check_affinity(benchmark["cpu_affinity"], allowed_cpus())
     return Plan(
         config=config,
         dataset=dataset,

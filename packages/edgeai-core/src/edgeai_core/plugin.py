@@ -15,6 +15,7 @@ from edgeai_core.records import (
     CompilerRecord,
     DatasetRecord,
     ModelRecord,
+    ProbeRecord,
     ProtocolRecord,
     RuntimeRecord,
 )
@@ -184,3 +185,15 @@ def edgeai_register_targets() -> list[TargetProfile]:
     from edgeai_core.hostprofile import measure_host
 
     return [measure_host()]
+
+
+@hookimpl
+def edgeai_register_probes() -> list[ProbeRecord]:
+    return [
+        ProbeRecord(
+            name="nvml",
+            summary="NVIDIA GPU utilisation, memory and power through NVML (left out where NVML is absent)",
+            factory="edgeai_core.builtins.nvml:NvmlProbe",
+            install="nvidia-ml-py",
+        )
+    ]

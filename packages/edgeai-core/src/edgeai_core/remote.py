@@ -12,9 +12,10 @@ measured so far is in ``results.json`` (status ``failed``) and ``results.partial
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -194,9 +195,14 @@ class RemoteRuntime(Runtime):
 
         return call
 
-    def stats(self, action: int = msg.STATS_REPORT, interval_s: float | None = None) -> dict[str, Any]:
+    def stats(
+        self,
+        action: int = msg.STATS_REPORT,
+        interval_s: float | None = None,
+        cpus: Sequence[int] | None = None,
+    ) -> dict[str, Any]:
         client = self._client()
-        result: dict[str, Any] = self._guard(lambda: client.stats(action, interval_s))
+        result: dict[str, Any] = self._guard(lambda: client.stats(action, interval_s, cpus))
         return result
 
     def versions(self) -> dict[str, str]:
@@ -226,6 +232,7 @@ class RemoteTarget(Target):
         super().__init__(plan, workspace)
         self._runtime: RemoteRuntime | None = None
         self._sampling = False
+        self._affinity: list[int] | None = None
 
     @property
     def runtime(self) -> RemoteRuntime:
@@ -292,8 +299,29 @@ class RemoteTarget(Target):
         return versions
 
     def start_stats(self, interval_s: float) -> None:
-        self.runtime.stats(msg.STATS_START, interval_s)
+        cpus = self.plan.benchmark.get("cpu_affinity")
+        report = self.runtime.stats(msg.STATS_START, interval_s, cpus)
         self._sampling = True
+        self._affinity = report.get("cpu_affinity")
+
+    @contextlib.contextmanager
+    def pinned(self, cpus: Sequence[int] | None) -> Iterator[list[int] | None]:
+        """The target pins its runtime for a resource window (STATS START with CPU ids): the one
+        :meth:`start_stats` opened, or one opened here when resource sampling is off."""
+        if cpus is None:
+            yield None
+            return
+        if self._sampling:
+            yield self._affinity
+            return
+        report = self.runtime.stats(msg.STATS_START, None, cpus)
+        try:
+            yield report.get("cpu_affinity")
+        finally:
+            runtime = self._runtime
+            if runtime is not None and runtime.broken is None:
+                with contextlib.suppress(Exception):
+                    runtime.stats(msg.STATS_STOP)
 
     def stop_stats(self) -> Series | None:
         runtime = self._runtime

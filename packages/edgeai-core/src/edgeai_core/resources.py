@@ -2,7 +2,9 @@
 
 A :class:`ResourceSampler` runs a daemon thread that reads, every ``interval_s``: the CPU use of the
 benchmarked process (psutil semantics: 100 = one core fully busy, so multi-threaded runtimes exceed 100),
-its resident memory, the system-wide CPU use (0-100, all cores), and whatever each
+its resident memory, the system-wide CPU use (0-100, all cores), what disturbs a measurement (load
+average, steal time, CPU clock, thermal throttling, memory pressure, read by
+:class:`edgeai_core.systemfacts.SystemReader`, under ``system``) and whatever each
 :class:`~edgeai_core.components.ResourceProbe` returns. CPU percentages are computed from CPU-time deltas
 between the sampler's own readings rather than with ``psutil.cpu_percent``, whose state is shared with
 any other caller in the process.
@@ -20,13 +22,14 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 import psutil
 
 from edgeai_core.components import ResourceProbe
+from edgeai_core.systemfacts import SystemReader
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class ResourceSampler:
         pid: int | None = None,
         *,
         on_sample: Callable[[Sample], None] | None = None,
+        system: bool = True,
     ) -> None:
         if not interval_s > 0:  # also rejects NaN
             raise ValueError(f"sampling interval must be > 0 seconds, got {interval_s!r}")
@@ -60,6 +64,8 @@ class ResourceSampler:
         self.probes: dict[str, ResourceProbe] = dict(probes or {})
         self.on_sample = on_sample
         self.probe_errors: dict[str, str] = {}
+        #: probes that could not start on this machine, with the reason (recorded as ``probes_absent``)
+        self.probes_absent: dict[str, str] = {}
         self._process = psutil.Process(os.getpid() if pid is None else pid)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -76,6 +82,13 @@ class ResourceSampler:
         self._last_sys_times: tuple[float, float] | None = None
         self._process_error_logged = False
         self._callback_error_logged = False
+        self._system_reader: SystemReader | None = None
+        self._system_series: dict[str, list[float | None]] = {}
+        if system:
+            try:
+                self._system_reader = SystemReader()
+            except Exception as error:  # an exotic platform: validity says what it could not check
+                log.warning("resource sampler: system readings unavailable: %s", error)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -88,6 +101,14 @@ class ResourceSampler:
         self._thread = threading.Thread(target=self._run, name="edgeai-resource-sampler", daemon=True)
         self._thread.start()
         return self
+
+    def close_probes(self) -> None:
+        """Close every probe (after :meth:`stop`; the sampler itself never closes them)."""
+        for name, probe in self.probes.items():
+            try:
+                probe.close()
+            except Exception as error:
+                log.warning("resource probe '%s' failed to close: %s", name, error)
 
     def stop(self) -> dict[str, Any]:
         """Stop the thread, take a final sample and return :meth:`to_json`. Calling it again only returns."""
@@ -131,6 +152,7 @@ class ResourceSampler:
         if window is None or window < MIN_CPU_WINDOW_S:
             cpu = system_cpu = None
         probe_values = self._read_probes()
+        system_values = self._read_system_facts()
         sample: Sample = {
             "t_s": now - self._t0,
             "cpu_percent": cpu,
@@ -144,6 +166,8 @@ class ResourceSampler:
             self._cpu.append(cpu)
             self._rss.append(rss)
             self._system_cpu.append(system_cpu)
+            for key, value in system_values.items():
+                self._system_series.setdefault(key, [None] * index).append(value)
             for name, values in probe_values.items():
                 series = self._probe_series[name]
                 for metric, value in values.items():
@@ -190,6 +214,16 @@ class ResourceSampler:
         busy = (total - previous[0]) - (idle - previous[1])
         return min(100.0, max(0.0, 100.0 * float(busy) / float(total - previous[0])))
 
+    def _read_system_facts(self) -> dict[str, float | None]:
+        if self._system_reader is None:
+            return {}
+        try:
+            return {k: None if v is None else _finite(v) for k, v in self._system_reader.read().items()}
+        except Exception as error:
+            log.warning("resource sampler: system readings failed and stop: %s", error)
+            self._system_reader = None
+            return {}
+
     def _read_probes(self) -> dict[str, dict[str, float | None]]:
         readings: dict[str, dict[str, float | None]] = {}
         for name, probe in self.probes.items():
@@ -221,6 +255,8 @@ class ResourceSampler:
                 name: {metric: list(values) for metric, values in metrics.items()}
                 for name, metrics in self._probe_series.items()
             }
+            count = len(self._t_s)
+            system_series = {k: v + [None] * (count - len(v)) for k, v in self._system_series.items()}
         summary: dict[str, Any] = {
             key: _summarize(series[key]) for key in ("cpu_percent", "rss_bytes", "system_cpu_percent")
         }
@@ -228,13 +264,41 @@ class ResourceSampler:
             name: {metric: _summarize(values) for metric, values in metrics.items()}
             for name, metrics in probes.items()
         }
-        return {
+        data = {
             "interval_s": self.interval_s,
             **series,
             "probes": probes,
             "probe_errors": dict(self.probe_errors),
             "summary": summary,
         }
+        if self.probes_absent:
+            data["probes_absent"] = dict(self.probes_absent)
+        reader = self._system_reader
+        if reader is not None or system_series:
+            data["system"] = {
+                "cpu_count": reader.cpu_count if reader is not None else psutil.cpu_count() or 1,
+                "unavailable": dict(reader.unavailable) if reader is not None else {},
+                **system_series,
+            }
+        return data
+
+
+def start_probes(
+    records: Iterable[Any], context: Any = None
+) -> tuple[dict[str, ResourceProbe], dict[str, str]]:
+    """Create a probe from each record: ``(probes that started, {name: why each other one is absent})``.
+
+    A probe raises from its constructor when its hardware or library is missing; that is normal, logged at
+    info level and recorded (``probes_absent``), never an error."""
+    probes: dict[str, ResourceProbe] = {}
+    absent: dict[str, str] = {}
+    for record in records:
+        try:
+            probes[record.name] = record.create({}, context=context)
+        except Exception as exc:
+            log.info("resource probe %s unavailable: %s", record.name, exc)
+            absent[record.name] = f"{type(exc).__name__}: {exc}"
+    return probes, absent
 
 
 def _finite(value: float) -> float | None:

@@ -19,9 +19,10 @@ import numpy as np
 
 from edgeai_core import tensors
 from edgeai_core.artifacts import Artifact, IOSpec
-from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
+from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings
 from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
 from edgeai_core.contracts import ContractError, check_artifact, check_outputs, check_split
+from edgeai_core.control import run_repeated, split_target_times
 from edgeai_core.document import (
     ArtifactStep,
     DatasetStep,
@@ -42,8 +43,9 @@ from edgeai_core.planner import Plan, PlannedComponent
 from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
 from edgeai_core.records import RuntimeRecord
-from edgeai_core.resources import ResourceSampler
+from edgeai_core.resources import ResourceSampler, start_probes
 from edgeai_core.targets import Target, Workspace, build, open_target
+from edgeai_core.validity import assess_run
 
 log = logging.getLogger(__name__)
 
@@ -452,8 +454,11 @@ class Runner:
 
         resources_cfg = self.plan.config.resources
         sampler = None
+        result: BenchmarkResult | None = None
         if resources_cfg["enabled"]:
-            sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=self._probes())
+            probes, absent = self._probes()
+            sampler = ResourceSampler(interval_s=resources_cfg["interval_s"], probes=probes)
+            sampler.probes_absent.update(absent)
             sampler.start()
         try:
             self._stage(
@@ -463,8 +468,12 @@ class Runner:
             )
             if resources_cfg["enabled"]:
                 target.start_stats(resources_cfg["interval_s"])
-            result = run_benchmark(
-                bind, settings, progress=self.progress, on_samples=_sample_sink(recorder, target)
+            result = run_repeated(
+                bind,
+                settings,
+                progress=self.progress,
+                on_samples=_sample_sink(recorder, target),
+                pin=target.pinned,
             )
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
@@ -485,24 +494,22 @@ class Runner:
         finally:
             if sampler is not None:
                 recorder.set_resources("host", sampler.stop())
+                sampler.close_probes()
             if resources_cfg["enabled"]:
                 series = target.stop_stats()
                 if series is not None:
                     recorder.set_resources("target", series)
+            if result is not None:
+                recorder.set_validity(assess_run(result, recorder.document, target.timed_on_target))
 
     def _split(self, dataset: Dataset, name: str, io: IOSpec) -> Split:
         """The split, contract-checked, a bare array named after the model's first input."""
         record = self.plan.dataset.record if self.plan.dataset is not None else dataset.record
         return check_split(record, name, dataset.split(name)).named(io)
 
-    def _probes(self) -> dict[str, Any]:
-        probes = {}
-        for record in self.host.records("probe"):
-            try:
-                probes[record.name] = record.create({}, context=self._context("probes"))
-            except Exception as exc:  # absent hardware is normal
-                log.info("resource probe %s unavailable: %s", record.name, exc)
-        return probes
+    def _probes(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The probes that could start here, and why each other one was left out."""
+        return start_probes(self.host.records("probe"), self._context("probes"))
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
         cfg = self.plan.config.evaluation
@@ -575,9 +582,7 @@ def _sample_sink(recorder: RunRecorder, target: Target) -> Callable[[str, list[i
 def _latency(result: BenchmarkResult, target: Target) -> Latency:
     if not target.timed_on_target:
         return Latency(result)
-    warm = len(result.warmup_ns)
-    timed = target.target_ns()
-    return Latency(result, TargetLatency(timed[:warm], timed[warm : warm + len(result.samples_ns)]))
+    return Latency(result, TargetLatency(*split_target_times(result, target.target_ns())))
 
 
 def _quality_line(quality: dict[str, Any] | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,13 @@ class Target(abc.ABC):
     def target_ns(self) -> Sequence[int]:
         """The target's own inference times so far (when :attr:`timed_on_target`)."""
         return ()
+
+    def pinned(self, cpus: Sequence[int] | None) -> AbstractContextManager[list[int] | None]:
+        """Pin the runtime to ``cpus`` while the benchmark runs (``benchmark.cpu_affinity``); yields the
+        CPUs applied. Here: this process's threads (:func:`edgeai_core.control.pinned`)."""
+        from edgeai_core.control import pinned
+
+        return pinned(cpus)
 
     @abc.abstractmethod
     def close(self) -> None:

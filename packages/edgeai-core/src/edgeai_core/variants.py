@@ -62,11 +62,13 @@ def result_row(name: str, status: str, doc: Mapping[str, Any] | None, note: str 
         "p99_us": None,
         "size_bytes": None,
         "results": None,
+        "validity": None,
     }
     if doc:
         stats = (doc.get("latency") or {}).get("stats") or {}
         quality = doc.get("quality") or {}
         row["accuracy"] = quality.get("accuracy")
+        row["validity"] = (doc.get("validity") or {}).get("verdict")
         row["median_us"] = stats["median"] / 1e3 if "median" in stats else None
         row["p99_us"] = stats["p99"] / 1e3 if "p99" in stats else None
         loads = [s for s in doc.get("steps", []) if s.get("kind") == "runtime-load" and s.get("artifact")]

@@ -100,6 +100,9 @@ def report_cmd(
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
+    for run, verdict in result.validity.items():
+        if verdict == "noisy":  # first: the report's latency numbers for this run are not to be trusted
+            click.echo(f"note: {run} is a noisy run (see its validity banner in the report)", err=True)
     for part, run, reason in result.left_out:
         click.echo(f"note: {run} left out of {part}: {reason}", err=True)
     kind = f"comparison of {len(result.runs)} runs" if result.kind == "comparison" else "report"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from edgeai_core.api import UsageError, slow_build_notes
 from edgeai_report.load import STAGE_ORDER, Run
+from edgeai_report.significance import PairSignificance, significance
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     #: runs much slower than the fastest float run of their model, with what to try (edgeai_core.guidance)
     guidance: list[str] = field(default_factory=list)
+    #: per compared pair: is the difference beyond noise (edgeai_report.significance)
+    significance: list[PairSignificance] = field(default_factory=list)
 
 
 def why_no_latency(run: Run) -> str:
@@ -140,6 +143,7 @@ def analyze(runs: list[Run], baseline: str | None = None) -> Comparison:
             comp.left_out.append(("resource plot", run.name, reason))
     _deltas(comp, baseline)
     comp.guidance = slow_build_notes([(run.name, run.doc) for run in runs])
+    comp.significance = significance(comp)
     return comp
 
 

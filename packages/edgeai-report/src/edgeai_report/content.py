@@ -31,6 +31,7 @@ from edgeai_report.document import (
 from edgeai_report.fit import fit_blocks
 from edgeai_report.load import Latency, Run, Series
 from edgeai_report.plots import PlotFile
+from edgeai_report.trust import significance_notes, significance_table, validity_blocks
 from edgeai_report.units import Unit, fixed, human_size, human_time, signed, size_unit, time_unit
 
 MIB = 1024.0**2
@@ -856,7 +857,7 @@ def fidelity_comparison_table(comp: Comparison) -> Table | None:
 
 
 def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
-    blocks: list[Any] = [*_status_callout(run), run_summary_table(run)]
+    blocks: list[Any] = [*_status_callout(run), *validity_blocks(run), run_summary_table(run)]
     blocks += latency_blocks(run, plots, level)
     blocks += resource_blocks(run, plots, level)
     blocks += quality_blocks(run, plots, level)
@@ -921,6 +922,12 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
     doc.add(Heading(2, "Latency", "latency"))
     latency = latency_comparison_table(comp) if comp.latency_runs else None
     _plot_and_table(doc, plots, "compare-latency", latency, "No run has latency samples.")
+    significant = significance_table(comp)
+    if significant is not None:
+        doc.add(Heading(3, "Beyond noise?", "significance"), significant)
+        notes = significance_notes(comp)
+        if notes is not None:
+            doc.add(notes)
 
     doc.add(Heading(2, "Quality", "quality"))
     if comp.quality_runs:

@@ -49,6 +49,10 @@ class ReportResult:
     runs: list[str]
     left_out: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: per compared pair: latency ratio, interval, test and verdict (edgeai_report.significance)
+    significance: list[dict[str, Any]] = field(default_factory=list)
+    #: per run: its validity verdict (None for documents without one)
+    validity: dict[str, str | None] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,8 @@ class ReportResult:
             ],
             "left_out": [{"part": part, "run": run, "reason": reason} for part, run, reason in self.left_out],
             "notes": self.notes,
+            "validity": self.validity,
+            "significance": self.significance,
         }
 
 
@@ -157,6 +163,8 @@ def render_report(
         runs=[r.name for r in runs],
         left_out=comp.left_out if comp else [],
         notes=comp.notes if comp else [],
+        significance=[p.to_json() for p in comp.significance] if comp else [],
+        validity={r.name: (r.doc.get("validity") or {}).get("verdict") for r in runs},
     )
 
 

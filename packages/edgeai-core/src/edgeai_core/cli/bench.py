@@ -19,6 +19,7 @@ import click
 
 from edgeai_core.cli.info import echo_json
 from edgeai_core.errors import UsageError
+from edgeai_core.validity import verdict_line
 
 #: The columns of ``--csv`` (one row per run) and the keys of the ``--json`` summary's latency part.
 STATS = ("count", "mean", "std", "min", "p50", "p90", "p95", "p99", "max")
@@ -90,6 +91,8 @@ def summary(doc: dict[str, Any], results: Path, facts: dict[str, Any]) -> dict[s
         data[f"{key}_ns"] = stats.get(key)
     data["throughput_per_s"] = latency.get("throughput_per_s")
     data["accuracy"] = quality.get("accuracy")
+    data["validity"] = (doc.get("validity") or {}).get("verdict")
+    data["validity_reasons"] = (doc.get("validity") or {}).get("reasons") or []
     target = latency.get("target")
     if isinstance(target, dict) and target.get("stats"):
         data["target_p50_ns"] = target["stats"].get("p50")
@@ -296,6 +299,9 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json(data)
         elif csv_path != "-":
+            noisy = verdict_line(doc.get("validity"))
+            if noisy is not None:  # first (on stderr): the statistics below are not to be trusted
+                click.echo(noisy, err=True)
             click.echo(text_block(data))
 
 

@@ -126,14 +126,21 @@ def register(cli: click.Group) -> None:
                     _fmt(r["accuracy"], ".4f"),
                     _fmt(r["median_us"], ".1f"),
                     _fmt(r["p99_us"], ".1f"),
+                    r.get("validity") or "-",
                     _fmt(r["size_bytes"] and r["size_bytes"] / 1024, ".1f"),
                     r["note"][:70],
                 ]
                 for r in rows
             ]
-            click.echo(
-                _table(table, ["variant", "status", "accuracy", "median us", "p99 us", "size KiB", "note"])
-            )
+            noisy = [r["variant"] for r in rows if r.get("validity") == "noisy"]
+            if noisy:  # first (on stderr): the latency columns of these rows are not to be trusted
+                click.echo(
+                    f"NOISY: {', '.join(noisy)} measured while the machine was busy or unstable; "
+                    "see validity in their results.json",
+                    err=True,
+                )
+            header = ["variant", "status", "accuracy", "median us", "p99 us", "validity", "size KiB", "note"]
+            click.echo(_table(table, header))
             for note in guidance:
                 click.echo(f"note: {note}")
             click.echo(f"results: {output}/<variant>/results.json; summary: {output / 'summary.json'}")

@@ -11,6 +11,7 @@ import click
 
 from edgeai_core.cli.info import echo_json, folder_option, targets_option
 from edgeai_core.errors import UsageError
+from edgeai_core.validity import verdict_line
 
 
 def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -30,6 +31,8 @@ def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
         "artifact_bytes": (doc["steps"][-1].get("artifact") or {}).get("size_bytes")
         if doc.get("steps")
         else None,
+        "validity": (doc.get("validity") or {}).get("verdict"),
+        "validity_reasons": (doc.get("validity") or {}).get("reasons") or [],
     }
 
 
@@ -179,6 +182,9 @@ def register(cli: click.Group) -> None:
             line += f"  accuracy {summary['accuracy']:.4f}"
         if summary["fidelity_over_tolerance"]:
             line += f"  fidelity over tolerance: {', '.join(summary['fidelity_over_tolerance'])}"
+        noisy = verdict_line(doc.get("validity"))
+        if noisy is not None:  # first (on stderr, stdout keeps its one line): do not trust the numbers
+            click.echo(noisy, err=True)
         click.echo(line)
 
     @cli.command("train", cls=ComponentCommand)

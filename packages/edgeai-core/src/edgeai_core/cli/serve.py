@@ -268,6 +268,7 @@ def register(cli: click.Group) -> None:
                 allow_native_code=allow_native_code,
                 allowed_models=allowed,
                 keep_models=keep_models,
+                probes=host.records("probe"),
             )
             event = server.listen()
             click.echo(json.dumps(event))

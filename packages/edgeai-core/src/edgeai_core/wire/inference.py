@@ -260,6 +260,9 @@ class StatsReporter:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.sampler: Any = None
+        #: the open window's CPU pinning (``control.pinned``), closed with the window
+        self.pinning: Any = None
+        self.cpu_affinity: list[int] | None = None
 
     def on_stats(self, frame: Frame) -> None:
         action, interval_us = msg.decode_stats_request(frame.payload or b"")
@@ -267,15 +270,28 @@ class StatsReporter:
         server = session.server
         resources = None
         if action == msg.STATS_START:
+            cpus = msg.decode_stats_affinity(frame.payload or b"")
+            if cpus is not None:
+                self._check_cpus(cpus, server.allowed_cpus)
             if self.sampler is not None:
-                resources = self.sampler.stop()
-            from edgeai_core.resources import ResourceSampler
+                resources = self._stop_sampler()
+            self._unpin()
+            from edgeai_core.resources import ResourceSampler, start_probes
 
             interval = interval_us / 1e6 if interval_us else server.sample_interval_s
-            self.sampler = ResourceSampler(interval_s=max(interval, msg.MIN_SAMPLE_INTERVAL_S)).start()
+            probes, absent = start_probes(server.probe_records)
+            self.sampler = ResourceSampler(interval_s=max(interval, msg.MIN_SAMPLE_INTERVAL_S), probes=probes)
+            self.sampler.probes_absent.update(absent)
+            self.sampler.start()
+            if cpus is not None:  # after the sampler started: its thread stays unpinned
+                from edgeai_core.control import pinned
+
+                self.pinning = pinned(cpus)
+                self.cpu_affinity = self.pinning.__enter__()
         elif action == msg.STATS_STOP:
+            self._unpin()
             if self.sampler is not None:
-                resources = self.sampler.stop()
+                resources = self._stop_sampler()
                 self.sampler = None
         elif self.sampler is not None:
             resources = self.sampler.to_json()
@@ -300,12 +316,34 @@ class StatsReporter:
             "machine": server.machine(),
             "pid": os.getpid(),
             "resources": resources,
+            "cpu_affinity": self.cpu_affinity,
         }
         session.send(MessageType.STATS, [msg.encode_json(doc)], frame.request_id)
 
+    @staticmethod
+    def _check_cpus(cpus: list[int], allowed: list[int] | None) -> None:
+        from edgeai_core.control import check_affinity
+        from edgeai_core.errors import ParameterError
+
+        try:
+            check_affinity(cpus, allowed, "cpu_affinity")
+        except ParameterError as exc:
+            raise WireError(ErrorCode.NOT_ALLOWED, f"STATS: {exc}") from None
+
+    def _unpin(self) -> None:
+        pinning, self.pinning, self.cpu_affinity = self.pinning, None, None
+        if pinning is not None:
+            pinning.__exit__(None, None, None)
+
+    def _stop_sampler(self) -> Any:
+        resources = self.sampler.stop()
+        self.sampler.close_probes()
+        return resources
+
     def close(self) -> None:
+        self._unpin()
         if self.sampler is not None:
-            self.sampler.stop()
+            self._stop_sampler()
             self.sampler = None
 
 

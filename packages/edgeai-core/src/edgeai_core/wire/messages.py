@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,11 +238,26 @@ MIN_SAMPLE_INTERVAL_S = 0.005
 _STATS_START = struct.Struct("<BxxxI")
 
 
-def encode_stats_request(action: int, interval_s: float | None = None) -> bytes:
-    """STATS request: one action byte; START may add the sampling interval (u32 microseconds)."""
-    if action == STATS_START and interval_s:
-        return _STATS_START.pack(action, min(0xFFFFFFFF, round(interval_s * 1e6)))
+_CPU_ID = struct.Struct("<H")
+
+
+def encode_stats_request(
+    action: int, interval_s: float | None = None, cpus: Sequence[int] | None = None
+) -> bytes:
+    """STATS request: one action byte; START may add the sampling interval (u32 microseconds, 0: the
+    target's) and then the CPU ids (u16 each) to pin the target's runtime to while the window is open."""
+    if action == STATS_START and (interval_s or cpus):
+        head = _STATS_START.pack(action, min(0xFFFFFFFF, round((interval_s or 0) * 1e6)))
+        return head + b"".join(_CPU_ID.pack(c) for c in cpus or ())
     return bytes([action])
+
+
+def decode_stats_affinity(payload: bytes | bytearray | memoryview) -> list[int] | None:
+    """The CPU ids a STATS START asks the target to pin its runtime to (None: leave it unpinned)."""
+    view = memoryview(payload)
+    if len(view) <= _STATS_START.size:
+        return None
+    return [_CPU_ID.unpack_from(view, at)[0] for at in range(_STATS_START.size, len(view), _CPU_ID.size)]
 
 
 def decode_stats_request(payload: bytes | bytearray | memoryview) -> tuple[int, int]:
@@ -254,9 +270,13 @@ def decode_stats_request(payload: bytes | bytearray | memoryview) -> tuple[int, 
         raise WireError(ErrorCode.BAD_PAYLOAD, f"STATS: unknown action {action} (0 report, 1 start, 2 stop)")
     if len(view) == 1:
         return action, 0
-    if len(view) == _STATS_START.size and action == STATS_START and not any(view[1:4]):
+    extra = len(view) - _STATS_START.size
+    if extra >= 0 and extra % _CPU_ID.size == 0 and action == STATS_START and not any(view[1:4]):
         return action, _STATS_START.unpack_from(view)[1]
-    raise WireError(ErrorCode.BAD_PAYLOAD, "STATS: payload must be 1 byte, or 8 for START with an interval")
+    raise WireError(
+        ErrorCode.BAD_PAYLOAD,
+        "STATS: payload must be 1 byte, or 8 for START with an interval (then 2 per CPU id to pin to)",
+    )
 
 
 def encode_u64(value: int) -> bytes:

@@ -26,14 +26,15 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeai_core.components import Protocol, Stream
+from edgeai_core.control import allowed_cpus
 from edgeai_core.errors import UsageError
-from edgeai_core.records import RuntimeRecord
+from edgeai_core.records import Registration, RuntimeRecord
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.connection import Connection
 from edgeai_core.wire.framing import ErrorCode, MessageType
@@ -163,6 +164,7 @@ class TargetServer:
         allow_native_code: bool = False,
         allowed_models: Iterable[str] | None = None,
         keep_models: bool = False,
+        probes: Sequence[Registration] = (),
     ) -> None:
         address = protocol.params.get("host")  # network transports bind an address; a serial line has none
         check_exposure(
@@ -186,6 +188,10 @@ class TargetServer:
         self.token = token
         self.limits = limits or ServerLimits()
         self.sample_interval_s = sample_interval_s
+        #: the CPUs a host may pin the runtime to (STATS START): those the operator started the server on
+        self.allowed_cpus = allowed_cpus()
+        #: resource probes (GPU, power) started with each STATS window, as on a host
+        self.probe_records = tuple(probes)
         self.software = _software()
         self._machine: dict[str, Any] | None = None
         self._free = threading.Condition()
