@@ -133,7 +133,7 @@ def test_steps_write_a_line_each_outside_a_terminal() -> None:
 
 
 def test_interval_zero_writes_every_update() -> None:
-    progress, stream, clock = _progress(interactive=False, interval_s=0.0)
+    progress, stream, _clock = _progress(interactive=False, interval_s=0.0)
     progress.stage("x")
     for i in range(1, 4):
         progress.update(i)
