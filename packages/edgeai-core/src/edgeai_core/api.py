@@ -139,6 +139,12 @@ _EXPORTS: dict[str, str] = {
     "echo_json": "cli.info",
     "text_table": "cli.info",
     "folder_option": "cli.info",
+    "claim_output": "cli.outputs",
+    "explicit_output": "cli.outputs",
+    "force_option": "cli.outputs",
+    "csv_option": "summarycsv",
+    "rows_from_results": "summarycsv",
+    "write_summary_csv": "summarycsv",
     # what grid suites share, whatever the framework
     "grid_models": "gridkit",
     "seeded_input": "gridkit",
@@ -223,12 +229,16 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "check_input_shape",
     "check_plan_inputs",
     "check_plan_installed",
+    "claim_output",
     "condense",
+    "csv_option",
     "dequantize",
     "echo_json",
     "existing_file",
+    "explicit_output",
     "fits_input",
     "folder_option",
+    "force_option",
     "grid_models",
     "hookimpl",
     "hookspec",
@@ -250,6 +260,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "plan_pipeline",
     "quantize",
     "recover_partial",
+    "rows_from_results",
     "run_planned",
     "seeded_input",
     "shape_text",
@@ -265,6 +276,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "training_splits",
     "verify_params",
     "write_json_atomic",
+    "write_summary_csv",
 ]
 
 
@@ -297,6 +309,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     )
     from edgeai_core.cli import host_for
     from edgeai_core.cli.info import echo_json, folder_option, text_table
+    from edgeai_core.cli.outputs import claim_output, explicit_output, force_option
     from edgeai_core.compat_types import (
         BackendSession,
         GridModel,
@@ -370,6 +383,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.summarycsv import csv_option, rows_from_results, write_summary_csv
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import click
 
 from edgeai_core.cli.info import echo_json, folder_option
+from edgeai_core.cli.outputs import claim_output, force_option
 from edgeai_core.errors import UsageError
 
 
@@ -72,7 +73,7 @@ def _positionals(args: list[str], value_options: set[str]) -> list[str]:
                     name not in value_options
                     and name.startswith("--")
                     and not name.startswith("--no-")
-                    and name not in ("--help", "--json")
+                    and name not in ("--help", "--json", "--force")
                 )
             ):
                 skip = True
@@ -105,6 +106,7 @@ def register(cli: click.Group) -> None:
         help="Override a config value, e.g. --set runtime.threads=2 (repeatable).",
     )
     @click.option("--dry-run", is_flag=True, help="Validate and print the plan; build and run nothing.")
+    @force_option
     @click.option("--json", "as_json", is_flag=True, help="Print the plan or the run summary as JSON.")
     @click.pass_context
     def run_cmd(
@@ -113,6 +115,7 @@ def register(cli: click.Group) -> None:
         output: Path,
         overrides: tuple[str, ...],
         dry_run: bool,
+        force: bool,
         as_json: bool,
     ) -> None:
         """Run the pipeline in CONFIG (TOML, JSON or YAML) and write OUTPUT/results.json.
@@ -137,6 +140,7 @@ def register(cli: click.Group) -> None:
             else:
                 click.echo("\n".join([*plan.describe(), *inputs]))
             return
+        claim_output(output, force=force, ctx=ctx)
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import Runner
 
@@ -164,10 +168,18 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation."
     )
+    @force_option
     @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
     @click.pass_context
     def train_cmd(
-        ctx: click.Context, model: str, dataset: str, output: Path, seed: int, as_json: bool, **options: Any
+        ctx: click.Context,
+        model: str,
+        dataset: str,
+        output: Path,
+        seed: int,
+        force: bool,
+        as_json: bool,
+        **options: Any,
     ) -> None:
         """Train MODEL on DATASET and save the checkpoint artifact in OUTPUT.
 
@@ -191,6 +203,7 @@ def register(cli: click.Group) -> None:
             dataset_record.params.from_click(options, "dataset_"), "dataset"
         )
         model_params = model_record.params.validate(model_record.params.from_click(options), "model")
+        claim_output(output, force=force, names=("train.json",), ctx=ctx)
         progress = StreamProgress()
         output.mkdir(parents=True, exist_ok=True)
         context = Context(workdir=output, seed=seed, progress=progress)

@@ -269,6 +269,8 @@ def register(cli: click.Group) -> None:
                 allowed_models=allowed,
                 keep_models=keep_models,
             )
+            # each host's connection and disconnection, with its outcome, goes to stderr
+            logging.getLogger("edgeai_core.wire.connections").setLevel(logging.INFO)
             event = server.listen()
             click.echo(json.dumps(event))
             sys.stdout.flush()
