@@ -18,6 +18,7 @@ import click
 from edgeai_core.api import (
     ConfigError,
     claim_output,
+    complete_component,
     csv_option,
     echo_json,
     explicit_output,
@@ -228,12 +229,14 @@ def _print_suites(listing: list[dict[str, Any]], as_json: bool) -> None:
     "model_name",
     default="digits-cnn",
     show_default=True,
+    shell_complete=complete_component("model"),
     help="The model to train, or a load-only model with its file: --model onnx-file --set model.path=M.",
 )
 @click.option(
     "--dataset",
     "dataset_name",
     default=None,
+    shell_complete=complete_component("dataset"),
     help="Dataset to train on and to evaluate the test split of [default: digits; synthetic for a "
     "load-only model].",
 )

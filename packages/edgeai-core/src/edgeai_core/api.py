@@ -140,10 +140,12 @@ _EXPORTS: dict[str, str] = {
     "text_table": "cli.info",
     "folder_option": "cli.info",
     "claim_output": "cli.outputs",
+    "complete_component": "cli.completion",
     "explicit_output": "cli.outputs",
     "force_option": "cli.outputs",
     "csv_option": "summarycsv",
     "rows_from_results": "summarycsv",
+    "summary_row": "summarycsv",
     "write_summary_csv": "summarycsv",
     # what grid suites share, whatever the framework
     "grid_models": "gridkit",
@@ -230,6 +232,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "check_plan_inputs",
     "check_plan_installed",
     "claim_output",
+    "complete_component",
     "condense",
     "csv_option",
     "dequantize",
@@ -268,6 +271,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "slow_build_notes",
     "split_arrays",
     "step_metadata",
+    "summary_row",
     "text_table",
     "threads_param",
     "top1_accuracy",
@@ -308,6 +312,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         write_json_atomic,
     )
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
     from edgeai_core.cli.info import echo_json, folder_option, text_table
     from edgeai_core.cli.outputs import claim_output, explicit_output, force_option
     from edgeai_core.compat_types import (
@@ -383,7 +388,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
-    from edgeai_core.summarycsv import csv_option, rows_from_results, write_summary_csv
+    from edgeai_core.summarycsv import csv_option, rows_from_results, summary_row, write_summary_csv
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

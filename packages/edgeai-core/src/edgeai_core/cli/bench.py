@@ -149,10 +149,15 @@ def write_csv(path: str, data: dict[str, Any]) -> None:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
 
     @cli.command("bench")
     @click.argument("model_file", metavar="MODEL_FILE", type=click.Path(path_type=Path))
-    @click.option("--runtime", help="Runtime to use (default: the installed one for the file's format).")
+    @click.option(
+        "--runtime",
+        help="Runtime to use (default: the installed one for the file's format).",
+        shell_complete=complete_component("runtime"),
+    )
     @click.option("--threads", type=click.IntRange(min=0), help="The runtime's threads parameter.")
     @click.option("--warmup", type=click.IntRange(min=0), help="Runs before measuring (default 10).")
     @click.option(

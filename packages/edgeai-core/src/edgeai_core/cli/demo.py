@@ -31,6 +31,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_demo_variant
 
     @cli.command("demo")
     @folder_option(
@@ -41,7 +42,13 @@ def register(cli: click.Group) -> None:
         help="Root folder; each variant writes OUTPUT/<variant>/results.json. The default folder is replaced "
         "on each run; a folder given with -o that holds results needs --force.",
     )
-    @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
+    @click.option(
+        "--only",
+        multiple=True,
+        metavar="VARIANT",
+        help="Run only these variants (repeatable).",
+        shell_complete=complete_demo_variant,
+    )
     @click.option("--list", "list_only", is_flag=True, help="List the installed variants and exit.")
     @click.option(
         "--set",

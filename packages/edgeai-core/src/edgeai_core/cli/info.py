@@ -85,6 +85,7 @@ def _settings_params(name: str) -> Any:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_describable, complete_kind
 
     @cli.command("plugins")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -110,7 +111,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"conflict: {conflict}", err=True)
 
     @cli.command("list")
-    @click.argument("kind", required=False)
+    @click.argument("kind", required=False, shell_complete=complete_kind)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_context
     def list_cmd(ctx: click.Context, kind: str | None, as_json: bool) -> None:
@@ -127,7 +128,7 @@ def register(cli: click.Group) -> None:
         click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
 
     @cli.command("describe")
-    @click.argument("name")
+    @click.argument("name", shell_complete=complete_describable)
     @click.option("--json", "as_json", is_flag=True, help="Print the parameters' JSON Schema.")
     @click.pass_context
     def describe_cmd(ctx: click.Context, name: str, as_json: bool) -> None:

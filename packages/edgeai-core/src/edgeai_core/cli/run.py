@@ -11,7 +11,7 @@ import click
 
 from edgeai_core.cli.info import echo_json, folder_option
 from edgeai_core.cli.outputs import claim_output, force_option
-from edgeai_core.errors import UsageError
+from edgeai_core.errors import EdgeaiError, UsageError
 
 
 def _summary(doc: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -49,11 +49,15 @@ class ComponentCommand(click.Command):
         positional = _positionals(args, self.value_options)
         host = host_for(ctx)
         extra: list[click.Parameter] = []
-        if positional:
-            record = host.get("model", positional[0], where="MODEL")
-            extra += _options(record.params, "")
-            if len(positional) > 1:
-                extra += _options(host.get("dataset", positional[1], where="DATASET").params, "dataset_")
+        try:
+            if positional:
+                record = host.get("model", positional[0], where="MODEL")
+                extra += _options(record.params, "")
+                if len(positional) > 1:
+                    extra += _options(host.get("dataset", positional[1], where="DATASET").params, "dataset_")
+        except EdgeaiError:
+            if not ctx.resilient_parsing:  # shell completion parses half-typed names: complete what it can
+                raise
         self.params = [p for p in self.params if not getattr(p, "_edgeai_dynamic", False)] + extra
         return super().parse_args(ctx, args)
 
@@ -92,6 +96,7 @@ def _options(params: Any, prefix: str) -> list[click.Parameter]:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
 
     @cli.command("run")
     @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
@@ -162,8 +167,8 @@ def register(cli: click.Group) -> None:
         click.echo(line)
 
     @cli.command("train", cls=ComponentCommand)
-    @click.argument("model")
-    @click.argument("dataset")
+    @click.argument("model", shell_complete=complete_component("model"))
+    @click.argument("dataset", shell_complete=complete_component("dataset"))
     @folder_option("-o", "--output", required=True, help="Folder for the checkpoint artifact and train.json.")
     @click.option(
         "--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation."
