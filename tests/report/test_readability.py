@@ -84,3 +84,24 @@ def test_text_colour_by_cell_value() -> None:
     assert text_color((0.0, 0.0, 0.0)) == LIGHT_TEXT and text_color((1.0, 1.0, 1.0, 1.0)) == DARK_TEXT
     assert relative_luminance((1.0, 1.0, 1.0)) == pytest.approx(1.0)
     assert relative_luminance((0.0, 0.0, 0.0)) == 0.0
+
+
+def test_the_interrupted_sentence_has_no_stray_period() -> None:
+    from edgeai_report.content import interrupted_text
+
+    tail = "The data below is what was recorded before it stopped, and is partial."
+    assert interrupted_text("") == tail  # Ctrl-C records no message
+    assert interrupted_text(None) == tail
+    assert interrupted_text("the target went away.") == f"The target went away. {tail}"
+    assert interrupted_text("KeyboardInterrupt") == f"KeyboardInterrupt. {tail}"
+
+
+def test_rendered_reports_label_memory_as_process_rss(comparison_report: object) -> None:
+    files = comparison_report.files  # type: ignore[attr-defined]
+    markdown = files["md"].read_text(encoding="utf-8")
+    assert "** ." not in markdown and "**Run interrupted in stage benchmark (inferred" in markdown
+    assert "process RSS max (MiB)" in markdown and "| RSS max" not in markdown
+    assert "not the memory of the model alone" in markdown
+    assert "| machine memory (total) |" in markdown
+    html = files["html"].read_text(encoding="utf-8")
+    assert html.count('<details class="section"') >= 9 + 7

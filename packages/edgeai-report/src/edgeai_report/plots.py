@@ -284,7 +284,7 @@ def resources(sides: Sequence[tuple[str, dict[str, Any]]], base: Path, key: str,
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False, gridspec_kw={"hspace": 0.18})[:, 0]
     metrics: list[tuple[str, str, float]] = [
         ("cpu_percent", "process CPU (%)", 1.0),
-        ("rss_bytes", "RSS (MiB)", 1024.0**2),
+        ("rss_bytes", "process RSS (MiB)", 1024.0**2),
     ]
     metrics += [(name, name, 1.0) for name in probe_names]
     for ax, (metric, ylabel, scale) in zip(axes, metrics, strict=True):
@@ -322,7 +322,10 @@ def resources(sides: Sequence[tuple[str, dict[str, Any]]], base: Path, key: str,
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     axes[0].set_title(title)
     axes[-1].set_xlabel("time since the benchmark started (s)")
-    caption = "Resource use sampled during the benchmark (dotted: the whole system's CPU)."
+    caption = (
+        "Resource use sampled during the benchmark (dotted: the whole system's CPU; process RSS: resident "
+        "memory of the whole process, not of the model alone)."
+    )
     return _save(fig, base, key, caption, f"{title}: CPU and memory over time")
 
 
@@ -668,11 +671,14 @@ def compare_resources(
             if np.isfinite(y).any():
                 ax.plot(t[: len(y)], y, color=color, linestyle=style, linewidth=1.1, label=_short(label, 34))
     cpu_ax.set_ylabel("process CPU (%)")
-    rss_ax.set_ylabel("RSS (MiB)")
+    rss_ax.set_ylabel("process RSS (MiB)")
     rss_ax.set_xlabel("time since the benchmark started (s)")
     cpu_ax.set_title(title)
     cpu_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
-    caption = "Process CPU and memory of every run during its benchmark (dashed: the target side)."
+    caption = (
+        "Process CPU and memory (resident set size, the whole process: runtime, framework and model) of every "
+        "run during its benchmark (dashed: the target side)."
+    )
     return _save(fig, base, key, caption, f"{title}: CPU and memory of every run over time")
 
 
