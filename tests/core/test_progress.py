@@ -252,3 +252,18 @@ def test_train_writes_per_epoch_lines_to_a_piped_stderr(
     assert [line.split("  epoch ")[1].split(" ")[0] for line in epochs] == ["1", "2", "3", "4"]
     assert epochs[0].startswith("   25%  1/4  ") and epochs[-1].startswith("  100%  4/4  ")
     assert "\r" not in run.stderr
+
+
+def test_every_epoch_of_a_trainer_is_a_step() -> None:
+    from edgeai_core.training import EpochBook, TrainSettings
+
+    steps: list[tuple[float, float | None, str]] = []
+
+    class Steps(Progress):
+        def step(self, done: float, total: float | None = None, detail: str = "") -> None:
+            steps.append((done, total, detail))
+
+    book = EpochBook(TrainSettings(epochs=2, batch_size=8, learning_rate=0.1), Steps())
+    book.epoch_end(1, 0.5, 0.75, 0.1, lambda: None)
+    book.epoch_end(2, 0.25, None, 0.1, lambda: None)
+    assert steps == [(1, 2, "epoch 1 loss 0.5000 val_acc 0.7500"), (2, 2, "epoch 2 loss 0.2500 val_acc n/a")]
