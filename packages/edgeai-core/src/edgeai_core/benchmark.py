@@ -254,9 +254,7 @@ def _run_phase(
             max_count=max_count,
             max_duration_s=None if max_ns is None else max_ns / 1e9,
         )
-        progress.update(
-            count, total, f"{detail}: {count} samples, {elapsed_ns / 1e9:.1f} s (at least {wanted})"
-        )
+        progress.update(count, total, f"{detail}: {elapsed_ns / 1e9:.1f} s (at least {wanted})")
 
     start = clock()
     next_flush = start + flush_ns

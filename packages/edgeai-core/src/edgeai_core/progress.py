@@ -257,8 +257,7 @@ class StreamProgress(Progress):
         text = "  ".join(parts)
         if bar and total:
             fraction = max(0.0, min(1.0, done / total))
-            room = self.columns() - 1 - len(text) - 5  # two spaces of indent, brackets, a space
-            width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, room))
+            width = max(MIN_BAR_WIDTH, min(BAR_WIDTH, (self.columns() - 1) // 4))  # the detail is what is cut
             filled = int(fraction * width)
             text = f"[{'#' * filled}{'.' * (width - filled)}] {text}"
         return "  " + text
