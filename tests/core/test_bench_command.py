@@ -139,8 +139,14 @@ def test_default_folders_are_fresh_and_an_existing_results_file_is_never_overwri
     before = (out / "results.json").read_bytes()
     again = invoke("bench", str(mlp), *FAST, "-o", str(out))
     assert again.exit_code == 2
-    assert one_error(again) == f"-o: {out} already holds results.json; give a new folder"
+    assert one_error(again) == (
+        f"-o: {out} already holds results (results.json); pass --force to replace them, or give another folder"
+    )
     assert (out / "results.json").read_bytes() == before
+    forced = invoke("bench", str(mlp), *FAST, "-o", str(out), "--force", "--json")
+    assert forced.exit_code == 0, forced.stderr
+    assert json.loads(forced.stdout)["results"] == str(out / "results.json")
+    assert (out / "results.json").read_bytes() != before
 
 
 def test_labelled_npz_inputs_are_benchmarked_and_evaluated(mlp: Path) -> None:

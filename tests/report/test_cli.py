@@ -134,3 +134,37 @@ def test_a_failing_report_does_not_fail_the_demo(
     result = ok(host, "demo", "-o", str(tmp_path), "--only", "mlp-float", *benchmark, "--json")
     assert json.loads(result.stdout)["reports"] == []
     assert "plugin 'report' failed in edgeai_demo_finished: RuntimeError: disk full" in result.stderr
+
+
+def test_report_csv_has_one_row_per_run(host: PluginHost, tmp_path: Path, rt: SimpleNamespace) -> None:
+    import csv
+    import io
+
+    from edgeai_core.summarycsv import CSV_COLUMNS
+
+    names = ["onnxruntime-float", "blobs-mlp-int8-killed"]
+    files = [str(rt.fixture_path(name)) for name in names]
+    result = ok(host, "report", *files, "-o", str(tmp_path / "r"), "--format", "md", "--csv", "-")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))  # stdout holds the CSV only
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [r["road"] for r in rows] == names
+    doc = rt.load_fixture("onnxruntime-float")
+    stats = doc["latency"]["stats"]
+    assert rows[0]["status"] == "complete" and float(rows[0]["accuracy"]) == doc["quality"]["accuracy"]
+    assert [float(rows[0][f"p{q}_ns"]) for q in (50, 99)] == [stats["p50"], stats["p99"]]
+    assert int(rows[0]["count"]) == stats["count"]
+    assert rows[1]["status"] == "interrupted"
+    assert (tmp_path / "r" / "report.md").is_file()
+    to_file = ok(
+        host,
+        "report",
+        *files,
+        "-o",
+        str(tmp_path / "r2"),
+        "--format",
+        "md",
+        "--csv",
+        str(tmp_path / "runs.csv"),
+    )
+    assert "report.md" in to_file.stdout
+    assert [r["road"] for r in csv.DictReader((tmp_path / "runs.csv").open())] == names

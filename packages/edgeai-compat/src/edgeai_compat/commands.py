@@ -15,7 +15,20 @@ from typing import Any, TypeVar
 
 import click
 
-from edgeai_core.api import ConfigError, echo_json, folder_option, host_for, text_table
+from edgeai_core.api import (
+    ConfigError,
+    claim_output,
+    complete_component,
+    csv_option,
+    echo_json,
+    explicit_output,
+    folder_option,
+    force_option,
+    host_for,
+    rows_from_results,
+    text_table,
+    write_summary_csv,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,16 +229,22 @@ def _print_suites(listing: list[dict[str, Any]], as_json: bool) -> None:
     "model_name",
     default="digits-cnn",
     show_default=True,
+    shell_complete=complete_component("model"),
     help="The model to train, or a load-only model with its file: --model onnx-file --set model.path=M.",
 )
 @click.option(
     "--dataset",
     "dataset_name",
     default=None,
+    shell_complete=complete_component("dataset"),
     help="Dataset to train on and to evaluate the test split of [default: digits; synthetic for a "
     "load-only model].",
 )
-@_output_option("build/matrix", "Folder for matrix.json/.md/.rst and one results folder per combination.")
+@_output_option(
+    "build/matrix",
+    "Folder for matrix.json/.md/.rst and one results folder per combination. The default folder is replaced "
+    "on each run; a folder given with -o that holds results needs --force.",
+)
 @click.option(
     "--max-steps",
     type=click.IntRange(0, 2),
@@ -246,6 +265,8 @@ def _print_suites(listing: list[dict[str, Any]], as_json: bool) -> None:
     "--set model.epochs=10.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of splits, training and inputs.")
+@force_option
+@csv_option("combination")
 @_listing_options(
     "Plan the combinations and list them, then exit.", "Print matrix.json instead of the table."
 )
@@ -260,6 +281,8 @@ def matrix_cmd(
     only: tuple[str, ...],
     overrides: tuple[str, ...],
     seed: int,
+    force: bool,
+    csv_path: str | None,
     list_only: bool,
     as_json: bool,
 ) -> None:
@@ -290,6 +313,10 @@ def matrix_cmd(
             f"{len(rejected)} combinations are not allowed by the installed plugins (--list --json says why)"
         )
         return
+    if explicit_output(ctx):
+        claim_output(
+            output, force=force, names=("matrix.json", "results.json", "results.partial.jsonl"), nested=True
+        )
     document = run_matrix(
         host,
         output,
@@ -300,8 +327,18 @@ def matrix_cmd(
         progress=_progress(as_json),
         command=["edgeai", *sys.argv[1:]],
     )
+    if csv_path is not None:
+        write_summary_csv(
+            csv_path,
+            rows_from_results(
+                (r["combination"], output / r["results"] if r["results"] else None, r["status"])
+                for r in document["combinations"]
+            ),
+        )
     if as_json:
         echo_json(document)
+        return
+    if csv_path == "-":
         return
     rows = [
         [

@@ -143,6 +143,14 @@ _EXPORTS: dict[str, str] = {
     "echo_json": "cli.info",
     "text_table": "cli.info",
     "folder_option": "cli.info",
+    "claim_output": "cli.outputs",
+    "complete_component": "cli.completion",
+    "explicit_output": "cli.outputs",
+    "force_option": "cli.outputs",
+    "csv_option": "summarycsv",
+    "rows_from_results": "summarycsv",
+    "summary_row": "summarycsv",
+    "write_summary_csv": "summarycsv",
     # what grid suites share, whatever the framework
     "grid_models": "gridkit",
     "seeded_input": "gridkit",
@@ -229,12 +237,17 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "check_input_shape",
     "check_plan_inputs",
     "check_plan_installed",
+    "claim_output",
+    "complete_component",
     "condense",
+    "csv_option",
     "dequantize",
     "echo_json",
     "existing_file",
+    "explicit_output",
     "fits_input",
     "folder_option",
+    "force_option",
     "grid_models",
     "hookimpl",
     "hookspec",
@@ -258,6 +271,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "quantize",
     "read_target_text",
     "recover_partial",
+    "rows_from_results",
     "run_planned",
     "seeded_input",
     "shape_text",
@@ -265,6 +279,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "slow_build_notes",
     "split_arrays",
     "step_metadata",
+    "summary_row",
     "text_table",
     "threads_param",
     "top1_accuracy",
@@ -273,6 +288,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "training_splits",
     "verify_params",
     "write_json_atomic",
+    "write_summary_csv",
 ]
 
 
@@ -304,7 +320,9 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         write_json_atomic,
     )
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
     from edgeai_core.cli.info import echo_json, folder_option, text_table
+    from edgeai_core.cli.outputs import claim_output, explicit_output, force_option
     from edgeai_core.compat_types import (
         BackendSession,
         GridModel,
@@ -378,6 +396,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.summarycsv import csv_option, rows_from_results, summary_row, write_summary_csv
     from edgeai_core.targetprofiles import TargetFileError as TargetFileError
     from edgeai_core.targetprofiles import TargetProfile as TargetProfile
     from edgeai_core.targetprofiles import load_target_file as load_target_file

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgeai_core.errors import ParameterError
 from edgeai_core.params import Param, ParamSet
-from edgeai_core.progress import Progress
+from edgeai_core.progress import Progress, progress_total
 from edgeai_core.stats import latency_stats
 
 log = logging.getLogger(__name__)
@@ -271,6 +271,23 @@ def _run_phase(
             on_samples(phase, chunk)
 
     detail = "warm-up" if phase == WARMUP else "measuring"
+    wanted = f"{min_count} samples" + (f", {min_ns / 1e9:g} s" if min_ns else "")
+
+    def report(count: int, elapsed_ns: int) -> None:
+        # done/total follow both stopping rules (progress.stopping_fraction): never 100 % while either
+        # minimum is still running, and the ETA is that of the rule that binds
+        if progress is None:
+            return
+        total = progress_total(
+            count,
+            elapsed_ns / 1e9,
+            min_count=min_count,
+            min_duration_s=min_ns / 1e9,
+            max_count=max_count,
+            max_duration_s=None if max_ns is None else max_ns / 1e9,
+        )
+        progress.update(count, total, f"{detail}: {elapsed_ns / 1e9:.1f} s (at least {wanted})")
+
     start = clock()
     next_flush = start + flush_ns
     next_progress = start + progress_ns
@@ -302,7 +319,7 @@ def _run_phase(
                     next_flush = t1 + flush_ns
                     flush_at = i + FLUSH_MAX_SAMPLES
                 if progress is not None and t1 >= next_progress:
-                    progress.update(i, min_count, f"{detail}: {i} samples, {elapsed / 1e9:.1f} s")
+                    report(i, elapsed)
                     next_progress = t1 + progress_ns
                 next_tick = min(next_flush, next_progress)
     except BaseException:
@@ -312,6 +329,5 @@ def _run_phase(
             log.exception("could not hand out the %d %s samples taken before a failure", i - flushed, phase)
         raise
     flush()
-    if progress is not None:
-        progress.update(i, min_count, f"{detail}: {i} samples, {(t1 - start) / 1e9:.1f} s")
+    report(i, t1 - start)
     return reason, t1 - start

@@ -59,6 +59,15 @@ class RunFailed(EdgeaiError):
         self.exit_code = getattr(cause, "exit_code", 1)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped the run; ``results`` is its results.json (status ``interrupted``), which holds
+    what was measured so far. Still a KeyboardInterrupt, so whoever stops on Ctrl-C still does."""
+
+    def __init__(self, results: Path) -> None:
+        super().__init__(f"interrupted; partial results in {results}")
+        self.results = results
+
+
 def _kept(recorder: RunRecorder, lost: OutputWriteError) -> str:
     """Where the measurements are when results.json itself could not be written."""
     if recorder.partial_error is None:
@@ -240,6 +249,8 @@ class Runner:
                 raise RunFailed(f"{self._failure(exc)}; {_kept(recorder, lost)}", None, exc) from exc
             if isinstance(exc, Exception):
                 raise RunFailed(self._failure(exc), path, exc) from exc
+            if isinstance(exc, KeyboardInterrupt):
+                raise RunInterrupted(path) from exc
             raise
         try:
             recorder.finish("complete")

@@ -168,7 +168,7 @@ class EpochBook:
         self.history.append({"epoch": epoch, **row})
         self.write(epoch, row)
         shown = "n/a" if validation_accuracy is None else f"{validation_accuracy:.4f}"
-        self.progress.update(epoch, self.settings.epochs, f"epoch {epoch} loss {loss:.4f} val_acc {shown}")
+        self.progress.step(epoch, self.settings.epochs, f"epoch {epoch} loss {loss:.4f} val_acc {shown}")
 
     def stop(self) -> None:
         """The epochs are done: the training time ends here (restoring weights and testing are not part of it)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from edgeai_core.api import UsageError, folder_option
+from edgeai_core.api import UsageError, csv_option, folder_option
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -65,6 +65,7 @@ def _names(value: str | None) -> list[str] | None:
     help="Processes drawing plots (default: automatic, up to 4).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the written files and plots as JSON.")
+@csv_option("run")
 def report_cmd(
     results: tuple[Path, ...],
     output: Path,
@@ -76,6 +77,7 @@ def report_cmd(
     baseline: str | None,
     jobs: int | None,
     as_json: bool,
+    csv_path: str | None,
 ) -> None:
     """Render plots and a report from RESULTS (results.json files or run folders).
 
@@ -97,12 +99,16 @@ def report_cmd(
         baseline=baseline,
         jobs=jobs,
     )
+    if csv_path is not None:
+        _write_csv(csv_path, list(results), _names(names))
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
         return
     for run, verdict in result.validity.items():
         if verdict == "noisy":  # first: the report's latency numbers for this run are not to be trusted
             click.echo(f"note: {run} is a noisy run (see its validity banner in the report)", err=True)
+    if csv_path == "-":
+        return
     for part, run, reason in result.left_out:
         click.echo(f"note: {run} left out of {part}: {reason}", err=True)
     kind = f"comparison of {len(result.runs)} runs" if result.kind == "comparison" else "report"
@@ -113,3 +119,12 @@ def report_cmd(
         click.echo(f"{fmt}: {path}")
     if "html" in result.files:
         click.echo(f"open {result.files['html'].resolve().as_uri()}")
+
+
+def _write_csv(path: str, results: list[Path], names: list[str] | None) -> None:
+    """One row per run (``edgeai_core.summarycsv``), the road being the run's display name."""
+    from edgeai_core.api import summary_row, write_summary_csv
+    from edgeai_report.load import load_runs
+
+    runs = load_runs(results, names)
+    write_summary_csv(path, [summary_row(run.name, run.doc, run.path) for run in runs])

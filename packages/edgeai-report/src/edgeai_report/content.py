@@ -332,14 +332,18 @@ def resource_row(series: Series) -> list[str]:
     ]
 
 
+RSS_NOTE = (
+    "Process RSS is the resident memory of the whole process (Python, the framework, the runtime and the "
+    "model together), not the memory of the model alone."
+)
 RESOURCE_HEADER = [
     "samples",
     "interval (s)",
     "process CPU mean (%)",
     "process CPU max (%)",
     "system CPU mean (%)",
-    "RSS mean (MiB)",
-    "RSS max (MiB)",
+    "process RSS mean (MiB)",
+    "process RSS max (MiB)",
 ]
 CLASSIFICATION_METRICS = (
     ("accuracy", "accuracy"),
@@ -348,6 +352,14 @@ CLASSIFICATION_METRICS = (
     ("mean_sensitivity", "mean sensitivity"),
     ("g_mean", "G-mean"),
 )
+
+
+def interrupted_text(message: Any) -> str:
+    """The sentence under "Run interrupted": the recorded reason (Ctrl-C records none) as a sentence of its
+    own, then what the data below is."""
+    reason = str(message or "").strip().rstrip(".").strip()
+    lead = f"{reason[:1].upper()}{reason[1:]}. " if reason else ""
+    return f"{lead}The data below is what was recorded before it stopped, and is partial."
 
 
 def _status_callout(run: Run) -> list[Callout]:
@@ -373,13 +385,7 @@ def _status_callout(run: Run) -> list[Callout]:
             Callout(
                 "warning",
                 f"Run interrupted in stage {run.failed_stage}.",
-                [
-                    (
-                        "text",
-                        f"{error.get('message', 'the run did not finish')}. The data below is what was recorded "
-                        "before it stopped, and is partial.",
-                    ),
-                ],
+                [("text", interrupted_text(error.get("message")))],
             )
         )
     elif run.status == "running":
@@ -536,6 +542,7 @@ def resource_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[An
             [False] + [True] * len(RESOURCE_HEADER),
         )
     )
+    blocks.append(Paragraph(text(RSS_NOTE)))
     probe_rows = []
     for label, series in sides:
         for name, values in series.probes.items():
@@ -708,7 +715,7 @@ def provenance_blocks(run: Run, level: int) -> list[Any]:
         ["python", f"{python.get('implementation', '')} {python.get('version', '')}".strip() or "-"],
         ["operating system", _machine(prov)],
         ["CPU", _cpu(prov)],
-        ["memory", human_size(memory) if isinstance(memory, (int, float)) else "-"],
+        ["machine memory (total)", human_size(memory) if isinstance(memory, (int, float)) else "-"],
         ["hostname", str(prov.get("hostname", "-"))],
         ["seed", str(prov.get("seed", "-"))],
         ["started", str(prov.get("started_at", "-"))],
@@ -957,7 +964,7 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
 
     doc.add(Heading(2, "Runs in detail", "details"))
     for run in runs:
-        doc.add(Heading(3, run.name, run.slug))
+        doc.add(Heading(3, run.name, run.slug, collapsible="closed"))  # 9 runs: a page, not 16,000 px
         doc.add(*run_blocks(run, plots, 4))
     return doc
 

@@ -37,6 +37,9 @@ class Heading:
     level: int
     text: str
     anchor: str
+    #: HTML only: "closed" folds the section under this heading (a <details> element) until it is opened;
+    #: every level-2 section folds too, open at first
+    collapsible: Literal["", "open", "closed"] = ""
 
 
 @dataclass

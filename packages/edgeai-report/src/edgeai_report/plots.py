@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeai_report.labels import cell_text_color
 from edgeai_report.units import human_size, time_unit
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ def resources(sides: Sequence[tuple[str, dict[str, Any]]], base: Path, key: str,
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False, gridspec_kw={"hspace": 0.18})[:, 0]
     metrics: list[tuple[str, str, float]] = [
         ("cpu_percent", "process CPU (%)", 1.0),
-        ("rss_bytes", "RSS (MiB)", 1024.0**2),
+        ("rss_bytes", "process RSS (MiB)", 1024.0**2),
     ]
     metrics += [(name, name, 1.0) for name in probe_names]
     for ax, (metric, ylabel, scale) in zip(axes, metrics, strict=True):
@@ -321,7 +322,10 @@ def resources(sides: Sequence[tuple[str, dict[str, Any]]], base: Path, key: str,
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     axes[0].set_title(title)
     axes[-1].set_xlabel("time since the benchmark started (s)")
-    caption = "Resource use sampled during the benchmark (dotted: the whole system's CPU)."
+    caption = (
+        "Resource use sampled during the benchmark (dotted: the whole system's CPU; process RSS: resident "
+        "memory of the whole process, not of the model alone)."
+    )
     return _save(fig, base, key, caption, f"{title}: CPU and memory over time")
 
 
@@ -374,7 +378,7 @@ def confusion_matrix(
                 ha="center",
                 va="center",
                 fontsize=cell_font,
-                color="white" if value > 0.6 else "#222222",
+                color=cell_text_color(cmap, image.norm, float(value)),
             )
     ax.set_title(title)
     note = "" if n <= 12 else (", cells in %" if n <= 20 else "; too many classes to label the cells")
@@ -486,6 +490,17 @@ def compare_tradeoff(
     points: Sequence[tuple[str, float, float, int | None]], base: Path, key: str, title: str
 ) -> PlotFile:
     """Accuracy against median latency; bubble area proportional to the model file size."""
+    fig, _ = tradeoff_figure(points, title)
+    caption = "Accuracy against median latency; bubble area is proportional to the model file size."
+    return _save(fig, base, key, caption, f"{title}: accuracy, latency and size of {len(points)} runs")
+
+
+def tradeoff_figure(
+    points: Sequence[tuple[str, float, float, int | None]], title: str
+) -> tuple[Figure, list[Any]]:
+    """The figure of :func:`compare_tradeoff` and its point labels (placed so they do not overlap)."""
+    from edgeai_report.labels import place_labels
+
     fig = _figure(TRADEOFF_SIZE, left=0.8, bottom=0.6)
     ax = fig.add_subplot()
     unit = time_unit([p[1] for p in points])
@@ -506,53 +521,13 @@ def compare_tradeoff(
     spread = max(float(ys.max() - ys.min()), 0.02)
     ax.set_ylim(max(0.0, float(ys.min()) - spread * 0.6), min(1.0, float(ys.max()) + spread * 0.6) + 0.005)
     labels = [f"{_short(label, 24)}\n{human_size(size)}" for label, _, _, size in points]
-    for i, (dx, dy, ha) in enumerate(_label_offsets(ax, xs, ys, labels)):
-        ax.annotate(
-            labels[i],
-            (xs[i], ys[i]),
-            textcoords="offset points",
-            xytext=(dx, dy),
-            fontsize=7,
-            ha=ha,
-            va="center",
-        )
     ax.set_xlabel(f"median latency ({unit.label}{', log scale' if log_x else ''}); left is faster")
     ax.set_ylabel("accuracy; up is better")
     ax.set_title(title)
-    caption = "Accuracy against median latency; bubble area is proportional to the model file size."
-    return _save(fig, base, key, caption, f"{title}: accuracy, latency and size of {len(points)} runs")
-
-
-def _label_offsets(
-    ax: Any, xs: np.ndarray, ys: np.ndarray, labels: Sequence[str]
-) -> list[tuple[float, float, str]]:
-    """Offsets (points) for point labels that do not cover each other: for each label, the first of a few
-    positions around its point whose box (estimated from the text length) overlaps no label placed before."""
-    scale = ax.figure.dpi / 72.0
-    anchors = ax.transData.transform(np.column_stack([xs, ys]))
-    candidates = [
-        (10, 8, "left"),
-        (10, -10, "left"),
-        (-10, 8, "right"),
-        (-10, -10, "right"),
-        (10, 26, "left"),
-        (10, -28, "left"),
-        (-10, 26, "right"),
-        (-10, -28, "right"),
-    ]
-    placed: list[tuple[float, float, float, float]] = []
-    chosen: list[tuple[float, float, str]] = []
-    for (x, y), label in zip(anchors, labels, strict=True):
-        width = max(len(line) for line in label.splitlines()) * 4.3 * scale
-        height = 9.0 * len(label.splitlines()) * scale
-        for dx, dy, ha in candidates:
-            left = x + dx * scale - (width if ha == "right" else 0.0)
-            box = (left, y + dy * scale - height / 2, left + width, y + dy * scale + height / 2)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-        placed.append(box)
-        chosen.append((dx, dy, ha))
-    return chosen
+    texts = place_labels(
+        ax, xs.tolist(), ys.tolist(), labels, [math.sqrt(a / math.pi) for a in areas], fontsize=7
+    )
+    return fig, texts
 
 
 def compare_deltas(
@@ -667,7 +642,7 @@ def compare_per_class(
                     ha="center",
                     va="center",
                     fontsize=7,
-                    color="#222222",
+                    color=cell_text_color(cmap, image.norm, float(value)),  # 1.00 on dark green: white
                 )
     bottom.set_xticks(range(n), names, fontsize=7 if n > 12 else 8, rotation=90 if rotate else 0)
     bottom.set_xlabel("class")
@@ -696,11 +671,14 @@ def compare_resources(
             if np.isfinite(y).any():
                 ax.plot(t[: len(y)], y, color=color, linestyle=style, linewidth=1.1, label=_short(label, 34))
     cpu_ax.set_ylabel("process CPU (%)")
-    rss_ax.set_ylabel("RSS (MiB)")
+    rss_ax.set_ylabel("process RSS (MiB)")
     rss_ax.set_xlabel("time since the benchmark started (s)")
     cpu_ax.set_title(title)
     cpu_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
-    caption = "Process CPU and memory of every run during its benchmark (dashed: the target side)."
+    caption = (
+        "Process CPU and memory (resident set size, the whole process: runtime, framework and model) of every "
+        "run during its benchmark (dashed: the target side)."
+    )
     return _save(fig, base, key, caption, f"{title}: CPU and memory of every run over time")
 
 

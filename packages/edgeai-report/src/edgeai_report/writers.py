@@ -49,6 +49,11 @@ pre { background: var(--head); border: 1px solid var(--line); border-radius: 6px
 .callout.warning { border-color: #ef8f00; background: #fff4e0; }
 .callout.info { border-color: #1f77b4; background: #eaf2fb; }
 .callout strong.title { display: block; }
+details.section > summary { cursor: pointer; list-style-position: outside; margin-left: 18px; }
+details.section > summary > h2, details.section > summary > h3, details.section > summary > h4 {
+  display: inline-block; width: calc(100% - 4px); }
+details.section > summary::marker { color: var(--muted); }
+@media print { details.section > summary { list-style: none; margin-left: 0; } }
 """
 
 
@@ -93,11 +98,35 @@ def write_html(doc: document.Document, path: Path, *, embed: bool = True) -> Pat
     if len(toc) > 2:
         items = "".join(f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>' for b in toc)
         parts.append(f'<nav class="toc"><strong>Contents</strong><ul>{items}</ul></nav>')
-    for block in doc.blocks:
-        parts.append(_html_block(block, path.parent, embed))
+    parts += _html_sections(doc.blocks, path.parent, embed)
     parts += ["</main>", "</body>", "</html>", ""]
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _html_sections(blocks: list[document.Block], where: Path, embed: bool) -> list[str]:
+    """The blocks, each level-2 section and each heading marked collapsible folded into a <details> element
+    (open, or closed for ``collapsible="closed"``) that ends before the next heading of its level or above."""
+    parts: list[str] = []
+    stack: list[int] = []  # levels of the open <details> elements
+    for block in blocks:
+        if isinstance(block, document.Heading):
+            while stack and stack[-1] >= block.level:
+                stack.pop()
+                parts.append("</details>")
+            mode = block.collapsible or ("open" if block.level == 2 else "")
+            if mode:
+                level = min(max(block.level, 2), 4)
+                state = " open" if mode == "open" else ""
+                parts.append(
+                    f'<details class="section" id="{html.escape(block.anchor)}"{state}><summary>'
+                    f"<h{level}>{html.escape(block.text)}</h{level}></summary>"
+                )
+                stack.append(block.level)
+                continue
+        parts.append(_html_block(block, where, embed))
+    parts += ["</details>"] * len(stack)
+    return parts
 
 
 def _html_block(block: object, where: Path, embed: bool) -> str:

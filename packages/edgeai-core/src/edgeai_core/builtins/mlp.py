@@ -145,7 +145,7 @@ class NumpyMlp(Model):
                     v_hat = adam_v[k] / (1 - b2**step)
                     params[k] -= (lr * m_hat / (np.sqrt(v_hat) + eps)).astype(np.float32)
             loss = float(np.mean(losses))
-            self.context.progress.update(epoch + 1, p["epochs"], f"epoch {epoch + 1} loss {loss:.4f}")
+            self.context.progress.step(epoch + 1, p["epochs"], f"epoch {epoch + 1} loss {loss:.4f}")
         layers = [(params[2 * i], params[2 * i + 1]) for i in range(len(params) // 2)]
         train_acc = float(np.mean(np.argmax(forward(layers, x), axis=1) == y))
         path = self.context.workdir / "model.npz"

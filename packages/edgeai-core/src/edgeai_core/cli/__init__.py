@@ -106,8 +106,10 @@ class EdgeaiGroup(click.Group):
             raise CliError(str(exc), exc.exit_code) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except KeyboardInterrupt:
-            raise CliError("interrupted", 130) from None
+        except KeyboardInterrupt as exc:
+            from edgeai_core.cli.outputs import interrupted_message
+
+            raise CliError(interrupted_message(exc, ctx), 130) from None
         except Exception as exc:
             if _verbose(ctx):
                 traceback.print_exc()

@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from edgeai_core.cli.info import echo_json
+from edgeai_core.cli.outputs import claim_output, force_option, remember_output
 from edgeai_core.errors import UsageError
 from edgeai_core.validity import verdict_line
 
@@ -151,10 +152,15 @@ def write_csv(path: str, data: dict[str, Any]) -> None:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
 
     @cli.command("bench")
     @click.argument("model_file", metavar="MODEL_FILE", type=click.Path(path_type=Path))
-    @click.option("--runtime", help="Runtime to use (default: the installed one for the file's format).")
+    @click.option(
+        "--runtime",
+        help="Runtime to use (default: the installed one for the file's format).",
+        shell_complete=complete_component("runtime"),
+    )
     @click.option("--threads", type=click.IntRange(min=0), help="The runtime's threads parameter.")
     @click.option("--warmup", type=click.IntRange(min=0), help="Runs before measuring (default 10).")
     @click.option(
@@ -191,13 +197,14 @@ def register(cli: click.Group) -> None:
         "-o",
         "--output",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Results folder (default: a fresh runs/bench-<name>-<time>); never overwritten.",
+        help="Results folder (default: a fresh runs/bench-<name>-<time>); one holding results needs --force.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the summary (or the plan) as JSON.")
     @click.option(
         "--csv", "csv_path", metavar="FILE", help="Append the summary as one CSV row ('-': stdout)."
     )
     @click.option("--dry-run", is_flag=True, help="Print the plan; load and run nothing.")
+    @force_option
     @click.pass_context
     def bench_cmd(
         ctx: click.Context,
@@ -216,6 +223,7 @@ def register(cli: click.Group) -> None:
         as_json: bool,
         csv_path: str | None,
         dry_run: bool,
+        force: bool,
     ) -> None:
         """Benchmark MODEL_FILE: .onnx, .tflite, .keras, or any file with an edgeai sidecar (a compiled TVM
         library with its model.so.edgeai.json).
@@ -259,9 +267,10 @@ def register(cli: click.Group) -> None:
             source.batches(found.artifact.io, int(plan.benchmark["batch_size"]), plan.config.seed)
         if note is not None:
             click.echo(f"note: {note}", err=True)
-        if output is not None and (output / "results.json").exists():
-            raise UsageError(f"-o: {output} already holds results.json; give a new folder")
+        if output is not None:
+            claim_output(output, force=force, ctx=ctx)
         folder = output if output is not None else fresh_folder(found.path.stem)
+        remember_output(folder, ctx)
         facts = {
             "model": str(found.path),
             "format": found.format,

@@ -17,7 +17,9 @@ from typing import Any
 import click
 
 from edgeai_core.cli.info import _table, echo_json, folder_option
+from edgeai_core.cli.outputs import RUN_FILES, claim_output, explicit_output, force_option, remember_output
 from edgeai_core.errors import EdgeaiError, UsageError
+from edgeai_core.summarycsv import csv_option, rows_from_results, write_summary_csv
 
 DEMO_BENCHMARK = {"warmup": 50, "min_count": 1000, "min_duration_s": 1.0}
 INSTALL_HINT = "pip install plugins that contribute variants (in a checkout: `nox -s demo` installs them all)"
@@ -29,6 +31,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_demo_variant
 
     @cli.command("demo")
     @folder_option(
@@ -36,9 +39,16 @@ def register(cli: click.Group) -> None:
         "--output",
         default=Path("build/demo"),
         show_default=True,
-        help="Root folder; each variant writes OUTPUT/<variant>/results.json.",
+        help="Root folder; each variant writes OUTPUT/<variant>/results.json. The default folder is replaced "
+        "on each run; a folder given with -o that holds results needs --force.",
     )
-    @click.option("--only", multiple=True, metavar="VARIANT", help="Run only these variants (repeatable).")
+    @click.option(
+        "--only",
+        multiple=True,
+        metavar="VARIANT",
+        help="Run only these variants (repeatable).",
+        shell_complete=complete_demo_variant,
+    )
     @click.option("--list", "list_only", is_flag=True, help="List the installed variants and exit.")
     @click.option(
         "--set",
@@ -47,7 +57,11 @@ def register(cli: click.Group) -> None:
         metavar="KEY=VALUE",
         help="Override a config value in every variant, e.g. --set benchmark.min_count=200.",
     )
-    @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+    @force_option
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print the summary (or the --list listing) as JSON."
+    )
+    @csv_option("variant")
     @click.pass_context
     def demo_cmd(
         ctx: click.Context,
@@ -55,7 +69,9 @@ def register(cli: click.Group) -> None:
         only: tuple[str, ...],
         list_only: bool,
         overrides: tuple[str, ...],
+        force: bool,
         as_json: bool,
+        csv_path: str | None,
     ) -> None:
         """Train the demo model on bundled data, optimize and compile it every way the installed plugins
         can, benchmark each variant on this machine and print one comparison table.
@@ -71,6 +87,11 @@ def register(cli: click.Group) -> None:
         if not variants:
             raise UsageError(f"no demo variants are installed; {INSTALL_HINT}")
         if list_only:
+            if as_json:
+                echo_json(
+                    [{"variant": v.name, "provider": v.provider, "summary": v.summary} for v in variants]
+                )
+                return
             listing = [[v.name, v.provider, v.summary] for v in variants]
             click.echo(_table(listing, ["variant", "provider", "summary"]))
             return
@@ -83,6 +104,9 @@ def register(cli: click.Group) -> None:
                     raise UnknownComponentError("demo variant", name, known, "--only")
             variants = [v for v in variants if v.name in only]
 
+        if explicit_output(ctx):
+            claim_output(output, force=force, names=("summary.json", *RUN_FILES), nested=True, ctx=ctx)
+        remember_output(output, ctx)
         progress = StreamProgress()
         planned, rows = plan_variants(
             host,
@@ -116,9 +140,13 @@ def register(cli: click.Group) -> None:
         from edgeai_core.artifacts import write_json_atomic
 
         write_json_atomic(output / "summary.json", summary)
+        if csv_path is not None:
+            write_summary_csv(
+                csv_path, rows_from_results((r["variant"], r.get("results"), r["status"]) for r in rows)
+            )
         if as_json:
             echo_json(summary)
-        else:
+        elif csv_path != "-":
             table = [
                 [
                     r["variant"],

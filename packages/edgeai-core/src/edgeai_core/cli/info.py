@@ -151,6 +151,7 @@ def describe_target(profile: Any, as_json: bool) -> None:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_describable, complete_kind
 
     @cli.command("plugins")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -176,7 +177,7 @@ def register(cli: click.Group) -> None:
             click.echo(f"conflict: {conflict}", err=True)
 
     @cli.command("list")
-    @click.argument("kind", required=False)
+    @click.argument("kind", required=False, shell_complete=complete_kind)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @targets_option
     @click.pass_context
@@ -202,7 +203,7 @@ def register(cli: click.Group) -> None:
         click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
 
     @cli.command("describe")
-    @click.argument("name")
+    @click.argument("name", shell_complete=complete_describable)
     @click.option("--json", "as_json", is_flag=True, help="Print the parameters' JSON Schema.")
     @targets_option
     @click.pass_context

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 import click
 
 from edgeai_core.cli.info import echo_json, folder_option, targets_option
-from edgeai_core.errors import UsageError
+from edgeai_core.cli.outputs import claim_output, force_option
+from edgeai_core.errors import EdgeaiError, UsageError
 from edgeai_core.validity import verdict_line
 
 
@@ -51,11 +52,15 @@ class ComponentCommand(click.Command):
         positional = _positionals(args, self.value_options)
         host = host_for(ctx)
         extra: list[click.Parameter] = []
-        if positional:
-            record = host.get("model", positional[0], where="MODEL")
-            extra += _options(record.params, "")
-            if len(positional) > 1:
-                extra += _options(host.get("dataset", positional[1], where="DATASET").params, "dataset_")
+        try:
+            if positional:
+                record = host.get("model", positional[0], where="MODEL")
+                extra += _options(record.params, "")
+                if len(positional) > 1:
+                    extra += _options(host.get("dataset", positional[1], where="DATASET").params, "dataset_")
+        except EdgeaiError:
+            if not ctx.resilient_parsing:  # shell completion parses half-typed names: complete what it can
+                raise
         self.params = [p for p in self.params if not getattr(p, "_edgeai_dynamic", False)] + extra
         return super().parse_args(ctx, args)
 
@@ -75,7 +80,7 @@ def _positionals(args: list[str], value_options: set[str]) -> list[str]:
                     name not in value_options
                     and name.startswith("--")
                     and not name.startswith("--no-")
-                    and name not in ("--help", "--json")
+                    and name not in ("--help", "--json", "--force")
                 )
             ):
                 skip = True
@@ -94,6 +99,7 @@ def _options(params: Any, prefix: str) -> list[click.Parameter]:
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
 
     @cli.command("run")
     @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
@@ -111,7 +117,10 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the plan or the run summary as JSON.")
     @targets_option
     @click.option(
-        "--force", is_flag=True, help="Run a model that does not fit the config's [target] profile anyway."
+        "--force",
+        is_flag=True,
+        help="Write over the results an earlier run left in the output folder (refused without it), and run a "
+        "model that does not fit the config's [target] profile anyway.",
     )
     @click.pass_context
     def run_cmd(
@@ -162,6 +171,7 @@ def register(cli: click.Group) -> None:
             if fit is not None and fit.fits is False and not force:
                 raise refusal(fit)
             return
+        claim_output(output, force=force, ctx=ctx)
         from edgeai_core.progress import StreamProgress
         from edgeai_core.runner import Runner
 
@@ -188,16 +198,24 @@ def register(cli: click.Group) -> None:
         click.echo(line)
 
     @cli.command("train", cls=ComponentCommand)
-    @click.argument("model")
-    @click.argument("dataset")
+    @click.argument("model", shell_complete=complete_component("model"))
+    @click.argument("dataset", shell_complete=complete_component("dataset"))
     @folder_option("-o", "--output", required=True, help="Folder for the checkpoint artifact and train.json.")
     @click.option(
         "--seed", type=int, default=0, show_default=True, help="Seed for splits and initialisation."
     )
+    @force_option
     @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
     @click.pass_context
     def train_cmd(
-        ctx: click.Context, model: str, dataset: str, output: Path, seed: int, as_json: bool, **options: Any
+        ctx: click.Context,
+        model: str,
+        dataset: str,
+        output: Path,
+        seed: int,
+        force: bool,
+        as_json: bool,
+        **options: Any,
     ) -> None:
         """Train MODEL on DATASET and save the checkpoint artifact in OUTPUT.
 
@@ -221,6 +239,7 @@ def register(cli: click.Group) -> None:
             dataset_record.params.from_click(options, "dataset_"), "dataset"
         )
         model_params = model_record.params.validate(model_record.params.from_click(options), "model")
+        claim_output(output, force=force, names=("train.json",), ctx=ctx)
         progress = StreamProgress()
         output.mkdir(parents=True, exist_ok=True)
         context = Context(workdir=output, seed=seed, progress=progress)

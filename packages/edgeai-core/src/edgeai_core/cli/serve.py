@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import click
 
 from edgeai_core.cli.info import folder_option
-from edgeai_core.errors import UsageError
+from edgeai_core.errors import EdgeaiError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,17 @@ class ServeCommand(click.Command):
         host = host_for(ctx)
         taken = {p.name for p in self.params if not getattr(p, "_edgeai_dynamic", False)}
         extra: list[click.Parameter] = []
-        protocol = _option_value(args, "--protocol") or "tcp"
-        record = host.get("protocol", protocol, where="--protocol")
-        # timeout_s is the host's patience for replies; the server has --idle-timeout-s instead
-        extra += [o for o in _options(record.params, "") if o.name not in taken and o.name != "timeout_s"]
-        runtime = _option_value(args, "--runtime")
-        if runtime:
-            extra += _options(host.get("runtime", runtime, where="--runtime").params, "runtime_")
+        try:
+            protocol = _option_value(args, "--protocol") or "tcp"
+            record = host.get("protocol", protocol, where="--protocol")
+            # timeout_s is the host's patience for replies; the server has --idle-timeout-s instead
+            extra += [o for o in _options(record.params, "") if o.name not in taken and o.name != "timeout_s"]
+            runtime = _option_value(args, "--runtime")
+            if runtime:
+                extra += _options(host.get("runtime", runtime, where="--runtime").params, "runtime_")
+        except EdgeaiError:
+            if not ctx.resilient_parsing:  # shell completion parses half-typed names: complete what it can
+                raise
         self.params = [p for p in self.params if not getattr(p, "_edgeai_dynamic", False)] + extra
         return super().parse_args(ctx, args)
 
@@ -81,11 +85,21 @@ def _split_sets(overrides: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, A
 
 def register(cli: click.Group) -> None:
     from edgeai_core.cli import host_for
+    from edgeai_core.cli.completion import complete_component
 
     @cli.command("serve", cls=ServeCommand)
-    @click.option("--protocol", default="tcp", show_default=True, help="Transport: tcp or serial.")
     @click.option(
-        "--runtime", required=True, help="Runtime that runs the uploaded models (`edgeai list runtimes`)."
+        "--protocol",
+        default="tcp",
+        show_default=True,
+        help="Transport: tcp or serial.",
+        shell_complete=complete_component("protocol"),
+    )
+    @click.option(
+        "--runtime",
+        required=True,
+        help="Runtime that runs the uploaded models (`edgeai list runtimes`).",
+        shell_complete=complete_component("runtime"),
     )
     @folder_option(
         "--workdir",
@@ -270,6 +284,8 @@ def register(cli: click.Group) -> None:
                 keep_models=keep_models,
                 probes=host.records("probe"),
             )
+            # each host's connection and disconnection, with its outcome, goes to stderr
+            logging.getLogger("edgeai_core.wire.connections").setLevel(logging.INFO)
             event = server.listen()
             click.echo(json.dumps(event))
             sys.stdout.flush()

@@ -131,6 +131,8 @@ class Session:
         self.conn = conn
         self.peer = peer
         self.handshake = Handshake(self)
+        #: messages received (the disconnection line counts them)
+        self.requests = 0
         self.store = ModelStore(self)
         self.inference = Inference(self)
         self.stats = StatsReporter(self)
@@ -202,6 +204,7 @@ class Session:
                 return "reset"
             except (ConnectionError, OSError):
                 return "closed"
+            self.requests += 1
             rid = frame.request_id
             try:
                 if frame.type == _INFER and self.inference.runtime is not None:  # the benchmark's hot path
