@@ -291,6 +291,12 @@ class RunRecorder:
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
 
+    def set_scenario(self, scenario: Mapping[str, Any]) -> None:
+        """The optional ``scenario`` section (offline and server scenarios; :mod:`edgeai_core.scenarios`)."""
+        self.document["scenario"] = _json(scenario)
+        self._event("scenario", scenario=self.document["scenario"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -369,6 +375,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["quality"] = event["quality"]
         elif kind == "fidelity":
             doc["fidelity"] = event["fidelity"]
+        elif kind == "scenario":
+            doc["scenario"] = event["scenario"]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -64,6 +66,8 @@ class TargetInfo:
     version: int
     #: the target accepts models with companion files (HELLO reply flag 0x0002)
     model_files: bool = False
+    #: the most requests the target lets a host keep in flight (HELLO reply flag 0x0004; 1: not announced)
+    max_inflight: int = 1
 
 
 class Prepared:
@@ -145,14 +149,15 @@ class Client:
         nonce = new_nonce()
         frame = self.request(
             MessageType.HELLO,
-            [msg.Hello(nonce=nonce, software=self.software).encode()],
+            [msg.Hello(nonce=nonce, software=self.software, capabilities=msg.HOST_PIPELINING).encode()],
             expect=MessageType.HELLO,
         )
         try:
             reply = msg.HelloReply.decode(frame.payload or b"")
         except WireError as exc:
             raise TargetLost(f"target {self.where}: malformed HELLO reply: {exc}") from None
-        self.info = TargetInfo(**attributes(reply, (f.name for f in fields(TargetInfo))))
+        info = attributes(reply, (f.name for f in fields(TargetInfo)))
+        self.info = TargetInfo(**{**info, "max_inflight": max(1, reply.max_inflight)})
         if reply.auth_required:
             if self.token is None:
                 raise RuntimeFailure(
@@ -283,6 +288,102 @@ class Client:
         if payload is None or len(payload) < 8:
             raise TargetLost(f"target {self.where}: OUTPUT without its 8-byte inference time")
         return int(_U64_UNPACK(payload)[0])
+
+    def window(self, wanted: int) -> int:
+        """How many requests :meth:`pipeline` may keep in flight: ``wanted``, capped by what the target
+        announced (1 for targets that announced nothing, and on unreliable links, which stop and wait)."""
+        allowed = self.info.max_inflight if self.info is not None else 1
+        return max(1, min(wanted, allowed if self.conn.reliable else 1))
+
+    def pipeline(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        *,
+        arrivals_ns: np.ndarray | None = None,
+        on_reply: Callable[[int, Frame], None] | None = None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """Send ``count`` INFERs (request ``i`` is ``request(i)``) with up to ``window`` in flight; return
+        (start ns, issue ns of each, reply ns of each), ``perf_counter_ns``.
+
+        Each request carries its own request id; the target answers in order, and each reply must carry the
+        id of the oldest request in flight (anything else is a lost session). A sender thread issues
+        requests (request ``i`` not before ``start + arrivals_ns[i]`` where given) while this thread reads
+        replies, so neither side can block the other however large the tensors. ``on_reply(i, frame)`` sees
+        each OUTPUT frame (its payload is valid only during the call). An ERROR reply raises
+        :class:`TargetError` once the sender has stopped.
+        """
+        window = self.window(window)
+        clock = time.perf_counter_ns
+        issued = np.zeros(count, dtype=np.int64)
+        done = np.zeros(count, dtype=np.int64)
+        first = self._rid
+        ids = [((first + i) & 0xFFFFFFFF) or 1 for i in range(1, count + 1)]  # what _next_id would give
+        self._rid = ids[-1] if ids else first
+        slots = threading.Semaphore(window)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+        conn = self.conn
+        start = clock()
+
+        def sender() -> None:
+            try:
+                for i in range(count):
+                    slots.acquire()
+                    if stop.is_set():
+                        return
+                    if arrivals_ns is not None:
+                        when = start + int(arrivals_ns[i])
+                        while (left := when - clock()) > 0:
+                            time.sleep(left / 1e9 if left > 2_000_000 else 0)
+                    prepared = request(i)
+                    issued[i] = clock()
+                    conn.send(_INFER, prepared.parts, request_id=ids[i], length=prepared.length)
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=sender, name="edgeai-pipeline", daemon=True)
+        thread.start()
+        try:
+            for i in range(count):
+                try:
+                    frame = conn.recv()
+                except (OSError, TimeoutError) as exc:
+                    if failure:
+                        raise self._lost(failure[0], "INFER") from None
+                    raise self._lost(exc, "INFER") from None
+                except WireError as exc:
+                    raise TargetLost(f"target {self.where}: malformed reply during INFER: {exc}") from None
+                done[i] = clock()
+                if frame.type != _OUTPUT or frame.request_id != ids[i]:
+                    self._unexpected(frame, ids[i], "INFER")
+                if on_reply is not None:
+                    on_reply(i, frame)
+                slots.release()
+        finally:
+            stop.set()
+            slots.release()
+            thread.join(self.timeout_s)
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, (OSError, TimeoutError)):
+                raise self._lost(exc, "INFER") from None
+            raise exc
+        return start, issued, done
+
+    def infer_many(
+        self, batches: Sequence[Sequence[np.ndarray]], window: int
+    ) -> list[tuple[list[np.ndarray], int]]:
+        """(outputs, target ns) of each batch, in order, with up to ``window`` requests in flight."""
+        prepared = [self.prepare(batch) for batch in batches]
+        results: list[tuple[list[np.ndarray], int]] = [([], 0)] * len(prepared)
+
+        def keep(i: int, frame: Frame) -> None:
+            results[i] = self._outputs(frame)
+
+        self.pipeline(len(prepared), prepared.__getitem__, window, on_reply=keep)
+        return results
 
     def _unexpected(self, frame: Frame, rid: int, doing: str) -> None:
         if frame.header.type == _ERROR:

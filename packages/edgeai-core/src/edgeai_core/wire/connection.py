@@ -342,6 +342,23 @@ class Connection:
                 self._start = total
             handler(rid, view[HEADER_SIZE:total])
 
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of further frames are already in the receive buffer (a pipelining host)."""
+        return self._end > self._start and not self._streaming
+
+    def buffered_frames(self, at_most: int) -> int:
+        """How many frames have begun in the receive buffer after the current one (counting stops past
+        ``at_most``): the requests a pipelining host has in flight behind the one being handled."""
+        pos, end, count = self._start, self._end, 0
+        buf = self._buf
+        while pos < end and count <= at_most:
+            count += 1
+            if end - pos < HEADER_SIZE:
+                break
+            pos += HEADER_SIZE + _U32.unpack_from(buf, pos + 12)[0]
+        return count
+
     def requeue(self, frame: Frame) -> None:
         """Put a received frame back: the next :meth:`recv` returns it (unreliable links only, where
         payloads are copies; a target hands a new session the HELLO that ended the old one)."""
