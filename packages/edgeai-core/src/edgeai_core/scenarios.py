@@ -103,7 +103,11 @@ SCENARIO_PARAMS = (
         "throughput)",
     ),
     Param(
-        "seed", "int", default=None, minimum=0, help="seed of the server's arrival schedule (default: the run's)"
+        "seed",
+        "int",
+        default=None,
+        minimum=0,
+        help="seed of the server's arrival schedule (default: the run's)",
     ),
 )
 
@@ -244,8 +248,11 @@ class ScenarioSettings:
             )
 
     def server_count(self, qps: float) -> int:
-        """Requests of a server run at ``qps``: enough for min_count and min_duration_s, within the maxima."""
-        count = max(self.min_count, math.ceil(qps * self.min_duration_s))
+        """Requests of a server run at ``qps``: enough for min_count, min_duration_s and an early-stopping
+        bound of the percentile (:func:`min_samples`), within the maxima."""
+        count = max(
+            self.min_count, min_samples(self.latency_percentile), math.ceil(qps * self.min_duration_s)
+        )
         if self.max_count is not None:
             count = min(count, self.max_count)
         if self.max_duration_s is not None:
@@ -378,6 +385,14 @@ class ScenarioRun:
             return None
         return self.bound.value_ns <= self.latency_bound_ms * 1e6
 
+    @property
+    def bound_met_with_confidence(self) -> bool | None:
+        """Whether even the early-stopping upper bound of the percentile stayed within the latency bound
+        (None: no bound given, or too few samples for an upper bound)."""
+        if self.latency_bound_ms is None or self.bound.upper_bound_ns is None:
+            return None
+        return self.bound.upper_bound_ns <= self.latency_bound_ms * 1e6
+
     def to_json(self) -> dict[str, Any]:
         return {
             "offered_qps": self.offered_qps,
@@ -390,6 +405,7 @@ class ScenarioRun:
             "percentile": self.bound.to_json(),
             "latency_bound_ms": self.latency_bound_ms,
             "bound_met": self.bound_met,
+            "bound_met_with_confidence": self.bound_met_with_confidence,
         }
 
 
@@ -531,6 +547,46 @@ def run_scenario(issuer: Issuer, settings: ScenarioSettings, batch_size: int = 1
     ).to_json()
 
 
+def run_for_target(
+    recorder: Any, target: Any, settings: Any, pool: Sequence[Sequence[np.ndarray]], seed: int, progress: Any
+) -> dict[str, Any]:
+    """The runner's hook: run the benchmark settings' scenario on ``target`` over the benchmark's input
+    ``pool`` (request ``i`` takes ``pool[i % len(pool)]``) and record the ``scenario`` section."""
+    values = settings.to_json()
+    if values.get("seed") is None:
+        values["seed"] = seed
+    scenario = ScenarioSettings.from_benchmark(values)
+    issuer = target.issuer(lambda i: pool[i % len(pool)])
+    section = run_scenario(issuer, scenario, settings.batch_size)
+    recorder.set_scenario(section)
+    progress.done(summary_line(section))
+    return section
+
+
+def summary_line(section: dict[str, Any]) -> str:
+    """One line for the terminal: throughput, or the server's percentile against its bound."""
+    runs = section.get("runs") or []
+    if not runs:
+        return f"{section.get('scenario')} scenario: no runs"
+    if section.get("scenario") == OFFLINE:
+        run = runs[-1]
+        return (
+            f"offline: {run['inferences_per_s']:.1f} inferences/s with {section['settings']['concurrency']} "
+            f"in flight ({section['mode']})"
+        )
+    search = section.get("search")
+    if search is not None:
+        best = search.get("best_qps")
+        return (
+            "server: no QPS met the bound" if best is None else f"server: up to {best:.1f} QPS met the bound"
+        )
+    run = runs[-1]
+    pct = run["percentile"]
+    value = pct["value_ns"] / 1e6 if pct["value_ns"] is not None else float("nan")
+    met = {True: "met", False: "missed", None: "no bound"}[run["bound_met"]]
+    return f"server at {run['offered_qps']:g} QPS: p{pct['percentile']:g} {value:.3f} ms ({met})"
+
+
 __all__ = [
     "CONFIDENCE",
     "OFFLINE",
@@ -549,9 +605,11 @@ __all__ = [
     "min_samples",
     "percentile_upper_bound",
     "poisson_schedule",
+    "run_for_target",
     "run_offline",
     "run_scenario",
     "run_server",
     "search_qps",
+    "summary_line",
     "upper_bound_rank",
 ]

@@ -366,10 +366,10 @@ class Client:
             slots.release()
             thread.join(self.timeout_s)
         if failure:
-            exc = failure[0]
-            if isinstance(exc, (OSError, TimeoutError)):
-                raise self._lost(exc, "INFER") from None
-            raise exc
+            problem = failure[0]
+            if isinstance(problem, (OSError, TimeoutError)):
+                raise self._lost(problem, "INFER") from None
+            raise problem
         return start, issued, done
 
     def infer_many(
