@@ -158,7 +158,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--max-inflight",
         type=click.IntRange(1, 65535),
-        default=32,
+        default=64,
         show_default=True,
         help="Most requests a host may keep in flight (pipelining); a host that sends more is answered "
         "TOO_MANY_REQUESTS and disconnected.",

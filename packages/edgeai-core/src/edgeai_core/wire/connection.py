@@ -285,15 +285,23 @@ class Connection:
         return Frame(type_, flags, seq, rid, length, pcrc, payload)
 
     def burst(
-        self, type: int, length: int, prefix: bytes, handler: Callable[[int, memoryview], None]
+        self,
+        type: int,
+        length: int,
+        prefix: bytes,
+        handler: Callable[[int, memoryview], None],
+        max_inflight: int | None = None,
     ) -> None:
         """Serve back-to-back requests that look exactly like the one just handled: a benchmark's INFERs.
 
         While the next frame has this ``type``, payload ``length``, no flags and a payload starting with
         ``prefix`` (its tensor headers), call ``handler(request_id, payload)`` (which sends the reply) with as
         little Python per frame as possible: one receive, one header check, no frame object. Anything else
-        (another message, a partial or pipelined read, a streamed payload) ends the burst with the bytes left
-        in the buffer, so :meth:`recv` goes on exactly where the burst stopped. Reliable links only.
+        (another message, a partial frame after buffered ones, a streamed payload) ends the burst with the bytes
+        left in the buffer, so :meth:`recv` goes on exactly where the burst stopped. Frames of a pipelining
+        host that arrived together are served from the buffer one after the other; when more than
+        ``max_inflight`` requests are waiting the burst ends too, and the caller's own check refuses the host.
+        Reliable links only.
         """
         total = HEADER_SIZE + length
         if not self.reliable or self._custom_limit is not None or total > len(self._buf):
@@ -302,8 +310,31 @@ class Connection:
             return
         recv_into, unpack, crc32 = self.stream.recv_into, _FULL_UNPACK, zlib.crc32
         prefix_end = HEADER_SIZE + len(prefix)
-        while self._start == self._end and not self._streaming:
+        limit_bytes = (max_inflight - 1) * total if max_inflight is not None else 1 << 62
+        while not self._streaming:
             view = self._view
+            start = self._start
+            if start != self._end:  # pipelined frames already in the buffer
+                left = self._end - start
+                if left < total or left - total > limit_bytes:
+                    return
+                magic, version, type_, flags, _seq, rid, size, _pcrc, hcrc = unpack(view, start)
+                if (
+                    type_ != type
+                    or size != length
+                    or flags
+                    or magic != MAGIC_U32
+                    or version != VERSION
+                    or crc32(view[start : start + 20]) != hcrc
+                    or view[start + HEADER_SIZE : start + prefix_end] != prefix
+                ):
+                    return
+                if left == total:
+                    self._start = self._end = 0
+                else:
+                    self._start = start + total
+                handler(rid, view[start + HEADER_SIZE : start + total])
+                continue
             got = recv_into(view)
             if not got:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection")

@@ -228,7 +228,7 @@ class Inference:
             self.count += 1
             self.total_ns += elapsed
 
-        conn.burst(_INFER, layout.length, layout.head, handle)
+        conn.burst(_INFER, layout.length, layout.head, handle, self.session.server.limits.max_inflight)
 
     def on_data(self, frame: Frame) -> None:
         self._require_model()

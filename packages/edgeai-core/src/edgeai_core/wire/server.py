@@ -77,7 +77,7 @@ class ServerLimits:
     min_rate_bytes_s: float = 32 << 10
     frame_grace_s: float = 2.0
     workdir_quota_bytes: int | None = None
-    max_inflight: int = 32
+    max_inflight: int = 64
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_inflight <= 0xFFFF:
