@@ -64,7 +64,11 @@ def the_model(args: Any, work: Path, host: Any) -> tuple[Any, Any, str]:
     if not have("edgeai_torch", "edgeai_onnx"):
         raise BenchError("building the digits CNN needs edgeai-torch and edgeai-onnx; or --model")
     artifact, dataset = digits_cnn_onnx(host, work / "model")
-    return artifact, dataset, "edgeai: dataset digits + model digits-cnn (30 epochs) + converter torch-to-onnx"
+    return (
+        artifact,
+        dataset,
+        "edgeai: dataset digits + model digits-cnn (30 epochs) + converter torch-to-onnx",
+    )
 
 
 def remote_runtime(host: Any, server: Any) -> Any:
@@ -98,9 +102,13 @@ def measure(args: Any, work: Path) -> dict[str, Any]:
     samples = [[a[i : i + 1] for a in arrays] for i in range(len(arrays[0]))]
     batches = {b: [[a[i : i + b] for a in arrays] for i in range(0, len(arrays[0]), b)] for b in (1, 32)}
 
-    local = host.get("runtime", "onnxruntime").create({}, where="runtime", context=Context(workdir=work / "rt"))
+    local = host.get("runtime", "onnxruntime").create(
+        {}, where="runtime", context=Context(workdir=work / "rt")
+    )
     local.load(artifact)
-    local_issuer = ThreadIssuer(lambda i: local.bind(samples[i % len(samples)]), thread_safe=local.thread_safe)
+    local_issuer = ThreadIssuer(
+        lambda i: local.bind(samples[i % len(samples)]), thread_safe=local.thread_safe
+    )
 
     rows: dict[str, list[float]] = {
         "offline_local_per_s": [], "offline_remote_per_s": [],
