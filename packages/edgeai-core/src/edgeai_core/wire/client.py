@@ -34,6 +34,9 @@ _ERROR = int(MessageType.ERROR)
 _OUTPUT = int(MessageType.OUTPUT)
 _INFER = int(MessageType.INFER)
 _U64_UNPACK = msg._U64.unpack_from
+#: Request bytes a pipelining host keeps in flight without a sender thread: so little that the socket buffers
+#: of both ends always take them, so a send can never wait on a target that waits on us to read.
+INLINE_PIPELINE_BYTES = 128 << 10
 
 
 class TargetError(RuntimeFailure):
@@ -308,19 +311,82 @@ class Client:
         (start ns, issue ns of each, reply ns of each), ``perf_counter_ns``.
 
         Each request carries its own request id; the target answers in order, and each reply must carry the
-        id of the oldest request in flight (anything else is a lost session). A sender thread issues
-        requests (request ``i`` not before ``start + arrivals_ns[i]`` where given) while this thread reads
-        replies, so neither side can block the other however large the tensors. ``on_reply(i, frame)`` sees
-        each OUTPUT frame (its payload is valid only during the call). An ERROR reply raises
-        :class:`TargetError` once the sender has stopped.
+        id of the oldest request in flight (anything else is a lost session). Without an arrival schedule,
+        while the requests in flight total at most :data:`INLINE_PIPELINE_BYTES`, this thread sends and
+        reads alternately (the socket buffers hold what is in flight, so neither side can block the other);
+        otherwise a sender thread issues requests (request ``i`` not before ``start + arrivals_ns[i]`` where
+        given) while this thread reads replies, however large the tensors. ``on_reply(i, frame)`` sees each
+        OUTPUT frame (its payload is valid only during the call). An ERROR reply raises
+        :class:`TargetError` (once the sender has stopped).
         """
         window = self.window(window)
-        clock = time.perf_counter_ns
         issued = np.zeros(count, dtype=np.int64)
         done = np.zeros(count, dtype=np.int64)
         first = self._rid
         ids = [((first + i) & 0xFFFFFFFF) or 1 for i in range(1, count + 1)]  # what _next_id would give
         self._rid = ids[-1] if ids else first
+        if arrivals_ns is None and count and request(0).length <= INLINE_PIPELINE_BYTES:
+            return self._pipeline_inline(count, request, window, ids, issued, done, on_reply)
+        return self._pipeline_threaded(count, request, window, ids, issued, done, arrivals_ns, on_reply)
+
+    def _reply(self, rid: int) -> Frame:
+        try:
+            frame = self.conn.recv()
+        except (OSError, TimeoutError) as exc:
+            raise self._lost(exc, "INFER") from None
+        except WireError as exc:
+            raise TargetLost(f"target {self.where}: malformed reply during INFER: {exc}") from None
+        if frame.type != _OUTPUT or frame.request_id != rid:
+            self._unexpected(frame, rid, "INFER")
+        return frame
+
+    def _pipeline_inline(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        ids: list[int],
+        issued: np.ndarray,
+        done: np.ndarray,
+        on_reply: Callable[[int, Frame], None] | None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        clock, send, reply = time.perf_counter_ns, self.conn.send, self._reply
+        lengths: list[int] = []
+        in_flight = 0  # request bytes sent and not yet answered
+        sent = 0
+        start = clock()
+        for i in range(count):
+            while sent < count and sent - i < window:
+                prepared = request(sent)
+                if sent > i and in_flight + prepared.length > INLINE_PIPELINE_BYTES:
+                    break
+                issued[sent] = clock()
+                try:
+                    send(_INFER, prepared.parts, request_id=ids[sent], length=prepared.length)
+                except (OSError, TimeoutError) as exc:
+                    raise self._lost(exc, "INFER") from None
+                lengths.append(prepared.length)
+                in_flight += prepared.length
+                sent += 1
+            frame = reply(ids[i])
+            done[i] = clock()
+            in_flight -= lengths[i]
+            if on_reply is not None:
+                on_reply(i, frame)
+        return start, issued, done
+
+    def _pipeline_threaded(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        ids: list[int],
+        issued: np.ndarray,
+        done: np.ndarray,
+        arrivals_ns: np.ndarray | None,
+        on_reply: Callable[[int, Frame], None] | None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        clock = time.perf_counter_ns
         slots = threading.Semaphore(window)
         stop = threading.Event()
         failure: list[BaseException] = []
