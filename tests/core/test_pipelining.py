@@ -165,3 +165,28 @@ def test_the_pipelined_issuer_runs_offline_and_server_scenarios(tmp_path: Path, 
         assert np.all(timing.done_ns >= timing.issued_ns)
         probe = max(8 * 4, min(300, 64))
         assert client.stats()["inferences"] == probe + run.count + 250
+
+
+def test_buffered_requests_are_counted_by_message_not_by_chunk() -> None:
+    from edgeai_core.wire.connection import Connection
+    from edgeai_core.wire.framing import Flag
+
+    a, b = socket.socketpair()
+    try:
+        conn = Connection(TcpStream(a, "pair"), role="target")
+        frames = [
+            encode_frame(MessageType.INFER, b"x" * 10, request_id=1),
+            encode_frame(MessageType.INFER, b"y" * 20, request_id=2),
+            encode_frame(MessageType.MODEL, b"head", request_id=3, flags=int(Flag.MORE)),
+            encode_frame(MessageType.MODEL, b"more", request_id=3, flags=int(Flag.CONT | Flag.MORE)),
+            encode_frame(MessageType.MODEL, b"last", request_id=3, flags=int(Flag.CONT)),
+            encode_frame(MessageType.STATS, b"", request_id=4)[:10],  # a header that has begun
+        ]
+        b.sendall(b"".join(frames))
+        assert conn.recv().request_id == 1
+        assert conn.buffered and conn.buffered_frames(64) == 3  # INFER 2, the upload, the STATS begun
+        assert conn.buffered_frames(1) == 2  # counting stops past the limit
+        assert conn.recv().request_id == 2 and conn.buffered_frames(64) == 2
+    finally:
+        a.close()
+        b.close()

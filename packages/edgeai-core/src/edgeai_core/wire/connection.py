@@ -55,6 +55,7 @@ _NAK = int(MessageType.NAK)
 _HELLO = int(MessageType.HELLO)
 _MODEL = int(MessageType.MODEL)
 _CRC = int(Flag.CRC)
+_CONT = int(Flag.CONT)
 _RESERVED = ~KNOWN_FLAGS & 0xFF
 _FULL_UNPACK = _FULL.unpack_from
 
@@ -379,14 +380,17 @@ class Connection:
         return self._end > self._start and not self._streaming
 
     def buffered_frames(self, at_most: int) -> int:
-        """How many frames have begun in the receive buffer after the current one (counting stops past
-        ``at_most``): the requests a pipelining host has in flight behind the one being handled."""
+        """How many requests have begun in the receive buffer after the current frame (counting stops past
+        ``at_most``): what a pipelining host has in flight behind the request being handled. A frame that
+        continues a message (flag ``CONT``, the chunks of an upload) is part of its message's request."""
         pos, end, count = self._start, self._end, 0
         buf = self._buf
         while pos < end and count <= at_most:
-            count += 1
             if end - pos < HEADER_SIZE:
+                count += 1
                 break
+            if not buf[pos + 6] & _CONT:
+                count += 1
             pos += HEADER_SIZE + _U32.unpack_from(buf, pos + 12)[0]
         return count
 
