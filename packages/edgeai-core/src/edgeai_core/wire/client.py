@@ -350,24 +350,29 @@ class Client:
         done: np.ndarray,
         on_reply: Callable[[int, Frame], None] | None,
     ) -> tuple[int, np.ndarray, np.ndarray]:
-        clock, send, reply = time.perf_counter_ns, self.conn.send, self._reply
+        clock, conn, reply = time.perf_counter_ns, self.conn, self._reply
         lengths: list[int] = []
         in_flight = 0  # request bytes sent and not yet answered
         sent = 0
         start = clock()
         for i in range(count):
-            while sent < count and sent - i < window:
-                prepared = request(sent)
-                if sent > i and in_flight + prepared.length > INLINE_PIPELINE_BYTES:
-                    break
-                issued[sent] = clock()
+            # refill the window, in one send, unless more replies are already here to read first
+            if sent < count and sent - i < window and (sent == i or not conn.buffered):
+                batch = []
+                now = clock()
+                while sent < count and sent - i < window:
+                    prepared = request(sent)
+                    if sent > i and in_flight + prepared.length > INLINE_PIPELINE_BYTES:
+                        break
+                    batch.append((prepared.parts, ids[sent], prepared.length))
+                    issued[sent] = now
+                    lengths.append(prepared.length)
+                    in_flight += prepared.length
+                    sent += 1
                 try:
-                    send(_INFER, prepared.parts, request_id=ids[sent], length=prepared.length)
+                    conn.send_many(_INFER, batch)
                 except (OSError, TimeoutError) as exc:
                     raise self._lost(exc, "INFER") from None
-                lengths.append(prepared.length)
-                in_flight += prepared.length
-                sent += 1
             frame = reply(ids[i])
             done[i] = clock()
             in_flight -= lengths[i]

@@ -155,6 +155,8 @@ class Connection:
         self._expect = 0
         self._last_hello: tuple[int, int] | None = None
         self._queue: collections.deque[Frame] = collections.deque()
+        self._outbox: list[Buffer] = []  # replies held back by post() while more requests are buffered
+        self._outbox_bytes = 0
 
     def limit(self, type: int) -> int:
         """The largest payload accepted for a message of ``type``."""
@@ -201,6 +203,48 @@ class Connection:
             self._sendv(buffers, HEADER_SIZE + length)
         else:
             self.stream.send(*buffers)
+
+    def post(self, type: int, parts: Sequence[Buffer], request_id: int, length: int) -> None:
+        """Send a reply (no flags) during a burst: while further requests are already in the receive buffer
+        (a pipelining host) it is held back and goes out with the next ones in one ``sendmsg``; the burst
+        sends what is held before it waits for input or ends (:meth:`flush`)."""
+        head = _HEAD.pack(MAGIC_U32, VERSION, type, 0, 0, request_id, length, 0)
+        self._outbox.append(head + _U32.pack(zlib.crc32(head)))
+        self._outbox.extend(parts)
+        self._outbox_bytes += HEADER_SIZE + length
+        if self._start == self._end or len(self._outbox) > 256 or self._outbox_bytes > STREAM_THRESHOLD:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the replies :meth:`post` held back, in order, in one ``sendmsg``."""
+        if not self._outbox:
+            return
+        buffers, total = self._outbox, self._outbox_bytes
+        self._outbox, self._outbox_bytes = [], 0
+        if self._sendv is not None:
+            self._sendv(buffers, total)
+        else:
+            self.stream.send(*buffers)
+
+    def send_many(self, type: int, requests: Sequence[tuple[Sequence[Buffer], int, int]]) -> None:
+        """Send several frames of ``type`` at once: ``(parts, request_id, length)`` each, in one ``sendmsg``
+        where the link allows (a pipelining host refilling its window)."""
+        if not self.reliable or self._sendv is None:
+            for parts, rid, length in requests:
+                self.send(type, parts, request_id=rid, length=length)
+            return
+        buffers: list[Buffer] = []
+        total = 0
+        for parts, rid, length in requests:
+            head = _HEAD.pack(MAGIC_U32, VERSION, type, 0, 0, rid, length, 0)
+            buffers.append(head + _U32.pack(zlib.crc32(head)))
+            buffers.extend(parts)
+            total += HEADER_SIZE + length
+            if len(buffers) > 512:  # well under IOV_MAX (1024 on Linux)
+                self._sendv(buffers, total)
+                buffers, total = [], 0
+        if buffers:
+            self._sendv(buffers, total)
 
     def send_file(
         self,
@@ -309,9 +353,24 @@ class Connection:
             return
         if length > self.limits.get(type, self.max_frame):
             return
-        recv_into, unpack, crc32 = self.stream.recv_into, _FULL_UNPACK, zlib.crc32
         prefix_end = HEADER_SIZE + len(prefix)
         limit_bytes = (max_inflight - 1) * total if max_inflight is not None else 1 << 62
+        try:
+            self._burst(type, length, prefix, handler, total, prefix_end, limit_bytes)
+        finally:
+            self.flush()
+
+    def _burst(
+        self,
+        type: int,
+        length: int,
+        prefix: bytes,
+        handler: Callable[[int, memoryview], None],
+        total: int,
+        prefix_end: int,
+        limit_bytes: int,
+    ) -> None:
+        recv_into, unpack, crc32 = self.stream.recv_into, _FULL_UNPACK, zlib.crc32
         while not self._streaming:
             view = self._view
             start = self._start
@@ -336,6 +395,7 @@ class Connection:
                     self._start = start + total
                 handler(rid, view[start + HEADER_SIZE : start + total])
                 continue
+            self.flush()  # every held reply is out before this waits for input
             got = recv_into(view)
             if not got:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection")
