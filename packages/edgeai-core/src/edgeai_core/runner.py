@@ -535,14 +535,19 @@ class Runner:
         static = _static_batch(io)
         batch = static or self.plan.config.evaluation["batch_size"] or 32
         record, total, outputs = self.plan.runtime.record, len(labels), []
+        batches, counts = [], []
         for start in range(0, total, batch):
             x = [a[start : start + batch] for a in arrays]
-            n = len(x[0])
-            if n < batch and static:  # pad the last batch of a static-batch model
-                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
-            out = check_outputs(record, target.infer(x), io, len(x[0]))[0]
+            counts.append(len(x[0]))
+            if counts[-1] < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
+            batches.append(x)
+        done = 0
+        for x, n, result in zip(batches, counts, _infer_all(target, batches), strict=True):
+            out = check_outputs(record, result, io, len(x[0]))[0]
             outputs.append(np.asarray(out)[:n])
-            self.progress.update(start + n, total, "samples")
+            done += n
+            self.progress.update(done, total, "samples")
         quality = Quality(classification_metrics(np.concatenate(outputs), labels), "inputs")
         self.progress.done(_quality_line(quality.to_json()))
         return quality
