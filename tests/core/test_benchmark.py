@@ -53,6 +53,13 @@ def test_settings_defaults_and_params_agree() -> None:
         "batch_size": 1,
         "cpu_affinity": None,
         "repeat": 1,
+        "scenario": "single-stream",
+        "concurrency": 1,
+        "target_qps": None,
+        "latency_bound_ms": None,
+        "latency_percentile": 99.0,
+        "qps_search": False,
+        "seed": None,
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from edgeai_core.errors import ParameterError
 from edgeai_core.params import Param, ParamSet
 from edgeai_core.progress import Progress, progress_total
+from edgeai_core.scenarios import SCENARIO_PARAMS
 from edgeai_core.stats import latency_stats
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ BENCHMARK_PARAMS = ParamSet(
             minimum=1,
             help="independent repetitions, each with its own warm-up; results keep every sample",
         ),
+        *SCENARIO_PARAMS,
     )
 )
 
@@ -109,6 +111,14 @@ class BenchmarkSettings:
     batch_size: int = 1
     cpu_affinity: list[int] | None = None
     repeat: int = 1
+    # scenarios (edgeai_core.scenarios): single-stream is this module's loop; offline and server run after it
+    scenario: str = "single-stream"
+    concurrency: int = 1
+    target_qps: float | None = None
+    latency_bound_ms: float | None = None
+    latency_percentile: float = 99.0
+    qps_search: bool = False
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         values = _check(self.to_json(), "benchmark")
@@ -147,6 +157,9 @@ def _check(values: Mapping[str, Any], where: str) -> dict[str, Any]:
                 prefix + "max_duration_s",
                 f"must be >= min_duration_s ({checked['min_duration_s']:g}), got {max_duration:g}",
             )
+    from edgeai_core.scenarios import ScenarioSettings
+
+    ScenarioSettings.from_benchmark(checked, where)
     return checked
 
 

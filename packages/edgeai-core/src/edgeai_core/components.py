@@ -301,6 +301,11 @@ class Converter(Component, abc.ABC):
 class Runtime(Component, abc.ABC):
     """Loads an artifact and runs inference on numpy arrays."""
 
+    #: True when callables from :meth:`bind` (and :meth:`infer`) may run from several threads at once (ONNX
+    #: Runtime's ``InferenceSession.run`` is thread-safe); the offline and server scenarios otherwise call
+    #: the runtime from one thread at a time and say so (``serialized``) in the results.
+    thread_safe: bool = False
+
     @abc.abstractmethod
     def load(self, artifact: Artifact) -> None:
         """Load the model; raise RuntimeFailure with a clear reason when it cannot."""

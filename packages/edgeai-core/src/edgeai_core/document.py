@@ -457,3 +457,28 @@ class TargetProfileSection:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "origin": self.origin, "profile": jsonable(self.profile)}
+
+
+# -- scenario ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioSection:
+    """The ``scenario`` section (offline and server scenarios; :mod:`edgeai_core.scenarios`): the settings,
+    how requests ran concurrently (``mode``: threads, serialized or pipelined), one entry per run (one for
+    offline and a fixed QPS, one per tried QPS for a search) and the search's bounds and answer."""
+
+    scenario: str
+    settings: Mapping[str, Any]
+    mode: str
+    runs: Sequence[Mapping[str, Any]] = ()
+    search: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "settings": jsonable(self.settings),
+            "mode": self.mode,
+            "runs": [jsonable(r) for r in self.runs],
+            "search": None if self.search is None else jsonable(self.search),
+        }

@@ -341,6 +341,11 @@ class RunRecorder:
         """The ``validity`` section (:mod:`edgeai_core.validity`), once the benchmark's series are in."""
         self.document["validity"] = _json(validity)
         self._event("validity", validity=self.document["validity"])
+
+    def set_scenario(self, scenario: Mapping[str, Any]) -> None:
+        """The optional ``scenario`` section (offline and server scenarios; :mod:`edgeai_core.scenarios`)."""
+        self.document["scenario"] = _json(scenario)
+        self._event("scenario", scenario=self.document["scenario"])
         self._sync()
 
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
@@ -425,6 +430,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc[kind] = event[kind]
         elif kind == "validity":
             doc["validity"] = event["validity"]
+        elif kind == "scenario":
+            doc["scenario"] = event["scenario"]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

@@ -195,6 +195,12 @@ class RemoteRuntime(Runtime):
 
         return call
 
+    def infer_many(self, batches: Sequence[Sequence[np.ndarray]], window: int) -> list[list[np.ndarray]]:
+        """The outputs of every batch, in order, with up to ``window`` requests in flight."""
+        client = self._client()
+        results = self._guard(lambda: client.infer_many(batches, window))
+        return [outputs for outputs, _ in results]
+
     def stats(
         self,
         action: int = msg.STATS_REPORT,
@@ -339,9 +345,46 @@ class RemoteTarget(Target):
     def target_ns(self) -> Sequence[int]:
         return self.runtime.target_ns
 
+    def infer_many(self, batches: Sequence[Sequence[np.ndarray]], window: int = 1) -> list[Any]:
+        return self.runtime.infer_many(batches, window)
+
+    def issuer(self, inputs: Callable[[int], Sequence[np.ndarray]]) -> PipelineIssuer:
+        return PipelineIssuer(self.runtime, inputs)
+
     def close(self) -> None:
         if self._runtime is not None:
             self._runtime.close()
+
+
+class PipelineIssuer:
+    """The offline and server scenarios on a target: requests pipelined over the wire protocol, with the
+    scenario's concurrency as the window (capped by the target's ``--max-inflight``)."""
+
+    mode = "pipelined"
+
+    def __init__(self, runtime: RemoteRuntime, inputs: Callable[[int], Sequence[np.ndarray]]) -> None:
+        self.runtime = runtime
+        self.inputs = inputs
+        self._prepared: dict[int, tuple[Sequence[np.ndarray], Prepared]] = {}
+
+    def _request(self, client: Client, i: int) -> Prepared:
+        inputs = self.inputs(i)
+        cached = self._prepared.get(id(inputs))
+        if cached is None or cached[0] is not inputs:
+            cached = (inputs, client.prepare(inputs))
+            self._prepared[id(inputs)] = cached
+        return cached[1]
+
+    def run(self, count: int, concurrency: int, arrivals_ns: np.ndarray | None) -> Any:
+        from edgeai_core.scenarios import Timing
+
+        client = self.runtime._client()
+        start, issued, done = self.runtime._guard(
+            lambda: client.pipeline(
+                count, partial(self._request, client), concurrency, arrivals_ns=arrivals_ns
+            )
+        )
+        return Timing(start, issued, done)
 
 
 #: the name the remote runner had; :class:`~edgeai_core.runner.Runner` picks the target from the plan

@@ -489,6 +489,11 @@ class Runner:
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
+            if settings.scenario != "single-stream":
+                from edgeai_core.scenarios import run_for_target
+
+                self._stage("benchmark", f"{settings.scenario} scenario")
+                run_for_target(recorder, target, settings, pool, self.plan.config.seed, self.progress)
             if self.inputs is not None and dataset is None:
                 recorder.set_quality(self._evaluate_inputs(target, self.inputs, io))
             elif dataset is not None and not dataset.has_labels:
@@ -532,16 +537,19 @@ class Runner:
         total = min(limit, len(split))
         arrays = split.arrays(io, f"dataset {dataset.name}")
         static = _static_batch(io)
+        batches, counts = [], []
         for start in range(0, total, batch):
             x = [a[start : min(start + batch, total)] for a in arrays]
-            n = len(x[0])
-            if n < batch and static:  # pad the last batch of a static-batch model
-                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
-                out = check_outputs(record, target.infer(x), io, batch)[0][:n]
-            else:
-                out = check_outputs(record, target.infer(x), io, n)[0]
+            counts.append(len(x[0]))
+            if counts[-1] < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
+            batches.append(x)
+        done = 0
+        for x, n, result in zip(batches, counts, _infer_all(target, batches), strict=True):
+            out = check_outputs(record, result, io, len(x[0]))[0][:n]
             outputs.append(np.asarray(out))
-            self.progress.update(start + n, total, "samples")
+            done += n
+            self.progress.update(done, total, "samples")
         return Quality(dataset.evaluate(np.concatenate(outputs), split.targets[:total]), cfg["split"])
 
     def _evaluate_inputs(self, target: Target, source: InputSource, io: IOSpec) -> Quality | NotApplicable:
@@ -557,14 +565,19 @@ class Runner:
         static = _static_batch(io)
         batch = static or self.plan.config.evaluation["batch_size"] or 32
         record, total, outputs = self.plan.runtime.record, len(labels), []
+        batches, counts = [], []
         for start in range(0, total, batch):
             x = [a[start : start + batch] for a in arrays]
-            n = len(x[0])
-            if n < batch and static:  # pad the last batch of a static-batch model
-                x = [np.concatenate([a, np.repeat(a[-1:], batch - n, axis=0)]) for a in x]
-            out = check_outputs(record, target.infer(x), io, len(x[0]))[0]
+            counts.append(len(x[0]))
+            if counts[-1] < batch and static:  # pad the last batch of a static-batch model
+                x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
+            batches.append(x)
+        done = 0
+        for x, n, result in zip(batches, counts, _infer_all(target, batches), strict=True):
+            out = check_outputs(record, result, io, len(x[0]))[0]
             outputs.append(np.asarray(out)[:n])
-            self.progress.update(start + n, total, "samples")
+            done += n
+            self.progress.update(done, total, "samples")
         quality = Quality(classification_metrics(np.concatenate(outputs), labels), "inputs")
         self.progress.done(_quality_line(quality.to_json()))
         return quality
@@ -572,6 +585,15 @@ class Runner:
 
 #: the name this class had when remote runs were a subclass; both run local and remote plans
 LocalRunner = Runner
+
+
+#: Requests in flight while a remote target evaluates quality (pipelining; capped by its --max-inflight).
+EVALUATION_WINDOW = 8
+
+
+def _infer_all(target: Target, batches: list[list[np.ndarray]]) -> list[Any]:
+    """Every batch through the target, results in order (pipelined on a remote target)."""
+    return target.infer_many(batches, EVALUATION_WINDOW)
 
 
 def _sample_sink(recorder: RunRecorder, target: Target) -> Callable[[str, list[int]], None]:

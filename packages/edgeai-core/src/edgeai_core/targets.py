@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edgeai_core.measurement import RunRecorder
     from edgeai_core.planner import Plan, PlannedComponent
     from edgeai_core.progress import Progress
+    from edgeai_core.scenarios import Issuer
 
 
 def build(component: PlannedComponent, context: Context) -> Any:
@@ -84,6 +85,17 @@ class Target(abc.ABC):
     def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
         """A zero-argument callable running one inference on ``inputs``: what the benchmark times."""
         return self.runtime.bind(inputs)
+
+    def infer_many(self, batches: Sequence[Sequence[np.ndarray]], window: int = 1) -> list[Any]:
+        """:meth:`infer` of every batch, results in order; a remote target keeps ``window`` in flight."""
+        return [self.infer(batch) for batch in batches]
+
+    def issuer(self, inputs: Callable[[int], Sequence[np.ndarray]]) -> Issuer:
+        """What runs the offline and server scenarios' requests (request ``i`` on ``inputs(i)``): worker
+        threads here (taking turns on a runtime that is not thread-safe), pipelined requests remotely."""
+        from edgeai_core.scenarios import ThreadIssuer
+
+        return ThreadIssuer(lambda i: self.bind(inputs(i)), thread_safe=self.runtime.thread_safe)
 
     def start_stats(self, interval_s: float) -> None:
         """Start the target's own resource sampling (right before warm-up); nothing by default."""

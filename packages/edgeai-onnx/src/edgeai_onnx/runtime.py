@@ -97,6 +97,8 @@ def check_providers(requested: Sequence[str] | None) -> list[str]:
 class OnnxRuntime(Runtime):
     """ONNX Runtime session over an ``onnx`` artifact; inputs and outputs follow the artifact's IO spec."""
 
+    #: ``InferenceSession.run`` may be called from several threads at once (ONNX Runtime documents it)
+    thread_safe = True
     session: ort.InferenceSession | None = None
     options: ort.SessionOptions | None = None
     _artifact: Artifact | None = None

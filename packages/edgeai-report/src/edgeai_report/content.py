@@ -31,6 +31,7 @@ from edgeai_report.document import (
 from edgeai_report.fit import fit_blocks
 from edgeai_report.load import Latency, Run, Series
 from edgeai_report.plots import PlotFile
+from edgeai_report.scenarios import scenario_blocks, scenario_plot_jobs
 from edgeai_report.trust import significance_notes, significance_table, validity_blocks
 from edgeai_report.units import Unit, fixed, human_size, human_time, signed, size_unit, time_unit
 
@@ -71,7 +72,7 @@ def _latency_sides(run: Run) -> list[tuple[str, Latency]]:
 def run_plot_jobs(run: Run, img_dir: Path, *, detail: bool = True) -> list[PlotJob]:
     """Figures of one run. ``detail=False`` (inside a comparison) leaves out the resource and per-class
     figures, which the comparison draws for all runs at once."""
-    jobs: list[PlotJob] = []
+    jobs: list[PlotJob] = scenario_plot_jobs(run, img_dir)
     sides = _latency_sides(run)
     base = img_dir / run.slug
     if any(lat.samples_ns.size or lat.warmup_ns.size for _, lat in sides):
@@ -866,6 +867,7 @@ def fidelity_comparison_table(comp: Comparison) -> Table | None:
 def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks: list[Any] = [*_status_callout(run), *validity_blocks(run), run_summary_table(run)]
     blocks += latency_blocks(run, plots, level)
+    blocks += scenario_blocks(run, plots, level)
     blocks += resource_blocks(run, plots, level)
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)

@@ -707,3 +707,10 @@ def _density(values: np.ndarray, bins: int = 160) -> tuple[np.ndarray, np.ndarra
 def _short(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "~"
+
+
+def qps_curve(**kwargs: Any) -> PlotFile:
+    """The QPS search curve of a server scenario (drawn by :mod:`edgeai_report.scenarios`)."""
+    from edgeai_report.scenarios import qps_curve as draw
+
+    return draw(**kwargs)

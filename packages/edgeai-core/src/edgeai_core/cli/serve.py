@@ -170,6 +170,14 @@ def register(cli: click.Group) -> None:
         "connection is closed.",
     )
     @click.option(
+        "--max-inflight",
+        type=click.IntRange(1, 65535),
+        default=64,
+        show_default=True,
+        help="Most requests a host may keep in flight (pipelining); a host that sends more is answered "
+        "TOO_MANY_REQUESTS and disconnected.",
+    )
+    @click.option(
         "--sample-interval-s",
         type=float,
         default=0.05,
@@ -200,6 +208,7 @@ def register(cli: click.Group) -> None:
         idle_timeout_s: float,
         handshake_timeout_s: float,
         min_rate_kib_s: float,
+        max_inflight: int,
         sample_interval_s: float,
         once: bool,
         overrides: tuple[str, ...],
@@ -276,6 +285,7 @@ def register(cli: click.Group) -> None:
                     handshake_timeout_s=handshake_timeout_s,
                     min_rate_bytes_s=min_rate_kib_s * 1024,
                     workdir_quota_bytes=None if workdir_quota_mb is None else int(workdir_quota_mb * 2**20),
+                    max_inflight=max_inflight,
                 ),
                 sample_interval_s=sample_interval_s,
                 allow_remote=allow_remote,

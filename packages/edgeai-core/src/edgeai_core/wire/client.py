@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,6 +34,9 @@ _ERROR = int(MessageType.ERROR)
 _OUTPUT = int(MessageType.OUTPUT)
 _INFER = int(MessageType.INFER)
 _U64_UNPACK = msg._U64.unpack_from
+#: Request bytes a pipelining host keeps in flight without a sender thread: so little that the socket buffers
+#: of both ends always take them, so a send can never wait on a target that waits on us to read.
+INLINE_PIPELINE_BYTES = 128 << 10
 
 
 class TargetError(RuntimeFailure):
@@ -64,6 +69,8 @@ class TargetInfo:
     version: int
     #: the target accepts models with companion files (HELLO reply flag 0x0002)
     model_files: bool = False
+    #: the most requests the target lets a host keep in flight (HELLO reply flag 0x0004; 1: not announced)
+    max_inflight: int = 1
 
 
 class Prepared:
@@ -145,14 +152,15 @@ class Client:
         nonce = new_nonce()
         frame = self.request(
             MessageType.HELLO,
-            [msg.Hello(nonce=nonce, software=self.software).encode()],
+            [msg.Hello(nonce=nonce, software=self.software, capabilities=msg.HOST_PIPELINING).encode()],
             expect=MessageType.HELLO,
         )
         try:
             reply = msg.HelloReply.decode(frame.payload or b"")
         except WireError as exc:
             raise TargetLost(f"target {self.where}: malformed HELLO reply: {exc}") from None
-        self.info = TargetInfo(**attributes(reply, (f.name for f in fields(TargetInfo))))
+        info = attributes(reply, (f.name for f in fields(TargetInfo)))
+        self.info = TargetInfo(**{**info, "max_inflight": max(1, reply.max_inflight)})
         if reply.auth_required:
             if self.token is None:
                 raise RuntimeFailure(
@@ -283,6 +291,170 @@ class Client:
         if payload is None or len(payload) < 8:
             raise TargetLost(f"target {self.where}: OUTPUT without its 8-byte inference time")
         return int(_U64_UNPACK(payload)[0])
+
+    def window(self, wanted: int) -> int:
+        """How many requests :meth:`pipeline` may keep in flight: ``wanted``, capped by what the target
+        announced (1 for targets that announced nothing, and on unreliable links, which stop and wait)."""
+        allowed = self.info.max_inflight if self.info is not None else 1
+        return max(1, min(wanted, allowed if self.conn.reliable else 1))
+
+    def pipeline(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        *,
+        arrivals_ns: np.ndarray | None = None,
+        on_reply: Callable[[int, Frame], None] | None = None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        """Send ``count`` INFERs (request ``i`` is ``request(i)``) with up to ``window`` in flight; return
+        (start ns, issue ns of each, reply ns of each), ``perf_counter_ns``.
+
+        Each request carries its own request id; the target answers in order, and each reply must carry the
+        id of the oldest request in flight (anything else is a lost session). Without an arrival schedule,
+        while the requests in flight total at most :data:`INLINE_PIPELINE_BYTES`, this thread sends and
+        reads alternately (the socket buffers hold what is in flight, so neither side can block the other);
+        otherwise a sender thread issues requests (request ``i`` not before ``start + arrivals_ns[i]`` where
+        given) while this thread reads replies, however large the tensors. ``on_reply(i, frame)`` sees each
+        OUTPUT frame (its payload is valid only during the call). An ERROR reply raises
+        :class:`TargetError` (once the sender has stopped).
+        """
+        window = self.window(window)
+        issued = np.zeros(count, dtype=np.int64)
+        done = np.zeros(count, dtype=np.int64)
+        first = self._rid
+        ids = [((first + i) & 0xFFFFFFFF) or 1 for i in range(1, count + 1)]  # what _next_id would give
+        self._rid = ids[-1] if ids else first
+        if arrivals_ns is None and count and request(0).length <= INLINE_PIPELINE_BYTES:
+            return self._pipeline_inline(count, request, window, ids, issued, done, on_reply)
+        return self._pipeline_threaded(count, request, window, ids, issued, done, arrivals_ns, on_reply)
+
+    def _reply(self, rid: int) -> Frame:
+        try:
+            frame = self.conn.recv()
+        except (OSError, TimeoutError) as exc:
+            raise self._lost(exc, "INFER") from None
+        except WireError as exc:
+            raise TargetLost(f"target {self.where}: malformed reply during INFER: {exc}") from None
+        if frame.type != _OUTPUT or frame.request_id != rid:
+            self._unexpected(frame, rid, "INFER")
+        return frame
+
+    def _pipeline_inline(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        ids: list[int],
+        issued: np.ndarray,
+        done: np.ndarray,
+        on_reply: Callable[[int, Frame], None] | None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        clock, conn, reply = time.perf_counter_ns, self.conn, self._reply
+        lengths: list[int] = []
+        in_flight = 0  # request bytes sent and not yet answered
+        sent = 0
+        start = clock()
+        for i in range(count):
+            # refill the window, in one send, unless more replies are already here to read first
+            if sent < count and sent - i < window and (sent == i or not conn.buffered):
+                batch = []
+                now = clock()
+                while sent < count and sent - i < window:
+                    prepared = request(sent)
+                    if sent > i and in_flight + prepared.length > INLINE_PIPELINE_BYTES:
+                        break
+                    batch.append((prepared.parts, ids[sent], prepared.length))
+                    issued[sent] = now
+                    lengths.append(prepared.length)
+                    in_flight += prepared.length
+                    sent += 1
+                try:
+                    conn.send_many(_INFER, batch)
+                except (OSError, TimeoutError) as exc:
+                    raise self._lost(exc, "INFER") from None
+            frame = reply(ids[i])
+            done[i] = clock()
+            in_flight -= lengths[i]
+            if on_reply is not None:
+                on_reply(i, frame)
+        return start, issued, done
+
+    def _pipeline_threaded(
+        self,
+        count: int,
+        request: Callable[[int], Prepared],
+        window: int,
+        ids: list[int],
+        issued: np.ndarray,
+        done: np.ndarray,
+        arrivals_ns: np.ndarray | None,
+        on_reply: Callable[[int, Frame], None] | None,
+    ) -> tuple[int, np.ndarray, np.ndarray]:
+        clock = time.perf_counter_ns
+        slots = threading.Semaphore(window)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+        conn = self.conn
+        start = clock()
+
+        def sender() -> None:
+            try:
+                for i in range(count):
+                    slots.acquire()
+                    if stop.is_set():
+                        return
+                    if arrivals_ns is not None:
+                        when = start + int(arrivals_ns[i])
+                        while (left := when - clock()) > 0:
+                            time.sleep(left / 1e9 if left > 2_000_000 else 0)
+                    prepared = request(i)
+                    issued[i] = clock()
+                    conn.send(_INFER, prepared.parts, request_id=ids[i], length=prepared.length)
+            except BaseException as exc:
+                failure.append(exc)
+
+        thread = threading.Thread(target=sender, name="edgeai-pipeline", daemon=True)
+        thread.start()
+        try:
+            for i in range(count):
+                try:
+                    frame = conn.recv()
+                except (OSError, TimeoutError) as exc:
+                    if failure:
+                        raise self._lost(failure[0], "INFER") from None
+                    raise self._lost(exc, "INFER") from None
+                except WireError as exc:
+                    raise TargetLost(f"target {self.where}: malformed reply during INFER: {exc}") from None
+                done[i] = clock()
+                if frame.type != _OUTPUT or frame.request_id != ids[i]:
+                    self._unexpected(frame, ids[i], "INFER")
+                if on_reply is not None:
+                    on_reply(i, frame)
+                slots.release()
+        finally:
+            stop.set()
+            slots.release()
+            thread.join(self.timeout_s)
+        if failure:
+            problem = failure[0]
+            if isinstance(problem, (OSError, TimeoutError)):
+                raise self._lost(problem, "INFER") from None
+            raise problem
+        return start, issued, done
+
+    def infer_many(
+        self, batches: Sequence[Sequence[np.ndarray]], window: int
+    ) -> list[tuple[list[np.ndarray], int]]:
+        """(outputs, target ns) of each batch, in order, with up to ``window`` requests in flight."""
+        prepared = [self.prepare(batch) for batch in batches]
+        results: list[tuple[list[np.ndarray], int]] = [([], 0)] * len(prepared)
+
+        def keep(i: int, frame: Frame) -> None:
+            results[i] = self._outputs(frame)
+
+        self.pipeline(len(prepared), prepared.__getitem__, window, on_reply=keep)
+        return results
 
     def _unexpected(self, frame: Frame, rid: int, doing: str) -> None:
         if frame.header.type == _ERROR:

@@ -55,6 +55,7 @@ _NAK = int(MessageType.NAK)
 _HELLO = int(MessageType.HELLO)
 _MODEL = int(MessageType.MODEL)
 _CRC = int(Flag.CRC)
+_CONT = int(Flag.CONT)
 _RESERVED = ~KNOWN_FLAGS & 0xFF
 _FULL_UNPACK = _FULL.unpack_from
 
@@ -154,6 +155,8 @@ class Connection:
         self._expect = 0
         self._last_hello: tuple[int, int] | None = None
         self._queue: collections.deque[Frame] = collections.deque()
+        self._outbox: list[Buffer] = []  # replies held back by post() while more requests are buffered
+        self._outbox_bytes = 0
 
     def limit(self, type: int) -> int:
         """The largest payload accepted for a message of ``type``."""
@@ -200,6 +203,48 @@ class Connection:
             self._sendv(buffers, HEADER_SIZE + length)
         else:
             self.stream.send(*buffers)
+
+    def post(self, type: int, parts: Sequence[Buffer], request_id: int, length: int) -> None:
+        """Send a reply (no flags) during a burst: while further requests are already in the receive buffer
+        (a pipelining host) it is held back and goes out with the next ones in one ``sendmsg``; the burst
+        sends what is held before it waits for input or ends (:meth:`flush`)."""
+        head = _HEAD.pack(MAGIC_U32, VERSION, type, 0, 0, request_id, length, 0)
+        self._outbox.append(head + _U32.pack(zlib.crc32(head)))
+        self._outbox.extend(parts)
+        self._outbox_bytes += HEADER_SIZE + length
+        if self._start == self._end or len(self._outbox) > 256 or self._outbox_bytes > STREAM_THRESHOLD:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the replies :meth:`post` held back, in order, in one ``sendmsg``."""
+        if not self._outbox:
+            return
+        buffers, total = self._outbox, self._outbox_bytes
+        self._outbox, self._outbox_bytes = [], 0
+        if self._sendv is not None:
+            self._sendv(buffers, total)
+        else:
+            self.stream.send(*buffers)
+
+    def send_many(self, type: int, requests: Sequence[tuple[Sequence[Buffer], int, int]]) -> None:
+        """Send several frames of ``type`` at once: ``(parts, request_id, length)`` each, in one ``sendmsg``
+        where the link allows (a pipelining host refilling its window)."""
+        if not self.reliable or self._sendv is None:
+            for parts, rid, length in requests:
+                self.send(type, parts, request_id=rid, length=length)
+            return
+        buffers: list[Buffer] = []
+        total = 0
+        for parts, rid, length in requests:
+            head = _HEAD.pack(MAGIC_U32, VERSION, type, 0, 0, rid, length, 0)
+            buffers.append(head + _U32.pack(zlib.crc32(head)))
+            buffers.extend(parts)
+            total += HEADER_SIZE + length
+            if len(buffers) > 512:  # well under IOV_MAX (1024 on Linux)
+                self._sendv(buffers, total)
+                buffers, total = [], 0
+        if buffers:
+            self._sendv(buffers, total)
 
     def send_file(
         self,
@@ -285,25 +330,72 @@ class Connection:
         return Frame(type_, flags, seq, rid, length, pcrc, payload)
 
     def burst(
-        self, type: int, length: int, prefix: bytes, handler: Callable[[int, memoryview], None]
+        self,
+        type: int,
+        length: int,
+        prefix: bytes,
+        handler: Callable[[int, memoryview], None],
+        max_inflight: int | None = None,
     ) -> None:
         """Serve back-to-back requests that look exactly like the one just handled: a benchmark's INFERs.
 
         While the next frame has this ``type``, payload ``length``, no flags and a payload starting with
         ``prefix`` (its tensor headers), call ``handler(request_id, payload)`` (which sends the reply) with as
         little Python per frame as possible: one receive, one header check, no frame object. Anything else
-        (another message, a partial or pipelined read, a streamed payload) ends the burst with the bytes left
-        in the buffer, so :meth:`recv` goes on exactly where the burst stopped. Reliable links only.
+        (another message, a partial frame after buffered ones, a streamed payload) ends the burst with the bytes
+        left in the buffer, so :meth:`recv` goes on exactly where the burst stopped. Frames of a pipelining
+        host that arrived together are served from the buffer one after the other; when more than
+        ``max_inflight`` requests are waiting the burst ends too, and the caller's own check refuses the host.
+        Reliable links only.
         """
         total = HEADER_SIZE + length
         if not self.reliable or self._custom_limit is not None or total > len(self._buf):
             return
         if length > self.limits.get(type, self.max_frame):
             return
-        recv_into, unpack, crc32 = self.stream.recv_into, _FULL_UNPACK, zlib.crc32
         prefix_end = HEADER_SIZE + len(prefix)
-        while self._start == self._end and not self._streaming:
+        limit_bytes = (max_inflight - 1) * total if max_inflight is not None else 1 << 62
+        try:
+            self._burst(type, length, prefix, handler, total, prefix_end, limit_bytes)
+        finally:
+            self.flush()
+
+    def _burst(
+        self,
+        type: int,
+        length: int,
+        prefix: bytes,
+        handler: Callable[[int, memoryview], None],
+        total: int,
+        prefix_end: int,
+        limit_bytes: int,
+    ) -> None:
+        recv_into, unpack, crc32 = self.stream.recv_into, _FULL_UNPACK, zlib.crc32
+        while not self._streaming:
             view = self._view
+            start = self._start
+            if start != self._end:  # pipelined frames already in the buffer
+                left = self._end - start
+                if left < total or left - total > limit_bytes:
+                    return
+                magic, version, type_, flags, _seq, rid, size, _pcrc, hcrc = unpack(view, start)
+                if (
+                    type_ != type
+                    or size != length
+                    or flags
+                    or magic != MAGIC_U32
+                    or version != VERSION
+                    or crc32(view[start : start + 20]) != hcrc
+                    or view[start + HEADER_SIZE : start + prefix_end] != prefix
+                ):
+                    return
+                if left == total:
+                    self._start = self._end = 0
+                else:
+                    self._start = start + total
+                handler(rid, view[start + HEADER_SIZE : start + total])
+                continue
+            self.flush()  # every held reply is out before this waits for input
             got = recv_into(view)
             if not got:
                 raise ConnectionClosed(f"{self.stream.describe()} closed the connection")
@@ -341,6 +433,26 @@ class Connection:
             else:
                 self._start = total
             handler(rid, view[HEADER_SIZE:total])
+
+    @property
+    def buffered(self) -> bool:
+        """Whether bytes of further frames are already in the receive buffer (a pipelining host)."""
+        return self._end > self._start and not self._streaming
+
+    def buffered_frames(self, at_most: int) -> int:
+        """How many requests have begun in the receive buffer after the current frame (counting stops past
+        ``at_most``): what a pipelining host has in flight behind the request being handled. A frame that
+        continues a message (flag ``CONT``, the chunks of an upload) is part of its message's request."""
+        pos, end, count = self._start, self._end, 0
+        buf = self._buf
+        while pos < end and count <= at_most:
+            if end - pos < HEADER_SIZE:
+                count += 1
+                break
+            if not buf[pos + 6] & _CONT:
+                count += 1
+            pos += HEADER_SIZE + _U32.unpack_from(buf, pos + 12)[0]
+        return count
 
     def requeue(self, frame: Frame) -> None:
         """Put a received frame back: the next :meth:`recv` returns it (unreliable links only, where

@@ -86,6 +86,7 @@ class ErrorCode(enum.IntEnum):
     NOT_ALLOWED = 20  # the operator did not allow it: a runtime parameter, a model digest
     QUOTA_EXCEEDED = 21  # the target's work directory has no room left under its quota
     BAD_DIGEST = 22  # an uploaded model file's size or SHA-256 is not what IOSPEC declared
+    TOO_MANY_REQUESTS = 23  # more pipelined requests in flight than the target's --max-inflight
 
 
 FATAL_CODES = frozenset(
@@ -99,6 +100,7 @@ FATAL_CODES = frozenset(
         ErrorCode.IDLE_TIMEOUT,
         ErrorCode.HANDSHAKE_TIMEOUT,
         ErrorCode.FRAME_TIMEOUT,
+        ErrorCode.TOO_MANY_REQUESTS,
     }
 )
 

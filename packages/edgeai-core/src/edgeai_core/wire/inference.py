@@ -193,7 +193,7 @@ class Inference:
         assert layout.single is not None
         dtype, count, offset, shape = layout.single
         conn = self.session.conn
-        frombuffer, clock, send, ndarray = np.frombuffer, time.perf_counter_ns, conn.send, np.ndarray
+        frombuffer, clock, post, ndarray = np.frombuffer, time.perf_counter_ns, conn.post, np.ndarray
         cached: list[Any] = [None, b"", [], 0]  # (dtype, shape) of the last output, prefix, tail, length
         reply_error = self.session.reply_error
 
@@ -219,16 +219,17 @@ class Inference:
                         cached[:] = [(out.dtype, out.shape), parts[0], parts[2:], length]
                     parts[0] = _U64_PACK(elapsed) + parts[0]
             except Exception as exc:
+                conn.flush()  # the replies held back go first: replies stay in request order
                 reply_error(
                     request_id, ErrorCode.RUNTIME_FAILURE, f"inference failed: {type(exc).__name__}: {exc}"
                 )
                 return
-            send(_OUTPUT, parts, request_id=request_id, length=length)
+            post(_OUTPUT, parts, request_id, length)
             self.last_ns = elapsed
             self.count += 1
             self.total_ns += elapsed
 
-        conn.burst(_INFER, layout.length, layout.head, handle)
+        conn.burst(_INFER, layout.length, layout.head, handle, self.session.server.limits.max_inflight)
 
     def on_data(self, frame: Frame) -> None:
         self._require_model()

@@ -21,6 +21,11 @@ MAC_SIZE = 32
 HELLO_AUTH_REQUIRED = 0x0001
 #: HELLO reply flag: the target accepts models with companion files (IOSPEC ``files``, one MODEL per file).
 HELLO_MODEL_FILES = 0x0002
+#: HELLO reply flag: the target takes pipelined requests; a u16 after the software string says how many a host
+#: may keep in flight (sent only to hosts that set :data:`HOST_PIPELINING`).
+HELLO_PIPELINING = 0x0004
+#: HELLO capability of a host: it understands the pipelining flag and field of the HELLO reply.
+HOST_PIPELINING = 0x0001
 #: The most companion files one IOSPEC may declare.
 MAX_MODEL_FILES = 64
 #: STATS request actions (the payload's single byte; an empty payload means REPORT).
@@ -137,10 +142,14 @@ class HelloReply:
     software: str = ""
     version: int = VERSION
     model_files: bool = False
+    #: the most requests in flight (sent when > 0, with flag HELLO_PIPELINING); 0: not announced
+    max_inflight: int = 0
 
     def encode(self) -> bytes:
-        flags = (HELLO_AUTH_REQUIRED if self.auth_required else 0) | (
-            HELLO_MODEL_FILES if self.model_files else 0
+        flags = (
+            (HELLO_AUTH_REQUIRED if self.auth_required else 0)
+            | (HELLO_MODEL_FILES if self.model_files else 0)
+            | (HELLO_PIPELINING if self.max_inflight else 0)
         )
         parts = [
             _HELLO_REPLY.pack(self.version, flags, self.max_frame_bytes, self.max_model_bytes, self.nonce),
@@ -149,6 +158,8 @@ class HelloReply:
             *(str8(f) for f in self.formats),
             str8(self.software),
         ]
+        if self.max_inflight:
+            parts.append(_U16.pack(min(self.max_inflight, 0xFFFF)))
         return b"".join(parts)
 
     @classmethod
@@ -158,6 +169,7 @@ class HelloReply:
         runtime = reader.str8()
         formats = tuple(reader.str8() for _ in range(reader.u8()))
         software = reader.str8()
+        max_inflight = reader.unpack(_U16)[0] if flags & HELLO_PIPELINING else 0
         reader.end()
         return cls(
             nonce=nonce,
@@ -169,6 +181,7 @@ class HelloReply:
             software=software,
             version=version,
             model_files=bool(flags & HELLO_MODEL_FILES),
+            max_inflight=max_inflight,
         )
 
 

@@ -86,7 +86,8 @@ class ServerLimits:
     connection. ``min_rate_bytes_s`` and ``frame_grace_s``: a frame that has begun must arrive completely
     within ``frame_grace_s + size / min_rate_bytes_s`` (byte streams). ``idle_timeout_s``: the longest
     silence between frames. ``workdir_quota_bytes``: the most the work directory may hold (None: twice
-    ``max_model_bytes``).
+    ``max_model_bytes``). ``max_inflight``: the most requests a host may keep in flight (pipelining); a host
+    found with more is answered TOO_MANY_REQUESTS and disconnected.
     """
 
     max_frame_bytes: int = 64 << 20
@@ -96,8 +97,11 @@ class ServerLimits:
     min_rate_bytes_s: float = 32 << 10
     frame_grace_s: float = 2.0
     workdir_quota_bytes: int | None = None
+    max_inflight: int = 64
 
     def __post_init__(self) -> None:
+        if not 1 <= self.max_inflight <= 0xFFFF:
+            raise ValueError(f"max_inflight must be between 1 and 65535, got {self.max_inflight}")
         if self.workdir_quota_bytes is None:
             object.__setattr__(self, "workdir_quota_bytes", 2 * self.max_model_bytes)
 

@@ -82,6 +82,7 @@ class Handshake:
             auth_required=server.token is not None,
             software=server.software,
             model_files=True,
+            max_inflight=limits.max_inflight if hello.capabilities & msg.HOST_PIPELINING else 0,
         )
         self.greeted = True
         session.state_changed()
@@ -206,6 +207,8 @@ class Session:
                 return "closed"
             self.requests += 1
             rid = frame.request_id
+            if conn.buffered and conn.reliable and self.handshake.done and self._flooded(frame):
+                return "flooded"
             try:
                 if frame.type == _INFER and self.inference.runtime is not None:  # the benchmark's hot path
                     self.inference.on_infer(frame)
@@ -234,6 +237,22 @@ class Session:
                 return "bye"
             if not conn.reliable and self.handshake.greeted:
                 conn.set_timeout(idle)
+
+    def _flooded(self, frame: Frame) -> bool:
+        """Whether the host has more requests in flight than ``--max-inflight`` allows (the frame being
+        handled, plus those already received behind it); such a host is answered ERROR and disconnected."""
+        limit = self.server.limits.max_inflight
+        waiting = self.conn.buffered_frames(limit)
+        if 1 + waiting <= limit:
+            return False
+        log.warning("%s: more than %d requests in flight; closing the connection", self.peer, limit)
+        self.reply_error(
+            frame.request_id,
+            ErrorCode.TOO_MANY_REQUESTS,
+            f"more than {limit} requests in flight (this target's --max-inflight); keep fewer unanswered "
+            "requests; closing the connection",
+        )
+        return True
 
     def _timed_out(self, request_id: int) -> str:
         if not self.conn.reliable:
