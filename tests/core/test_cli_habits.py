@@ -4,6 +4,7 @@ hosts, every --json printing JSON, --csv summaries and shell completion of compo
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -250,7 +251,11 @@ def test_every_json_flag_prints_json(
     monkeypatch.chdir(tmp_path)
     with click.Context(cli, obj={"host": PluginHost(env={})}) as ctx:
         commands = _json_flags(cli, ctx)
-    host = PluginHost(env={"EDGEAI_LOAD_PLUGINS": "core,compat,report"})
+    # `check` needs an analyzer: edgeai-onnx's, on a one-node ONNX model (where edgeai-onnx is installed)
+    analyzer = (
+        importlib.util.find_spec("edgeai_onnx") is not None and importlib.util.find_spec("onnx") is not None
+    )
+    host = PluginHost(env={"EDGEAI_LOAD_PLUGINS": "core,compat,report" + (",onnx" if analyzer else "")})
     host.register(test_plugin, name="test-plugin")  # demo variants
     if "grid" in commands:  # a numpy grid suite and a reference ONNX backend (edgeai-compat's test kit)
         sys.path.insert(0, str(REPO / "tests" / "compat" / "support"))
@@ -272,6 +277,19 @@ def test_every_json_flag_prints_json(
     mlp = tmp_path / "mlp" / "model.npz"
     cheap["bench"] = [["bench", str(mlp), "--count", "3", "--warmup", "0", "--json"]]
     cheap["report"] = [["report", "run/results.json", "-o", "report", "--format", "md", "--json"]]
+    if analyzer:
+        import onnx
+        from onnx import TensorProto, helper
+
+        graph = helper.make_graph(
+            [helper.make_node("Relu", ["x"], ["y"])], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        )  # fmt: skip
+        onnx.save(helper.make_model(graph), str(tmp_path / "relu.onnx"))
+        cheap["check"] = [["check", str(tmp_path / "relu.onnx"), "--target", "host", "--json"]]
+    else:
+        commands.discard("check")
     uncovered = commands - set(cheap)
     assert not uncovered, f"commands with --json that this test does not run: {sorted(uncovered)}"
     first = ["train", "run"]  # bench needs the trained file, report the run's results
@@ -315,7 +333,8 @@ def test_demo_csv_has_one_row_per_variant(core_host: PluginHost, test_plugin: ob
     assert [float(row[f"p{q}_ns"]) for q in (50, 90, 95, 99)] == [stats[f"p{q}"] for q in (50, 90, 95, 99)]
     assert float(row["throughput_per_s"]) == float_doc["latency"]["throughput_per_s"]
     assert int(row["size_bytes"]) < 100_000 and int(rows[1]["size_bytes"]) < int(row["size_bytes"])
-    assert row["validity"] == "" and row["results"] == str(out / "mlp-float" / RESULTS_FILE)
+    assert row["validity"] == float_doc["validity"]["verdict"] and row["validity"] in ("clean", "noisy")
+    assert row["results"] == str(out / "mlp-float" / RESULTS_FILE)
     assert rows[3]["results"] == "" and rows[3]["p50_ns"] == ""
     # to a file: the table still goes to stdout
     written = CliRunner().invoke(
@@ -364,7 +383,7 @@ def test_completion_of_component_names_and_kinds() -> None:
     assert _complete("edgeai train numpy-mlp ") == ["plain,gaussian-blobs"]
     assert _complete("edgeai list ") == [f"plain,{k}" for k in edgeai_core.records.KINDS]
     assert _complete("edgeai list r") == ["plain,runtime"]
-    assert _complete("edgeai describe n") == ["plain,numpy-mlp", "plain,numpy"]
+    assert _complete("edgeai describe n") == ["plain,numpy-mlp", "plain,numpy", "plain,nvml"]
     assert _complete("edgeai describe runtime:") == ["plain,runtime:echo", "plain,runtime:numpy"]
     assert _complete("edgeai describe b") == ["plain,benchmark"]
     assert _complete("edgeai serve --runtime ") == ["plain,echo", "plain,numpy"]
