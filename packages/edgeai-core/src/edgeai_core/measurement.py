@@ -28,8 +28,10 @@ from typing import IO, Any
 from edgeai_core.artifacts import write_json_atomic
 from edgeai_core.document import (
     SCHEMA_VERSION,
+    ComplexitySection,
     FidelitySection,
     Latency,
+    MemorySection,
     NotApplicable,
     PartialLatency,
     Provenance,
@@ -290,6 +292,18 @@ class RunRecorder:
         self.document["fidelity"] = _json(fidelity)
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
+
+    def set_complexity(self, complexity: ComplexitySection) -> None:
+        """The final artifact's complexity (:mod:`edgeai_core.analysis`); an optional section."""
+        self.document["complexity"] = _json(complexity)
+        self._event("complexity", complexity=self.document["complexity"])
+        self._sync()
+
+    def set_memory(self, memory: MemorySection | None) -> None:
+        """The model's own memory (:mod:`edgeai_core.modelmemory`); an optional section, absent when None."""
+        if memory is not None:
+            self.document["memory"] = _json(memory)
+            self._event("memory", memory=self.document["memory"])
 
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""

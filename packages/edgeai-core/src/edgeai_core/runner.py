@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core import tensors
+from edgeai_core import analysis, tensors
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings, run_benchmark
 from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
@@ -305,6 +305,7 @@ class Runner:
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
         self._start_fidelity(recorder, artifact, dataset)
+        made = [(plan.model.record.name, artifact)]  # the artifacts so far: the complexity analysis picks one
 
         for index, step in enumerate(plan.steps):
             self._stage(
@@ -326,11 +327,19 @@ class Runner:
             frameworks.update(component.versions())
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
+            made.append((step.record.name, artifact))
             if self.fidelity is not None:
                 name, kind = step.record.name, step.record.kind
                 self._check_fidelity(
                     recorder, f"{kind} {name}", self.fidelity.check_step, name, kind, source, artifact
                 )
+
+        self._stage("complexity", f"analysing the complexity of {Path(artifact.path).name}")
+        batch = BenchmarkSettings.from_mapping(plan.benchmark).batch_size
+        complexity = analysis.analyze(self.host, made, self._context("analysis"), batch_size=batch,
+                                      output_dir=self.output_dir)  # fmt: skip
+        recorder.set_complexity(complexity)
+        self.progress.done(analysis.complexity_line(complexity))
 
         target = self.open_target(plan, self.workspace)
         try:
@@ -451,9 +460,11 @@ class Runner:
             )
             if resources_cfg["enabled"]:
                 target.start_stats(resources_cfg["interval_s"])
+            target.start_memory()
             result = run_benchmark(
                 bind, settings, progress=self.progress, on_samples=_sample_sink(recorder, target)
             )
+            recorder.set_memory(target.memory(sampler.to_json()["rss_bytes"] if sampler else ()))
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")
