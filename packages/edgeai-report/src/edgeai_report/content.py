@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
+from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
     Bullets,
     Callout,
@@ -336,8 +337,8 @@ RESOURCE_HEADER = [
     "process CPU mean (%)",
     "process CPU max (%)",
     "system CPU mean (%)",
-    "RSS mean (MiB)",
-    "RSS max (MiB)",
+    "process RSS mean (MiB)",
+    "process RSS max (MiB)",
 ]
 CLASSIFICATION_METRICS = (
     ("accuracy", "accuracy"),
@@ -858,6 +859,8 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks: list[Any] = [*_status_callout(run), run_summary_table(run)]
     blocks += latency_blocks(run, plots, level)
     blocks += resource_blocks(run, plots, level)
+    blocks += memory_blocks(run, level)
+    blocks += complexity_blocks(run, level)
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)
     blocks += [Heading(level, "Steps", f"{run.slug}-steps"), steps_table(run)]
@@ -944,6 +947,9 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
 
     doc.add(Heading(2, "Resource use", "resources"))
     _plot_and_table(doc, plots, "compare-resources", resources_comparison_table(comp))
+    complexity = complexity_comparison_table(comp)
+    if complexity is not None:
+        doc.add(Heading(2, "Complexity and model memory", "complexity"), complexity)
     doc.add(Heading(2, "Provenance", "provenance"), provenance_comparison_table(comp))
 
     doc.add(Heading(2, "Runs in detail", "details"))
