@@ -252,7 +252,7 @@ def test_unreadable_file_names_it(tmp_path: Path) -> None:
         analyze_file(path)
 
 
-def test_registration_does_not_import_onnx(imported_by_planning: Any) -> None:
+def test_registration_names_the_analyzer() -> None:
     import edgeai_onnx.plugin as plugin
 
     (record,) = plugin.edgeai_register_analyzers()

@@ -383,6 +383,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["quality"] = event["quality"]
         elif kind == "fidelity":
             doc["fidelity"] = event["fidelity"]
+        elif kind in ("complexity", "memory"):  # optional sections
+            doc[kind] = event[kind]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:
