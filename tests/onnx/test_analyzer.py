@@ -143,6 +143,13 @@ def test_digits_cnn_layers_add_up_to_the_totals(cnn_onnx: Path) -> None:
     assert [layer.name for layer in result.top_layers("macs", 2)] == ["Conv_2", "Gemm_6"]
 
 
+def test_torch_export_of_the_digits_cnn_counts_the_same(cnn_dynamo: Path) -> None:
+    """torch.onnx.export writes a Reshape whose int64 shape is metadata, not a parameter."""
+    result = analyze_file(cnn_dynamo)
+    assert (result.macs, result.params, result.weight_bytes) == (95360, 18346, {"float32": 18346 * 4})
+    assert result.dtypes == ("float32",) and "Reshape" in result.op_types and not result.lower_bound
+
+
 def test_qdq_int8_model_has_int8_weights(make: Any, testkit: Any, cnn_onnx: Path, digits: Any) -> None:
     source = testkit.artifact_for(cnn_onnx)
     quantized = make("compiler", "onnx-quantize", calibration_samples=20).compile(source, digits)

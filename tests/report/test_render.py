@@ -116,7 +116,9 @@ def test_single_report_tables_equal_the_json(single_report: Any, rt: SimpleNames
     host_res = rt.row_of(resources, "host")
     summary = doc["resources"]["host"]["summary"]
     rt.assert_shown(host_res[rt.column(resources, "process CPU mean (%)")], summary["cpu_percent"]["mean"])
-    rt.assert_shown(host_res[rt.column(resources, "process RSS max (MiB)")], summary["rss_bytes"]["max"], 1024.0**2)
+    rt.assert_shown(
+        host_res[rt.column(resources, "process RSS max (MiB)")], summary["rss_bytes"]["max"], 1024.0**2
+    )
     assert int(host_res[rt.column(resources, "samples")]) == len(doc["resources"]["host"]["t_s"])
 
     provenance = dict(tables["blobs37-mlp-int8-provenance"][1])

@@ -25,7 +25,9 @@ elements, ``K`` the reduced length:
 - Data movement (Reshape, Transpose, Flatten, Concat, Squeeze, Gather, Slice, Pad, Resize...) counts 0.
 - ``params``/``weight_bytes``: each constant (initializer or Constant output) counts once, at the first node
   that reads it. In a QDQ model the int8 weights therefore belong to the DequantizeLinear layers, and the
-  float Conv after them has 0 params but all the MACs.
+  float Conv after them has 0 params but all the MACs. Int64 tensors (ONNX's type for shapes, axes, pads and
+  indices) and the int32 tensors of data-movement operators (Gather's indices) are metadata: not parameters,
+  and left out of ``dtypes``.
 - Operators not in these tables (custom domains, If/Loop/Scan with subgraphs, Einsum...), and counted
   operators whose shapes could not be inferred, go to ``unknown_ops`` with ``macs=None``: totals are then
   lower bounds.
@@ -386,7 +388,10 @@ def _layers(nodes: Sequence[onnx.NodeProto], info: _Graph) -> list[tuple[LayerCo
         name = node.name or f"{node.op_type}_{index}"
         params = 0
         weights: dict[str, int] = {}
+        metadata = _INTEGER_TYPES if node.op_type in _ZERO else {TensorProto.INT64}
         for inp in node.input:
+            if info.types.get(inp) in metadata:
+                continue  # a shape, axes or indices of a data-movement operator, not a parameter
             if inp in info.constants and inp not in counted_constants:
                 counted_constants.add(inp)
                 shape = info.shape(inp) or ()
@@ -397,7 +402,13 @@ def _layers(nodes: Sequence[onnx.NodeProto], info: _Graph) -> list[tuple[LayerCo
         is_constant = node.op_type == "Constant"
         counts = _count(node, info)
         dtypes = sorted(
-            {d for n in (*node.input, *outputs) if n for d in [_dtype(info.types.get(n))] if d is not None}
+            {
+                d
+                for n in (*node.input, *outputs)
+                if n and info.types.get(n) not in metadata
+                for d in [_dtype(info.types.get(n))]
+                if d is not None
+            }
         )
         layer = LayerComplexity(
             name=name,
