@@ -269,3 +269,31 @@ def test_registration_names_the_analyzer() -> None:
         "edgeai_onnx.analyzer:OnnxAnalyzer",
     )
     assert record.install == "onnx"
+
+
+def test_pooling_normalization_softmax_and_elementwise_flops(testkit: Any, tmp_path: Path) -> None:
+    nodes = [
+        helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], name="bn"),
+        helper.make_node("MaxPool", ["bn"], ["mp"], name="maxpool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["bn"], ["gap"], name="gap"),
+        helper.make_node("Add", ["mp", "mp"], ["sum"], name="add"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+        helper.make_node("Softmax", ["flat"], ["y"], name="softmax", axis=1),
+    ]
+    path = _save(
+        testkit,
+        tmp_path / "misc.onnx",
+        nodes,
+        [helper.make_tensor_value_info("x", F, [1, 4, 8, 8])],
+        [
+            helper.make_tensor_value_info("y", F, [1, 4]),
+            helper.make_tensor_value_info("sum", F, [1, 4, 4, 4]),
+        ],
+        [_init("s", 4), _init("b", 4), _init("m", 4), _init("v", 4)],
+    )
+    result = analyze_file(path)
+    flops = {layer.name: layer.flops for layer in result.layers}
+    # bn: 2 per element of 4x8x8; maxpool: 4x4x4 outputs x 2x2 window; gap: 1 per input element; add: 1 per
+    # output element; softmax: 3 per element
+    assert flops == {"bn": 512, "maxpool": 256, "gap": 256, "add": 64, "flatten": 0, "softmax": 12}
+    assert result.macs == 0 and result.params == 16 and _layer(result, "bn").params == 16
