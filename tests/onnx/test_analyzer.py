@@ -297,3 +297,22 @@ def test_pooling_normalization_softmax_and_elementwise_flops(testkit: Any, tmp_p
     # output element; softmax: 3 per element
     assert flops == {"bn": 512, "maxpool": 256, "gap": 256, "add": 64, "flatten": 0, "softmax": 12}
     assert result.macs == 0 and result.params == 16 and _layer(result, "bn").params == 16
+
+
+def test_external_reshape_shape_is_read_for_shape_inference(cnn_dynamo: Path, tmp_path: Path) -> None:
+    """Only the tiny int64 tensors (the Reshape's target shape) come from the data file, so the Gemm after the
+    Reshape still has shapes; without the data file the Gemm's MACs are unknown and the totals lower bounds."""
+    path = tmp_path / "dyn.onnx"
+    onnx.save_model(
+        onnx.load(str(cnn_dynamo)),
+        str(path),
+        save_as_external_data=True,
+        location="dyn.data",
+        size_threshold=0,
+    )
+    result = analyze_file(path)
+    assert (result.macs, result.params, result.lower_bound) == (95360, 18346, False)
+    (tmp_path / "dyn.data").unlink()
+    blind = analyze_file(path)
+    assert blind.lower_bound and blind.unknown_ops == ("Gemm", "Relu")  # shapes unknown after the Reshape
+    assert blind.params == 18346 and blind.macs == 4608 + 73728  # the convolutions before the Reshape
