@@ -7,13 +7,17 @@ records.
 
 Counting rules, shared by every analyzer:
 
-- ``macs``: multiply-accumulates; ``flops`` counts a MAC as 2 FLOPs plus the other arithmetic (additions of
-  bias, normalization, elementwise and activation operations count one FLOP per output element and operation).
-- ``params``: elements of the layer's constant inputs (weights, biases); ``weight_bytes`` maps dtype names
-  (``"float32"``, ``"int8"``...) to the bytes those constants take.
+- ``macs``: multiply-accumulates; ``flops`` counts a MAC as 2 FLOPs plus the other arithmetic (a bias
+  addition, elementwise and activation operations count one FLOP per output element and operation; pooling,
+  normalization and softmax a fixed number per element that the analyzer documents).
+- ``params``: elements of the layer's constant inputs (weights, biases), each constant counted once, at the
+  first layer that reads it, so the layers' sum is the model's; integer tensors that only describe shapes,
+  axes or indices are not parameters. ``weight_bytes`` maps dtype names (``"float32"``, ``"int8"``...) to the
+  bytes those constants take.
 - ``activation_bytes``: bytes of the layer's outputs. ``peak_activation_bytes`` is the largest sum of live
   non-constant tensors (graph inputs included) at any step of the graph's execution order, a tensor living from
-  the step that produces it to the last step that reads it (graph outputs live to the end).
+  the step that produces it to the last step that reads it (graph outputs live to the end); a tensor whose
+  shape is unknown counts 0 bytes.
 - An operator the analyzer cannot count appears in ``unknown_ops``; its layer has ``macs=None`` and the totals
   are then lower bounds (``lower_bound=True``), never silently complete.
 """

@@ -12,6 +12,8 @@ Layout: ``schema_version``, ``name``, ``status``, ``error`` (:class:`RunError`),
 (:class:`FidelitySection`, with one :class:`FidelityStep` per compared step; :mod:`edgeai_core.fidelity`).
 Optional: ``target_profile`` (:class:`TargetProfileSection`, the profile the numbers belong to) and ``fit``
 (:class:`edgeai_core.fit.TargetFit`, when the config names a profile).
+(:class:`FidelitySection`, with one :class:`FidelityStep` per compared step; :mod:`edgeai_core.fidelity`);
+optionally ``complexity`` (:class:`ComplexitySection`) and ``memory`` (:class:`MemorySection`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from edgeai_core.validity import Validity  # noqa: F401
 if TYPE_CHECKING:
     from edgeai_core.artifacts import Artifact
     from edgeai_core.benchmark import BenchmarkResult
+    from edgeai_core.complexity import ModelComplexity
 
 #: 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files, fidelity
 SCHEMA_VERSION = "1.2"
@@ -482,3 +485,90 @@ class ScenarioSection:
             "runs": [jsonable(r) for r in self.runs],
             "search": None if self.search is None else jsonable(self.search),
         }
+
+
+# -- complexity and model memory -----------------------------------------------------------------------------
+
+#: layers the ``complexity`` section lists by MACs and by activation memory
+TOP_LAYERS = 10
+
+
+@dataclass(frozen=True)
+class ComplexitySection:
+    """The ``complexity`` section of results.json (:mod:`edgeai_core.analysis`).
+
+    ``step``: the step (model, compiler or converter) whose artifact was analysed; ``note`` says why it is not
+    the final artifact when it is not. ``reason``: why no analysis is available.
+    """
+
+    available: bool
+    format: str
+    reason: str | None = None
+    step: str | None = None
+    artifact: str | None = None
+    note: str | None = None
+    result: ModelComplexity | None = None
+    layers_file: str | None = None
+    top: int = TOP_LAYERS
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"available": self.available, "format": self.format}
+        for key in ("reason", "step", "artifact", "note"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        result = self.result
+        if result is None:
+            return data
+        data["summary"] = result.to_json(layers=False)
+        data["layer_count"] = len(result.layers)
+        data["top_layers"] = {
+            key: [layer.to_json() for layer in result.top_layers(key, self.top)]
+            for key in ("macs", "activation_bytes")
+        }
+        if self.layers_file is None:
+            data["layers"] = [layer.to_json() for layer in result.layers]
+        else:
+            data["layers_file"] = self.layers_file
+        return data
+
+
+#: the ``memory`` section's fields (:mod:`edgeai_core.modelmemory`), in order
+MEMORY_FIELDS = (
+    "where", "load_bytes", "peak_inference_bytes", "before_load_rss_bytes", "after_load_rss_bytes",
+    "peak_rss_bytes", "peak_source", "peak_window", "hwm_reset",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MemorySection:
+    """The ``memory`` section: the model's own memory in the process that ran the runtime (``where``: host or
+    target), apart from the whole-process series in ``resources`` (:mod:`edgeai_core.modelmemory`)."""
+
+    where: str
+    load_bytes: int | None
+    peak_inference_bytes: int | None
+    before_load_rss_bytes: int | None = None
+    after_load_rss_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    peak_source: str | None = None
+    peak_window: str | None = None
+    hwm_reset: bool = False
+    load_peak_rss_bytes: int | None = None
+    process_hwm_bytes: int | None = None
+    note: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], where: str | None = None) -> MemorySection:
+        known: dict[str, Any] = {
+            k: data.get(k) for k in (*MEMORY_FIELDS, "load_peak_rss_bytes", "process_hwm_bytes", "note")
+        }
+        known["hwm_reset"] = bool(known["hwm_reset"])
+        known["where"] = where or str(known["where"] or "host")
+        return cls(**known)
+
+    def to_json(self) -> dict[str, Any]:
+        data = attributes(self, MEMORY_FIELDS)
+        for key in ("load_peak_rss_bytes", "process_hwm_bytes", "note"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data

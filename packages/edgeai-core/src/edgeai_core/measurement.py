@@ -28,8 +28,10 @@ from typing import IO, Any
 from edgeai_core.artifacts import write_json_atomic
 from edgeai_core.document import (
     SCHEMA_VERSION,
+    ComplexitySection,
     FidelitySection,
     Latency,
+    MemorySection,
     NotApplicable,
     PartialLatency,
     Provenance,
@@ -348,6 +350,18 @@ class RunRecorder:
         self._event("scenario", scenario=self.document["scenario"])
         self._sync()
 
+    def set_complexity(self, complexity: ComplexitySection) -> None:
+        """The final artifact's complexity (:mod:`edgeai_core.analysis`); an optional section."""
+        self.document["complexity"] = _json(complexity)
+        self._event("complexity", complexity=self.document["complexity"])
+        self._sync()
+
+    def set_memory(self, memory: MemorySection | None) -> None:
+        """The model's own memory (:mod:`edgeai_core.modelmemory`); an optional section, absent when None."""
+        if memory is not None:
+            self.document["memory"] = _json(memory)
+            self._event("memory", memory=self.document["memory"])
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -432,6 +446,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["validity"] = event["validity"]
         elif kind == "scenario":
             doc["scenario"] = event["scenario"]
+        elif kind in ("complexity", "memory"):  # optional sections
+            doc[kind] = event[kind]
         elif kind == "end":
             doc["status"], doc["error"] = event["status"], event.get("error")
     if doc is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.components import Context, Protocol, Runtime
-from edgeai_core.document import RuntimeLoadStep, Series, TargetDescription, UploadStep
+from edgeai_core.document import MemorySection, RuntimeLoadStep, Series, TargetDescription, UploadStep
 from edgeai_core.errors import ArtifactError, PlanError, RuntimeFailure, UsageError
 from edgeai_core.jsonvalues import jsonable
 from edgeai_core.measurement import RunRecorder
@@ -350,6 +350,18 @@ class RemoteTarget(Target):
 
     def issuer(self, inputs: Callable[[int], Sequence[np.ndarray]]) -> PipelineIssuer:
         return PipelineIssuer(self.runtime, inputs)
+
+    def memory(self, readings: Iterable[int | None] = ()) -> MemorySection | None:
+        """The target's own figures (STATS ``model_memory``; None from a target that predates them)."""
+        runtime = self._runtime
+        if runtime is None or runtime.broken is not None:
+            return None
+        try:
+            figures = runtime.stats(msg.STATS_REPORT).get("model_memory")
+        except Exception as exc:  # never hide the benchmark's own outcome
+            log.warning("could not collect the target's model memory: %s", exc)
+            return None
+        return MemorySection.from_json(figures, where="target") if isinstance(figures, dict) else None
 
     def close(self) -> None:
         if self._runtime is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core import tensors
+from edgeai_core import analysis, tensors
 from edgeai_core.artifacts import Artifact, IOSpec
 from edgeai_core.benchmark import BenchmarkResult, BenchmarkSettings
 from edgeai_core.components import PLACEHOLDER_INPUT, Context, Dataset, Model, Split, order_inputs
@@ -326,6 +326,7 @@ class Runner:
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
         self._start_fidelity(recorder, artifact, dataset)
+        made = [(plan.model.record.name, artifact)]  # the artifacts so far: the complexity analysis picks one
 
         for index, step in enumerate(plan.steps):
             self._stage(
@@ -347,6 +348,7 @@ class Runner:
             frameworks.update(component.versions())
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
+            made.append((step.record.name, artifact))
             if self.fidelity is not None:
                 name, kind = step.record.name, step.record.kind
                 self._check_fidelity(
@@ -356,6 +358,13 @@ class Runner:
         if plan.target_profile is not None and not fit.checked:
             self.stage = "fit"
         fit.after(recorder, artifact)  # the final artifact against the config's target profile
+        self._stage("complexity", f"analysing the complexity of {Path(artifact.path).name}")
+        batch = BenchmarkSettings.from_mapping(plan.benchmark).batch_size
+        complexity = analysis.analyze(self.host, made, self._context("analysis"), batch_size=batch,
+                                      output_dir=self.output_dir)  # fmt: skip
+        recorder.set_complexity(complexity)
+        self.progress.done(analysis.complexity_line(complexity))
+
         target = self.open_target(plan, self.workspace)
         try:
             frameworks.update(target.load(artifact, recorder))
@@ -479,6 +488,7 @@ class Runner:
             )
             if resources_cfg["enabled"]:
                 target.start_stats(resources_cfg["interval_s"])
+            target.start_memory()
             result = run_repeated(
                 bind,
                 settings,
@@ -486,6 +496,7 @@ class Runner:
                 on_samples=_sample_sink(recorder, target),
                 pin=target.pinned,
             )
+            recorder.set_memory(target.memory(sampler.to_json()["rss_bytes"] if sampler else ()))
             recorder.set_latency(_latency(result, target))
             stats = result.stats()
             self.progress.done(f"median {stats['median'] / 1e3:.1f} us over {stats['count']} runs")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeai_core.document import ArtifactRecord, RuntimeLoadStep, Series
+from edgeai_core.document import ArtifactRecord, MemorySection, RuntimeLoadStep, Series
+from edgeai_core.modelmemory import ModelMemory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,6 +117,14 @@ class Target(abc.ABC):
 
         return pinned(cpus)
 
+    def start_memory(self) -> None:
+        """The benchmark starts: the window of the model-memory peak (:mod:`edgeai_core.modelmemory`)."""
+        return None
+
+    def memory(self, readings: Iterable[int | None] = ()) -> MemorySection | None:
+        """The model's own memory once the benchmark ended (``readings``: the host sampler's RSS series)."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the runtime (and the connection); safe to call when :meth:`load` failed or never ran."""
@@ -127,6 +136,7 @@ class LocalTarget(Target):
     def __init__(self, plan: Plan, workspace: Workspace) -> None:
         super().__init__(plan, workspace)
         self._runtime: Runtime | None = None
+        self._memory = ModelMemory("host")
 
     @property
     def runtime(self) -> Runtime:
@@ -138,13 +148,24 @@ class LocalTarget(Target):
         planned = self.plan.runtime
         self.workspace.stage("runtime", f"loading into runtime {planned.record.name}")
         runtime: Runtime = build(planned, self.workspace.context("runtime"))
+        self._memory.before_load()
         started = time.perf_counter()
         runtime.load(artifact)
         load_s = time.perf_counter() - started
+        self._memory.after_load()
         self._runtime = runtime  # closed from now on, as a runtime that failed to load may not be
         versions = runtime.versions()
         recorder.add_step(RuntimeLoadStep(planned.record.name, load_s, self.workspace.describe(artifact)))
         return versions
+
+    def start_memory(self) -> None:
+        self._memory.start()
+
+    def memory(self, readings: Iterable[int | None] = ()) -> MemorySection | None:
+        if self._memory.before is None:
+            return None
+        self._memory.stop(readings)
+        return self._memory.section()
 
     def close(self) -> None:
         if self._runtime is not None:

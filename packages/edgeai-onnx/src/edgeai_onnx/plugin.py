@@ -7,6 +7,7 @@ stay light. The factories named here import the frameworks when a component is b
 from __future__ import annotations
 
 from edgeai_core import (
+    AnalyzerRecord,
     CompilerRecord,
     DemoVariant,
     ModelRecord,
@@ -61,6 +62,34 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
                     choices=("sequential", "parallel"),
                     help="run independent graph branches one after another or in parallel",
                     host=True,
+                ),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_analyzers() -> list[AnalyzerRecord]:
+    return [
+        AnalyzerRecord(
+            name="onnx",
+            summary="Complexity of an ONNX graph: per-node shapes, parameters, MACs, FLOPs, peak activations",
+            factory="edgeai_onnx.analyzer:OnnxAnalyzer",
+            formats=("onnx",),
+            install="onnx",
+            params=(
+                Param(
+                    "batch_size",
+                    "int",
+                    default=1,
+                    minimum=1,
+                    help="value of a dynamic first dimension of the graph's inputs",
+                ),
+                Param(
+                    "dims",
+                    "dict",
+                    default=None,
+                    help="values of other named dynamic dimensions ({name: value}; the rest are 1)",
                 ),
             ),
         )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
+from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
     Bullets,
     Callout,
@@ -869,6 +870,8 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks += latency_blocks(run, plots, level)
     blocks += scenario_blocks(run, plots, level)
     blocks += resource_blocks(run, plots, level)
+    blocks += memory_blocks(run, level)
+    blocks += complexity_blocks(run, level)
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)
     blocks += fit_blocks(run, level)
@@ -962,6 +965,9 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
 
     doc.add(Heading(2, "Resource use", "resources"))
     _plot_and_table(doc, plots, "compare-resources", resources_comparison_table(comp))
+    complexity = complexity_comparison_table(comp)
+    if complexity is not None:
+        doc.add(Heading(2, "Complexity and model memory", "complexity"), complexity)
     doc.add(Heading(2, "Provenance", "provenance"), provenance_comparison_table(comp))
 
     doc.add(Heading(2, "Runs in detail", "details"))

@@ -407,7 +407,12 @@ def edgeai_known_components() -> list[KnownComponent]:
                 f"dataset:{name}"
                 for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files")
             ],
-            "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
+            "edgeai-onnx": [
+                "runtime:onnxruntime",
+                "compiler:onnx-quantize",
+                "model:onnx-file",
+                "analyzer:onnx",
+            ],
             "edgeai-torch": ["converter:torch-to-onnx"],
             "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
         }

@@ -185,7 +185,12 @@ def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
             "edgeai-datasets": [*(f"dataset:{name}" for name in TRAINS_ON), "dataset:files"],
-            "edgeai-onnx": ["runtime:onnxruntime", "compiler:onnx-quantize", "model:onnx-file"],
+            "edgeai-onnx": [
+                "runtime:onnxruntime",
+                "compiler:onnx-quantize",
+                "model:onnx-file",
+                "analyzer:onnx",
+            ],
             "edgeai-tvm": ["compiler:tvm", "runtime:tvm"],
             "edgeai-tflite": ["converter:onnx-to-tflite", "compiler:tflite", "runtime:tflite"],
         }

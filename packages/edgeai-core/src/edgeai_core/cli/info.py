@@ -57,7 +57,7 @@ def _facts_text(record: Registration) -> str:
         return f"{'|'.join(facts['input_formats'])} -> {facts['output_format']}"
     if record.kind == "converter":
         return f"{facts['input_format']} -> {facts['output_format']}"
-    if record.kind == "runtime":
+    if record.kind in ("runtime", "analyzer"):
         return f"formats={'|'.join(facts['formats'])}"
     return ""
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgeai_core.artifacts import Artifact
 from edgeai_core.components import Context, Runtime
+from edgeai_core.modelmemory import ModelMemory
 from edgeai_core.wire import messages as msg
 from edgeai_core.wire.codec import TensorLayout, decode_tensors, encode_tensors
 from edgeai_core.wire.connection import Frame
@@ -42,6 +43,8 @@ class Inference:
         self.count = 0
         self.total_ns = 0
         self._layout: TensorLayout | None = None
+        #: the model's own memory in this process (STATS reports it as ``model_memory``)
+        self.memory: ModelMemory | None = None
 
     # -- loading ---------------------------------------------------------------------------------------
 
@@ -56,7 +59,10 @@ class Inference:
             context = Context(workdir=server.workdir / "runtime", seed=0, host_files=server.workdir)
             context.workdir.mkdir(parents=True, exist_ok=True)
             runtime = record.load()(record=record, params=params, context=context)
+            memory = ModelMemory("target")
+            memory.before_load()
             runtime.load(artifact)
+            memory.after_load()
         except Exception as exc:
             raise WireError(
                 ErrorCode.RUNTIME_FAILURE, f"runtime {record.name} could not load {artifact.path.name}: {exc}"
@@ -64,6 +70,7 @@ class Inference:
         load_ns = time.perf_counter_ns() - started
         self.runtime = runtime
         self.artifact = artifact
+        self.memory = memory
         self._layout = None
         # A quantized input (scale in the IO spec) also takes float32: the runtime quantizes it, as it does
         # locally, so a host sends the same data to a local or a remote runtime.
@@ -270,10 +277,13 @@ class StatsReporter:
         session = self.session
         server = session.server
         resources = None
+        memory = session.inference.memory
         if action == msg.STATS_START:
             cpus = msg.decode_stats_affinity(frame.payload or b"")
             if cpus is not None:
                 self._check_cpus(cpus, server.allowed_cpus)
+            if memory is not None:
+                memory.start()
             if self.sampler is not None:
                 resources = self._stop_sampler()
             self._unpin()
@@ -299,6 +309,8 @@ class StatsReporter:
         record = server.runtime_record
         inference = session.inference
         artifact = inference.artifact
+        if memory is not None and action != msg.STATS_START:  # the peak so far in this window
+            memory.stop((resources or {}).get("rss_bytes") or ())
         doc = {
             "protocol_version": VERSION,
             "software": server.software,
@@ -318,6 +330,7 @@ class StatsReporter:
             "pid": os.getpid(),
             "resources": resources,
             "cpu_affinity": self.cpu_affinity,
+            "model_memory": None if memory is None else memory.section().to_json(),
         }
         session.send(MessageType.STATS, [msg.encode_json(doc)], frame.request_id)
 
