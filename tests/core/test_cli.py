@@ -140,6 +140,7 @@ def test_plugins_json_structure() -> None:
         ("runtime", "echo"),
         ("protocol", "tcp"),
         ("protocol", "serial"),
+        ("executor", "local"),
     }
     assert components[("runtime", "numpy")]["formats"] == ["npz-mlp"]
     assert components[("model", "numpy-mlp")]["format"] == "npz-mlp"
@@ -177,6 +178,7 @@ def test_list_everything() -> None:
         ["runtime", "numpy"],
         ["protocol", "serial"],
         ["protocol", "tcp"],
+        ["executor", "local"],
     ]
     assert "task=classification" in rows[0]
     assert "format=sidecar" in rows[1]
@@ -210,6 +212,7 @@ def test_list_json() -> None:
         ("runtime", "numpy"),
         ("protocol", "serial"),
         ("protocol", "tcp"),
+        ("executor", "local"),
     ]
     model = records[2]
     assert model["provider"] == "edgeai-core"

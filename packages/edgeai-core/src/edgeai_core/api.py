@@ -27,6 +27,13 @@ _EXPORTS: dict[str, str] = {
     "ProtocolRecord": "records",
     "ProbeRecord": "records",
     "AnalyzerRecord": "records",
+    "ExecutorRecord": "records",
+    "Executor": "executors",
+    "Job": "executors",
+    "Outcome": "executors",
+    "SweepExecution": "executors",
+    "run_job": "executors",
+    "StepCache": "stepcache",
     "ModelAnalyzer": "components",
     "ModelComplexity": "complexity",
     "LayerComplexity": "complexity",
@@ -174,12 +181,15 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DemoVariant",
     "EdgeaiError",
     "EpochBook",
+    "Executor",
+    "ExecutorRecord",
     "GridModel",
     "GridSuite",
     "GridSuiteRecord",
     "IOSpec",
     "ImportUnsupported",
     "InvertedResidualPlan",
+    "Job",
     "KnownComponent",
     "LayerComplexity",
     "MissingDependencyError",
@@ -191,6 +201,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "NullProgress",
     "OnnxBackend",
     "OnnxBackendRecord",
+    "Outcome",
     "Param",
     "ParamSet",
     "ParameterError",
@@ -206,8 +217,10 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "RuntimeFailure",
     "RuntimeRecord",
     "Split",
+    "StepCache",
     "Stream",
     "StreamProgress",
+    "SweepExecution",
     "TensorSpec",
     "TrainResult",
     "TrainSettings",
@@ -250,6 +263,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "plan_pipeline",
     "quantize",
     "recover_partial",
+    "run_job",
     "run_planned",
     "seeded_input",
     "shape_text",
@@ -335,6 +349,11 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UnknownComponentError,
         UsageError,
     )
+    from edgeai_core.executors import Executor as Executor
+    from edgeai_core.executors import Job as Job
+    from edgeai_core.executors import Outcome as Outcome
+    from edgeai_core.executors import SweepExecution as SweepExecution
+    from edgeai_core.executors import run_job as run_job
     from edgeai_core.fidelity import allowed_difference
     from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
     from edgeai_core.guidance import slow_build_notes
@@ -354,6 +373,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.records import ConverterRecord as ConverterRecord
     from edgeai_core.records import DatasetRecord as DatasetRecord
     from edgeai_core.records import DemoVariant as DemoVariant
+    from edgeai_core.records import ExecutorRecord as ExecutorRecord
     from edgeai_core.records import GridSuiteRecord as GridSuiteRecord
     from edgeai_core.records import KnownComponent as KnownComponent
     from edgeai_core.records import ModelRecord as ModelRecord
@@ -370,6 +390,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.stepcache import StepCache as StepCache
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

@@ -12,6 +12,7 @@ from edgeai_core.records import (
     FORMAT_FROM_SIDECAR,
     CompilerRecord,
     DatasetRecord,
+    ExecutorRecord,
     ModelRecord,
     ProtocolRecord,
     RuntimeRecord,
@@ -170,4 +171,15 @@ def edgeai_register_protocols() -> list[ProtocolRecord]:
                 _TOKEN,
             ),
         ),
+    ]
+
+
+@hookimpl
+def edgeai_register_executors() -> list[ExecutorRecord]:
+    return [
+        ExecutorRecord(
+            name="local",
+            summary="This machine: compiles in parallel worker processes, one benchmark per device at a time",
+            factory="edgeai_core.executors:LocalExecutor",
+        )
     ]

@@ -132,13 +132,14 @@ def cli(verbose: bool, strict_plugins: bool) -> None:
     _setup_logging(verbose)
 
 
-from edgeai_core.cli import bench, demo, info, run, serve  # noqa: E402  (commands register themselves on `cli`)
+from edgeai_core.cli import bench, demo, info, run, serve, sweep  # noqa: E402  (commands register themselves on `cli`)
 
 info.register(cli)
 run.register(cli)
 bench.register(cli)
 demo.register(cli)
 serve.register(cli)
+sweep.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
