@@ -100,8 +100,13 @@ class Executor(Component, abc.ABC):
         or, once ``stopping`` is set, when the running ones ended."""
 
 
-def run_job(job: Job, execution: SweepExecution | None = None) -> Outcome:
-    """Run ``job`` in a fresh worker process on this machine; its output goes to ``job.folder/worker.log``."""
+def run_job(job: Job, execution: SweepExecution | None = None, *, new_session: bool = True) -> Outcome:
+    """Run ``job`` in a fresh worker process on this machine; its output goes to ``job.folder/worker.log``.
+
+    ``new_session``: the worker leads its own process group, so a terminal's Ctrl-C reaches only the sweep,
+    which then asks each worker to stop (:func:`stop_workers`). An executor whose own process may be killed
+    (a cluster worker) passes False, so the worker dies with the group of the process that started it. A
+    KeyboardInterrupt while waiting asks the worker to stop and reports the job interrupted."""
     job.folder.mkdir(parents=True, exist_ok=True)
     spec = job.folder / "job.json"
     spec.write_text(json.dumps(job.to_json(), indent=2), encoding="utf-8")
@@ -112,13 +117,18 @@ def run_job(job: Job, execution: SweepExecution | None = None) -> Outcome:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches the sweep, which asks each worker to stop
+            start_new_session=new_session,
         )
         if execution is not None:
             with execution.lock:
                 execution.processes[job.id] = proc
         try:
             code = proc.wait()
+        except KeyboardInterrupt:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                proc.send_signal(signal.SIGINT)
+            code = proc.wait()
+            code = INTERRUPTED if code == 0 else code
         finally:
             if execution is not None:
                 with execution.lock:
@@ -148,7 +158,10 @@ def stop_workers(execution: SweepExecution) -> None:
         procs = list(execution.processes.values())
     for proc in procs:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGINT)
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGINT)
 
 
 class LocalExecutor(Executor):

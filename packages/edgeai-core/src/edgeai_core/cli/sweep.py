@@ -166,21 +166,20 @@ def _execute(
     def started(job: Job) -> None:
         if job.kind == "run":
             book.update(job.id, status="running", folder=str(job.folder),
-                        attempts=int(book.state[job.id]["attempts"]) + 1, started_at=time.time())  # fmt: skip
+                        attempts=int(book.state[job.id]["attempts"]) + 1, submitted_at=time.time())  # fmt: skip
         else:
-            book.compile_update(job.id, status="running", folder=str(job.folder), started_at=time.time())
+            book.compile_update(job.id, status="running", folder=str(job.folder), submitted_at=time.time())
         click.echo(f"[{job.device}] {job.kind} {job.id}: {job.label}", err=True)
 
     def finished(job: Job, outcome: Outcome) -> None:
-        facts = {"status": outcome.status, "error": outcome.error, "finished_at": outcome.finished_at,
-                 "where": outcome.where}  # fmt: skip
+        # started_at/finished_at: when the job itself ran (where it ran), not when it was handed over
+        facts = {"status": outcome.status, "error": outcome.error, "started_at": outcome.started_at or None,
+                 "finished_at": outcome.finished_at, "where": outcome.where}  # fmt: skip
         if job.kind == "compile":
             book.compile_update(job.id, **facts)
             click.echo(f"[{job.device}] compile {job.id}: {outcome.status}"
                        + (f": {outcome.error}" if outcome.error else ""), err=True)  # fmt: skip
             return
-        if "started_at" not in book.state[job.id] or book.state[job.id]["status"] != "running":
-            facts["started_at"] = outcome.started_at
         book.update(job.id, folder=str(job.folder), **facts)
         with lock:
             done["n"] += 1
@@ -198,7 +197,15 @@ def _execute(
     execution = SweepExecution(compiles, run_jobs, started, finished, workers)
     context = Context(workdir=output, seed=0)
     executor = record.create(params, where="executor", context=context)
-    thread = threading.Thread(target=executor.execute, args=(execution,), name="sweep-executor", daemon=True)
+    failure: list[BaseException] = []
+
+    def execute() -> None:
+        try:
+            executor.execute(execution)
+        except BaseException as exc:  # raised again in the main thread: one line, the runs so far kept
+            failure.append(exc)
+
+    thread = threading.Thread(target=execute, name="sweep-executor", daemon=True)
     thread.start()
     try:
         while thread.is_alive():
@@ -221,6 +228,11 @@ def _execute(
         close = getattr(executor, "close", None)
         if callable(close):
             close()
+    if failure:
+        for rid, entry in book.state.items():
+            if entry["status"] == "running":
+                book.update(rid, status="interrupted", error=f"the executor stopped: {failure[0]}")
+        raise failure[0]
 
 
 def _finished(host: Any, output: Path, results: list[Path], title: str) -> list[Path]:
