@@ -10,6 +10,7 @@
     nox -s template        build examples/edgeai-plugin-template as a wheel, install it beside edgeai-core, test it
     nox -s tflite_runtime  edgeai-tflite's runtime tests on numpy<2 with tflite-runtime (and LiteRT), no TensorFlow
     nox -s tflite_onnx2tf  edgeai-tflite's ONNX -> TFLite tests with onnx2tf installed the only way that works
+    nox -s ray             the ray executor on a real two-node Ray cluster on loopback addresses (tests/ray)
 
 Packages are discovered by globbing packages/*/pyproject.toml, so a new package is picked up
 without editing this file.
@@ -221,6 +222,20 @@ def template(session: nox.Session) -> None:
     session.log(
         f"edgeai plugins: {TEMPLATE_PLUGIN} ({found[0]['distribution']} {found[0]['version']}) ok: {names}"
     )
+
+
+@nox.session
+def ray(session: nox.Session) -> None:
+    """edgeai sweep's ray executor on a real two-node Ray cluster (127.0.0.2 and 127.0.0.3, loopback only):
+    placement by device resource, one run per device at a time, a killed worker's run retried. A few minutes."""
+    session.install(
+        _package_spec(PACKAGES_DIR / "edgeai-core", extras=("test",)),
+        _package_spec(PACKAGES_DIR / "edgeai-ray"),
+        *TEST_DEPS,
+        "psutil",
+    )
+    env = {"EDGEAI_RAY_TESTS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/ray", *session.posargs, env=env)
 
 
 # -- edgeai-tflite profiles ---------------------------------------------------------------------------------

@@ -141,6 +141,7 @@ def test_plugins_json_structure() -> None:
         ("protocol", "tcp"),
         ("protocol", "serial"),
         ("probe", "nvml"),
+        ("executor", "local"),
     }
     assert components[("runtime", "numpy")]["formats"] == ["npz-mlp"]
     assert components[("model", "numpy-mlp")]["format"] == "npz-mlp"
@@ -179,6 +180,7 @@ def test_list_everything() -> None:
         ["protocol", "serial"],
         ["protocol", "tcp"],
         ["probe", "nvml"],
+        ["executor", "local"],
     ]
     assert "task=classification" in rows[0]
     assert "format=sidecar" in rows[1]
@@ -213,6 +215,7 @@ def test_list_json() -> None:
         ("protocol", "serial"),
         ("protocol", "tcp"),
         ("probe", "nvml"),
+        ("executor", "local"),
     ]
     model = records[2]
     assert model["provider"] == "edgeai-core"

@@ -138,8 +138,8 @@ def test_every_collector_call_reaches_one_plugin_through_pluggy(modules: Any) ->
     assert [plugins for hook, plugins, _ in calls if hook == "edgeai_register_datasets"] == [["core"]]
     # a hook nobody implements is not called at all
     assert sorted({hook for hook, _, _ in calls}) == [
-        "edgeai_register_compilers", "edgeai_register_datasets", "edgeai_register_models",
-        "edgeai_register_probes", "edgeai_register_protocols", "edgeai_register_runtimes",
+        "edgeai_register_compilers", "edgeai_register_datasets", "edgeai_register_executors",
+        "edgeai_register_models", "edgeai_register_probes", "edgeai_register_protocols", "edgeai_register_runtimes",
     ]  # fmt: skip
     assert all(kwargs == {} for _, _, kwargs in calls)
 

@@ -21,6 +21,7 @@ def test_every_collector_kind_has_a_hook_and_record_type() -> None:
         "edgeai_register_commands",
         "edgeai_register_demo_variants",
         "edgeai_demo_finished",
+        "edgeai_sweep_finished",
         "edgeai_register_grid_suites",
         "edgeai_register_onnx_backends",
         "edgeai_known_components",

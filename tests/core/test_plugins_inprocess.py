@@ -34,7 +34,7 @@ def test_core_builtins_are_collected(core_host: PluginHost) -> None:
     assert info.status == "ok"
     assert [r.qualified_name for r in info.components] == [
         "dataset:gaussian-blobs", "model:numpy-mlp", "model:artifact-file", "compiler:weight-int8",
-        "runtime:numpy", "runtime:echo", "protocol:tcp", "protocol:serial", "probe:nvml",
+        "runtime:numpy", "runtime:echo", "protocol:tcp", "protocol:serial", "probe:nvml", "executor:local",
     ]  # fmt: skip
 
 

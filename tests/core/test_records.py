@@ -51,6 +51,7 @@ def test_kinds() -> None:
         "protocol",
         "probe",
         "analyzer",
+        "executor",
     )
     assert RECORD_TYPES["runtime"] is RuntimeRecord
     for kind, cls in RECORD_TYPES.items():

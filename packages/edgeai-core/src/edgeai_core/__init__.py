@@ -13,6 +13,7 @@ from edgeai_core.records import CompilerRecord as CompilerRecord
 from edgeai_core.records import ConverterRecord as ConverterRecord
 from edgeai_core.records import DatasetRecord as DatasetRecord
 from edgeai_core.records import DemoVariant as DemoVariant
+from edgeai_core.records import ExecutorRecord as ExecutorRecord
 from edgeai_core.records import GridSuiteRecord as GridSuiteRecord
 from edgeai_core.records import KnownComponent as KnownComponent
 from edgeai_core.records import ModelRecord as ModelRecord
@@ -26,7 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "REQUIRED", "AnalyzerRecord", "CompilerRecord", "ConverterRecord", "DatasetRecord", "DemoVariant",
-    "GridSuiteRecord",
+    "ExecutorRecord", "GridSuiteRecord",
     "KnownComponent", "ModelRecord", "OnnxBackendRecord", "Param", "ParamSet", "ProbeRecord", "ProtocolRecord",
     "Registration", "RuntimeRecord", "__version__", "hookimpl", "hookspec",
 ]  # fmt: skip

@@ -27,6 +27,13 @@ _EXPORTS: dict[str, str] = {
     "ProtocolRecord": "records",
     "ProbeRecord": "records",
     "AnalyzerRecord": "records",
+    "ExecutorRecord": "records",
+    "Executor": "executors",
+    "Job": "executors",
+    "Outcome": "executors",
+    "SweepExecution": "executors",
+    "run_job": "executors",
+    "StepCache": "stepcache",
     "ModelAnalyzer": "components",
     "ModelComplexity": "complexity",
     "LayerComplexity": "complexity",
@@ -186,12 +193,15 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DemoVariant",
     "EdgeaiError",
     "EpochBook",
+    "Executor",
+    "ExecutorRecord",
     "GridModel",
     "GridSuite",
     "GridSuiteRecord",
     "IOSpec",
     "ImportUnsupported",
     "InvertedResidualPlan",
+    "Job",
     "KnownComponent",
     "LayerComplexity",
     "MissingDependencyError",
@@ -203,6 +213,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "NullProgress",
     "OnnxBackend",
     "OnnxBackendRecord",
+    "Outcome",
     "Param",
     "ParamSet",
     "ParameterError",
@@ -218,8 +229,10 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "RuntimeFailure",
     "RuntimeRecord",
     "Split",
+    "StepCache",
     "Stream",
     "StreamProgress",
+    "SweepExecution",
     "TargetFileError",
     "TargetProfile",
     "TensorSpec",
@@ -272,6 +285,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "read_target_text",
     "recover_partial",
     "rows_from_results",
+    "run_job",
     "run_planned",
     "seeded_input",
     "shape_text",
@@ -361,6 +375,11 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         UnknownComponentError,
         UsageError,
     )
+    from edgeai_core.executors import Executor as Executor
+    from edgeai_core.executors import Job as Job
+    from edgeai_core.executors import Outcome as Outcome
+    from edgeai_core.executors import SweepExecution as SweepExecution
+    from edgeai_core.executors import run_job as run_job
     from edgeai_core.fidelity import allowed_difference
     from edgeai_core.gridkit import grid_models, import_for_onnx, module_versions, seeded_input
     from edgeai_core.guidance import slow_build_notes
@@ -380,6 +399,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.records import ConverterRecord as ConverterRecord
     from edgeai_core.records import DatasetRecord as DatasetRecord
     from edgeai_core.records import DemoVariant as DemoVariant
+    from edgeai_core.records import ExecutorRecord as ExecutorRecord
     from edgeai_core.records import GridSuiteRecord as GridSuiteRecord
     from edgeai_core.records import KnownComponent as KnownComponent
     from edgeai_core.records import ModelRecord as ModelRecord
@@ -396,6 +416,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         verify_params,
     )
     from edgeai_core.stats import latency_stats
+    from edgeai_core.stepcache import StepCache as StepCache
     from edgeai_core.summarycsv import csv_option, rows_from_results, summary_row, write_summary_csv
     from edgeai_core.targetprofiles import TargetFileError as TargetFileError
     from edgeai_core.targetprofiles import TargetProfile as TargetProfile

@@ -203,39 +203,46 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         key = key.strip()
         if not sep or not _KEY.match(key):
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. runtime.threads=2")
-        parts = key.split(".")
-        node: Any = data
-        for depth, part in enumerate(parts[:-1]):
-            where = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                node = _list_item(node, part, where, item)
-            else:
-                child = node.get(part)
-                if child is None:
-                    child = node[part] = {}
-                elif not isinstance(child, (dict, list)):
-                    raise ConfigError(f"--set {item!r}: '{where}' is a value, not a table")
-                node = child
-        last = parts[-1]
-        if isinstance(node, list):
-            index = _index(node, last, key, item)
-            node[index] = parse_value(value)
-        else:
-            node[last] = parse_value(value)
+        assign(data, key, parse_value(value), f"--set {item!r}")
     return data
+
+
+def assign(data: dict[str, Any], key: str, value: Any, what: str) -> None:
+    """Set the dotted ``key`` of ``data`` in place (``steps.0.mode`` indexes lists; missing tables are made).
+    Errors start with ``what`` (the option or file entry that asked)."""
+    if not _KEY.match(key):
+        raise ConfigError(f"{what}: {key!r} is not a dotted key like runtime.threads")
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = _list_item(node, part, where, what)
+        else:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, (dict, list)):
+                raise ConfigError(f"{what}: '{where}' is a value, not a table")
+            node = child
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last, key, what)] = copy.deepcopy(value)
+    else:
+        node[last] = copy.deepcopy(value)
 
 
 def _index(items: list[Any], part: str, where: str, item: str) -> int:
     if not part.isdigit() or int(part) >= len(items):
         valid = f"an index from 0 to {len(items) - 1}" if items else "no index: the list is empty"
-        raise ConfigError(f"--set {item!r}: '{where}' takes {valid}")
+        raise ConfigError(f"{item}: '{where}' takes {valid}")
     return int(part)
 
 
 def _list_item(items: list[Any], part: str, where: str, item: str) -> Any:
     child = items[_index(items, part, where, item)]
     if not isinstance(child, (dict, list)):
-        raise ConfigError(f"--set {item!r}: '{where}' is a value, not a table")
+        raise ConfigError(f"{item}: '{where}' is a value, not a table")
     return child
 
 

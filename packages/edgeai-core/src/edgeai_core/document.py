@@ -197,14 +197,19 @@ class ArtifactStep:
     input_format: str | None = None
     output_format: str | None = None
     inserted: bool = False
+    #: ``{"key", "hit"}`` when a step cache made or reused the artifact (:mod:`edgeai_core.stepcache`)
+    cache: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             **attributes(self, ("name", "kind", "inserted", "duration_s", "input_format", "output_format")),
             "artifact": self.artifact.to_json(),
             "io": jsonable(self.io),
             "metadata": jsonable(self.metadata),
         }
+        if self.cache is not None:
+            out["cache"] = dict(self.cache)
+        return out
 
 
 @dataclass(frozen=True)

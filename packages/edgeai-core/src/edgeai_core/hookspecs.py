@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         ConverterRecord,
         DatasetRecord,
         DemoVariant,
+        ExecutorRecord,
         GridSuiteRecord,
         KnownComponent,
         ModelRecord,
@@ -249,6 +250,44 @@ def edgeai_register_targets() -> list[TargetProfile]:
                 triple="aarch64-unknown-linux-gnu", cores=4, clock_mhz=1200, ram_bytes=512 << 20,
                 runtimes=("tflite",), dtypes=("float32", "int8", "uint8"), source="vendor datasheet rev 3",
             )]
+    """
+
+
+@hookspec
+def edgeai_register_executors() -> list[ExecutorRecord]:
+    """Register sweep executors: where and when the jobs of ``edgeai sweep`` run.
+
+    Receives nothing. Returns a list of :class:`~edgeai_core.records.ExecutorRecord`; each ``factory`` names a
+    subclass of :class:`~edgeai_core.executors.Executor` whose ``execute(execution)`` carries out the sweep's
+    compile jobs (one per chain) and run jobs (one per point), keeping the rules in
+    :mod:`edgeai_core.executors`: compiles before the runs of their chain, one run at a time per device, a
+    failed job never stops the others, nothing new once ``execution.stopping`` is set. Each job is done by
+    ``python -m edgeai_core.executors JOB.json`` on the machine that holds the device. ``edgeai sweep
+    --executor NAME --set-executor KEY=VALUE`` picks one and sets its parameters; the core has ``local``.
+
+    Example::
+
+        @hookimpl
+        def edgeai_register_executors():
+            return [ExecutorRecord(
+                name="slurm", summary="Jobs as Slurm batch steps", factory="mypkg.slurm:SlurmExecutor",
+                params=(Param("partition", "str", default="edge", help="the partition whose nodes hold devices"),),
+            )]
+    """
+
+
+@hookspec
+def edgeai_sweep_finished(output_dir: Path, results: list[Path], title: str) -> list[Path]:
+    """Render what a sweep measured, once it ended (a report plugin implements it).
+
+    Receives the sweep folder, the ``results.json`` of every run that wrote one and a title. Returns the files
+    to show the user (an HTML report); the CLI prints them. Like :func:`edgeai_demo_finished`, for sweeps.
+
+    Example::
+
+        @hookimpl
+        def edgeai_sweep_finished(output_dir, results, title):
+            return [render(results, output_dir / "report", title)]
     """
 
 

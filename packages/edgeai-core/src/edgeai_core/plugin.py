@@ -14,6 +14,7 @@ from edgeai_core.records import (
     FORMAT_FROM_SIDECAR,
     CompilerRecord,
     DatasetRecord,
+    ExecutorRecord,
     ModelRecord,
     ProbeRecord,
     ProtocolRecord,
@@ -195,5 +196,16 @@ def edgeai_register_probes() -> list[ProbeRecord]:
             summary="NVIDIA GPU utilisation, memory and power through NVML (left out where NVML is absent)",
             factory="edgeai_core.builtins.nvml:NvmlProbe",
             install="nvidia-ml-py",
+        )
+    ]
+
+
+@hookimpl
+def edgeai_register_executors() -> list[ExecutorRecord]:
+    return [
+        ExecutorRecord(
+            name="local",
+            summary="This machine: compiles in parallel worker processes, one benchmark per device at a time",
+            factory="edgeai_core.executors:LocalExecutor",
         )
     ]

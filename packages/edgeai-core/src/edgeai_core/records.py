@@ -252,6 +252,14 @@ class AnalyzerRecord(Registration):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExecutorRecord(Registration):
+    """A sweep executor: where and when the jobs of ``edgeai sweep`` run (``local``: this machine; a plugin may
+    add a cluster). ``factory`` names a subclass of :class:`~edgeai_core.executors.Executor`."""
+
+    kind: ClassVar[str] = "executor"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DemoVariant:
     """One row of ``edgeai demo``: a pipeline config over the demo's data and model.
 
@@ -430,6 +438,7 @@ KINDS: Mapping[str, ComponentKind] = _kinds(
     ComponentKind(
         "analyzer", AnalyzerRecord, "edgeai_register_analyzers", "edgeai_core.components:ModelAnalyzer"
     ),
+    ComponentKind("executor", ExecutorRecord, "edgeai_register_executors", "edgeai_core.executors:Executor"),
 )
 
 #: ``{kind: record type}``, derived from :data:`KINDS`.
@@ -448,6 +457,7 @@ __all__ = [
     "ConverterRecord",
     "DatasetRecord",
     "DemoVariant",
+    "ExecutorRecord",
     "GridSuiteRecord",
     "KnownComponent",
     "ModelRecord",

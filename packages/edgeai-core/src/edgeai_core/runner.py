@@ -44,6 +44,7 @@ from edgeai_core.plugins import PluginHost
 from edgeai_core.progress import NullProgress, Progress
 from edgeai_core.records import RuntimeRecord
 from edgeai_core.resources import ResourceSampler, start_probes
+from edgeai_core.stepcache import StepCache, content_of_paths
 from edgeai_core.targets import Target, Workspace, build, open_target
 from edgeai_core.validity import assess_run
 
@@ -205,10 +206,17 @@ class Runner:
         target: Callable[[Plan, Workspace], Target] = open_target,
         inputs: InputSource | None = None,
         force: bool = False,
+        step_cache: StepCache | None = None,
+        compile_only: bool = False,
     ) -> None:
         self.plan = plan
         #: run a model that does not fit the config's target profile anyway (edgeai_core.fitstage)
         self.force = force
+        #: where trained models and compiled artifacts are shared between runs (:mod:`edgeai_core.stepcache`)
+        self.step_cache = step_cache
+        #: stop once the final artifact exists (a sweep compiles shared steps first, then benchmarks)
+        self.compile_only = compile_only
+        self._cache_facts: dict[str, dict[str, Any]] = {}
         #: the benchmark's inputs when the plan has no dataset (``edgeai bench``); else synthetic ones
         self.inputs = inputs
         self.open_target = target
@@ -312,8 +320,16 @@ class Runner:
 
         self._stage("model", f"preparing model {plan.model.record.name}")
         started = time.perf_counter()
-        model: Model = build(plan.model, self._context("model"))
-        artifact = check_artifact(plan.model.record, "Model.prepare", model.prepare(dataset))
+
+        def prepare_model() -> tuple[Artifact, dict[str, str]]:
+            model: Model = build(plan.model, self._context("model"))
+            made = check_artifact(plan.model.record, "Model.prepare", model.prepare(dataset))
+            return made, model.versions()
+
+        if getattr(plan.model.record, "trainable", False):  # training is worth sharing; loading a file is not
+            artifact, versions = self._cached(plan.model, None, "model", prepare_model)
+        else:
+            artifact, versions = prepare_model()
         artifact = self._file_metadata(artifact, None, plan.model.record.name)
         if dataset is not None:
             dataset.use_io_spec(artifact.io)
@@ -322,7 +338,7 @@ class Runner:
                 # names and shapes of every input, before any compile step spends minutes
                 split = self._split(dataset, self.plan.config.evaluation["split"], artifact.io)
                 check_input_shape(split.inputs, artifact.io, dataset.name)
-        frameworks.update(model.versions())
+        frameworks.update(versions)
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
         self._start_fidelity(recorder, artifact, dataset)
@@ -335,17 +351,24 @@ class Runner:
             )
             self._step_label = f"{step.record.kind} {step.record.name} on {Path(artifact.path).name}"
             started = time.perf_counter()
-            component = build(step, self._context(f"{index:02d}-{step.record.name}"))
             source = artifact
-            if step.record.kind == "compiler":
-                method = "Compiler.compile"
-                produced = component.compile(artifact, dataset if step.record.needs_dataset else None)  # type: ignore[attr-defined]
-            else:
-                method = "Converter.convert"
-                produced = component.convert(artifact)
-            artifact = check_artifact(step.record, method, produced, step.output_format)
+            sub = f"{index:02d}-{step.record.name}"
+
+            def run_step(step: PlannedComponent = step, source: Artifact = source, sub: str = sub) -> Any:
+                component = build(step, self._context(sub))
+                if step.record.kind == "compiler":
+                    method = "Compiler.compile"
+                    needs = getattr(step.record, "needs_dataset", False)
+                    produced = component.compile(source, dataset if needs else None)
+                else:
+                    method = "Converter.convert"
+                    produced = component.convert(source)
+                made = check_artifact(step.record, method, produced, getattr(step, "output_format", None))
+                return made, component.versions()
+
+            artifact, versions = self._cached(step, source, sub, run_step)
             artifact = self._file_metadata(artifact, source, step.record.name)
-            frameworks.update(component.versions())
+            frameworks.update(versions)
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
             made.append((step.record.name, artifact))
@@ -355,6 +378,9 @@ class Runner:
                     recorder, f"{kind} {name}", self.fidelity.check_step, name, kind, source, artifact
                 )
 
+        if self.compile_only:
+            recorder.set_frameworks(frameworks)
+            return
         if plan.target_profile is not None and not fit.checked:
             self.stage = "fit"
         fit.after(recorder, artifact)  # the final artifact against the config's target profile
@@ -428,6 +454,53 @@ class Runner:
             filed.save()
         return filed
 
+    def _cached(
+        self,
+        component: PlannedComponent,
+        source: Artifact | None,
+        sub: str,
+        make: Callable[[], tuple[Artifact, dict[str, str]]],
+    ) -> tuple[Artifact, dict[str, str]]:
+        """``make()``, or the artifact an earlier run made from the same inputs (:mod:`edgeai_core.stepcache`)."""
+        cache = self.step_cache
+        if cache is None:
+            return make()
+        record, plan = component.record, self.plan
+        path_params = {p.name for p in record.params if p.type == "path"}
+        dataset = None
+        if plan.dataset is not None and (source is None or getattr(record, "needs_dataset", False)):
+            dataset = {"name": plan.dataset.record.name, "params": plan.dataset.params}
+        key = cache.key(
+            kind=record.kind,
+            name=record.name,
+            params=content_of_paths(component.params, path_params),
+            version=self.host.provider_versions([record]).get(record.provider) if record.provider else None,
+            source=source.sha256() if source is not None else None,
+            dataset=dataset,
+            seed=plan.config.seed,
+        )
+        with cache.locked(key):
+            hit = cache.get(key)
+            if hit is not None:
+                stored, entry = hit
+                cache.log(key, "reused", step=record.name, kind=record.kind, run=str(self.output_dir))
+                self._cache_facts[record.name] = {"key": key, "hit": True}
+                copied = stored.copy_to(self._context(sub).workdir)
+                return copied, {str(k): str(v) for k, v in dict(entry.get("versions") or {}).items()}
+            started = time.perf_counter()
+            artifact, versions = make()
+            cache.put(key, artifact, {"step": record.name, "kind": record.kind, "versions": versions})
+            cache.log(
+                key,
+                "computed",
+                step=record.name,
+                kind=record.kind,
+                run=str(self.output_dir),
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            self._cache_facts[record.name] = {"key": key, "hit": False}
+            return artifact, versions
+
     def _record_step(
         self,
         recorder: RunRecorder,
@@ -447,6 +520,7 @@ class Runner:
                 artifact=self.workspace.describe(artifact),
                 io=artifact.io.to_json(),
                 metadata=without_steps(artifact.metadata),
+                cache=self._cache_facts.get(step.record.name),
             )
         )
 

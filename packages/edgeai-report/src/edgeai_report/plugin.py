@@ -43,3 +43,15 @@ def edgeai_demo_finished(output_dir: Path, results: list[Path]) -> list[Path]:
         formats=("html", "md"),
     )
     return [result.files["html"]]
+
+
+@hookimpl
+def edgeai_sweep_finished(output_dir: Path, results: list[Path], title: str) -> list[Path]:
+    """Render the comparison of every run of a sweep that wrote results; return the HTML page to open."""
+    from edgeai_report.render import render_report
+
+    existing = [Path(p) for p in results if Path(p).is_file()]
+    if not existing:
+        return []
+    result = render_report(existing, Path(output_dir) / DEMO_REPORT_DIR, title=title, formats=("html", "md"))
+    return [result.files["html"]]

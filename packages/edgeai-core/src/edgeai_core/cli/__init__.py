@@ -134,7 +134,7 @@ def cli(verbose: bool, strict_plugins: bool) -> None:
     _setup_logging(verbose)
 
 
-from edgeai_core.cli import bench, check, demo, info, run, serve  # noqa: E402  (commands register themselves on `cli`)
+from edgeai_core.cli import bench, check, demo, info, run, serve, sweep  # noqa: E402  (commands register themselves on `cli`)
 
 info.register(cli)
 run.register(cli)
@@ -142,6 +142,7 @@ bench.register(cli)
 demo.register(cli)
 serve.register(cli)
 check.register(cli)
+sweep.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

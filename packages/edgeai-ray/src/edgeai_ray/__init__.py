@@ -1,0 +1,1 @@
+"""edgeai-ray: the ``ray`` executor for ``edgeai sweep`` (see :mod:`edgeai_ray.executor`)."""
