@@ -273,7 +273,11 @@ def test_every_json_flag_prints_json(
         "matrix": [["matrix", "--list", "--json", "--model", "numpy-mlp", "--dataset", "gaussian-blobs"]],
         "grid": [["grid", "--list", "--json"]],
         "onnx-backend-tests": [["onnx-backend-tests", "--list", "--json"]],
+        "sweep": [["sweep", "sweep.json", "-o", "sweep", "--dry-run", "--json"]],
     }  # fmt: skip
+    (tmp_path / "sweep.json").write_text(
+        json.dumps({"base": str(EXAMPLE), "axes": {"benchmark.batch_size": [1, 2]}})
+    )
     mlp = tmp_path / "mlp" / "model.npz"
     cheap["bench"] = [["bench", str(mlp), "--count", "3", "--warmup", "0", "--json"]]
     cheap["report"] = [["report", "run/results.json", "-o", "report", "--format", "md", "--json"]]

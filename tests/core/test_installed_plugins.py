@@ -223,7 +223,21 @@ def install_broken(site: Path) -> None:
 
 # edgeai's own backend plugins may be installed next to the core (the full test session installs them):
 # keep them out, so these tests see exactly the core plus the distributions they install.
-FIRST_PARTY_PLUGINS = ("datasets", "torch", "onnx", "tflite", "tvm", "report", "compat")
+def _first_party_plugins() -> tuple[str, ...]:
+    """Entry point names of every package in this repository but the core (new packages are covered too)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    names = []
+    for pyproject in sorted((Path(__file__).resolve().parents[2] / "packages").glob("*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+        names += [n for n in project.get("entry-points", {}).get("edgeai", {}) if n != "core"]
+    return tuple(names)
+
+
+FIRST_PARTY_PLUGINS = _first_party_plugins()
 
 
 def clean_env(**extra: str) -> dict[str, str]:
