@@ -51,6 +51,8 @@ def test_settings_defaults_and_params_agree() -> None:
         "max_duration_s": None,
         "max_count": None,
         "batch_size": 1,
+        "profile": False,
+        "profile_runs": 20,
     }
 
 

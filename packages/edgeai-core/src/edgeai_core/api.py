@@ -31,6 +31,13 @@ _EXPORTS: dict[str, str] = {
     "ModelComplexity": "complexity",
     "LayerComplexity": "complexity",
     "AnalysisError": "complexity",
+    # per-layer profiles and numerics
+    "LayerProfile": "profiling",
+    "ModelProfile": "profiling",
+    "ProfileUnavailable": "profiling",
+    "mapped": "profiling",
+    "LayerCapture": "layerwise",
+    "LayerNode": "layerwise",
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
@@ -193,6 +200,12 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "OnnxBackendRecord",
     "Param",
     "ParamSet",
+    "LayerProfile",
+    "ModelProfile",
+    "ProfileUnavailable",
+    "mapped",
+    "LayerCapture",
+    "LayerNode",
     "ParameterError",
     "PluginHost",
     "Prepared",
@@ -341,12 +354,18 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.hookspecs import hookimpl, hookspec
     from edgeai_core.inputcheck import check_plan_inputs as check_plan_inputs
     from edgeai_core.jsonvalues import jsonable
+    from edgeai_core.layerwise import LayerCapture as LayerCapture
+    from edgeai_core.layerwise import LayerNode as LayerNode
     from edgeai_core.lineage import step_metadata
     from edgeai_core.measurement import load_schema, recover_partial
     from edgeai_core.optional import import_optional
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.plugins import PluginHost
+    from edgeai_core.profiling import LayerProfile as LayerProfile
+    from edgeai_core.profiling import ModelProfile as ModelProfile
+    from edgeai_core.profiling import ProfileUnavailable as ProfileUnavailable
+    from edgeai_core.profiling import mapped as mapped
     from edgeai_core.progress import NullProgress, Progress, StreamProgress
     from edgeai_core.readiness import check_plan_installed
     from edgeai_core.records import AnalyzerRecord as AnalyzerRecord

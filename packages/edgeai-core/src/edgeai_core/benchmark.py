@@ -20,6 +20,7 @@ from typing import Any
 
 from edgeai_core.errors import ParameterError
 from edgeai_core.params import Param, ParamSet
+from edgeai_core.profiling import PROFILE_PARAMS
 from edgeai_core.progress import Progress
 from edgeai_core.stats import latency_stats
 
@@ -79,6 +80,7 @@ BENCHMARK_PARAMS = ParamSet(
             help="stop after this many calls even if min_duration_s has not passed",
         ),
         Param("batch_size", "int", default=1, minimum=1, help="inputs per call, for throughput"),
+        *PROFILE_PARAMS,  # the per-layer profile pass after the timed run (edgeai_core.profiling)
     )
 )
 
@@ -93,6 +95,8 @@ class BenchmarkSettings:
     max_duration_s: float | None = None
     max_count: int | None = None
     batch_size: int = 1
+    profile: bool = False
+    profile_runs: int = 20
 
     def __post_init__(self) -> None:
         values = _check(self.to_json(), "benchmark")

@@ -460,7 +460,13 @@ class FidelityCheck:
             outputs = self._run_local(record, artifact, f"fidelity-{name}")
         except Exception as exc:
             return self._failed(name, kind, artifact.format, record.name, exc)
-        return self._judge(name, kind, artifact, record.name, outputs)
+        entry = self._judge(name, kind, artifact, record.name, outputs)
+        if self.settings.get("layers") and entry.judged_by is not None:  # per-layer numerics
+            from edgeai_core.layerwise import step_layers
+
+            entry = replace(entry, layers=step_layers(self, record, artifact, own))
+            self._entries[-1] = entry
+        return entry
 
     def check_runtime(
         self, name: str, artifact: Artifact, infer: Callable[[list[np.ndarray]], Any]

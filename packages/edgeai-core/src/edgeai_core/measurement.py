@@ -291,6 +291,12 @@ class RunRecorder:
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
 
+    def set_profile(self, profile: Section) -> None:
+        """The ``profile`` section (``benchmark.profile``; :mod:`edgeai_core.profiling`)."""
+        self.document["profile"] = _json(profile)
+        self._event("profile", profile=self.document["profile"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -354,6 +360,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["provenance"] = event["provenance"]
         elif kind == "plan":
             doc["plan"] = event["plan"]
+        elif kind == "profile":
+            doc["profile"] = event["profile"]
         elif kind == "step":
             doc["steps"].append(event["step"])
         elif kind == "samples":

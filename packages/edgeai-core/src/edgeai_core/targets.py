@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from edgeai_core.components import Context, Runtime
     from edgeai_core.measurement import RunRecorder
     from edgeai_core.planner import Plan, PlannedComponent
+    from edgeai_core.profiling import ProfileSection
     from edgeai_core.progress import Progress
 
 
@@ -95,6 +96,12 @@ class Target(abc.ABC):
     def target_ns(self) -> Sequence[int]:
         """The target's own inference times so far (when :attr:`timed_on_target`)."""
         return ()
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ProfileSection:
+        """The runtime's per-layer profile of ``runs`` inferences (:mod:`edgeai_core.profiling`)."""
+        from edgeai_core.profiling import profile_runtime
+
+        return profile_runtime(self.runtime, self.plan.runtime.record.name, inputs, runs, "local")
 
     @abc.abstractmethod
     def close(self) -> None:
