@@ -48,8 +48,9 @@ PROFILE_PARAMS = (
     ),
 )
 
-#: the most runs a target server performs for one PROFILE request
+#: the most runs a target server performs for one PROFILE request, and the count when the host names none
 MAX_REMOTE_RUNS = 1000
+DEFAULT_RUNS = 20
 
 
 class ProfileUnavailable(EdgeaiError):
@@ -249,7 +250,43 @@ def profile_line(section: ProfileSection) -> str:
     return "; ".join(parts)
 
 
+#: layers a summary lists
+SUMMARY_LAYERS = 5
+
+
+def profile_summary(section: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``profile`` section in short, for ``edgeai bench``'s summary: status, coverage, the top layers."""
+    data: dict[str, Any] = {"status": section.get("status"), "where": section.get("where")}
+    if section.get("status") != "ok":
+        data["reason"] = section.get("reason")
+        return data
+    data.update(runs=section.get("runs"), model_us=section.get("model_us"), coverage=section.get("coverage"))
+    data["top"] = [
+        {k: layer.get(k) for k in ("name", "op_type", "onnx_nodes", "mean_us", "share")}
+        for layer in list(section.get("layers") or ())[:SUMMARY_LAYERS]
+    ]
+    return data
+
+
+def profile_text(data: Mapping[str, Any]) -> list[str]:
+    """Lines for the text summary."""
+    if data.get("status") != "ok":
+        return [f"profile     {data.get('status')}: {data.get('reason')}"]
+    coverage = data.get("coverage")
+    lines = [
+        f"profile     {data.get('runs')} runs on {data.get('where')}"
+        + (f", layers cover {coverage:.0%} of {data.get('model_us') or 0:.1f} us" if coverage else "")
+    ]
+    for layer in data.get("top") or ():
+        nodes = ", ".join(layer.get("onnx_nodes") or ()) or "unknown ONNX node"
+        lines.append(
+            f"  {layer['mean_us']:>9.1f} us {layer['share']:>4.0%}  {layer['name']} ({layer['op_type']}; {nodes})"
+        )
+    return lines
+
+
 __all__ = [
+    "DEFAULT_RUNS",
     "MAPPINGS",
     "MAX_REMOTE_RUNS",
     "PROFILE_PARAMS",
@@ -262,6 +299,8 @@ __all__ = [
     "profile_line",
     "profile_pass",
     "profile_runtime",
+    "profile_summary",
+    "profile_text",
 ]
 
 

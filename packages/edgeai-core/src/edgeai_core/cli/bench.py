@@ -93,6 +93,10 @@ def summary(doc: dict[str, Any], results: Path, facts: dict[str, Any]) -> dict[s
     target = latency.get("target")
     if isinstance(target, dict) and target.get("stats"):
         data["target_p50_ns"] = target["stats"].get("p50")
+    if doc.get("profile"):
+        from edgeai_core.profiling import profile_summary
+
+        data["profile"] = profile_summary(doc["profile"])
     return data
 
 
@@ -118,6 +122,10 @@ def text_block(data: dict[str, Any]) -> str:
         lines.append(f"throughput  {data['throughput_per_s']:.1f} inferences/s")
     if data.get("accuracy") is not None:
         lines.append(f"accuracy    {data['accuracy']:.4f}")
+    if data.get("profile"):
+        from edgeai_core.profiling import profile_text
+
+        lines.extend(profile_text(data["profile"]))
     lines.append(f"results     {data['results']}")
     return "\n".join(lines)
 
@@ -195,6 +203,9 @@ def register(cli: click.Group) -> None:
         "--csv", "csv_path", metavar="FILE", help="Append the summary as one CSV row ('-': stdout)."
     )
     @click.option("--dry-run", is_flag=True, help="Print the plan; load and run nothing.")
+    @click.option(
+        "--profile", is_flag=True, help="After the timed runs, profile per layer (benchmark.profile)."
+    )
     @click.pass_context
     def bench_cmd(
         ctx: click.Context,
@@ -213,6 +224,7 @@ def register(cli: click.Group) -> None:
         as_json: bool,
         csv_path: str | None,
         dry_run: bool,
+        profile: bool,
     ) -> None:
         """Benchmark MODEL_FILE: .onnx, .tflite, .keras, or any file with an edgeai sidecar (a compiled TVM
         library with its model.so.edgeai.json).
@@ -239,7 +251,10 @@ def register(cli: click.Group) -> None:
             "name": f"bench-{found.path.name}",
             "model": found.model_table(),
             "runtime": runtime_table,
-            "benchmark": _benchmark(warmup, count, duration, batch),
+            "benchmark": {
+                **_benchmark(warmup, count, duration, batch),
+                **({"profile": True} if profile else {}),
+            },
         }
         remote = _target(target, token_file)
         if remote is not None:

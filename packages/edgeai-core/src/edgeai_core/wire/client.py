@@ -330,12 +330,15 @@ class Client:
         """OUTPUT: the outputs of the last PROCESS."""
         return self._outputs(self.request(MessageType.OUTPUT, expect=_OUTPUT))
 
-    def stats(self, action: int = msg.STATS_REPORT, interval_s: float | None = None) -> dict[str, Any]:
+    def stats(
+        self, action: int = msg.STATS_REPORT, interval_s: float | None = None, runs: int | None = None
+    ) -> dict[str, Any]:
         """STATS: runtime, model, counters, the target's machine and (per ``action``) resource series.
 
         ``STATS_START`` starts a resource window (sampled every ``interval_s``, default: the target's),
-        ``STATS_STOP`` ends it and returns its series, ``STATS_REPORT`` returns the window so far."""
-        payload = msg.encode_stats_request(action, interval_s)
+        ``STATS_STOP`` ends it and returns its series, ``STATS_REPORT`` returns the window so far,
+        ``STATS_PROFILE`` profiles ``runs`` inferences on the last DATA's inputs (the reply's ``profile``)."""
+        payload = msg.encode_stats_request(action, interval_s, runs)
         frame = self.request(MessageType.STATS, [payload], expect=MessageType.STATS)
         try:
             return msg.decode_json_object(frame.payload or b"", "STATS reply")

@@ -266,6 +266,7 @@ class StatsReporter:
         session = self.session
         server = session.server
         resources = None
+        profile = self._profile(interval_us) if action == msg.STATS_PROFILE else None
         if action == msg.STATS_START:
             if self.sampler is not None:
                 resources = self.sampler.stop()
@@ -301,7 +302,26 @@ class StatsReporter:
             "pid": os.getpid(),
             "resources": resources,
         }
+        if profile is not None:
+            doc["profile"] = profile
         session.send(MessageType.STATS, [msg.encode_json(doc)], frame.request_id)
+
+    def _profile(self, runs: int) -> dict[str, Any]:
+        """PROFILE: the runtime's per-layer profile on the last DATA's inputs. The host chooses only the run
+        count (at most :data:`~edgeai_core.profiling.MAX_REMOTE_RUNS`); any file a profiler writes stays in
+        the runtime's work folder and is removed by the runtime."""
+        from edgeai_core.profiling import DEFAULT_RUNS, MAX_REMOTE_RUNS, profile_runtime
+
+        inference = self.session.inference
+        runtime = inference._require_model()
+        if inference.inputs is None:
+            raise WireError(
+                ErrorCode.UNEXPECTED, "STATS profile before DATA: send the inputs to profile first"
+            )
+        count = min(runs or DEFAULT_RUNS, MAX_REMOTE_RUNS)
+        name = self.session.server.runtime_record.name
+        section = profile_runtime(runtime, name, inference.inputs, count, "target")
+        return section.to_json()
 
     def close(self) -> None:
         if self.sampler is not None:
