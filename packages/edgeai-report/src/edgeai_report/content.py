@@ -28,6 +28,9 @@ from edgeai_report.document import (
     Table,
     text,
 )
+from edgeai_report.layers import comparison_blocks as layer_comparison_blocks
+from edgeai_report.layers import plot_jobs as layer_plot_jobs
+from edgeai_report.layers import run_blocks as layer_blocks
 from edgeai_report.load import Latency, Run, Series
 from edgeai_report.plots import PlotFile
 from edgeai_report.units import Unit, fixed, human_size, human_time, signed, size_unit, time_unit
@@ -140,6 +143,7 @@ def run_plot_jobs(run: Run, img_dir: Path, *, detail: bool = True) -> list[PlotJ
                     },
                 )
             )
+    jobs += layer_plot_jobs(run, img_dir)  # per-layer times and error growth (edgeai_report.layers)
     return jobs
 
 
@@ -860,6 +864,7 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks += resource_blocks(run, plots, level)
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)
+    blocks += layer_blocks(run, plots, level)
     blocks += [Heading(level, "Steps", f"{run.slug}-steps"), steps_table(run)]
     blocks += provenance_blocks(run, level)
     return blocks
@@ -941,6 +946,8 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(fidelity)
     else:
         doc.add(Paragraph(text("No run records per-step fidelity.")))
+
+    doc.add(*layer_comparison_blocks(comp, plots))
 
     doc.add(Heading(2, "Resource use", "resources"))
     _plot_and_table(doc, plots, "compare-resources", resources_comparison_table(comp))

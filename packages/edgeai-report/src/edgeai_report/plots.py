@@ -729,3 +729,8 @@ def _density(values: np.ndarray, bins: int = 160) -> tuple[np.ndarray, np.ndarra
 def _short(text: str, limit: int) -> str:
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "~"
+
+
+# the per-layer figures live in their own module; drawn by name from here like the others
+from edgeai_report.layerplots import error_growth as error_growth  # noqa: E402
+from edgeai_report.layerplots import layer_times as layer_times  # noqa: E402
