@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgeai_core.api import Artifact, IOSpec, Runtime, RuntimeFailure
+from edgeai_core.api import (
+    Artifact,
+    IOSpec,
+    ModelProfile,
+    ProfileUnavailable,
+    Runtime,
+    RuntimeFailure,
+    mapped,
+)
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import load_checkpoint
 
@@ -130,7 +138,68 @@ class TorchRuntime(Runtime):
 
         return forward
 
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile:
+        """Per leaf module, by torch.profiler (:func:`profile_modules`)."""
+        return profile_modules(self, inputs, runs)
+
     def close(self) -> None:
         self._traced.clear()
         if hasattr(self, "_module"):
             del self._module
+
+
+def profile_modules(runtime: TorchRuntime, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile:
+    """torch.profiler over ``runs`` forward passes in eager mode, one ``record_function`` range per leaf module
+    (opened and closed by forward hooks), so each module's CPU time comes from the profiler's own events.
+
+    Modules are named by their path in the model (``features.0.conv``); their ONNX nodes are not known here
+    (the export names them, after this runtime's artifact was made), so the mapping is ``unknown``."""
+    x = runtime._tensor(inputs)
+    module = runtime._module
+    leaves = [(name, m) for name, m in module.named_modules() if name and not any(True for _ in m.children())]
+    if not leaves:
+        raise ProfileUnavailable("the model has no submodules to profile")
+    prefix = "edgeai.module:"
+    open_ranges: list[Any] = []
+    handles = []
+    for name, leaf in leaves:
+
+        def before(_m: Any, _args: Any, label: str = prefix + name) -> None:
+            scope = torch.profiler.record_function(label)
+            scope.__enter__()
+            open_ranges.append(scope)
+
+        def after(_m: Any, _args: Any, _out: Any) -> None:
+            if open_ranges:
+                open_ranges.pop().__exit__(None, None, None)
+
+        handles.append(leaf.register_forward_pre_hook(before))
+        handles.append(leaf.register_forward_hook(after))
+    kinds = {prefix + name: type(leaf).__name__ for name, leaf in leaves}
+    try:
+        with torch.inference_mode():
+            module(x)  # warm-up outside the profile
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(runs):
+                    with torch.profiler.record_function("edgeai.run"):
+                        module(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    whole = 0.0
+    for event in prof.key_averages():
+        if event.key == "edgeai.run":
+            whole = float(event.cpu_time_total)
+        elif event.key in kinds:
+            totals[event.key] = float(event.cpu_time_total)
+            counts[event.key] = int(event.count)
+    layers = tuple(
+        mapped(key.removeprefix(prefix), kinds[key], total / runs, (), counts[key] / runs)
+        for key, total in totals.items()
+    )
+    notes = (
+        "leaf modules timed by torch.profiler (eager mode); ONNX node names are not known to this runtime",
+    )
+    return ModelProfile("torch.profiler", layers, runs, whole / runs if whole else None, notes)

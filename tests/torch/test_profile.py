@@ -1,0 +1,42 @@
+"""The torch runtime's per-layer profile: torch.profiler ranges around each leaf module of the checkpoint.
+
+Stated share: every leaf module runs inside the profiled forward pass, so their times add up to at most the
+pass's time, and on the digits CNN to at least :data:`MIN_COVERAGE` of it (the rest: Python between modules)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+MIN_COVERAGE = 0.3
+
+
+def test_the_torch_runtime_profiles_each_leaf_module(
+    make: Callable[..., Any], checkpoint: Callable[..., Any]
+) -> None:
+    import torch
+
+    artifact = checkpoint("digits-cnn")
+    runtime = make("runtime", "torch", threads=1)
+    runtime.load(artifact)
+    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
+    profile = runtime.profile([x], 5)
+    assert (profile.profiler, profile.runs) == ("torch.profiler", 5)
+    leaves = [n for n, m in runtime._module.named_modules() if n and not list(m.children())]
+    assert sorted(layer.name for layer in profile.layers) == sorted(leaves)
+    kinds = {layer.name: layer.op_type for layer in profile.layers}
+    assert {type(m).__name__ for n, m in runtime._module.named_modules() if n in leaves} == set(
+        kinds.values()
+    )
+    assert "Conv2d" in kinds.values() and all(layer.calls == 1.0 for layer in profile.layers)
+    assert all(layer.mapping == "unknown" and layer.onnx_nodes == () for layer in profile.layers)
+    assert profile.coverage is not None and MIN_COVERAGE <= profile.coverage <= 1.0
+    # the hooks are gone: the model's outputs and hooks are as before
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in runtime._module.modules())
+    with torch.inference_mode():
+        expected = runtime._module(torch.from_numpy(x)).numpy()
+    assert np.allclose(runtime.infer([x])[0], expected)
+    assert profile.layers_us == pytest.approx(sum(layer.mean_us for layer in profile.layers))
