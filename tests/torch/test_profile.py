@@ -32,7 +32,20 @@ def test_the_torch_runtime_profiles_each_leaf_module(
         kinds.values()
     )
     assert "Conv2d" in kinds.values() and all(layer.calls == 1.0 for layer in profile.layers)
-    assert all(layer.mapping == "unknown" and layer.onnx_nodes == () for layer in profile.layers)
+    # the ONNX names are those torch-to-onnx's exporter gives: every one is a node of the exported graph
+    import onnx
+
+    exported = make("converter", "torch-to-onnx").convert(artifact)
+    graph = {node.name: node.op_type for node in onnx.load(str(exported.path)).graph.node}
+    named = [layer for layer in profile.layers if layer.onnx_nodes]
+    assert {layer.op_type for layer in named} >= {"Conv2d", "ReLU", "Linear"}
+    for layer in named:
+        assert layer.mapping == "exact" and layer.onnx_nodes[0] in graph, (layer, sorted(graph))
+    assert dict(kinds)["features.0"] == "Conv2d"
+    assert next(lay for lay in profile.layers if lay.name == "features.0").onnx_nodes == (
+        "/features/features.0/Conv",
+    )
+    assert all(layer.mapping == "unknown" for layer in profile.layers if not layer.onnx_nodes)
     assert profile.coverage is not None and MIN_COVERAGE <= profile.coverage <= 1.0
     # the hooks are gone: the model's outputs and hooks are as before
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in runtime._module.modules())

@@ -167,6 +167,7 @@ def _map(
 
 def _nodes_of(kernel: str, op: str, graph: _Graph) -> list[str]:
     """The ONNX nodes one kernel runs: by name, else by the tensor an optimizer named it after."""
+    kernel = kernel.removeprefix("fused ")  # ONNX Runtime's name for a node it fused others into
     if kernel in graph.nodes:
         return [kernel]
     base = _SUFFIXES.sub("", kernel)

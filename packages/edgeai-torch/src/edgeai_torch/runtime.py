@@ -196,10 +196,46 @@ def profile_modules(runtime: TorchRuntime, inputs: Sequence[np.ndarray], runs: i
             totals[event.key] = float(event.cpu_time_total)
             counts[event.key] = int(event.count)
     layers = tuple(
-        mapped(key.removeprefix(prefix), kinds[key], total / runs, (), counts[key] / runs)
+        mapped(
+            key.removeprefix(prefix),
+            kinds[key],
+            total / runs,
+            exported_names(key.removeprefix(prefix), kinds[key]),
+            counts[key] / runs,
+        )
         for key, total in totals.items()
     )
     notes = (
-        "leaf modules timed by torch.profiler (eager mode); ONNX node names are not known to this runtime",
+        "leaf modules timed by torch.profiler (eager mode); ONNX nodes are the names torch-to-onnx's "
+        "TorchScript exporter gives a module's operator (/features/features.0/Conv), not read from a file",
     )
     return ModelProfile("torch.profiler", layers, runs, whole / runs if whole else None, notes)
+
+
+#: module class -> the ONNX op type the TorchScript exporter writes for it (one node per module)
+EXPORTED_OPS = {
+    "Conv2d": "Conv",
+    "Conv1d": "Conv",
+    "ConvTranspose2d": "ConvTranspose",
+    "Linear": "Gemm",
+    "ReLU": "Relu",
+    "ReLU6": "Clip",
+    "MaxPool2d": "MaxPool",
+    "AvgPool2d": "AveragePool",
+    "AdaptiveAvgPool2d": "GlobalAveragePool",
+    "Flatten": "Flatten",
+    "Softmax": "Softmax",
+    "Sigmoid": "Sigmoid",
+    "BatchNorm2d": "BatchNormalization",
+}
+
+
+def exported_names(path: str, kind: str) -> tuple[str, ...]:
+    """The ONNX node torch.onnx's TorchScript exporter names after module ``path`` (``features.2`` ->
+    ``/features/features.2/Conv``): its scopes are the module path's prefixes. Empty for other modules."""
+    op = EXPORTED_OPS.get(kind)
+    if op is None:
+        return ()
+    parts = path.split(".")
+    scopes = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return ("/" + "/".join(scopes) + "/" + op,)
