@@ -204,7 +204,15 @@ class RemoteRuntime(Runtime):
         """The target's per-layer profile of ``runs`` inferences on ``inputs`` (DATA, then STATS profile)."""
         client = self._client()
         self._guard(lambda: client.data(inputs))
-        reply: dict[str, Any] = self._guard(lambda: client.stats(msg.STATS_PROFILE, runs=runs))
+        # the target loads a profiling session and runs ``runs`` inferences before it answers: wait longer
+        times = sorted(self.target_ns)
+        typical_s = times[len(times) // 2] / 1e9 if times else 0.1
+        client.conn.set_timeout(client.timeout_s + 60.0 + runs * typical_s * 20)
+        try:
+            reply: dict[str, Any] = self._guard(lambda: client.stats(msg.STATS_PROFILE, runs=runs))
+        finally:
+            if self.broken is None:
+                client.conn.set_timeout(client.timeout_s)
         return reply
 
     def versions(self) -> dict[str, str]:

@@ -179,10 +179,17 @@ def profile_modules(runtime: TorchRuntime, inputs: Sequence[np.ndarray], runs: i
     try:
         with torch.inference_mode():
             module(x)  # warm-up outside the profile
-            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-                for _ in range(runs):
+            # the profiler's first use in a process is slow (its set-up lands in the first ops), and so is its
+            # first step: one throw-away profile, then one warm-up step
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]):
+                module(x)
+            schedule = torch.profiler.schedule(wait=0, warmup=1, active=runs, repeat=1)
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            with torch.profiler.profile(activities=activities, schedule=schedule) as prof:
+                for _ in range(runs + 1):
                     with torch.profiler.record_function("edgeai.run"):
                         module(x)
+                    prof.step()
     finally:
         for handle in handles:
             handle.remove()
