@@ -23,7 +23,7 @@ from edgeai_core.planner import plan_pipeline
 from edgeai_core.runner import Runner
 
 #: the least share of the whole-model time that the per-layer times add up to (see the module docstring)
-MIN_COVERAGE = 0.3
+MIN_COVERAGE = 0.2
 FAST = {"warmup": 2, "min_count": 10, "min_duration_s": 0.0}
 CONV_NODES = ["conv1", "relu1", "conv2", "relu2", "conv3", "gap", "flatten"]
 

@@ -3,7 +3,7 @@ to the ONNX nodes the compiler recorded (by operator kind and order).
 
 Stated share: the VM's calls happen inside the timed ``main`` call, so their times add up to at most the
 whole-model time, and on this small model to at least :data:`MIN_COVERAGE` of it (the rest is the VM's
-interpreter and the Python call)."""
+interpreter, the instrument hook's Python and the Python call; 0.45 to 0.93 measured on a shared 2-core VM)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from edgeai_core.config import parse_config
 from edgeai_core.planner import plan_pipeline
 from edgeai_core.runner import Runner
 
-MIN_COVERAGE = 0.1
+MIN_COVERAGE = 0.05
 
 
 def conv_net(path: Path) -> Path:
