@@ -347,6 +347,9 @@ class FidelityCheck:
     _model_precision: str = field(default="float32", init=False)
     _entries: list[FidelityStep] = field(default_factory=list, init=False)
     _pending: list[str] = field(default_factory=list, init=False)
+    #: float32 steps found within tolerance (name, artifact): per-layer numerics compare with the first one
+    #: whose runtime exposes intermediates when the reference's runtime cannot (a torch model's ONNX export)
+    float_steps: list[tuple[str, Artifact]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.policy = TolerancePolicy.from_settings(self.settings)
@@ -461,6 +464,8 @@ class FidelityCheck:
         except Exception as exc:
             return self._failed(name, kind, artifact.format, record.name, exc)
         entry = self._judge(name, kind, artifact, record.name, outputs)
+        if entry.status == "ok" and entry.precision == "float32":  # a float stand-in for layer comparisons
+            self.float_steps.append((name, artifact))
         if self.settings.get("layers") and entry.judged_by is not None:  # per-layer numerics
             from edgeai_core.layerwise import step_layers
 

@@ -317,6 +317,16 @@ def step_layers(check: Any, record: RuntimeRecord, artifact: Artifact, metadata:
 
     try:
         ref_capture = capture(ref_record, reference.artifact, batch, create)
+        stand_in = None
+        if ref_capture is None:  # the road's first float step within tolerance whose runtime can (an export)
+            for step, float_artifact in check.float_steps:
+                float_record = choose_runtime(check.host, float_artifact.format)
+                if float_record is None or float_artifact is artifact:
+                    continue
+                ref_capture = capture(float_record, float_artifact, batch, create)
+                if ref_capture is not None:
+                    stand_in, ref_record = step, float_record
+                    break
         if ref_capture is None:
             return layers_unavailable(
                 f"runtime {ref_record.name} cannot expose the reference's intermediate tensors; model outputs only"
@@ -327,7 +337,14 @@ def step_layers(check: Any, record: RuntimeRecord, artifact: Artifact, metadata:
                 f"runtime {record.name} cannot expose the intermediate tensors of {artifact.format} models; "
                 "model outputs only"
             )
-        return layer_section(ref_capture, got, count, ref_record.name, record.name, metadata)
+        section = layer_section(ref_capture, got, count, ref_record.name, record.name, metadata)
+        if stand_in is not None:
+            section["reference_step"] = stand_in
+            section.setdefault("notes", []).append(
+                f"layers compared with {stand_in}'s float artifact (within tolerance of the reference), as "
+                f"{reference.runtime} cannot expose the reference's intermediate tensors"
+            )
+        return section
     except Exception as exc:  # recorded; the step's output comparison stands
         log.warning("layer numerics failed for %s: %s", artifact.path.name, exc)
         return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
