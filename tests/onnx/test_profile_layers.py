@@ -65,6 +65,11 @@ def conv_net(path: Path, *, size: int = 8, width: int = 8, outlier: float | None
     return path
 
 
+def left_out(profile: dict[str, Any]) -> int:
+    """Runs a profile left out as stalled (another process took the CPU), from its notes."""
+    return sum(int(n.split(" of ")[0]) for n in profile.get("notes", ()) if "runs left out" in n)
+
+
 def validate(doc: dict[str, Any]) -> dict[str, Any]:
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(doc)
@@ -89,7 +94,7 @@ def test_an_unfused_model_maps_every_kernel_to_its_onnx_node(host: Any, tmp_path
     doc = _run(host, tmp_path / "run", _bench(model, graph_optimization="disable"))
     profile = doc["profile"]
     assert (profile["status"], profile["runtime"], profile["where"]) == ("ok", "onnxruntime", "local")
-    assert (profile["profiler"], profile["runs"]) == ("onnxruntime", 10)
+    assert profile["profiler"] == "onnxruntime" and profile["runs"] + left_out(profile) == 10
     layers = profile["layers"]
     assert sorted(layer["name"] for layer in layers) == sorted(CONV_NODES)
     for layer in layers:
@@ -143,7 +148,8 @@ def test_a_remote_target_profiles_and_returns_the_layers(tmp_path: Path, bench_r
         "--set", "runtime.graph_optimization=disable", cwd=tmp_path,
     )  # fmt: skip
     profile = summary["profile"]
-    assert (profile["status"], profile["where"], profile["runs"]) == ("ok", "target", 20)
+    assert (profile["status"], profile["where"]) == ("ok", "target")
+    assert profile["runs"] + left_out(profile) == 20
     assert MIN_COVERAGE <= profile["coverage"] <= 1.0
     doc = validate(json.loads((tmp_path / summary["results"]).read_text()))
     layers = doc["profile"]["layers"]

@@ -261,6 +261,8 @@ def profile_summary(section: Mapping[str, Any]) -> dict[str, Any]:
         data["reason"] = section.get("reason")
         return data
     data.update(runs=section.get("runs"), model_us=section.get("model_us"), coverage=section.get("coverage"))
+    if section.get("notes"):
+        data["notes"] = list(section["notes"])
     data["top"] = [
         {k: layer.get(k) for k in ("name", "op_type", "onnx_nodes", "mean_us", "share")}
         for layer in list(section.get("layers") or ())[:SUMMARY_LAYERS]

@@ -14,6 +14,7 @@ feeds them. Other kernels (layout reorders ONNX Runtime inserts) are ``unknown``
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _KERNEL = "_kernel_time"
+#: a profiled run this many times longer than the median run was stalled by something else: left out
+STALL_FACTOR = 3
 #: suffixes ONNX Runtime's graph transformers append to the names of nodes they create
 _SUFFIXES = re.compile(r"(_nchwc|_token_\d+|_fused|_FusedConv|_quant|_QLinear\w*)+$")
 
@@ -112,20 +115,33 @@ def _parse(events: list[dict[str, Any]], runs: int, graph: _Graph | None, notes:
     kept = windows[1:] if len(windows) > 1 else windows  # the first run is a warm-up
     if not kept:
         raise ProfileUnavailable("ONNX Runtime's trace has no model_run event")
-    start = kept[0][0]
+    durations = [end - begin for begin, end in kept]
+    # a run stalled by another process (many times the median) would dominate every mean: left out
+    limit = STALL_FACTOR * sorted(durations)[len(durations) // 2]
+    calm = [(w, d) for w, d in zip(kept, durations, strict=True) if d <= limit]
+    if len(calm) < len(kept):
+        notes = [
+            *notes,
+            f"{len(kept) - len(calm)} of {len(kept)} runs left out: over {STALL_FACTOR}x the median run",
+        ]
+    starts = [w[0] for w, _ in calm]
     totals: dict[str, float] = defaultdict(float)
     calls: dict[str, int] = defaultdict(int)
     ops: dict[str, str] = {}
     for event in events:
         name = str(event.get("name", ""))
-        if event.get("cat") != "Node" or not name.endswith(_KERNEL) or int(event.get("ts", 0)) < start:
+        if event.get("cat") != "Node" or not name.endswith(_KERNEL):
             continue
+        ts = int(event.get("ts", 0))
+        index = bisect.bisect_right(starts, ts) - 1
+        if index < 0 or ts > calm[index][0][1]:
+            continue  # the warm-up run, or a left-out one
         kernel = name[: -len(_KERNEL)]
         totals[kernel] += float(event.get("dur", 0))
         calls[kernel] += 1
         ops[kernel] = str((event.get("args") or {}).get("op_name", ""))
-    count = len(kept)
-    model_us = sum(end - begin for begin, end in kept) / count
+    count = len(calm)
+    model_us = sum(d for _, d in calm) / count
     layers = _map(totals, calls, ops, count, graph)
     return ModelProfile("onnxruntime", tuple(layers), count, model_us, tuple(notes))
 

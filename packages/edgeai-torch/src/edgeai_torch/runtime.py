@@ -193,15 +193,27 @@ def profile_modules(runtime: TorchRuntime, inputs: Sequence[np.ndarray], runs: i
     finally:
         for handle in handles:
             handle.remove()
+    # per run (the "edgeai.run" ranges): a run stalled by another process would dominate every mean
+    events = list(prof.events())
+    windows = sorted((e.time_range.start, e.time_range.end) for e in events if e.name == "edgeai.run")
+    if not windows:
+        raise ProfileUnavailable("torch.profiler recorded no run")
+    lengths = [end - start for start, end in windows]
+    limit = STALL_FACTOR * sorted(lengths)[len(lengths) // 2]
+    calm = [w for w, length in zip(windows, lengths, strict=True) if length <= limit]
     totals: dict[str, float] = {}
     counts: dict[str, int] = {}
-    whole = 0.0
-    for event in prof.key_averages():
-        if event.key == "edgeai.run":
-            whole = float(event.cpu_time_total)
-        elif event.key in kinds:
-            totals[event.key] = float(event.cpu_time_total)
-            counts[event.key] = int(event.count)
+    for event in events:
+        if event.name not in kinds:
+            continue
+        start = event.time_range.start
+        if not any(begin <= start <= end for begin, end in calm):
+            continue
+        totals[event.name] = totals.get(event.name, 0.0) + float(event.time_range.end - start)
+        counts[event.name] = counts.get(event.name, 0) + 1
+    whole = float(sum(end - start for start, end in calm))
+    dropped = len(windows) - len(calm)
+    runs = len(calm)
     layers = tuple(
         mapped(
             key.removeprefix(prefix),
@@ -212,13 +224,17 @@ def profile_modules(runtime: TorchRuntime, inputs: Sequence[np.ndarray], runs: i
         )
         for key, total in totals.items()
     )
-    notes = (
+    notes: tuple[str, ...] = (
         "leaf modules timed by torch.profiler (eager mode); ONNX nodes are the names torch-to-onnx's "
         "TorchScript exporter gives a module's operator (/features/features.0/Conv), not read from a file",
     )
+    if dropped:
+        notes += (f"{dropped} of {len(windows)} runs left out: over {STALL_FACTOR}x the median run",)
     return ModelProfile("torch.profiler", layers, runs, whole / runs if whole else None, notes)
 
 
+#: a profiled run this many times longer than the median run was stalled by something else: left out
+STALL_FACTOR = 3
 #: module class -> the ONNX op type the TorchScript exporter writes for it (one node per module)
 EXPORTED_OPS = {
     "Conv2d": "Conv",

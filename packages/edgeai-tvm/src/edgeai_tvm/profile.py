@@ -30,6 +30,8 @@ from edgeai_core.api import LayerProfile, ModelProfile, ProfileUnavailable, mapp
 if TYPE_CHECKING:
     from edgeai_tvm.runtime import TvmRuntime
 
+#: a profiled run this many times longer than the median run was stalled by something else: left out
+STALL_FACTOR = 3
 #: TVM operator name token -> the ONNX op types it comes from
 KINDS: dict[str, tuple[str, ...]] = {
     "conv2d": ("Conv",),
@@ -84,15 +86,22 @@ def profile_vm(runtime: TvmRuntime, inputs: Sequence[np.ndarray], runs: int) -> 
     main(*tensors)  # warm-up, not counted
     calls.clear()
     per_run: list[list[tuple[str, int]]] = []
-    whole = 0
+    wholes: list[int] = []
     for _ in range(runs):
         started = clock()
         main(*tensors)
-        whole += clock() - started
+        wholes.append(clock() - started)
         per_run.append(list(calls))
         calls.clear()
+    # a run stalled by another process (many times the median) would dominate every mean: left out
+    limit = STALL_FACTOR * sorted(wholes)[len(wholes) // 2]
+    calm = [(run, whole) for run, whole in zip(per_run, wholes, strict=True) if whole <= limit]
     nodes = [(str(n), str(t)) for n, t in artifact.metadata.get("onnx_nodes") or []]
-    layers, notes = _layers(per_run, nodes)
+    layers, notes = _layers([run for run, _ in calm], nodes)
+    if len(calm) < runs:
+        notes.append(f"{runs - len(calm)} of {runs} runs left out: over {STALL_FACTOR}x the median run")
+    runs = len(calm)
+    whole = sum(w for _, w in calm)
     notes.append("timed by the Relax VM's instrument hook: each call includes the hook's Python overhead")
     return ModelProfile("tvm-relax-vm-instrument", tuple(layers), runs, whole / runs / 1e3, tuple(notes))
 
@@ -134,6 +143,9 @@ def _layers(
             counts[symbol] += 1
             if run is first:
                 members[symbol].extend(assigned.get(position, []))
+    position_of = {name: i for i, (name, _) in enumerate(nodes)}
+    for symbol in members:
+        members[symbol].sort(key=lambda n: position_of.get(n, 0))
     layers = []
     for symbol, total in totals.items():
         op_type = "vm.builtin" if symbol.startswith("vm.") else "+".join(_kinds(symbol)) or symbol
