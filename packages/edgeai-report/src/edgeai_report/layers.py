@@ -171,10 +171,15 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
         if numerics.get("status") != "ok":
             blocks.append(Paragraph(text(f"Model outputs only: {numerics.get('reason')}.")))
             continue
+        against = (
+            f"{numerics['reference_step']}'s float artifact (standing in for the reference)"
+            if numerics.get("reference_step")
+            else "the reference"
+        )
         blocks.append(
             Paragraph(
                 text(
-                    f"Every intermediate tensor of {name} in {numerics.get('runtime')} against the reference in "
+                    f"Every intermediate tensor of {name} in {numerics.get('runtime')} against {against} in "
                     f"{numerics.get('reference_runtime')}, on {numerics.get('samples')} inputs. Added error: the "
                     "tensor's relative error minus the largest of its inputs'."
                 )
