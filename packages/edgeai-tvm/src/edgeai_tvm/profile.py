@@ -134,22 +134,38 @@ def _layers(
             continue
         for position, node in zip(positions, candidates, strict=False):
             assigned[position].append(node)
+    # one layer per call of a compiled function (TVM reuses one function for identical layers: each call is
+    # its own ONNX node), one per builtin (the VM's allocations and checks, summed)
+    occurrences: dict[str, int] = defaultdict(int)
+    for symbol, _ in first:
+        occurrences[symbol] += 1
     totals: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     members: dict[str, list[str]] = defaultdict(list)
+    kinds_of: dict[str, str] = {}
     for run in per_run:
+        seen: dict[str, int] = defaultdict(int)
         for position, (symbol, ns) in enumerate(run):
-            totals[symbol] += ns
-            counts[symbol] += 1
+            builtin = symbol.startswith("vm.")
+            index = seen[symbol]
+            seen[symbol] += 1
+            key = symbol if builtin or occurrences[symbol] <= 1 else f"{symbol}#{index + 1}"
+            kinds_of[key] = "vm.builtin" if builtin else "+".join(_kinds(symbol)) or symbol
+            totals[key] += ns
+            counts[key] += 1
             if run is first:
-                members[symbol].extend(assigned.get(position, []))
+                members[key].extend(assigned.get(position, []))
     position_of = {name: i for i, (name, _) in enumerate(nodes)}
-    for symbol in members:
-        members[symbol].sort(key=lambda n: position_of.get(n, 0))
-    layers = []
-    for symbol, total in totals.items():
-        op_type = "vm.builtin" if symbol.startswith("vm.") else "+".join(_kinds(symbol)) or symbol
-        layers.append(mapped(symbol, op_type, total / runs / 1e3, members[symbol], counts[symbol] / runs))
+    layers = [
+        mapped(
+            key,
+            kinds_of[key],
+            total / runs / 1e3,
+            sorted(members[key], key=lambda n: position_of.get(n, 0)),
+            counts[key] / runs,
+        )
+        for key, total in totals.items()
+    ]
     if assigned:
         notes.append("mapped to ONNX nodes by operator kind and call order (TVM keeps no ONNX node names)")
     return layers, notes
