@@ -200,6 +200,19 @@ def test_the_sensitive_layer_ranks_first_and_excluding_it_cuts_the_error(host: A
     assert better["status"] == "ok" and step["status"] == "over_tolerance"
     quantize_step = next(s for s in kept["steps"] if s["name"] == "onnx-quantize")
     assert quantize_step["metadata"]["exclude_nodes"] == ["conv2"]
+    # the model says which nodes stay float, and the runtime keeps ONNX Runtime from re-quantizing them
+    path = tmp_path / "kept" / quantize_step["artifact"]["path"]
+    graph = onnx.load(str(path))
+    assert {p.key: p.value for p in graph.metadata_props}["edgeai.exclude_nodes"] == "conv2"
+    conv2 = next(n for n in graph.graph.node if n.name == "conv2")
+    assert conv2.input[1] == "w2", "conv2 reads its float weight"
+    from edgeai_core.artifacts import Artifact
+    from edgeai_onnx.runtime import OnnxRuntime
+
+    runtime = host.get("runtime", "onnxruntime").create({}, where="runtime")
+    assert isinstance(runtime, OnnxRuntime)
+    runtime.load(Artifact.load(path))
+    assert runtime.disabled_optimizers == ["WeightBiasQuantization"]
     assert kept["fidelity"]["steps"][0]["layers"]["ranking"][0]["node"] != "conv2"
 
 
