@@ -60,6 +60,8 @@ def test_settings_defaults_and_params_agree() -> None:
         "latency_percentile": 99.0,
         "qps_search": False,
         "seed": None,
+        "profile": False,
+        "profile_runs": 20,
     }
 
 

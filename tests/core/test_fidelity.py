@@ -197,6 +197,8 @@ def test_fidelity_settings_are_validated() -> None:
         "atol": None,
         "min_cosine": 0.99,
         "min_top1": 0.9,
+        "layers": False,
+        "layer_samples": 8,
     }
 
 

@@ -232,8 +232,9 @@ def test_message_decoders_are_strict() -> None:
     assert len(long) <= 2 + msg.MAX_ERROR_MESSAGE and msg.decode_error(long)[1].endswith("...")
     assert msg.decode_stats_request(msg.encode_stats_request(1, 0.01)) == (1, 10_000)
     assert msg.decode_stats_request(b"") == (0, 0) and msg.decode_stats_request(b"\x02") == (2, 0)
-    with pytest.raises(WireError, match="unknown action 3"):
-        msg.decode_stats_request(b"\x03")
+    assert msg.decode_stats_request(msg.encode_stats_request(3, runs=7)) == (msg.STATS_PROFILE, 7)
+    with pytest.raises(WireError, match="unknown action 4"):
+        msg.decode_stats_request(b"\x04")
 
 
 @pytest.mark.parametrize("name", ["model.onnx", "m-1_2.npz", "Ünïcode.tflite", "a.b.c", "x" * 200])

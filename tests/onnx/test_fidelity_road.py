@@ -34,11 +34,24 @@ def test_the_torch_road_records_fidelity_per_step(tmp_path: Path, first_party_ho
             "runtime": {"name": "onnxruntime"},
             "benchmark": FAST,
             "resources": {"enabled": False},
-            "fidelity": {"strict": True},
+            "fidelity": {"strict": True, "layers": True},
         },
     )
     assert doc["status"] == "complete"
     fidelity = doc["fidelity"]
+    # per-layer numerics: torch cannot expose intermediates, so the float export stands in for the reference
+    layers = fidelity["steps"][1]["layers"]
+    assert (layers["status"], layers["reference_step"], layers["runtime"]) == (
+        "ok",
+        "torch-to-onnx",
+        "onnxruntime",
+    )
+    assert layers["ranking"] and all(r["added_error"] > 0 for r in layers["ranking"])
+    assert fidelity["steps"][0]["layers"] == {  # the export itself has no float stand-in but itself
+        "status": "model_outputs_only",
+        "reason": "runtime torch cannot expose the reference's intermediate tensors; model outputs only",
+    }
+
     assert fidelity["reference"] == dict(step="digits-cnn", kind="model", format="torch", runtime="torch")
     assert fidelity["inputs"] == dict(source="dataset", dataset="digits", split="test", samples=32, seed=0)
     export, quantize, runtime = fidelity["steps"]

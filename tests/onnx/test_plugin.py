@@ -40,6 +40,7 @@ def test_records() -> None:
         "weight_type": "int8",
         "preprocess": True,
         "quant_format": "qdq",
+        "exclude_nodes": None,
     }
     assert isinstance(model, ModelRecord) and model.name == "onnx-file"
     assert (model.format, model.tasks, model.trainable) == ("onnx", ("any",), False)

@@ -238,3 +238,16 @@ def test_missing_interpreter_names_what_to_install(monkeypatch: pytest.MonkeyPat
         load_backend("auto")
     with pytest.raises(MissingDependencyError, match=r"pip install 'edgeai-tflite\[tflite-runtime\]'"):
         load_backend("tflite-runtime")
+
+
+def test_a_profile_is_unavailable_and_says_why(make: Any, models: dict[str, Any], backend: str) -> None:
+    from edgeai_core.profiling import profile_runtime
+
+    rt = runtime(make, backend, models["float"])
+    section = profile_runtime(rt, "tflite", [X], 3, "local")
+    assert (section.status, section.runtime, section.layers) == ("unavailable", "tflite", ())
+    assert section.reason is not None
+    assert section.reason.startswith(
+        f"{backend} {load_backend(backend).version}: the Python interpreter has no op"
+    )
+    assert "benchmark_model tool with --enable_op_profiling=true" in section.reason

@@ -42,6 +42,13 @@ _EXPORTS: dict[str, str] = {
     "TargetFileError": "targetprofiles",
     "read_target_text": "targetprofiles",
     "load_target_file": "targetprofiles",
+    # per-layer profiles and numerics
+    "LayerProfile": "profiling",
+    "ModelProfile": "profiling",
+    "ProfileUnavailable": "profiling",
+    "mapped": "profiling",
+    "LayerCapture": "layerwise",
+    "LayerNode": "layerwise",
     "DemoVariant": "records",
     "GridSuiteRecord": "records",
     "OnnxBackendRecord": "records",
@@ -203,12 +210,16 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "InvertedResidualPlan",
     "Job",
     "KnownComponent",
+    "LayerCapture",
     "LayerComplexity",
+    "LayerNode",
+    "LayerProfile",
     "MissingDependencyError",
     "MobileNetV2Plan",
     "Model",
     "ModelAnalyzer",
     "ModelComplexity",
+    "ModelProfile",
     "ModelRecord",
     "NullProgress",
     "OnnxBackend",
@@ -220,6 +231,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "PluginHost",
     "Prepared",
     "ProbeRecord",
+    "ProfileUnavailable",
     "Progress",
     "Protocol",
     "ProtocolRecord",
@@ -273,6 +285,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "load_schema",
     "load_target_file",
     "make_divisible",
+    "mapped",
     "mobilenet_params",
     "mobilenetv2_plan",
     "mobilenetv2_strides",
@@ -386,12 +399,18 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.hookspecs import hookimpl, hookspec
     from edgeai_core.inputcheck import check_plan_inputs as check_plan_inputs
     from edgeai_core.jsonvalues import jsonable
+    from edgeai_core.layerwise import LayerCapture as LayerCapture
+    from edgeai_core.layerwise import LayerNode as LayerNode
     from edgeai_core.lineage import step_metadata
     from edgeai_core.measurement import load_schema, recover_partial
     from edgeai_core.optional import import_optional
     from edgeai_core.params import REQUIRED, Param, ParamSet
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.plugins import PluginHost
+    from edgeai_core.profiling import LayerProfile as LayerProfile
+    from edgeai_core.profiling import ModelProfile as ModelProfile
+    from edgeai_core.profiling import ProfileUnavailable as ProfileUnavailable
+    from edgeai_core.profiling import mapped as mapped
     from edgeai_core.progress import NullProgress, Progress, StreamProgress
     from edgeai_core.readiness import check_plan_installed
     from edgeai_core.records import AnalyzerRecord as AnalyzerRecord

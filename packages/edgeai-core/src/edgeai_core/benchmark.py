@@ -20,6 +20,7 @@ from typing import Any
 
 from edgeai_core.errors import ParameterError
 from edgeai_core.params import Param, ParamSet
+from edgeai_core.profiling import PROFILE_PARAMS
 from edgeai_core.progress import Progress, progress_total
 from edgeai_core.scenarios import SCENARIO_PARAMS
 from edgeai_core.stats import latency_stats
@@ -95,6 +96,7 @@ BENCHMARK_PARAMS = ParamSet(
             help="independent repetitions, each with its own warm-up; results keep every sample",
         ),
         *SCENARIO_PARAMS,
+        *PROFILE_PARAMS,  # the per-layer profile pass after the timed run (edgeai_core.profiling)
     )
 )
 
@@ -119,6 +121,8 @@ class BenchmarkSettings:
     latency_percentile: float = 99.0
     qps_search: bool = False
     seed: int | None = None
+    profile: bool = False
+    profile_runs: int = 20
 
     def __post_init__(self) -> None:
         values = _check(self.to_json(), "benchmark")

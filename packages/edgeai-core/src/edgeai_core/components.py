@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from edgeai_core.artifacts import Artifact, IOSpec
     from edgeai_core.complexity import ModelComplexity
+    from edgeai_core.layerwise import LayerCapture
+    from edgeai_core.profiling import ModelProfile
     from edgeai_core.records import Registration
 
 log = logging.getLogger(__name__)
@@ -327,6 +329,19 @@ class Runtime(Component, abc.ABC):
         to do the former here. The default times a whole :meth:`infer`.
         """
         return lambda: self.infer(inputs)
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile | None:
+        """Per-layer times of ``runs`` inferences on ``inputs`` (:mod:`edgeai_core.profiling`), or None when
+        this runtime cannot profile (the default). Raise
+        :class:`~edgeai_core.profiling.ProfileUnavailable` to say why not. Called after the timed benchmark,
+        never during it: a profiler may slow the model or load a second copy of it."""
+        return None
+
+    def layer_outputs(self, inputs: Sequence[np.ndarray]) -> LayerCapture | None:
+        """The model's intermediate tensors on ``inputs`` by tensor name, with the graph that makes them
+        (:mod:`edgeai_core.layerwise`), for per-layer numerics (``fidelity.layers``); None (the default) when
+        this runtime cannot expose them."""
+        return None
 
     def close(self) -> None:
         """Release the model."""

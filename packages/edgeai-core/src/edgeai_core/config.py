@@ -100,6 +100,15 @@ FIDELITY_PARAMS = ParamSet(
             maximum=1,
             help="int8/float16 steps, classification: least top-1 agreement",
         ),
+        Param(
+            "layers",
+            "bool",
+            default=False,
+            help="per-layer numerics: compare every intermediate tensor of each step with the reference's",
+        ),
+        Param(
+            "layer_samples", "int", default=8, minimum=1, maximum=256, help="inputs compared layer by layer"
+        ),
     )
 )
 

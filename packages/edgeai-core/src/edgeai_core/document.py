@@ -408,6 +408,8 @@ class FidelityStep:
     judged_by: str | None = None
     violations: tuple[str, ...] = ()
     outputs: tuple[Mapping[str, Any], ...] = ()
+    #: per-layer numerics (``fidelity.layers``; :mod:`edgeai_core.layerwise`), None when not asked for
+    layers: Mapping[str, Any] | None = None
 
     @property
     def within_tolerance(self) -> bool | None:
@@ -420,6 +422,8 @@ class FidelityStep:
         if self.judged_by is not None:
             data.update(attributes(self, (*COMPARISON_FIELDS, "judged_by", "within_tolerance")))
             data.update(violations=list(self.violations), outputs=[jsonable(o) for o in self.outputs])
+        if self.layers is not None:
+            data["layers"] = jsonable(self.layers)
         return data
 
 
@@ -577,3 +581,10 @@ class MemorySection:
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data
+
+
+# -- profile -----------------------------------------------------------------------------------------------
+
+#: the ``profile`` section (``benchmark.profile``), built in :mod:`edgeai_core.profiling`
+from edgeai_core.profiling import LayerProfile as LayerProfile  # noqa: E402
+from edgeai_core.profiling import ProfileSection as ProfileSection  # noqa: E402

@@ -349,6 +349,9 @@ class FidelityCheck:
     _pending: list[str] = field(default_factory=list, init=False)
     #: the model's artifact when its reference would run in the final runtime itself (see :meth:`start`)
     _deferred: tuple[str, Artifact] | None = field(default=None, init=False)
+    #: float32 steps found within tolerance (name, artifact): per-layer numerics compare with the first one
+    #: whose runtime exposes intermediates when the reference's runtime cannot (a torch model's ONNX export)
+    float_steps: list[tuple[str, Artifact]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.policy = TolerancePolicy.from_settings(self.settings)
@@ -484,7 +487,15 @@ class FidelityCheck:
             outputs = self._run_local(record, artifact, f"fidelity-{name}")
         except Exception as exc:
             return self._failed(name, kind, artifact.format, record.name, exc)
-        return self._judge(name, kind, artifact, record.name, outputs)
+        entry = self._judge(name, kind, artifact, record.name, outputs)
+        if entry.status == "ok" and entry.precision == "float32":  # a float stand-in for layer comparisons
+            self.float_steps.append((name, artifact))
+        if self.settings.get("layers") and entry.judged_by is not None:  # per-layer numerics
+            from edgeai_core.layerwise import step_layers
+
+            entry = replace(entry, layers=step_layers(self, record, artifact, own))
+            self._entries[-1] = entry
+        return entry
 
     def check_runtime(
         self, name: str, artifact: Artifact, infer: Callable[[list[np.ndarray]], Any]

@@ -362,6 +362,12 @@ class RunRecorder:
             self.document["memory"] = _json(memory)
             self._event("memory", memory=self.document["memory"])
 
+    def set_profile(self, profile: Section) -> None:
+        """The ``profile`` section (``benchmark.profile``; :mod:`edgeai_core.profiling`)."""
+        self.document["profile"] = _json(profile)
+        self._event("profile", profile=self.document["profile"])
+        self._sync()
+
     def finish(self, status: str, error: RunError | Mapping[str, Any] | None = None) -> Path:
         """Write ``results.json`` atomically (whatever the status) and close the progress file."""
         error_json = None if error is None else _json(error)
@@ -425,6 +431,8 @@ def recover_partial(path: str | Path) -> dict[str, Any]:
             doc["provenance"] = event["provenance"]
         elif kind == "plan":
             doc["plan"] = event["plan"]
+        elif kind == "profile":
+            doc["profile"] = event["profile"]
         elif kind == "step":
             doc["steps"].append(event["step"])
         elif kind == "samples":

@@ -28,11 +28,12 @@ from edgeai_core.errors import ArtifactError, PlanError, RuntimeFailure, UsageEr
 from edgeai_core.jsonvalues import jsonable
 from edgeai_core.measurement import RunRecorder
 from edgeai_core.planner import Plan
+from edgeai_core.profiling import ProfileSection
 from edgeai_core.records import Registration
 from edgeai_core.runner import Runner
 from edgeai_core.targets import Target, Workspace, build
 from edgeai_core.wire import messages as msg
-from edgeai_core.wire.client import Client, Prepared, TargetInfo, TargetLost
+from edgeai_core.wire.client import Client, Prepared, TargetError, TargetInfo, TargetLost
 from edgeai_core.wire.framing import WireError
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,21 @@ class RemoteRuntime(Runtime):
         result: dict[str, Any] = self._guard(lambda: client.stats(action, interval_s, cpus))
         return result
 
+    def remote_profile(self, inputs: Sequence[np.ndarray], runs: int) -> dict[str, Any]:
+        """The target's per-layer profile of ``runs`` inferences on ``inputs`` (DATA, then STATS profile)."""
+        client = self._client()
+        self._guard(lambda: client.data(inputs))
+        # the target loads a profiling session and runs ``runs`` inferences before it answers: wait longer
+        times = sorted(self.target_ns)
+        typical_s = times[len(times) // 2] / 1e9 if times else 0.1
+        client.conn.set_timeout(client.timeout_s + 60.0 + runs * typical_s * 20)
+        try:
+            reply: dict[str, Any] = self._guard(lambda: client.stats(msg.STATS_PROFILE, runs=runs))
+        finally:
+            if self.broken is None:
+                client.conn.set_timeout(client.timeout_s)
+        return reply
+
     def versions(self) -> dict[str, str]:
         return {}
 
@@ -362,6 +378,26 @@ class RemoteTarget(Target):
             log.warning("could not collect the target's model memory: %s", exc)
             return None
         return MemorySection.from_json(figures, where="target") if isinstance(figures, dict) else None
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ProfileSection:
+        """The target profiles (STATS profile) and returns the records; a target that cannot is recorded."""
+        name, runtime = self.plan.runtime.record.name, self.runtime
+        try:
+            reply = runtime.remote_profile(inputs, runs)
+        except TargetError as exc:  # an older target, or a refusal: the run stays complete
+            return ProfileSection("unavailable", name, "target", reason=f"target {runtime.where}: {exc}")
+        data = reply.get("profile")
+        if not isinstance(data, dict):
+            reason = (
+                f"target {runtime.where} ({reply.get('software', 'unknown software')}) returned no profile"
+            )
+            return ProfileSection("unavailable", name, "target", reason=reason)
+        try:
+            return ProfileSection.from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            return ProfileSection(
+                "failed", name, "target", reason=f"malformed profile from the target: {exc}"
+            )
 
     def close(self) -> None:
         if self._runtime is not None:

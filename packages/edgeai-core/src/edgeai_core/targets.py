@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from edgeai_core.components import Context, Runtime
     from edgeai_core.measurement import RunRecorder
     from edgeai_core.planner import Plan, PlannedComponent
+    from edgeai_core.profiling import ProfileSection
     from edgeai_core.progress import Progress
     from edgeai_core.scenarios import Issuer
 
@@ -124,6 +125,12 @@ class Target(abc.ABC):
     def memory(self, readings: Iterable[int | None] = ()) -> MemorySection | None:
         """The model's own memory once the benchmark ended (``readings``: the host sampler's RSS series)."""
         return None
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ProfileSection:
+        """The runtime's per-layer profile of ``runs`` inferences (:mod:`edgeai_core.profiling`)."""
+        from edgeai_core.profiling import profile_runtime
+
+        return profile_runtime(self.runtime, self.plan.runtime.record.name, inputs, runs, "local")
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -160,6 +160,13 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
                     help="static mode: QuantizeLinear/DequantizeLinear pairs (portable, read by TVM) or "
                     "QLinear* operators (ONNX Runtime only)",
                 ),
+                Param(
+                    "exclude_nodes",
+                    "list[str]",
+                    default=None,
+                    help="ONNX node names kept in float (static and dynamic modes; the layers that "
+                    "fidelity.layers ranks first)",
+                ),
             ),
         )
     ]

@@ -39,6 +39,7 @@ from edgeai_core.api import (
     EdgeaiError,
     IOSpec,
     MissingDependencyError,
+    ParameterError,
     check_input_shape,
     order_inputs,
 )
@@ -177,6 +178,8 @@ class OnnxQuantize(Compiler):
             output = tmp / "output.onnx"
             details = self._run(mode, model, source, output, dataset)
             timings["quantize_s"] = time.perf_counter() - started
+            if p.get("exclude_nodes") and mode != "float16":
+                _mark_kept_float(output, p["exclude_nodes"])
             files = place_onnx(output, target)
         quantized = validate_onnx(target)
         io_spec = self._io(artifact.io, io_spec_from_model(quantized))
@@ -199,6 +202,8 @@ class OnnxQuantize(Compiler):
             "quantize_nodes": counts.get("QuantizeLinear", 0) + counts.get("DynamicQuantizeLinear", 0),
             "dequantize_nodes": counts.get("DequantizeLinear", 0),
         }
+        if p.get("exclude_nodes"):
+            metadata["exclude_nodes"] = list(p["exclude_nodes"])
         if metadata["preprocess"]:
             metadata["symbolic_shape_inference"] = symbolic
         if preprocess_note:
@@ -237,6 +242,7 @@ class OnnxQuantize(Compiler):
     ) -> dict[str, Any]:
         p = self.params
         large = model.ByteSize() >= _PROTOBUF_LIMIT  # the quantizer then writes external data
+        excluded = excluded_nodes(p.get("exclude_nodes"), model, source, mode)
         try:
             if mode == "static":
                 assert dataset is not None
@@ -252,6 +258,7 @@ class OnnxQuantize(Compiler):
                         weight_type=QUANT_TYPES[p["weight_type"]],
                         calibrate_method=CALIBRATION_METHODS[p["calibration_method"]],
                         use_external_data_format=large,
+                        nodes_to_exclude=excluded,
                     )
                 return {"calibration_samples": len(reader.samples)}
             if mode == "dynamic":
@@ -262,6 +269,7 @@ class OnnxQuantize(Compiler):
                         per_channel=p["per_channel"],
                         weight_type=QUANT_TYPES[p["weight_type"]],
                         use_external_data_format=large,
+                        nodes_to_exclude=excluded,
                     )
                 return {}
             self._float16(source, output)
@@ -327,6 +335,47 @@ class OnnxQuantize(Compiler):
             "onnx-quantize produced a model whose inputs/outputs no longer match the IO spec "
             f"({[t.name for t in before.inputs]} -> {[t.name for t in after.inputs]})"
         )
+
+
+def _mark_kept_float(path: Path, names: list[str]) -> None:
+    """Record the excluded nodes in the model's metadata: the onnxruntime runtime then keeps them float."""
+    from edgeai_onnx.runtime import KEEP_FLOAT_KEY
+
+    model = onnx.load(str(path), load_external_data=False)
+    if check_external_data(path, model):
+        return  # rewriting a model with external data here would detach its tensors
+    entry = (
+        next((p for p in model.metadata_props if p.key == KEEP_FLOAT_KEY), None) or model.metadata_props.add()
+    )
+    entry.key, entry.value = KEEP_FLOAT_KEY, ",".join(names)
+    onnx.save(model, str(path))
+
+
+def excluded_nodes(names: list[str] | None, model: onnx.ModelProto, source: Path, mode: str) -> list[str]:
+    """``exclude_nodes`` checked against the graph being quantized: every name must be a node of the model
+    (pre-processing keeps node names; one it renamed is looked up in the model as given)."""
+    if not names:
+        return []
+    if mode == "float16":
+        raise ParameterError("exclude_nodes", "applies to modes static and dynamic, not float16")
+    given = {node.name for node in model.graph.node}
+    quantized = {node.name for node in onnx.load(str(source), load_external_data=False).graph.node}
+    missing = [name for name in names if name not in given and name not in quantized]
+    if missing:
+        known = sorted(n for n in given if n)
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        raise ParameterError(
+            "exclude_nodes",
+            f"no node named {', '.join(repr(n) for n in missing)} in the model (nodes: {shown})",
+        )
+    renamed = [name for name in names if name not in quantized]
+    if renamed:
+        log.warning(
+            "onnx-quantize: pre-processing renamed node(s) %s; they may be quantized after all "
+            "(set preprocess = false to keep the names)",
+            ", ".join(renamed),
+        )
+    return list(names)
 
 
 def _topological_sort(model: onnx.ModelProto) -> onnx.ModelProto:

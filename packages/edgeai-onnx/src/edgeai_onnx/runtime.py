@@ -27,6 +27,8 @@ from edgeai_core.api import (
     Artifact,
     ArtifactError,
     IOSpec,
+    LayerCapture,
+    ModelProfile,
     Runtime,
     RuntimeFailure,
     TensorSpec,
@@ -94,6 +96,21 @@ def check_providers(requested: Sequence[str] | None) -> list[str]:
     return providers
 
 
+#: model metadata key onnx-quantize sets when ``exclude_nodes`` kept nodes in float
+KEEP_FLOAT_KEY = "edgeai.exclude_nodes"
+
+
+def kept_float_optimizers(session: ort.InferenceSession) -> list[str]:
+    """Optimizers to disable for a QDQ model whose ``exclude_nodes`` must stay float: ONNX Runtime's
+    WeightBiasQuantization otherwise re-quantizes a float Conv/MatMul weight that sits between a
+    DequantizeLinear input and a QuantizeLinear output when the session is created."""
+    try:
+        metadata = session.get_modelmeta().custom_metadata_map
+    except Exception:  # a provider without model metadata
+        return []
+    return ["WeightBiasQuantization"] if metadata.get(KEEP_FLOAT_KEY) else []
+
+
 class OnnxRuntime(Runtime):
     """ONNX Runtime session over an ``onnx`` artifact; inputs and outputs follow the artifact's IO spec."""
 
@@ -105,6 +122,7 @@ class OnnxRuntime(Runtime):
     _inputs: tuple[_Tensor, ...] = ()
     _outputs: tuple[_Tensor, ...] = ()
     _output_names: list[str]
+    disabled_optimizers: list[str] = []  # noqa: RUF012 (replaced, never mutated)
 
     def versions(self) -> dict[str, str]:
         found = {"onnxruntime": ort.__version__}
@@ -121,6 +139,14 @@ class OnnxRuntime(Runtime):
         options = session_options(self.params)
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            self.disabled_optimizers = kept_float_optimizers(session)
+            if self.disabled_optimizers:  # nodes onnx-quantize kept in float stay float (see the function)
+                session = ort.InferenceSession(
+                    str(path),
+                    sess_options=options,
+                    providers=providers,
+                    disabled_optimizers=self.disabled_optimizers,
+                )
         except Exception as exc:  # ONNX Runtime raises its own exception types, none shared with ours
             raise self._load_error(path, exc) from None
         self.session, self.options, self._artifact = session, options, artifact
@@ -242,6 +268,18 @@ class OnnxRuntime(Runtime):
         assert self.session is not None
         # nothing but the session call in the timed path: outputs stay raw (quantized outputs undequantized)
         return functools.partial(self.session.run, self._output_names, feed)
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile:
+        """ONNX Runtime's profiler in a second session (:mod:`edgeai_onnx.profile`)."""
+        from edgeai_onnx.profile import profile_session
+
+        return profile_session(self, inputs, runs)
+
+    def layer_outputs(self, inputs: Sequence[np.ndarray]) -> LayerCapture | None:
+        """Every intermediate tensor, QDQ activations dequantized (:mod:`edgeai_onnx.layers`)."""
+        from edgeai_onnx.layers import capture_layers
+
+        return capture_layers(self, inputs)
 
     def close(self) -> None:
         self.session = None

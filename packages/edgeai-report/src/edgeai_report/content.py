@@ -30,6 +30,9 @@ from edgeai_report.document import (
     text,
 )
 from edgeai_report.fit import fit_blocks
+from edgeai_report.layers import comparison_blocks as layer_comparison_blocks
+from edgeai_report.layers import plot_jobs as layer_plot_jobs
+from edgeai_report.layers import run_blocks as layer_blocks
 from edgeai_report.load import Latency, Run, Series
 from edgeai_report.plots import PlotFile
 from edgeai_report.scenarios import scenario_blocks, scenario_plot_jobs
@@ -144,6 +147,7 @@ def run_plot_jobs(run: Run, img_dir: Path, *, detail: bool = True) -> list[PlotJ
                     },
                 )
             )
+    jobs += layer_plot_jobs(run, img_dir)  # per-layer times and error growth (edgeai_report.layers)
     return jobs
 
 
@@ -875,6 +879,7 @@ def run_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks += quality_blocks(run, plots, level)
     blocks += fidelity_blocks(run, level)
     blocks += fit_blocks(run, level)
+    blocks += layer_blocks(run, plots, level)
     blocks += [Heading(level, "Steps", f"{run.slug}-steps"), steps_table(run)]
     blocks += provenance_blocks(run, level)
     return blocks
@@ -962,6 +967,8 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(fidelity)
     else:
         doc.add(Paragraph(text("No run records per-step fidelity.")))
+
+    doc.add(*layer_comparison_blocks(comp, plots))
 
     doc.add(Heading(2, "Resource use", "resources"))
     _plot_and_table(doc, plots, "compare-resources", resources_comparison_table(comp))

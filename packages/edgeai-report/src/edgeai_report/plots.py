@@ -714,3 +714,8 @@ def qps_curve(**kwargs: Any) -> PlotFile:
     from edgeai_report.scenarios import qps_curve as draw
 
     return draw(**kwargs)
+
+
+# the per-layer figures live in their own module; drawn by name from here like the others
+from edgeai_report.layerplots import error_growth as error_growth  # noqa: E402
+from edgeai_report.layerplots import layer_times as layer_times  # noqa: E402

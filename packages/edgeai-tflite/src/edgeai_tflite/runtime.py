@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import Artifact, ArtifactError, IOSpec, Runtime, RuntimeFailure
+from edgeai_core.api import Artifact, ArtifactError, IOSpec, ProfileUnavailable, Runtime, RuntimeFailure
 from edgeai_tflite import TFLITE
 from edgeai_tflite._capture import Captured, captured
 from edgeai_tflite._util import condense, shape_text
@@ -299,6 +299,17 @@ class TfliteRuntime(Runtime):
         if self._interpreter is None:
             raise RuntimeFailure("runtime tflite has no model loaded; call load() first")
         return self._fetch()
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> None:
+        """Not available: the Python interpreters (LiteRT, tflite-runtime, TensorFlow Lite) expose no per-op
+        timing; LiteRT's op profile comes from its ``benchmark_model`` tool (``--enable_op_profiling=true``)."""
+        backend = self._backend
+        where = f"{backend.name} {backend.version}" if backend is not None else "the TFLite interpreter"
+        raise ProfileUnavailable(
+            f"{where}: the Python interpreter has no op profiler (Interpreter offers invoke() for the whole "
+            "graph only); LiteRT's per-op times come from its benchmark_model tool with "
+            "--enable_op_profiling=true, which edgeai does not run"
+        )
 
     def close(self) -> None:
         # the interpreter first: delegates must outlive the interpreter that uses them

@@ -59,6 +59,8 @@ from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 log = logging.getLogger(__name__)
+#: ONNX nodes recorded in the artifact for per-layer profiles (larger graphs keep the first ones)
+MAX_PROFILE_NODES = 20_000
 
 SOURCE_FORMAT = "onnx"
 FORMAT = "tvm"
@@ -192,6 +194,8 @@ class TvmCompiler(Compiler):
             "entry": "main",
             "tvm": str(tvm.__version__),
             "source": artifact.path.name,
+            # the ONNX graph's nodes in order, for the runtime's per-layer profile (edgeai_tvm.profile)
+            "onnx_nodes": [[n.name, n.op_type] for n in model.graph.node][:MAX_PROFILE_NODES],
             "size_before": artifact.size_bytes,
             "size_after": output.stat().st_size,
             **{k: round(v, 4) for k, v in timings.items()},

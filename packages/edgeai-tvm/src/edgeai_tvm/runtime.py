@@ -37,6 +37,7 @@ from edgeai_core.api import (
     ArtifactError,
     IOSpec,
     MissingDependencyError,
+    ModelProfile,
     Runtime,
     RuntimeFailure,
     TensorSpec,
@@ -229,6 +230,12 @@ class TvmRuntime(Runtime):
     def _forget(self, key: tuple[int, ...]) -> None:
         entry = self._bound.pop(key)
         self._bound_bytes -= 2 * sum(len(b) for b in entry[2])
+
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile:
+        """Each VM call timed through the Relax VM's instrument hook (:mod:`edgeai_tvm.profile`)."""
+        from edgeai_tvm.profile import profile_vm
+
+        return profile_vm(self, inputs, runs)
 
     def close(self) -> None:
         self._main = self._vm = None

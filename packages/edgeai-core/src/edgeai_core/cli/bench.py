@@ -97,6 +97,10 @@ def summary(doc: dict[str, Any], results: Path, facts: dict[str, Any]) -> dict[s
     target = latency.get("target")
     if isinstance(target, dict) and target.get("stats"):
         data["target_p50_ns"] = target["stats"].get("p50")
+    if doc.get("profile"):
+        from edgeai_core.profiling import profile_summary
+
+        data["profile"] = profile_summary(doc["profile"])
     return data
 
 
@@ -122,6 +126,10 @@ def text_block(data: dict[str, Any]) -> str:
         lines.append(f"throughput  {data['throughput_per_s']:.1f} inferences/s")
     if data.get("accuracy") is not None:
         lines.append(f"accuracy    {data['accuracy']:.4f}")
+    if data.get("profile"):
+        from edgeai_core.profiling import profile_text
+
+        lines.extend(profile_text(data["profile"]))
     lines.append(f"results     {data['results']}")
     return "\n".join(lines)
 
@@ -205,6 +213,9 @@ def register(cli: click.Group) -> None:
     )
     @click.option("--dry-run", is_flag=True, help="Print the plan; load and run nothing.")
     @force_option
+    @click.option(
+        "--profile", is_flag=True, help="After the timed runs, profile per layer (benchmark.profile)."
+    )
     @click.pass_context
     def bench_cmd(
         ctx: click.Context,
@@ -224,6 +235,7 @@ def register(cli: click.Group) -> None:
         csv_path: str | None,
         dry_run: bool,
         force: bool,
+        profile: bool,
     ) -> None:
         """Benchmark MODEL_FILE: .onnx, .tflite, .keras, or any file with an edgeai sidecar (a compiled TVM
         library with its model.so.edgeai.json).
@@ -256,7 +268,10 @@ def register(cli: click.Group) -> None:
             "name": f"bench-{found.path.name}",
             "model": model_table,
             "runtime": runtime_table,
-            "benchmark": _benchmark(warmup, count, duration, batch),
+            "benchmark": {
+                **_benchmark(warmup, count, duration, batch),
+                **({"profile": True} if profile else {}),
+            },
         }
         remote = _target(target, token_file)
         if remote is not None:

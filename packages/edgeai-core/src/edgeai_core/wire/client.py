@@ -507,13 +507,15 @@ class Client:
         action: int = msg.STATS_REPORT,
         interval_s: float | None = None,
         cpus: Sequence[int] | None = None,
+        runs: int | None = None,
     ) -> dict[str, Any]:
         """STATS: runtime, model, counters, the target's machine and (per ``action``) resource series.
 
         ``STATS_START`` starts a resource window (sampled every ``interval_s``, default: the target's; with
         ``cpus``, the target's runtime is pinned to them until the window ends), ``STATS_STOP`` ends it and
-        returns its series, ``STATS_REPORT`` returns the window so far."""
-        payload = msg.encode_stats_request(action, interval_s, cpus)
+        returns its series, ``STATS_REPORT`` returns the window so far, ``STATS_PROFILE`` profiles ``runs``
+        inferences on the last DATA's inputs (the reply's ``profile``)."""
+        payload = msg.encode_stats_request(action, interval_s, cpus, runs)
         frame = self.request(MessageType.STATS, [payload], expect=MessageType.STATS)
         try:
             return msg.decode_json_object(frame.payload or b"", "STATS reply")

@@ -278,6 +278,7 @@ class StatsReporter:
         server = session.server
         resources = None
         memory = session.inference.memory
+        profile = self._profile(interval_us) if action == msg.STATS_PROFILE else None
         if action == msg.STATS_START:
             cpus = msg.decode_stats_affinity(frame.payload or b"")
             if cpus is not None:
@@ -332,6 +333,8 @@ class StatsReporter:
             "cpu_affinity": self.cpu_affinity,
             "model_memory": None if memory is None else memory.section().to_json(),
         }
+        if profile is not None:
+            doc["profile"] = profile
         session.send(MessageType.STATS, [msg.encode_json(doc)], frame.request_id)
 
     @staticmethod
@@ -353,6 +356,23 @@ class StatsReporter:
         resources = self.sampler.stop()
         self.sampler.close_probes()
         return resources
+
+    def _profile(self, runs: int) -> dict[str, Any]:
+        """PROFILE: the runtime's per-layer profile on the last DATA's inputs. The host chooses only the run
+        count (at most :data:`~edgeai_core.profiling.MAX_REMOTE_RUNS`); any file a profiler writes stays in
+        the runtime's work folder and is removed by the runtime."""
+        from edgeai_core.profiling import DEFAULT_RUNS, MAX_REMOTE_RUNS, profile_runtime
+
+        inference = self.session.inference
+        runtime = inference._require_model()
+        if inference.inputs is None:
+            raise WireError(
+                ErrorCode.UNEXPECTED, "STATS profile before DATA: send the inputs to profile first"
+            )
+        count = min(runs or DEFAULT_RUNS, MAX_REMOTE_RUNS)
+        name = self.session.server.runtime_record.name
+        section = profile_runtime(runtime, name, inference.inputs, count, "target")
+        return section.to_json()
 
     def close(self) -> None:
         self._unpin()

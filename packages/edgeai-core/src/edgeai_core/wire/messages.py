@@ -30,6 +30,9 @@ HOST_PIPELINING = 0x0001
 MAX_MODEL_FILES = 64
 #: STATS request actions (the payload's single byte; an empty payload means REPORT).
 STATS_REPORT, STATS_START, STATS_STOP = 0, 1, 2
+#: STATS action: profile the loaded model per layer on the inputs of the last DATA (the u32 is the run count);
+#: the reply's JSON gains ``profile`` (:mod:`edgeai_core.profiling`)
+STATS_PROFILE = 3
 #: Longest ERROR message sent (bytes of UTF-8); longer ones are cut.
 MAX_ERROR_MESSAGE = 2048
 #: Longest model file name (bytes of UTF-8): its sidecar, and that sidecar's temporary file while it is
@@ -255,13 +258,16 @@ _CPU_ID = struct.Struct("<H")
 
 
 def encode_stats_request(
-    action: int, interval_s: float | None = None, cpus: Sequence[int] | None = None
+    action: int, interval_s: float | None = None, cpus: Sequence[int] | None = None, runs: int | None = None
 ) -> bytes:
     """STATS request: one action byte; START may add the sampling interval (u32 microseconds, 0: the
-    target's) and then the CPU ids (u16 each) to pin the target's runtime to while the window is open."""
+    target's) and then the CPU ids (u16 each) to pin the target's runtime to while the window is open;
+    PROFILE may add the number of runs (u32)."""
     if action == STATS_START and (interval_s or cpus):
         head = _STATS_START.pack(action, min(0xFFFFFFFF, round((interval_s or 0) * 1e6)))
         return head + b"".join(_CPU_ID.pack(c) for c in cpus or ())
+    if action == STATS_PROFILE and runs:
+        return _STATS_START.pack(action, min(0xFFFFFFFF, int(runs)))
     return bytes([action])
 
 
@@ -274,21 +280,27 @@ def decode_stats_affinity(payload: bytes | bytearray | memoryview) -> list[int] 
 
 
 def decode_stats_request(payload: bytes | bytearray | memoryview) -> tuple[int, int]:
-    """(action, sampling interval in microseconds or 0) of a STATS request."""
+    """(action, its u32 argument or 0) of a STATS request: the sampling interval in microseconds for START,
+    the run count for PROFILE."""
     view = memoryview(payload)
     if len(view) == 0:
         return STATS_REPORT, 0
     action = view[0]
-    if action > STATS_STOP:
-        raise WireError(ErrorCode.BAD_PAYLOAD, f"STATS: unknown action {action} (0 report, 1 start, 2 stop)")
+    if action > STATS_PROFILE:
+        raise WireError(
+            ErrorCode.BAD_PAYLOAD, f"STATS: unknown action {action} (0 report, 1 start, 2 stop, 3 profile)"
+        )
     if len(view) == 1:
         return action, 0
+    if len(view) == _STATS_START.size and action == STATS_PROFILE and not any(view[1:4]):
+        return action, _STATS_START.unpack_from(view)[1]
     extra = len(view) - _STATS_START.size
     if extra >= 0 and extra % _CPU_ID.size == 0 and action == STATS_START and not any(view[1:4]):
         return action, _STATS_START.unpack_from(view)[1]
     raise WireError(
         ErrorCode.BAD_PAYLOAD,
-        "STATS: payload must be 1 byte, or 8 for START with an interval (then 2 per CPU id to pin to)",
+        "STATS: payload must be 1 byte, or 8 for START with an interval (then 2 per CPU id to pin to) or for "
+        "PROFILE with runs",
     )
 
 
