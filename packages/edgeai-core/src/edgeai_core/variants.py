@@ -39,6 +39,8 @@ class Variant:
     config: Mapping[str, Any]
     serve: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why it cannot run now (skipped with this reason)
+    unavailable: str = ""
 
 
 def train_key(config: Mapping[str, Any]) -> str:
@@ -98,6 +100,11 @@ def plan_variants(
         if benchmark is not None:
             raw.setdefault("benchmark", dict(benchmark))
         raw = apply_overrides(raw, overrides)
+        if variant.unavailable:
+            skipped.append(result_row(variant.name, "skipped", None, variant.unavailable))
+            if progress is not None:
+                progress.stage(f"{variant.name}: skipped ({variant.unavailable})")
+            continue
         try:
             plan_pipeline(parse_config(raw), host)
         except EdgeaiError as exc:
