@@ -295,14 +295,7 @@ class Builder:
 
     def stage_packages(self, state: TargetState, cpuinfo: Path) -> None:
         log = self.logs / "pip.log"
-        wheels = self.build_wheels(state.runtimes, log)
-        guest_wheels = self.rootfs / GUEST_HOME.lstrip("/") / "wheels"
-        shutil.rmtree(guest_wheels, ignore_errors=True)
-        guest_wheels.mkdir(parents=True)
-        names = []
-        for wheel in wheels:
-            shutil.copy2(wheel, guest_wheels / wheel.name)
-            names.append(f"{GUEST_HOME}/wheels/{wheel.name}")
+        names = self._copy_wheels(self.build_wheels(state.runtimes, log))
         self._network_files()
         requirements = list(BASE_REQUIREMENTS)
         for runtime in state.runtimes:
@@ -326,7 +319,47 @@ class Builder:
         state.versions = guest_versions(self.rootfs, [RUNTIMES[r][0] for r in state.runtimes], state.runtimes)
         self.progress.done(", ".join(f"{k} {v}" for k, v in state.versions.items()))
 
+    def refresh(self, state: TargetState) -> TargetState:
+        """Reinstall edgeai-core and the plugins from the checkout (no dependencies): the target then runs
+        the checkout's current code. The runtime packages stay as they are."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / "refresh.log"
+        cpuinfo = self.folder / "cpuinfo"
+        cpuinfo.write_text(arm_cpuinfo(), encoding="utf-8")
+        names = self._copy_wheels(self.build_wheels(state.runtimes, log))
+        mounts = Mounts(self.rootfs, state, lambda: self.save(state))
+        try:
+            mounts.ensure(cpuinfo)
+            self.progress.stage(f"reinstalling {', '.join(Path(n).name for n in names)} inside the target")
+            code = _stream(
+                ["chroot", str(self.rootfs), f"{GUEST_VENV}/bin/python", "-m", "pip", "install", "--no-input",
+                 "--disable-pip-version-check", "--no-deps", "--force-reinstall", "--no-index", *names],
+                log,
+                lambda _: None,
+                env=guest_env(),
+            )  # fmt: skip
+            if code != 0:
+                raise TargetError(f"pip install failed inside the target: {_last_lines(log)} (log: {log})")
+            state.versions = guest_versions(
+                self.rootfs, [RUNTIMES[r][0] for r in state.runtimes], state.runtimes
+            )
+            self.save(state)
+        finally:
+            mounts.release()
+        return state
+
     # -- helpers --------------------------------------------------------------------------------------------
+    def _copy_wheels(self, wheels: Sequence[Path]) -> list[str]:
+        """Copy ``wheels`` into the target; their paths there."""
+        guest_wheels = self.rootfs / GUEST_HOME.lstrip("/") / "wheels"
+        shutil.rmtree(guest_wheels, ignore_errors=True)
+        guest_wheels.mkdir(parents=True)
+        names = []
+        for wheel in wheels:
+            shutil.copy2(wheel, guest_wheels / wheel.name)
+            names.append(f"{GUEST_HOME}/wheels/{wheel.name}")
+        return names
+
     def build_wheels(self, runtimes: Sequence[str], log: Path) -> list[Path]:
         """Wheels of edgeai-core and the runtimes' plugins from the checkout, built on the host."""
         checkout = self.source or find_checkout()
@@ -428,6 +461,24 @@ def _done_index(state: TargetState) -> int:
     return STAGES.index(state.stage) + 1 if state.stage else 0
 
 
+def refresh_target(folder: Path, progress: Progress, *, source: Path | None = None) -> TargetState:
+    """Reinstall the checkout's edgeai packages into a complete target (its servers must be stopped)."""
+    from edgeai_emulator.server import pid_alive
+
+    state = load_state(folder)
+    if not state.complete:
+        raise TargetError(state.describe_incomplete(Path(folder)))
+    running = [name for name, entry in state.servers.items() if pid_alive(entry.pid)]
+    if running:
+        raise TargetError(
+            f"the {', '.join(running)} server of {folder} is running; stop it first: edgeai target stop {folder}"
+        )
+    check_root()
+    check_tools(CREATE_TOOLS)
+    check_binfmt(fix=True)
+    return Builder(folder, progress, source=source).refresh(state)
+
+
 def create_target(
     folder: Path,
     arch: str,
@@ -456,4 +507,5 @@ __all__ = [
     "create_target",
     "find_checkout",
     "guest_env",
+    "refresh_target",
 ]

@@ -72,6 +72,27 @@ def create_cmd(
     )
 
 
+@target_group.command("refresh")
+@click.argument("folder", type=_FOLDER)
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The edgeai checkout to build the wheels from. [default: the checkout this edgeai-core runs from]",
+)
+def refresh_cmd(folder: Path, source: Path | None) -> None:
+    """Reinstall edgeai-core and the runtime plugins in a stopped target from the checkout (about 30 s).
+
+    The runtime packages (onnxruntime, TVM, LiteRT) stay; only edgeai's own code is replaced, so a target
+    built once keeps working as the checkout changes.
+    """
+    from edgeai_core.api import StreamProgress
+    from edgeai_emulator.build import refresh_target
+
+    state = refresh_target(folder, StreamProgress(), source=source)
+    click.echo(f"refreshed: {folder} (edgeai-core {state.versions.get('edgeai-core', '?')})")
+
+
 @target_group.command("start")
 @click.argument("folder", type=_FOLDER)
 @click.option("--runtime", default=None, help="Runtime to serve. [default: the target's first runtime]")
