@@ -432,3 +432,31 @@ def test_emulation_facts() -> None:
 def test_build_constants_are_consistent() -> None:
     assert set(build.RUNTIMES) == {"onnxruntime", "tflite", "tvm"}
     assert build.ARCHES == {"aarch64": "arm64"}
+
+
+def test_progress_shows_each_phase_once() -> None:
+    from edgeai_core.api import Progress
+
+    class Lines(Progress):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def stage(self, message: str) -> None:
+            self.lines.append(message)
+
+    progress = Lines()
+    pip = build.PhaseReporter(progress, "pip", build.pip_phase)
+    for line in ["Collecting numpy", "  Downloading numpy.whl", "Collecting onnxruntime", "Downloading x",
+                 "Installing collected packages: numpy", "Successfully installed numpy"]:  # fmt: skip
+        pip(line)
+    debootstrap = build.PhaseReporter(progress, "debootstrap", build.debootstrap_phase)
+    for line in ["I: Retrieving InRelease", "I: Retrieving Packages", "I: Extracting zlib1g...", "W: x"]:
+        debootstrap(line)
+    assert progress.lines == [
+        "pip: resolving packages",
+        "pip: downloading aarch64 wheels",
+        "pip: installing",
+        "pip: installed",
+        "debootstrap: retrieving",
+        "debootstrap: extracting",
+    ]

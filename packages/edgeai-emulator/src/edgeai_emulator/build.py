@@ -147,18 +147,18 @@ def _last_lines(log_file: Path, count: int = 1) -> str:
 
 
 class PhaseReporter:
-    """Turns a long tool's output into a few progress lines: one per new phase (a leading word)."""
+    """Turns a long tool's output into a few progress lines: one the first time each phase shows."""
 
     def __init__(self, progress: Progress, prefix: str, phase: Callable[[str], str | None]) -> None:
         self.progress = progress
         self.prefix = prefix
         self.phase = phase
-        self.last: str | None = None
+        self.seen: set[str] = set()
 
     def __call__(self, line: str) -> None:
         phase = self.phase(line)
-        if phase and phase != self.last:
-            self.last = phase
+        if phase and phase not in self.seen:
+            self.seen.add(phase)
             self.progress.stage(f"{self.prefix}: {phase}")
 
 
