@@ -460,3 +460,49 @@ def test_progress_shows_each_phase_once() -> None:
         "debootstrap: retrieving",
         "debootstrap: extracting",
     ]
+
+
+def _remote_doc(median_ns: float, emulated: bool | None) -> dict[str, object]:
+    target: dict[str, object] = {"protocol": "tcp", "address": "127.0.0.1:1", "runtime": "tvm"}
+    if emulated is not None:
+        target.update({"isa": "aarch64", "emulated": emulated})
+    tvm = {"name": "tvm", "kind": "compiler", "input_format": "onnx", "output_format": "tvm",
+           "metadata": {"tuning": None}}  # fmt: skip
+    return {
+        "status": "complete",
+        "plan": {
+            "dataset": {"name": "digits", "params": {}},
+            "model": {"name": "digits-cnn"},
+            "runtime": {"name": "tvm"},
+        },
+        "steps": [{"name": "digits-cnn", "kind": "model", "output_format": "torch"}, tvm],
+        "latency": {"stats": {"median": median_ns}, "target": {"stats": {"median": median_ns / 2}}},
+        "quality": {"accuracy": 0.97},
+        "fidelity": {"enabled": True, "steps": [{"step": "tvm", "kind": "compiler", "precision": "float32"}]},
+        "provenance": {"target": target},
+    }
+
+
+def test_emulated_runs_get_no_slow_build_advice_and_say_emulated_time() -> None:
+    from edgeai_core.guidance import slow_build_notes
+    from edgeai_core.variants import result_row
+
+    native_float = {
+        "status": "complete",
+        "plan": {
+            "dataset": {"name": "digits", "params": {}},
+            "model": {"name": "digits-cnn"},
+            "runtime": {"name": "onnxruntime"},
+        },
+        "steps": [{"name": "digits-cnn", "kind": "model", "output_format": "torch"}],
+        "latency": {"stats": {"median": 10_000}},
+        "fidelity": {"enabled": True, "steps": []},
+    }
+    assert slow_build_notes([("f", native_float), ("arm", _remote_doc(9e6, True))]) == []
+    assert len(slow_build_notes([("f", native_float), ("remote", _remote_doc(9e6, False))])) == 1
+    row = result_row("tvm-aarch64", "complete", _remote_doc(9e6, True))
+    assert row["emulated"] is True
+    assert row["note"] == "emulated time, not device time; on the target 4500.0 us"
+    assert row["median_us"] == 9000.0
+    native = result_row("tvm-remote", "complete", _remote_doc(9e6, None))
+    assert "emulated" not in native and native["note"] == "round trip to a target; on it 4500.0 us"

@@ -77,6 +77,12 @@ def result_row(name: str, status: str, doc: Mapping[str, Any] | None, note: str 
         if "median" in target:  # remote variants: the round trip above, the target's own time here
             row["target_median_us"] = target["median"] / 1e3
             row["note"] = row["note"] or f"round trip to a target; on it {target['median'] / 1e3:.1f} us"
+        from edgeai_core.emulation import is_emulated
+
+        if is_emulated(doc):
+            row["emulated"] = True
+            on_target = f"; on the target {target['median'] / 1e3:.1f} us" if "median" in target else ""
+            row["note"] = note or f"emulated time, not device time{on_target}"
     return row
 
 
