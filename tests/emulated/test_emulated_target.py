@@ -98,6 +98,11 @@ def _check_emulated(doc: dict[str, Any], host: dict[str, Any], final_step: str) 
     assert final["status"] == "ok" and final["within_tolerance"] is True, final
     assert final["top1_agreement"] == 1.0
     assert final["max_abs_diff"] <= 1e-4
+    cross = doc["fidelity"]["cross_architecture"]
+    assert cross["host_isa"] == host["provenance"]["os"]["machine"]
+    assert (cross["target_isa"], cross["emulated"], cross["step"]) == ("aarch64", True, final_step)
+    assert (cross["top1_agreement"], cross["max_abs_diff"]) == (1.0, final["max_abs_diff"])
+    assert "cross_architecture" not in host["fidelity"]
     return final
 
 

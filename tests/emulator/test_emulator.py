@@ -506,3 +506,23 @@ def test_emulated_runs_get_no_slow_build_advice_and_say_emulated_time() -> None:
     assert row["median_us"] == 9000.0
     native = result_row("tvm-remote", "complete", _remote_doc(9e6, None))
     assert "emulated" not in native and native["note"] == "round trip to a target; on it 4500.0 us"
+
+
+def test_cross_architecture_restates_the_final_runtime_against_the_host() -> None:
+    from edgeai_core.emulation import cross_architecture
+
+    fidelity = {
+        "steps": [
+            {"step": "tvm", "kind": "compiler", "status": "failed"},
+            {"step": "tvm", "kind": "runtime", "status": "ok", "samples": 32, "top1_agreement": 1.0,
+             "max_abs_diff": 7.6e-06, "within_tolerance": True},
+        ]
+    }  # fmt: skip
+    emulated = {"isa": "aarch64", "emulated": True}
+    assert cross_architecture(fidelity, emulated, "x86_64") == {
+        "host_isa": "x86_64", "target_isa": "aarch64", "emulated": True, "step": "tvm", "status": "ok",
+        "samples": 32, "top1_agreement": 1.0, "max_abs_diff": 7.6e-06, "within_tolerance": True,
+    }  # fmt: skip
+    assert cross_architecture(fidelity, {"isa": "x86_64", "emulated": False}, "x86_64") is None
+    assert cross_architecture(fidelity, None, "x86_64") is None
+    assert cross_architecture({"steps": fidelity["steps"][:1]}, emulated, "x86_64") is None
