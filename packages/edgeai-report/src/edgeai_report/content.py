@@ -827,6 +827,9 @@ def fidelity_blocks(run: Run, level: int) -> list[Any]:
     )
     if reference.get("note"):
         blocks.append(Paragraph(text(str(reference["note"]))))
+    cross = emulation.cross_architecture_text(section)
+    if cross:
+        blocks.append(Paragraph(text(cross)))
     entries = _fidelity_entries(run)
     if entries:
         blocks.append(

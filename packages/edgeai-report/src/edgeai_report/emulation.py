@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeai_core.api import EMULATED_TIME_LABEL, is_emulated
 
@@ -34,10 +34,37 @@ def target_text(run: Run, name: str) -> str:
     return f"{name} (emulated {isa(run) or 'target'})" if emulated(run) else name
 
 
+def cross_architecture_text(fidelity: dict[str, Any]) -> str | None:
+    """One sentence for ``fidelity.cross_architecture``: same answers on the target's ISA as on the host."""
+    cross = fidelity.get("cross_architecture")
+    if not isinstance(cross, dict):
+        return None
+    where = f"{cross.get('target_isa')}{' (emulated)' if cross.get('emulated') else ''}"
+    if cross.get("top1_agreement") is None and cross.get("max_abs_diff") is None:
+        return f"Cross-architecture: the final runtime on {where} was not compared ({cross.get('status')})."
+    parts = []
+    if cross.get("top1_agreement") is not None:
+        parts.append(f"top-1 agreement {cross['top1_agreement']:.3f}")
+    if cross.get("max_abs_diff") is not None:
+        parts.append(f"max abs diff {cross['max_abs_diff']:.3g}")
+    return (
+        f"Cross-architecture: the final runtime on {where} against the reference on the host "
+        f"({cross.get('host_isa')}): {', '.join(parts)}."
+    )
+
+
 NOTE_TITLE = f"Latency is {EMULATED_TIME_LABEL}."
 NOTE_TEXT = (
     "The target ran under an emulator (QEMU user mode): its timings are typically 20-80 times those of native "
     "code and say nothing about a real device. Accuracy and outputs are those of the target's instruction set."
 )
 
-__all__ = ["NOTE_TEXT", "NOTE_TITLE", "emulated", "isa", "side_label", "target_text"]
+__all__ = [
+    "NOTE_TEXT",
+    "NOTE_TITLE",
+    "cross_architecture_text",
+    "emulated",
+    "isa",
+    "side_label",
+    "target_text",
+]
