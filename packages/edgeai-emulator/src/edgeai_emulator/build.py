@@ -319,14 +319,23 @@ class Builder:
         state.versions = guest_versions(self.rootfs, [RUNTIMES[r][0] for r in state.runtimes], state.runtimes)
         self.progress.done(", ".join(f"{k} {v}" for k, v in state.versions.items()))
 
-    def refresh(self, state: TargetState) -> TargetState:
+    def refresh(self, state: TargetState, add: Sequence[str] = ()) -> TargetState:
         """Reinstall edgeai-core and the plugins from the checkout (no dependencies): the target then runs
-        the checkout's current code. The runtime packages stay as they are."""
+        the checkout's current code. The runtime packages stay as they are; runtimes in ``add`` that the
+        target lacks are installed (their plugin and pinned packages, from the package index)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / "refresh.log"
         cpuinfo = self.folder / "cpuinfo"
         cpuinfo.write_text(arm_cpuinfo(), encoding="utf-8")
-        names = self._copy_wheels(self.build_wheels(state.runtimes, log))
+        unknown = [r for r in add if r not in RUNTIMES]
+        if unknown:
+            raise TargetError(
+                f"--runtime {unknown[0]}: not a target runtime; choose from {', '.join(RUNTIMES)}"
+            )
+        new = [r for r in dict.fromkeys(add) if r not in state.runtimes]
+        names = self._copy_wheels(self.build_wheels([*state.runtimes, *new], log))
+        if new:
+            self._network_files()
         mounts = Mounts(self.rootfs, state, lambda: self.save(state))
         try:
             mounts.ensure(cpuinfo)
@@ -340,6 +349,21 @@ class Builder:
             )  # fmt: skip
             if code != 0:
                 raise TargetError(f"pip install failed inside the target: {_last_lines(log)} (log: {log})")
+            if new:
+                requirements = [req for r in new for req in RUNTIMES[r][1]]
+                self.progress.stage(f"pip install inside the target: {', '.join(requirements)} (log: {log})")
+                code = _stream(
+                    ["chroot", str(self.rootfs), f"{GUEST_VENV}/bin/python", "-m", "pip", "install",
+                     "--no-input", "--disable-pip-version-check", "--progress-bar", "off", *requirements],
+                    log,
+                    PhaseReporter(self.progress, "pip", pip_phase),
+                    env=guest_env(network=True),
+                )  # fmt: skip
+                if code != 0:
+                    raise TargetError(
+                        f"pip install failed inside the target: {_last_lines(log)} (log: {log})"
+                    )
+                state.runtimes = [*state.runtimes, *new]
             state.versions = guest_versions(
                 self.rootfs, [RUNTIMES[r][0] for r in state.runtimes], state.runtimes
             )
@@ -461,8 +485,11 @@ def _done_index(state: TargetState) -> int:
     return STAGES.index(state.stage) + 1 if state.stage else 0
 
 
-def refresh_target(folder: Path, progress: Progress, *, source: Path | None = None) -> TargetState:
-    """Reinstall the checkout's edgeai packages into a complete target (its servers must be stopped)."""
+def refresh_target(
+    folder: Path, progress: Progress, *, source: Path | None = None, add: Sequence[str] = ()
+) -> TargetState:
+    """Reinstall the checkout's edgeai packages into a complete target (its servers must be stopped) and
+    install the runtimes of ``add`` that it lacks."""
     from edgeai_emulator.server import pid_alive
 
     state = load_state(folder)
@@ -476,7 +503,7 @@ def refresh_target(folder: Path, progress: Progress, *, source: Path | None = No
     check_root()
     check_tools(CREATE_TOOLS)
     check_binfmt(fix=True)
-    return Builder(folder, progress, source=source).refresh(state)
+    return Builder(folder, progress, source=source).refresh(state, add)
 
 
 def create_target(

@@ -80,17 +80,27 @@ def create_cmd(
     default=None,
     help="The edgeai checkout to build the wheels from. [default: the checkout this edgeai-core runs from]",
 )
-def refresh_cmd(folder: Path, source: Path | None) -> None:
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(list(RUNTIMES)),
+    help="Also install this runtime if the target lacks it (repeatable; needs the package index).",
+)
+def refresh_cmd(folder: Path, source: Path | None, runtimes: tuple[str, ...]) -> None:
     """Reinstall edgeai-core and the runtime plugins in a stopped target from the checkout (about 30 s).
 
     The runtime packages (onnxruntime, TVM, LiteRT) stay; only edgeai's own code is replaced, so a target
-    built once keeps working as the checkout changes.
+    built once keeps working as the checkout changes. --runtime adds a runtime the target lacks.
     """
     from edgeai_core.api import StreamProgress
     from edgeai_emulator.build import refresh_target
 
-    state = refresh_target(folder, StreamProgress(), source=source)
-    click.echo(f"refreshed: {folder} (edgeai-core {state.versions.get('edgeai-core', '?')})")
+    state = refresh_target(folder, StreamProgress(), source=source, add=runtimes)
+    click.echo(
+        f"refreshed: {folder} (edgeai-core {state.versions.get('edgeai-core', '?')}, "
+        f"runtimes {', '.join(state.runtimes)})"
+    )
 
 
 @target_group.command("start")
