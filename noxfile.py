@@ -290,14 +290,16 @@ ARM_APT_TOOLS = {
     "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
 }
 #: runtimes the arm session's target serves
-ARM_RUNTIMES = ("onnxruntime", "tvm")
-#: the host side of the arm tests: training (torch), export (onnx), cross compilation (tvm), the target tools
+ARM_RUNTIMES = ("onnxruntime", "tvm", "tflite")
+#: the host side of the arm tests: training (torch, keras), export (onnx), cross compilation (tvm), conversion
+#: (tflite), the target tools
 ARM_PACKAGES = (
     "edgeai-core",
     "edgeai-datasets",
     "edgeai-torch",
     "edgeai-onnx",
     "edgeai-tvm",
+    "edgeai-tflite",
     "edgeai-emulator",
 )
 
@@ -311,8 +313,8 @@ def _arm_folder() -> Path:
 @nox.session
 def arm(session: nox.Session) -> None:
     """The emulated aarch64 target: install the apt tools if missing, create the target (or reuse the cached one
-    whose state file says it is complete, refreshed with this checkout's code), start its onnxruntime and tvm
-    servers, run tests/emulated/ against them, stop them. Needs root and binfmt_misc."""
+    whose state file says it is complete, refreshed with this checkout's code), start its onnxruntime, tvm and
+    tflite servers, run tests/emulated/ against them, stop them. Needs root and binfmt_misc."""
     import json
     import shutil
     import time
@@ -334,19 +336,18 @@ def arm(session: nox.Session) -> None:
     state_file = folder / "edgeai-target.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else None
     runtimes = [arg for r in ARM_RUNTIMES for arg in ("--runtime", r)]
-    if state is not None and (
-        state.get("stage") != "complete" or set(ARM_RUNTIMES) - set(state.get("runtimes", []))
-    ):
-        session.log(f"{folder}: incomplete or lacking {', '.join(ARM_RUNTIMES)}; building it again")
-        session.run("edgeai", "target", "stop", str(folder))
-        shutil.rmtree(folder)
-        state = None
     session.run("edgeai", "target", "stop", str(folder))
     if state is None:
         session.run("edgeai", "target", "create", "aarch64", str(folder), *runtimes, "--source", str(ROOT))
     else:
+        if state.get("stage") != "complete":
+            session.log(f"{folder} is half-built: resuming it")
+            begun = [arg for r in state.get("runtimes", []) for arg in ("--runtime", r)]
+            session.run("edgeai", "target", "create", "aarch64", str(folder), *begun, "--resume",
+                        "--source", str(ROOT))  # fmt: skip
         session.log(f"reusing the target in {folder} (remove the folder to build it afresh)")
-        session.run("edgeai", "target", "refresh", str(folder), "--source", str(ROOT))
+        # this checkout's edgeai code, and any runtime the cached target lacks
+        session.run("edgeai", "target", "refresh", str(folder), *runtimes, "--source", str(ROOT))
     ready = time.monotonic()
     try:
         for runtime in ARM_RUNTIMES:

@@ -129,3 +129,35 @@ def test_tvm_aarch64_library_on_the_emulated_target_matches_the_host(
     library = tmp_path / "arm-tvm" / upload["artifact"]["path"]
     assert library.read_bytes()[:4] == b"\x7fELF"
     assert int.from_bytes(library.read_bytes()[18:20], "little") == 183  # e_machine: EM_AARCH64
+
+
+TFLITE_DATASET = {"name": "digits", "layout": "NHWC"}
+TFLITE_MODEL = {"name": "digits-cnn-keras", "epochs": 30}
+
+
+def test_tflite_on_the_emulated_target_matches_the_host(tmp_path: Path) -> None:
+    """The Keras digits CNN converted to float32 TFLite on the host, run by LiteRT on the target."""
+    from edgeai_emulator.state import load_state
+
+    if "tflite" not in load_state(Path(ARM_TARGET)).runtimes:
+        pytest.skip(
+            f"the target {ARM_TARGET} has no tflite runtime (edgeai target refresh DIR --runtime tflite)"
+        )
+    pytest.importorskip("tensorflow")
+    from edgeai_core.api import NullProgress
+    from edgeai_core.plugins import PluginHost
+    from edgeai_core.variants import train_model
+
+    raw = {"dataset": dict(TFLITE_DATASET), "model": dict(TFLITE_MODEL), "runtime": {"name": "tflite"}}
+    trained = train_model(PluginHost(), raw, tmp_path / "trained", NullProgress())
+    config: dict[str, Any] = {
+        "dataset": dict(TFLITE_DATASET),
+        "model": {**TFLITE_MODEL, "checkpoint": str(trained)},
+        "steps": [{"name": "tflite", "mode": "float32"}],
+        "runtime": {"name": "tflite", "threads": 1},
+        "benchmark": BENCHMARK,
+        "resources": {"enabled": False},
+    }
+    host = _run(config, tmp_path / "host")
+    doc = _run({**config, "target": _target("tflite")}, tmp_path / "arm-tflite")
+    _check_emulated(doc, host, "tflite")
