@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +30,6 @@ from edgeai_emulator.prereq import START_TOOLS, check_binfmt, check_root, check_
 from edgeai_emulator.state import (
     GUEST_HOME,
     GUEST_VENV,
-    STATE_FILE,
     ServerEntry,
     TargetError,
     TargetState,
@@ -296,20 +294,8 @@ def running_server(folder: Path, runtime: str) -> ServerEntry | None:
     return entry if entry is not None and pid_alive(entry.pid) else None
 
 
-def remove_target(folder: Path) -> None:
-    """Stop the target, then delete the folder (only when nothing is left mounted in it)."""
-    from edgeai_core.api import NullProgress
-
-    result = stop_target(folder, NullProgress())
-    if result["mounted"]:
-        raise TargetError(f"{folder}: still mounted: {', '.join(result['mounted'])}; not removing it")
-    if state_path(folder).is_file():
-        shutil.rmtree(folder)
-
-
 __all__ = [
     "EMULATED_ENV",
-    "STATE_FILE",
     "pid_alive",
     "port_free",
     "running_server",
