@@ -17,7 +17,7 @@ def target_group() -> None:
     """An emulated 64-bit ARM Linux target (QEMU user mode, Debian arm64) that runs `edgeai serve`.
 
     Needs root, binfmt_misc and `apt-get install -y qemu-user-static binfmt-support debootstrap`. Latency
-    measured on it is emulated time (20-80x native), never device time.
+    measured on it is emulated time (20-80x native or slower), never device time.
     """
 
 

@@ -15,7 +15,7 @@ from edgeai_core.api import DemoVariant
 
 #: the folder of a started emulated target that the demo variants use
 ARM_TARGET_ENV = "EDGEAI_ARM_TARGET"
-#: how long the host waits for a reply from the emulated server (20-80x slower than native)
+#: how long the host waits for a reply from the emulated server (20-80x native or slower)
 TARGET_TIMEOUT_S = 120.0
 
 _DATASET = {"name": "digits"}
