@@ -293,3 +293,84 @@ def tflite_onnx2tf(session: nox.Session) -> None:
     session.install("--no-deps", *ONNX2TF)
     session.install(*ONNX2TF_HELPERS)
     session.run("pytest", "tests/tflite/test_onnx_export.py", *session.posargs)
+
+
+# -- the emulated aarch64 target (edgeai-emulator) ----------------------------------------------------------
+
+#: tool -> the Debian package that brings it: QEMU user mode + binfmt, debootstrap, the aarch64 C++ linker
+ARM_APT_TOOLS = {
+    "qemu-aarch64-static": "qemu-user-static",
+    "update-binfmts": "binfmt-support",
+    "debootstrap": "debootstrap",
+    "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
+}
+#: runtimes the arm session's target serves
+ARM_RUNTIMES = ("onnxruntime", "tvm", "tflite")
+#: the host side of the arm tests: training (torch, keras), export (onnx), cross compilation (tvm), conversion
+#: (tflite), the target tools
+ARM_PACKAGES = (
+    "edgeai-core",
+    "edgeai-datasets",
+    "edgeai-torch",
+    "edgeai-onnx",
+    "edgeai-tvm",
+    "edgeai-tflite",
+    "edgeai-emulator",
+)
+
+
+def _arm_folder() -> Path:
+    """Where the arm session keeps its target between runs: EDGEAI_ARM_CACHE, else ~/.cache/edgeai."""
+    base = os.environ.get("EDGEAI_ARM_CACHE") or str(Path.home() / ".cache" / "edgeai")
+    return Path(base).expanduser() / "arm-aarch64"
+
+
+@nox.session
+def arm(session: nox.Session) -> None:
+    """The emulated aarch64 target: install the apt tools if missing, create the target (or reuse the cached one
+    whose state file says it is complete, refreshed with this checkout's code), start its onnxruntime, tvm and
+    tflite servers, run tests/emulated/ against them, stop them. Needs root and binfmt_misc."""
+    import json
+    import shutil
+    import time
+
+    started = time.monotonic()
+    if os.geteuid() != 0:
+        session.skip("the emulated target needs root (debootstrap, mount, chroot)")
+    missing = sorted({pkg for tool, pkg in ARM_APT_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        if shutil.which("apt-get") is None:
+            session.error(
+                f"apt-get is not available: install {' '.join(missing)} with the system's package manager"
+            )
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+    session.install(*(_package_spec(PACKAGES_DIR / name) for name in ARM_PACKAGES), *TEST_DEPS)
+    folder = _arm_folder()
+    state_file = folder / "edgeai-target.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else None
+    runtimes = [arg for r in ARM_RUNTIMES for arg in ("--runtime", r)]
+    session.run("edgeai", "target", "stop", str(folder))
+    if state is None:
+        session.run("edgeai", "target", "create", "aarch64", str(folder), *runtimes, "--source", str(ROOT))
+    else:
+        if state.get("stage") != "complete":
+            session.log(f"{folder} is half-built: resuming it")
+            begun = [arg for r in state.get("runtimes", []) for arg in ("--runtime", r)]
+            session.run("edgeai", "target", "create", "aarch64", str(folder), *begun, "--resume",
+                        "--source", str(ROOT))  # fmt: skip
+        session.log(f"reusing the target in {folder} (remove the folder to build it afresh)")
+        # this checkout's edgeai code, and any runtime the cached target lacks
+        session.run("edgeai", "target", "refresh", str(folder), *runtimes, "--source", str(ROOT))
+    ready = time.monotonic()
+    try:
+        for runtime in ARM_RUNTIMES:
+            session.run("edgeai", "target", "start", str(folder), "--runtime", runtime)
+        session.run("pytest", "tests/emulated", *session.posargs, env={"EDGEAI_ARM_TARGET": str(folder)})
+    finally:
+        session.run("edgeai", "target", "stop", str(folder))
+        session.log(
+            f"arm session: {time.monotonic() - started:.0f} s in all, target ready after "
+            f"{ready - started:.0f} s"
+        )

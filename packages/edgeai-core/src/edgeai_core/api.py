@@ -170,12 +170,16 @@ _EXPORTS: dict[str, str] = {
     "seeded_input": "gridkit",
     "module_versions": "gridkit",
     "import_for_onnx": "gridkit",
+    # emulated targets (edgeai-emulator): their latency is emulated time
+    "EMULATED_TIME_LABEL": "emulation",
+    "is_emulated": "emulation",
 }
 
 _LAZY = LazyExports(__name__, _EXPORTS, globals())
 
 __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
+    "EMULATED_TIME_LABEL",
     "MAX_MESSAGE",
     "MOBILENETV2_STAGES",
     "PLACEHOLDER_INPUT",
@@ -280,6 +284,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "import_for_onnx",
     "import_optional",
     "input_normalization",
+    "is_emulated",
     "jsonable",
     "latency_stats",
     "load_schema",
@@ -377,6 +382,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.components import Stream as Stream
     from edgeai_core.components import order_inputs as order_inputs
     from edgeai_core.config import apply_overrides, parse_config, parse_value
+    from edgeai_core.emulation import EMULATED_TIME_LABEL, is_emulated
     from edgeai_core.errors import (
         ArtifactError,
         ConfigError,

@@ -90,13 +90,22 @@ class TargetDescription:
     protocol_version: int
     versions: Mapping[str, str] = field(default_factory=dict)
     machine: Mapping[str, Any] | None = None
+    #: the target's instruction set (``platform.machine()`` there) and whether it runs under an emulator
+    #: (edgeai_core.emulation); absent when the target did not say
+    isa: str | None = None
+    emulated: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             **attributes(self, ("protocol", "address", "runtime", "software", "protocol_version")),
             "versions": dict(self.versions),
             "machine": None if self.machine is None else dict(self.machine),
         }
+        if self.isa is not None:
+            data["isa"] = self.isa
+        if self.emulated is not None:
+            data["emulated"] = self.emulated
+        return data
 
 
 @dataclass

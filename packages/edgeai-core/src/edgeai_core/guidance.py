@@ -126,7 +126,11 @@ def slow_build_notes(
 ) -> list[str]:
     """One line per untuned or reduced-precision run at least ``factor`` times slower (median latency) than
     the fastest float32 run of the same model on the same dataset; ``documents`` are (run name, results.json)."""
-    facts = [f for f in (_facts(name, doc) for name, doc in documents) if f is not None]
+    from edgeai_core.emulation import is_emulated
+
+    # emulated time is not comparable with native time: such runs neither get nor set a baseline
+    measured = [(name, doc) for name, doc in documents if not is_emulated(doc)]
+    facts = [f for f in (_facts(name, doc) for name, doc in measured) if f is not None]
     notes = []
     for run in facts:
         if run.precision == "float32" and not run.untuned:

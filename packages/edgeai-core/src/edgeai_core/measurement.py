@@ -325,7 +325,15 @@ class RunRecorder:
 
     def set_fidelity(self, fidelity: FidelitySection | Mapping[str, Any]) -> None:
         """The ``fidelity`` section as it stands (set again after each compared step)."""
-        self.document["fidelity"] = _json(fidelity)
+        data = _json(fidelity)
+        if data and self.provenance is not None and self.provenance.target is not None:
+            from edgeai_core.emulation import cross_architecture
+
+            host_isa = (self.provenance.machine.get("os") or {}).get("machine")
+            cross = cross_architecture(data, self.provenance.target.to_json(), host_isa)
+            if cross is not None:
+                data["cross_architecture"] = cross
+        self.document["fidelity"] = data
         self._event("fidelity", fidelity=self.document["fidelity"])
         self._sync()
 

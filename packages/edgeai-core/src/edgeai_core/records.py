@@ -271,6 +271,9 @@ class DemoVariant:
     ``serve``: run the variant on a remote target. The demo starts a local ``edgeai serve --protocol tcp
     --runtime <the config's runtime> --port 0`` subprocess with a fresh token, points the variant's ``[target]``
     at it, benchmarks through the wire protocol and stops the server afterwards.
+
+    ``unavailable``: why the variant cannot run on this machine now (e.g. the target it needs is not running);
+    the demo skips it with this reason.
     """
 
     name: str
@@ -279,6 +282,7 @@ class DemoVariant:
     order: int = 100
     provider: str = ""
     serve: bool = False
+    unavailable: str = ""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -307,6 +307,7 @@ class RemoteTarget(Target):
         )
         report = runtime.stats(msg.STATS_REPORT)
         versions = dict(report.get("versions") or {})
+        machine = report.get("machine") or {}
         recorder.set_target(
             TargetDescription(
                 protocol=plan.target.record.name,
@@ -316,6 +317,8 @@ class RemoteTarget(Target):
                 protocol_version=info.version,
                 versions=versions,
                 machine=report.get("machine"),
+                isa=machine.get("isa"),
+                emulated=machine.get("emulated"),
             )
         )
         return versions

@@ -39,6 +39,8 @@ class Variant:
     config: Mapping[str, Any]
     serve: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    #: why it cannot run now (skipped with this reason)
+    unavailable: str = ""
 
 
 def train_key(config: Mapping[str, Any]) -> str:
@@ -77,6 +79,12 @@ def result_row(name: str, status: str, doc: Mapping[str, Any] | None, note: str 
         if "median" in target:  # remote variants: the round trip above, the target's own time here
             row["target_median_us"] = target["median"] / 1e3
             row["note"] = row["note"] or f"round trip to a target; on it {target['median'] / 1e3:.1f} us"
+        from edgeai_core.emulation import is_emulated
+
+        if is_emulated(doc):
+            row["emulated"] = True
+            on_target = f"; on the target {target['median'] / 1e3:.1f} us" if "median" in target else ""
+            row["note"] = note or f"emulated time, not device time{on_target}"
     return row
 
 
@@ -100,6 +108,11 @@ def plan_variants(
         if benchmark is not None:
             raw.setdefault("benchmark", dict(benchmark))
         raw = apply_overrides(raw, overrides)
+        if variant.unavailable:
+            skipped.append(result_row(variant.name, "skipped", None, variant.unavailable))
+            if progress is not None:
+                progress.stage(f"{variant.name}: skipped ({variant.unavailable})")
+            continue
         try:
             plan_pipeline(parse_config(raw), host)
         except EdgeaiError as exc:

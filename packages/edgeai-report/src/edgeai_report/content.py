@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeai_report import emulation
 from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
 from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
@@ -67,9 +68,10 @@ def _series_dict(series: Series) -> dict[str, Any]:
 def _latency_sides(run: Run) -> list[tuple[str, Latency]]:
     sides = []
     if run.latency is not None:
-        sides.append(("host round trip" if run.target_latency is not None else "host", run.latency))
+        label = "host round trip" if run.target_latency is not None else "host"
+        sides.append((emulation.side_label(run, label), run.latency))
     if run.target_latency is not None:
-        sides.append(("target inference", run.target_latency))
+        sides.append((emulation.side_label(run, "target inference"), run.target_latency))
     return sides
 
 
@@ -433,10 +435,10 @@ def run_summary_table(run: Run) -> Table:
         ["road", run.road],
         ["stage", run.stage],
         ["runtime", run.component("runtime") or "-"],
-        ["target", run.component("target") or "this machine"],
+        ["target", emulation.target_text(run, run.component("target") or "this machine")],
         ["model file", _size_text(run)],
         ["accuracy", fixed(run.accuracy)],
-        ["median latency", human_time(lat.median) if lat else "-"],
+        ["median latency", emulation.side_label(run, human_time(lat.median)) if lat else "-"],
         ["throughput (inferences/s)", fixed(lat.throughput_per_s, 1) if lat else "-"],
     ]
     return Table(f"{run.slug}-summary", "Summary", ["field", "value"], rows, [False, False])
@@ -444,6 +446,8 @@ def run_summary_table(run: Run) -> Table:
 
 def latency_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     blocks: list[Any] = [Heading(level, "Latency", f"{run.slug}-latency")]
+    if emulation.emulated(run):
+        blocks.append(Callout("warning", emulation.NOTE_TITLE, text(emulation.NOTE_TEXT)))
     sides = _latency_sides(run)
     with_stats = [(label, lat) for label, lat in sides if lat.stats]
     if not with_stats:
@@ -838,6 +842,9 @@ def fidelity_blocks(run: Run, level: int) -> list[Any]:
     )
     if reference.get("note"):
         blocks.append(Paragraph(text(str(reference["note"]))))
+    cross = emulation.cross_architecture_text(section)
+    if cross:
+        blocks.append(Paragraph(text(cross)))
     entries = _fidelity_entries(run)
     if entries:
         blocks.append(

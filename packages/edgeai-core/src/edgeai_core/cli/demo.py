@@ -110,7 +110,10 @@ def register(cli: click.Group) -> None:
         progress = StreamProgress()
         planned, rows = plan_variants(
             host,
-            [Variant(v.name, v.summary, v.config, serve=v.serve) for v in variants],
+            [
+                Variant(v.name, v.summary, v.config, serve=v.serve, unavailable=v.unavailable)
+                for v in variants
+            ],
             overrides=overrides,
             benchmark=DEMO_BENCHMARK,
             progress=progress,

@@ -403,9 +403,10 @@ class TargetServer:
 
     def machine(self) -> dict[str, Any]:
         if self._machine is None:
+            from edgeai_core.emulation import emulation_facts
             from edgeai_core.measurement import machine_facts
 
-            self._machine = machine_facts()
+            self._machine = {**machine_facts(), **emulation_facts()}
         return self._machine
 
 
