@@ -6,7 +6,15 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
-from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
+from edgeai_core import (
+    CompilerRecord,
+    ConverterRecord,
+    DemoVariant,
+    GridSuiteRecord,
+    ModelRecord,
+    RuntimeRecord,
+    hookimpl,
+)
 from edgeai_core.api import (
     KnownComponent,
     Param,
@@ -16,6 +24,7 @@ from edgeai_core.api import (
     training_params,
     verify_params,
 )
+from edgeai_torch.steps import demo_rows
 
 INSTALL = "edgeai-torch"
 
@@ -106,6 +115,13 @@ def edgeai_register_converters() -> list[ConverterRecord]:
     ]
 
 
+@hookimpl
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    from edgeai_torch.steps import compiler_records
+
+    return compiler_records(OPSET)
+
+
 #: The torch runtime's parameters: a host may set both per model.
 RUNTIME_PARAMS = (
     threads_param("torch intra-op threads (torch.set_num_threads)"),
@@ -154,7 +170,8 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
                 {"name": "torch", "threads": 1, "mode": mode},
             )
             for mode, order in (("eager", 10), ("traced", 11))
-        ],
+        ]
+        + demo_rows(),
     )
 
 
