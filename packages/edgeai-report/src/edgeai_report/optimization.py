@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeai_report.document import Bullets, Heading, Image, Inline, Paragraph, Table, text
 from edgeai_report.load import Run
-from edgeai_report.plots import PALETTE, PlotFile, _figure, _save, _short
+from edgeai_report.plots import PALETTE, PlotFile, _figure, _label_offsets, _save, _short
 from edgeai_report.units import fixed, human_size, time_unit
 
 #: a sparse run counts as faster than its dense neighbour only when its median is at least this much lower
@@ -134,6 +134,16 @@ def _legend(ax: Any, points: Sequence[Point], colors: dict[str, str]) -> None:
     ax.legend(handles=handles, fontsize=7, loc="lower left")
 
 
+def _annotate(ax: Any, xs: Sequence[float], ys: Sequence[float], names: Sequence[str]) -> None:
+    """Point labels placed so that they do not cover each other (after the limits are set)."""
+    labels = [_short(n, 28) for n in names]
+    offsets = _label_offsets(ax, np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), labels)
+    for label, x, y, (dx, dy, ha) in zip(labels, xs, ys, offsets, strict=True):
+        ax.annotate(
+            label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, ha=ha, va="center"
+        )
+
+
 def _ylim(ax: Any, ys: np.ndarray) -> None:
     spread = max(float(ys.max() - ys.min()), 0.02)
     ax.set_ylim(max(0.0, float(ys.min()) - spread * 0.8), min(1.0, float(ys.max()) + spread * 0.5) + 0.005)
@@ -144,16 +154,14 @@ def accuracy_vs_sparsity(points: Sequence[Point], base: Path, key: str) -> PlotF
     fig = _figure((8.0, 4.8), left=0.8, bottom=0.6)
     ax = fig.add_subplot()
     colors = _colors(points)
-    for name, technique, runtime, removed, accuracy, _ in points:
+    for _, technique, runtime, removed, accuracy, _ in points:
         ax.scatter(
             [removed * 100], [accuracy], marker=MARKERS[technique], s=70, c=colors[runtime],
             edgecolors="black", linewidths=0.6, zorder=3,
         )  # fmt: skip
-        ax.annotate(
-            _short(name, 28), (removed * 100, accuracy), textcoords="offset points", xytext=(6, 5), fontsize=7
-        )
     ax.set_xlim(-5, 105)
     _ylim(ax, np.array([p[4] for p in points]))
+    _annotate(ax, [p[3] * 100 for p in points], [p[4] for p in points], [p[0] for p in points])
     ax.set_xlabel("parameters removed or zero (%)")
     ax.set_ylabel("accuracy; up is better")
     ax.set_title("Accuracy against sparsity")
@@ -172,17 +180,17 @@ def accuracy_vs_latency(points: Sequence[Point], base: Path, key: str) -> PlotFi
     colors = _colors(points)
     timed = [p for p in points if p[5] is not None]
     unit = time_unit([p[5] for p in timed])
-    for name, technique, runtime, _, accuracy, median in timed:
+    for _, technique, runtime, _, accuracy, median in timed:
         x = float(median or 0.0) / unit.scale
         ax.scatter(
             [x], [accuracy], marker=MARKERS[technique], s=70, c=colors[runtime],
             edgecolors="black", linewidths=0.6, zorder=3,
         )  # fmt: skip
-        ax.annotate(_short(name, 28), (x, accuracy), textcoords="offset points", xytext=(6, 5), fontsize=7)
     if timed:
-        xs = np.array([float(p[5] or 0.0) / unit.scale for p in timed])
-        ax.set_xlim(0, float(xs.max()) * 1.35)
+        xs = [float(p[5] or 0.0) / unit.scale for p in timed]
+        ax.set_xlim(0, max(xs) * 1.35)
         _ylim(ax, np.array([p[4] for p in timed]))
+        _annotate(ax, xs, [p[4] for p in timed], [p[0] for p in timed])
     ax.set_xlabel(f"median latency ({unit.label}); left is faster")
     ax.set_ylabel("accuracy; up is better")
     ax.set_title("Accuracy against latency, per runtime")
