@@ -239,3 +239,27 @@ def test_torch_qat_exports_qdq_onnx_that_onnxruntime_and_tvm_run(tuned: Any):
         runtime.close()
     tvm_accuracy = float(np.mean(np.argmax(logits, axis=1) == test.targets))
     assert tvm_accuracy >= float_accuracy - 0.02, (tvm_accuracy, float_accuracy)
+
+
+def test_optimization_demo_variants_plan_through_onnx(first_party_host: Any) -> None:
+    pytest.importorskip("edgeai_datasets")
+    pytest.importorskip("edgeai_onnx")
+    from edgeai_core.config import parse_config
+    from edgeai_core.planner import plan_pipeline
+
+    host = first_party_host("torch", "onnx", optional=("datasets",))
+    variants = {v.name: v for v in host.demo_variants()}
+    expected = {
+        "torch-pruned-structured": (["torch-prune", "torch-to-onnx"], {"method": "structured", "ratio": 0.5}),
+        "torch-pruned-unstructured": (
+            ["torch-prune", "torch-to-onnx"],
+            {"method": "unstructured", "sparsity": 0.8},
+        ),
+        "torch-qat-int8": (["torch-qat"], {"activation_symmetric": False, "opset": 17}),
+    }
+    for name, (steps, params) in expected.items():
+        plan = plan_pipeline(parse_config(dict(variants[name].config)), host)
+        assert [s.record.name for s in plan.steps] == steps
+        assert plan.runtime.record.name == "onnxruntime"
+        assert params.items() <= plan.steps[0].params.items()
+        assert plan.steps[0].record.needs_dataset is True
