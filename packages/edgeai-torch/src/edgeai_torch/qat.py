@@ -137,9 +137,11 @@ def export_qdq(prepared: nn.Module, example: torch.Tensor, path: Path, io: IOSpe
 
 def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     found = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    for node in model.graph.node:
+    for node in model.graph.node:  # topological order: an Identity of a constant is that constant
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             found[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        elif node.op_type == "Identity" and node.input[0] in found:
+            found[node.output[0]] = found[node.input[0]]
     return found
 
 
@@ -166,10 +168,14 @@ def fold_weight_quantizers(model: onnx.ModelProto) -> int:
         graph.initializer.append(tensor)
         graph.node.remove(node)
         folded += 1
-    # drop float weights and Constant nodes nothing reads any more
-    used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
-    for node in [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]:
-        graph.node.remove(node)
+    # drop float weights, and Constant and Identity nodes, that nothing reads any more
+    while True:
+        used = {name for n in graph.node for name in n.input} | {o.name for o in graph.output}
+        dead = [n for n in graph.node if n.op_type in ("Constant", "Identity") and n.output[0] not in used]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
     for init in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(init)
     return folded
