@@ -263,3 +263,38 @@ def test_optimization_demo_variants_plan_through_onnx(first_party_host: Any) -> 
         assert plan.runtime.record.name == "onnxruntime"
         assert params.items() <= plan.steps[0].params.items()
         assert plan.steps[0].record.needs_dataset is True
+
+
+def test_qat_export_of_a_residual_depthwise_network_runs_in_onnxruntime(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    from edgeai_core.api import IOSpec, TensorSpec
+    from edgeai_torch.qat import export_qdq, freeze_qat, prepare_qat
+
+    x = torch.randn(16, 3, 10, 10, generator=torch.Generator().manual_seed(2))
+    prepared = prepare_qat(_network(), x[:2])
+    prepared.train()
+    with torch.no_grad():
+        for _ in range(3):  # the observers see the data
+            prepared(x)
+    freeze_qat(prepared)
+    with torch.no_grad():
+        want = prepared(x).numpy()
+    io = IOSpec(
+        inputs=(TensorSpec("input", (None, 3, 10, 10), "float32"),),
+        outputs=(TensorSpec("logits", (None, 5), "float32"),),
+    )
+    path = tmp_path / "model.onnx"
+    export_qdq(prepared, x[:2], path, io, 17)
+    model = onnx.load(str(path))
+    ops = Counter(n.op_type for n in model.graph.node)
+    assert "BatchNormalization" not in ops  # folded into the convolutions before QAT
+    int8 = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) > 1]
+    assert len(int8) == 7  # stem, expand, depthwise, project, mix, two linear layers: int8 initializers
+    assert ops["DequantizeLinear"] - ops["QuantizeLinear"] == 7
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    # torch's fake quantization and ONNX Runtime's QDQ kernels may round a value to the neighbouring step
+    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max()
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
