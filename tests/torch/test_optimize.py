@@ -192,6 +192,13 @@ def test_torch_prune_steps_record_what_they_did(tuned: Any):
     assert info["macs_after"] < info["macs_before"] / 3
     assert info["sparsity"] == 0.0
     assert load_checkpoint(structured.path).module.classifier[3].in_features == 32
+    # steps chain: unstructured pruning of the structurally pruned checkpoint keeps it loadable
+    both = make("compiler", "torch-prune", method="unstructured", sparsity=0.5, epochs=0).compile(
+        structured, data
+    )
+    assert both.metadata["pruning"]["parameters_before"] == expected
+    assert abs(both.metadata["pruning"]["sparsity"] - 0.5) <= 0.01
+    assert load_checkpoint(both.path).module.classifier[1].out_features == 32
 
     dense = make("compiler", "torch-prune", method="unstructured", sparsity=0.8, epochs=1).compile(
         artifact, data

@@ -26,7 +26,8 @@ from torch.nn.utils import prune
 
 from edgeai_core.api import Artifact, ArtifactError, Compiler, Dataset, UsageError
 from edgeai_torch import FORMAT
-from edgeai_torch.checkpoint import load_checkpoint, save_checkpoint
+from edgeai_torch.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgeai_torch.nets import build
 from edgeai_torch.optimize import (
     FineTuning,
     count_macs,
@@ -58,6 +59,13 @@ def finish_unstructured(module: nn.Module) -> None:
     for layer in weight_layers(module).values():
         if prune.is_pruned(layer):
             prune.remove(layer, "weight")
+
+
+def _resized(module: nn.Module, checkpoint: Checkpoint) -> bool:
+    """Whether ``module``'s weights differ in shape from its architecture's (channels were removed, by this
+    step or an earlier one): the checkpoint then says so, for the loader to resize the rebuilt layers."""
+    fresh = build(checkpoint.architecture, checkpoint.params).state_dict()
+    return any(tuple(fresh[k].shape) != tuple(v.shape) for k, v in module.state_dict().items() if k in fresh)
 
 
 class TorchPrune(Compiler):
@@ -118,7 +126,7 @@ class TorchPrune(Compiler):
             )
         path = self.context.workdir / CHECKPOINT_NAME
         save_checkpoint(
-            path, checkpoint.architecture, checkpoint.params, module, resized=p["method"] == "structured"
+            path, checkpoint.architecture, checkpoint.params, module, resized=_resized(module, checkpoint)
         )
         info.update(file_sizes(path))
         info["time_s"] = time.perf_counter() - started
