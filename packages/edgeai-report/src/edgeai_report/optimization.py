@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeai_report.document import Bullets, Heading, Image, Inline, Paragraph, Table, text
 from edgeai_report.load import Run
-from edgeai_report.plots import PALETTE, PlotFile, _figure, _label_offsets, _save, _short
+from edgeai_report.plots import PALETTE, PlotFile, _figure, _label_offsets, _log, _save, _short
 from edgeai_report.units import fixed, human_size, time_unit
 
 #: a sparse run counts as faster than its dense neighbour only when its median is at least this much lower
@@ -188,10 +188,16 @@ def accuracy_vs_latency(points: Sequence[Point], base: Path, key: str) -> PlotFi
         )  # fmt: skip
     if timed:
         xs = [float(p[5] or 0.0) / unit.scale for p in timed]
-        ax.set_xlim(0, max(xs) * 1.35)
+        log_x = max(xs) / max(min(xs), 1e-12) > 10
+        if log_x:  # runtimes an order of magnitude apart
+            _log(ax, "x")
+            ax.set_xlim(min(xs) / 1.6, max(xs) * 2.5)
+        else:
+            ax.set_xlim(0, max(xs) * 1.35)
         _ylim(ax, np.array([p[4] for p in timed]))
         _annotate(ax, xs, [p[4] for p in timed], [p[0] for p in timed])
-    ax.set_xlabel(f"median latency ({unit.label}); left is faster")
+    log_note = ", log scale" if timed and ax.get_xscale() == "log" else ""
+    ax.set_xlabel(f"median latency ({unit.label}{log_note}); left is faster")
     ax.set_ylabel("accuracy; up is better")
     ax.set_title("Accuracy against latency, per runtime")
     _legend(ax, timed, colors)
