@@ -6,16 +6,9 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
-from edgeai_core import (
-    CompilerRecord,
-    ConverterRecord,
-    DemoVariant,
-    GridSuiteRecord,
-    ModelRecord,
-    RuntimeRecord,
-    hookimpl,
-)
+from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
 from edgeai_core.api import (
+    CompilerRecord,
     KnownComponent,
     Param,
     TrainingHelp,
@@ -24,7 +17,7 @@ from edgeai_core.api import (
     training_params,
     verify_params,
 )
-from edgeai_torch.steps import demo_rows
+from edgeai_torch.steps import compiler_records, demo_rows
 
 INSTALL = "edgeai-torch"
 
@@ -117,9 +110,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
 
 @hookimpl
 def edgeai_register_compilers() -> list[CompilerRecord]:
-    from edgeai_torch.steps import compiler_records
-
-    return compiler_records(OPSET)
+    return compiler_records(OPSET)  # torch-prune, torch-qat (declared in edgeai_torch.steps)
 
 
 #: The torch runtime's parameters: a host may set both per model.
