@@ -203,7 +203,13 @@ class TorchQat(Compiler):
             macs = count_macs(module, example)
             float_accuracy = tuning.test_accuracy(module)
             torch.manual_seed(self.context.seed)
-            prepared = prepare_qat(module, example, p["activation_symmetric"])
+            try:
+                prepared = prepare_qat(module, example, p["activation_symmetric"])
+            except Exception as exc:  # tracing: data-dependent control flow and the like
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise EdgeaiError(
+                    f"torch-qat: torch.fx cannot prepare the network for QAT: {reason}"
+                ) from exc
             info: dict[str, Any] = {
                 "tooling": "torch.ao.quantization FX QAT (prepare_qat_fx)",
                 "weights": "int8 symmetric per-channel",
