@@ -1,7 +1,8 @@
 """The ``torch-qat`` compiler: quantization-aware fine-tuning of a ``torch`` checkpoint, exported to ONNX QDQ.
 
 Which PyTorch tooling: torch 2.13's recommended flow (PT2E) lives in the separate ``torchao`` package, which is
-not installed here, so this step uses the FX graph mode QAT that torch still ships
+not a dependency of edgeai-torch (0.18.0 resolves from the registry; not installed or tried here), so this step
+uses the FX graph mode QAT that torch still ships
 (:func:`torch.ao.quantization.quantize_fx.prepare_qat_fx`, deprecated but present). BatchNorm is folded into
 the preceding convolutions first (:func:`torch.fx.experimental.optimization.fuse`), so the fake-quantized
 weights are those the runtime sees, as in the ONNX PTQ step, which quantizes the exported (folded) graph.

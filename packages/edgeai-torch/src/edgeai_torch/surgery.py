@@ -1,8 +1,8 @@
 """Structured channel pruning: find the channels that can go, choose them by filter norm, cut them out.
 
-No maintained library fits the installed torch here (torch-pruning is not installable offline; see the README),
-so the surgery is written against :mod:`torch.fx`. The network is traced once and every tensor with channels
-(dimension 1) gets a *channel space*:
+The surgery is written against :mod:`torch.fx` rather than adding a dependency: torch-pruning 1.6.1 resolves
+from the registry but is not among edgeai-torch's dependencies and was not tried with torch 2.13 here. The
+network is traced once and every tensor with channels (dimension 1) gets a *channel space*:
 
 * a ``Conv2d`` with ``groups == 1`` or a ``Linear`` starts a new, prunable space (its output channels);
 * ``BatchNorm``, activations, pooling, dropout and depthwise convolutions keep their input's space (a
