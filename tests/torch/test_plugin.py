@@ -72,9 +72,13 @@ def test_demo_variants_plan(host: Any, needs_datasets: None) -> None:
     from edgeai_core.planner import plan_pipeline
 
     for variant in host.demo_variants():
-        if variant.name.startswith("torch-"):
+        # the pruning and QAT variants run on ONNX Runtime (test_optimize.py plans them)
+        if variant.name.startswith("torch-") and variant.config["runtime"]["name"] == "torch":
             plan = plan_pipeline(parse_config(dict(variant.config)), host)
             assert plan.runtime.record.name == "torch"
+    assert {"torch-eager", "torch-traced"} <= {
+        v.name for v in host.demo_variants() if v.config["runtime"]["name"] == "torch"
+    }
 
 
 @pytest.mark.subprocess

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_report import emulation
+from edgeai_report import emulation, optimization
 from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
 from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
@@ -962,6 +962,8 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
         doc.add(Heading(3, "Accuracy, latency and size", "tradeoff"), Image(plots["compare-tradeoff"]))
     if "compare-per-class" in plots:
         doc.add(Heading(3, "Per-class scores", "per-class"), Image(plots["compare-per-class"]))
+
+    doc.add(*optimization.blocks(comp.runs, plots))
 
     doc.add(Heading(2, "Per-stage deltas", "deltas"))
     deltas = deltas_table(comp) if comp.deltas else None

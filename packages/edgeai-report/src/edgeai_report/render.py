@@ -7,6 +7,7 @@ file gives a single-run report, several a comparison report (the comparison, the
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import logging
 import os
 import pickle
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeai_core.api import UsageError
+from edgeai_report import optimization
 from edgeai_report.compare import Comparison, analyze
 from edgeai_report.content import (
     PlotJob,
@@ -121,6 +123,7 @@ def render_report(
     if comp is None and baseline is not None:
         raise UsageError("--baseline needs several results files to compare")
     plan: list[PlotJob] = comparison_plot_jobs(comp, images) if comp is not None else []
+    plan += optimization.plot_jobs(runs, images) if comp is not None else []
     for run in runs:
         plan += run_plot_jobs(run, images, detail=comp is None)
     started = time.perf_counter()
@@ -194,7 +197,10 @@ def _draw_one(job: PlotJob) -> PlotFile:
     from edgeai_report import plots
 
     with matplotlib.rc_context(plots.STYLE):  # type: ignore[arg-type]
-        function = getattr(plots, job.function)
+        # "module:function" names a drawing function of another edgeai_report module (optimization.py)
+        where, _, name = job.function.rpartition(":")
+        module = importlib.import_module(f"edgeai_report.{where}") if where else plots
+        function = getattr(module, name)
         result: PlotFile = function(**job.kwargs)
     return result
 

@@ -54,8 +54,13 @@ def io_spec(params: Mapping[str, Any]) -> IOSpec:
     )
 
 
-def save_checkpoint(path: Path, architecture: str, params: Mapping[str, Any], module: nn.Module) -> None:
-    """Write ``module``'s weights and the parameters that rebuild it (never the module object itself)."""
+def save_checkpoint(
+    path: Path, architecture: str, params: Mapping[str, Any], module: nn.Module, *, resized: bool = False
+) -> None:
+    """Write ``module``'s weights and the parameters that rebuild it (never the module object itself).
+
+    ``resized``: channels were pruned (:mod:`edgeai_torch.surgery`), so the loader resizes the rebuilt layers
+    to the weights' shapes before loading them."""
     plain = {k: params[k] for k in ARCHITECTURE_PARAMS[architecture]}
     for key, value in plain.items():
         if not isinstance(value, (int, float, str)) or isinstance(value, bool):
@@ -63,15 +68,15 @@ def save_checkpoint(path: Path, architecture: str, params: Mapping[str, Any], mo
     state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(
-        {
-            "format_version": FORMAT_VERSION,
-            "architecture": architecture,
-            "params": plain,
-            "state_dict": state,
-        },
-        tmp,
-    )
+    data: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "architecture": architecture,
+        "params": plain,
+        "state_dict": state,
+    }
+    if resized:
+        data["resized"] = True
+    torch.save(data, tmp)
     tmp.replace(path)
 
 
@@ -124,6 +129,10 @@ def load_checkpoint(path: Path, expected: str | None = None, *, field: str = "")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ArtifactError(f"{where}{path}: 'state_dict' must map names to tensors")
     module = build(architecture, params)
+    if data.get("resized") is True:
+        from edgeai_torch.surgery import fit_to_state_dict
+
+        fit_to_state_dict(module, state)
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:

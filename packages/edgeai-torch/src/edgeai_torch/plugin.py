@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
 from edgeai_core.api import (
+    CompilerRecord,
     KnownComponent,
     Param,
     TrainingHelp,
@@ -16,6 +17,7 @@ from edgeai_core.api import (
     training_params,
     verify_params,
 )
+from edgeai_torch.steps import compiler_records, demo_rows
 
 INSTALL = "edgeai-torch"
 
@@ -106,6 +108,11 @@ def edgeai_register_converters() -> list[ConverterRecord]:
     ]
 
 
+@hookimpl
+def edgeai_register_compilers() -> list[CompilerRecord]:
+    return compiler_records(OPSET)  # torch-prune, torch-qat (declared in edgeai_torch.steps)
+
+
 #: The torch runtime's parameters: a host may set both per model.
 RUNTIME_PARAMS = (
     threads_param("torch intra-op threads (torch.set_num_threads)"),
@@ -154,7 +161,8 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
                 {"name": "torch", "threads": 1, "mode": mode},
             )
             for mode, order in (("eager", 10), ("traced", 11))
-        ],
+        ]
+        + demo_rows(),
     )
 
 
