@@ -78,6 +78,9 @@ def missing_need(record: Registration, input_format: str | None = None) -> tuple
     top = record.factory.partition(":")[0].split(".")[0]
     if not _found(top):
         return top, record.install or record.provider or top
+    for module in getattr(record, "modules", ()):
+        if not _found(module):
+            return module, record.install or record.provider or module
     for need in getattr(record, "needs", ()):
         fmt, _, module = need.rpartition(":")
         if fmt and fmt != input_format:
@@ -88,6 +91,24 @@ def missing_need(record: Registration, input_format: str | None = None) -> tuple
         if not _installed(distribution):
             return distribution, record.install
     return None
+
+
+def install_command(install: str) -> str:
+    """The shell command for a ``missing_need`` install argument: ``pip install 'edgeai-onnx[compile]'`` (an
+    argument that is not a requirement, such as the note on a separately installed module, is returned as is)."""
+    if _REQUIREMENT.fullmatch(install.strip()) is None:
+        return install
+    return f"pip install '{install}'" if "[" in install else f"pip install {install}"
+
+
+def availability(record: Registration) -> dict[str, str] | None:
+    """None when ``record``'s component can be built here, else ``{"missing": what, "install": command}``:
+    the first module or distribution its factory needs that cannot be found, and the command that brings it.
+    Found without importing anything (what ``edgeai list`` and ``edgeai plugins`` show as ``unavailable``)."""
+    missing = missing_need(record)
+    if missing is None:
+        return None
+    return {"missing": missing[0], "install": install_command(missing[1])}
 
 
 class NotInstalledError(MissingDependencyError):

@@ -30,6 +30,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             factory="edgeai_onnx.runtime:OnnxRuntime",
             formats=("onnx",),
             install="edgeai-onnx",
+            modules=("onnxruntime",),
             params=(
                 threads_param("intra-op threads (0: ONNX Runtime picks one per physical core)", minimum=0),
                 Param(
@@ -78,6 +79,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             output_format="onnx",
             needs_dataset=True,
             install="edgeai-onnx[compile]",
+            modules=("onnx", "onnxruntime"),
             params=(
                 Param(
                     "mode",
@@ -148,6 +150,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             trainable=False,
             loads=(".onnx",),
             install="edgeai-onnx[compile]",
+            modules=("onnx",),
             params=(
                 Param("path", "path", help="the .onnx file to load"),
                 Param(
@@ -241,6 +244,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             factory="edgeai_onnx.backend_suite:OnnxRuntimeBackend",
             uses=("runtime:onnxruntime",),
             install="edgeai-onnx",
+            modules=("onnx", "onnxruntime"),
             params=runtime.params,
         )
     ]

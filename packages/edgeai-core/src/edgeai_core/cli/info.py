@@ -67,7 +67,31 @@ def record_json(record: Registration) -> dict[str, Any]:
         **attributes(record, ("kind", "name", "summary", "provider", "factory")),
         **record.facts(),
         "params": [p.name for p in record.params],
+        **status_json(record),
     }
+
+
+def status_json(record: Registration) -> dict[str, Any]:
+    """``{"status": "ok"}``, or ``{"status": "unavailable", "missing": module, "install": command}`` when
+    something the component's factory needs cannot be found (looked up without importing it)."""
+    from edgeai_core.readiness import availability
+
+    missing = availability(record)
+    return {"status": "ok"} if missing is None else {"status": "unavailable", **missing}
+
+
+def unavailable_lines(records: list[Registration]) -> list[str]:
+    """One line per component that cannot be built here: what it needs and the command that brings it."""
+    lines = []
+    for record in records:
+        status = status_json(record)
+        if status["status"] != "ok":
+            how = status["install"]
+            lines.append(
+                f"unavailable: {record.qualified_name} needs '{status['missing']}', which is not installed"
+                + (f": {how}" if how.startswith("pip install") else f" ({how})")
+            )
+    return lines
 
 
 SETTINGS = ("benchmark", "evaluation", "resources", "fidelity")
@@ -96,16 +120,34 @@ def register(cli: click.Group) -> None:
         infos = host.plugin_infos(include_disabled=show_all)
         conflicts = [str(c) for c in host.conflicts()]
         if as_json:
-            echo_json({"plugins": [i.to_json() for i in infos], "conflicts": conflicts})
+            docs = []
+            for info in infos:
+                doc = info.to_json()
+                for component, record in zip(doc["components"], info.components, strict=True):
+                    component.update(status_json(record))
+                docs.append(doc)
+            echo_json({"plugins": docs, "conflicts": conflicts})
             return
         rows = []
+        unavailable: list[str] = []
         for info in infos:
             if info.status == "ok":
-                detail = ", ".join(f"{r.kind}:{r.name}" for r in info.components) or "(no components)"
+                missing = unavailable_lines(list(info.components))
+                unavailable += missing
+                detail = (
+                    ", ".join(
+                        f"{r.kind}:{r.name}"
+                        + (" (unavailable)" if any(f" {r.qualified_name} " in m for m in missing) else "")
+                        for r in info.components
+                    )
+                    or "(no components)"
+                )
             else:
                 detail = info.error or info.status
             rows.append([info.name, info.distribution or "-", info.version or "-", info.status, detail])
         click.echo(text_table(rows, ["plugin", "distribution", "version", "status", "components"]))
+        for line in unavailable:
+            click.echo(line)
         for conflict in conflicts:
             click.echo(f"conflict: {conflict}", err=True)
 
@@ -123,8 +165,13 @@ def register(cli: click.Group) -> None:
         if not records:
             click.echo(f"no {kind or 'component'} is installed; `edgeai plugins` shows what is")
             return
-        rows = [[r.kind, r.name, _facts_text(r), r.provider, r.summary] for r in records]
-        click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
+        missing = unavailable_lines(list(records))
+        rows = [
+            [r.kind, r.name, _facts_text(r), r.provider, _status_text(r, missing), r.summary] for r in records
+        ]
+        click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "status", "summary"]))
+        for line in missing:  # the exact command that makes each one available
+            click.echo(line)
 
     @cli.command("describe")
     @click.argument("name")
@@ -169,6 +216,10 @@ def register(cli: click.Group) -> None:
             click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
         click.echo("")
         _print_params(record.params)
+
+
+def _status_text(record: Registration, unavailable: list[str]) -> str:
+    return "unavailable" if any(f" {record.qualified_name} " in line for line in unavailable) else "ok"
 
 
 def _print_params(params: Any) -> None:
