@@ -440,7 +440,11 @@ def dist(session: nox.Session) -> None:
     wrong = sorted(n for n in chosen if n.startswith("edgeai") and chosen[n] != version)
     siblings = sorted(n for n in chosen if n.startswith("edgeai-"))  # edgeai itself: `edgeai @ file://...`
     nvidia = sorted(n for n in chosen if n.startswith(("nvidia-", "cuda-", "triton")))
-    if wrong or len(siblings) != len(names) - 1 or (CPU_TORCH and (chosen.get("torch") != CPU_TORCH or nvidia)):
+    if (
+        wrong
+        or len(siblings) != len(names) - 1
+        or (CPU_TORCH and (chosen.get("torch") != CPU_TORCH or nvidia))
+    ):
         session.error(f"./packages/edgeai[all] resolves to an unexpected set:\n{plan}")
     session.log(
         f"./packages/edgeai[all] resolves {len(chosen)} packages: {', '.join(siblings)} at {version} (siblings "
