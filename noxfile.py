@@ -157,9 +157,11 @@ DEMO_EXTRAS = ("compile", "onnx")
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Install every package and run `edgeai demo` (arguments after `--` go to it, e.g. `-- --only torch-eager`)."""
+    """Install every package and run `edgeai demo` (arguments after `--` go to it, e.g. `-- --only torch-eager`).
+    The install names `./packages/edgeai[all]`, the meta-distribution users install, beside every package folder
+    (which is how pip finds the siblings until they are on an index)."""
     dirs = sorted(p.parent for p in PACKAGES_DIR.glob("*/pyproject.toml"))
-    session.install(*(_package_spec(d, extras=DEMO_EXTRAS) for d in dirs))
+    session.install(*(_package_spec(d, extras=DEMO_EXTRAS) for d in dirs), "./packages/edgeai[all]")
     session.run("edgeai", "demo", *session.posargs)
 
 

@@ -140,6 +140,10 @@ def check(root: Path = ROOT) -> list[str]:
         for python in PYTHONS:
             if f"Programming Language :: Python :: {python}" not in classifiers:
                 problem(f"classifiers lack 'Programming Language :: Python :: {python}'")
+        if any(c.startswith("License ::") for c in classifiers):
+            problem(
+                "no 'License ::' classifier: PEP 639 deprecates them; License-Expression states the license"
+            )
         for prefix in _REQUIRED_CLASSIFIER_PREFIXES:
             if not any(c.startswith(prefix) for c in classifiers):
                 problem(f"classifiers need one '{prefix} ...'")
