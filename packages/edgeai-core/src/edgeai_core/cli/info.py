@@ -62,29 +62,31 @@ def _facts_text(record: Registration) -> str:
     return ""
 
 
-def record_json(record: Registration) -> dict[str, Any]:
+def record_json(record: Registration, status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         **attributes(record, ("kind", "name", "summary", "provider", "factory")),
         **record.facts(),
         "params": [p.name for p in record.params],
-        **status_json(record),
+        **(status or statuses([record])[record.qualified_name]),
     }
 
 
-def status_json(record: Registration) -> dict[str, Any]:
-    """``{"status": "ok"}``, or ``{"status": "unavailable", "missing": module, "install": command}`` when
-    something the component's factory needs cannot be found (looked up without importing it)."""
-    from edgeai_core.readiness import availability
+def statuses(records: list[Registration]) -> dict[str, dict[str, Any]]:
+    """By qualified name: ``{"status": "ok"}``, or ``{"status": "unavailable", "missing": module, "install":
+    command}`` when something the component's factory needs cannot be found (looked up, never imported)."""
+    from edgeai_core.readiness import availabilities
 
-    missing = availability(record)
-    return {"status": "ok"} if missing is None else {"status": "unavailable", **missing}
+    return {
+        record.qualified_name: {"status": "ok"} if missing is None else {"status": "unavailable", **missing}
+        for record, missing in zip(records, availabilities(records), strict=True)
+    }
 
 
-def unavailable_lines(records: list[Registration]) -> list[str]:
+def unavailable_lines(records: list[Registration], found: dict[str, dict[str, Any]]) -> list[str]:
     """One line per component that cannot be built here: what it needs and the command that brings it."""
     lines = []
     for record in records:
-        status = status_json(record)
+        status = found[record.qualified_name]
         if status["status"] != "ok":
             how = status["install"]
             lines.append(
@@ -119,12 +121,13 @@ def register(cli: click.Group) -> None:
         host = host_for(ctx)
         infos = host.plugin_infos(include_disabled=show_all)
         conflicts = [str(c) for c in host.conflicts()]
+        found = statuses([r for info in infos for r in info.components])
         if as_json:
             docs = []
             for info in infos:
                 doc = info.to_json()
                 for component, record in zip(doc["components"], info.components, strict=True):
-                    component.update(status_json(record))
+                    component.update(found[record.qualified_name])
                 docs.append(doc)
             echo_json({"plugins": docs, "conflicts": conflicts})
             return
@@ -132,7 +135,7 @@ def register(cli: click.Group) -> None:
         unavailable: list[str] = []
         for info in infos:
             if info.status == "ok":
-                missing = unavailable_lines(list(info.components))
+                missing = unavailable_lines(list(info.components), found)
                 unavailable += missing
                 detail = (
                     ", ".join(
@@ -159,15 +162,17 @@ def register(cli: click.Group) -> None:
         """List components, optionally of one KIND (dataset, model, compiler, converter, runtime, protocol, probe)."""
         kind = _kind(kind) if kind else None
         records = host_for(ctx).records(kind)
+        found = statuses(list(records))
         if as_json:
-            echo_json([record_json(r) for r in records])
+            echo_json([record_json(r, found[r.qualified_name]) for r in records])
             return
         if not records:
             click.echo(f"no {kind or 'component'} is installed; `edgeai plugins` shows what is")
             return
-        missing = unavailable_lines(list(records))
+        missing = unavailable_lines(list(records), found)
         rows = [
-            [r.kind, r.name, _facts_text(r), r.provider, _status_text(r, missing), r.summary] for r in records
+            [r.kind, r.name, _facts_text(r), r.provider, found[r.qualified_name]["status"], r.summary]
+            for r in records
         ]
         click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "status", "summary"]))
         for line in missing:  # the exact command that makes each one available
@@ -216,10 +221,6 @@ def register(cli: click.Group) -> None:
             click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
         click.echo("")
         _print_params(record.params)
-
-
-def _status_text(record: Registration, unavailable: list[str]) -> str:
-    return "unavailable" if any(f" {record.qualified_name} " in line for line in unavailable) else "ok"
 
 
 def _print_params(params: Any) -> None:
