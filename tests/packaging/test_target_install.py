@@ -72,6 +72,10 @@ def test_list_marks_what_needs_onnx_unavailable_with_the_install_hint(target_env
     quantize = records[("compiler", "onnx-quantize")]
     assert (quantize["status"], quantize["missing"], quantize["install"]) == ("unavailable", "onnx", HINT)
     assert records[("runtime", "onnxruntime")]["status"] == "ok"
+    described = _edgeai(target_env, "describe", "onnx-quantize").stdout.splitlines()
+    assert (
+        described[2] == f"  unavailable: compiler:onnx-quantize needs 'onnx', which is not installed: {HINT}"
+    )
     plugins = json.loads(_edgeai(target_env, "plugins", "--json").stdout)["plugins"]
     onnx = next(p for p in plugins if p["name"] == "onnx")
     assert {c["name"]: c["status"] for c in onnx["components"]} == {

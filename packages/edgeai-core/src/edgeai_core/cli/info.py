@@ -217,6 +217,8 @@ def register(cli: click.Group) -> None:
             return
         click.echo(f"{record.kind} {record.name}: {record.summary}")
         click.echo(f"  provider: {record.provider}    factory: {record.factory}")
+        for line in unavailable_lines([record], statuses([record])):
+            click.echo(f"  {line}")
         for key, value in record.facts().items():
             click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
         click.echo("")
