@@ -11,6 +11,11 @@
     nox -s tflite_runtime  edgeai-tflite's runtime tests on numpy<2 with tflite-runtime (and LiteRT), no TensorFlow
     nox -s tflite_onnx2tf  edgeai-tflite's ONNX -> TFLite tests with onnx2tf installed the only way that works
     nox -s ray             the ray executor on a real two-node Ray cluster on loopback addresses (tests/ray)
+    nox -s metadata        every package's metadata: LICENSE, classifiers, URLs, one release version (tools/release.py)
+    nox -s dist            build every wheel and sdist into dist/, `twine check --strict`, LICENSE in each, and
+                           resolve `./packages/edgeai[all]` against them (dry run)
+    nox -s resolve         every package's dependencies (all extras) resolve on Python 3.10-3.13 without the
+                           local wheel folder, and the test environment resolves torch to the local CPU wheel
 
 Packages are discovered by globbing packages/*/pyproject.toml, so a new package is picked up
 without editing this file.
@@ -34,8 +39,9 @@ else:  # nox itself depends on tomli on Python < 3.11
 
 # torch CPU wheels: the machines provide the CPU build of torch in a find-links folder named by
 # PIP_FIND_LINKS (pip config). uv does not read pip's configuration, so hand the same folder(s) to uv.
-# Packages that need torch must pin it exactly as `torch==2.13.0` so the resolver takes the CPU wheel
-# (2.13.0+cpu) from that folder instead of the multi-GB CUDA build from the index.
+# The packages declare a compatible range (`torch>=2.6,<3`), so the index's newer CUDA build would win over the
+# folder's CPU wheel: environments built here are constrained to the folder's CPU wheel (`torch==X+cpu`, through
+# UV_CONSTRAINT) when it has one for this Python. Elsewhere torch comes from the index (docs/packaging.md).
 # pip separates find-links with whitespace, uv with commas.
 def _pip_find_links() -> str:
     """PIP_FIND_LINKS, or else pip's configured find-links (pip.conf), or ''."""
@@ -57,6 +63,25 @@ if not os.environ.get("UV_FIND_LINKS"):
     _links = _pip_find_links()
     if _links:
         os.environ["UV_FIND_LINKS"] = ",".join(_links.split())
+
+
+def _local_cpu_torch() -> str | None:
+    """The version (`2.13.0+cpu`) of a CPU torch wheel for this Python in the find-links folders, or None."""
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    for folder in filter(None, os.environ.get("UV_FIND_LINKS", "").split(",")):
+        path = Path(folder.removeprefix("file://"))
+        wheels = sorted(path.glob(f"torch-*+cpu-{tag}-*.whl")) if path.is_dir() else []
+        if wheels:
+            return wheels[-1].name.split("-")[1]
+    return None
+
+
+CPU_TORCH = _local_cpu_torch()
+if CPU_TORCH and not os.environ.get("UV_CONSTRAINT"):
+    _constraints = Path(__file__).resolve().parent / ".nox" / "cpu-torch-constraints.txt"
+    _constraints.parent.mkdir(exist_ok=True)
+    _constraints.write_text(f"torch=={CPU_TORCH}\n")
+    os.environ["UV_CONSTRAINT"] = str(_constraints)
 
 # uv if it can be found (on PATH or as the `uv` Python package next to nox), else virtualenv.
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -133,9 +158,11 @@ DEMO_EXTRAS = ("compile", "onnx")
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Install every package and run `edgeai demo` (arguments after `--` go to it, e.g. `-- --only torch-eager`)."""
+    """Install every package and run `edgeai demo` (arguments after `--` go to it, e.g. `-- --only torch-eager`).
+    The install names `./packages/edgeai[all]`, the meta-distribution users install, beside every package folder
+    (which is how pip finds the siblings until they are on an index)."""
     dirs = sorted(p.parent for p in PACKAGES_DIR.glob("*/pyproject.toml"))
-    session.install(*(_package_spec(d, extras=DEMO_EXTRAS) for d in dirs))
+    session.install(*(_package_spec(d, extras=DEMO_EXTRAS) for d in dirs), "./packages/edgeai[all]")
     session.run("edgeai", "demo", *session.posargs)
 
 
@@ -275,7 +302,7 @@ def tflite_runtime(session: nox.Session) -> None:
 
 
 # onnx2tf hard-pins protobuf 4.25.5, which breaks TensorFlow 2.21: it is installed without its dependencies,
-# with tf-keras matching TensorFlow's version and the three helpers it imports (see DEPENDENCIES.md).
+# with tf-keras matching TensorFlow's version and the three helpers it imports (see docs/packaging.md).
 ONNX2TF = ("onnx2tf==1.29.24", "tf-keras==2.21.0")
 ONNX2TF_HELPERS = ("onnx-graphsurgeon", "sne4onnx", "sng4onnx")
 
@@ -374,3 +401,225 @@ def arm(session: nox.Session) -> None:
             f"arm session: {time.monotonic() - started:.0f} s in all, target ready after "
             f"{ready - started:.0f} s"
         )
+
+
+# -- packaging: metadata, artifacts, dependency resolution ---------------------------------------------------
+
+
+def _release_tool():  # type: ignore[no-untyped-def]
+    """tools/release.py, imported in-process (standard library only)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import release
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    return release
+
+
+def _uv() -> list[str]:
+    import shutil
+
+    found = shutil.which("uv")
+    return [found] if found else [sys.executable, "-m", "uv"]
+
+
+def _uv_run(
+    session: nox.Session, args: list[str], *, local_wheels: bool, find_links: Path | None = None
+) -> str:
+    """Run uv with this machine's find-links folder and CPU torch constraint, or (local_wheels=False) as on a
+    fresh machine without them, plus the folder ``find_links``; return stdout and stderr, or fail the session
+    with uv's explanation."""
+    import subprocess
+
+    env = dict(os.environ)
+    if not local_wheels:
+        for name in (
+            "UV_FIND_LINKS",
+            "UV_CONSTRAINT",
+            "PIP_FIND_LINKS",
+            "UV_INDEX_URL",
+            "UV_EXTRA_INDEX_URL",
+        ):
+            env.pop(name, None)
+    if find_links is not None:  # a --find-links option would replace UV_FIND_LINKS, not add to it
+        env["UV_FIND_LINKS"] = ",".join(filter(None, [str(find_links), env.get("UV_FIND_LINKS", "")]))
+    command = [*_uv(), *args]
+    session.log(" ".join(command))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=600)
+    if done.returncode != 0:
+        session.error(f"uv failed (exit {done.returncode}):\n{done.stderr.strip()}")
+    return done.stdout + done.stderr
+
+
+def _build_all(session: nox.Session, out: Path) -> list[Path]:
+    """Build the wheel and sdist of every packages/*/ into ``out`` (emptied of earlier edgeai artifacts)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("edgeai*.whl"), *out.glob("edgeai*.tar.gz")]:
+        old.unlink()
+    for package in _release_tool().packages(ROOT):
+        _uv_run(session, ["build", "-q", "--out-dir", str(out), str(package.folder)], local_wheels=True)
+    return sorted([*out.glob("edgeai*.whl"), *out.glob("edgeai*.tar.gz")])
+
+
+def _all_extras_specs() -> list[str]:
+    """`name[every extra]` for every package: what a resolve of everything declared asks for."""
+    specs = []
+    for package in _release_tool().packages(ROOT):
+        extras = sorted(package.project.get("optional-dependencies", {}))
+        specs.append(f"{package.name}[{','.join(extras)}]" if extras else package.name)
+    return specs
+
+
+def _pinned(lock: str) -> dict[str, str]:
+    """{name: version} from `uv pip compile` output."""
+    found = {}
+    for line in lock.splitlines():
+        name, sep, version = line.partition("==")
+        if sep and not line.startswith((" ", "#")):
+            found[_normalize(name.strip())] = version.strip()
+    return found
+
+
+@nox.session(python=False)
+def metadata(session: nox.Session) -> None:
+    """Every package's metadata (tools/release.py check): LICENSE, classifiers, URLs, keywords, one release
+    version, siblings required as ~=version, no exact pins, READMEs without relative links."""
+    release = _release_tool()
+    problems = release.check(ROOT)
+    if problems:
+        session.error("metadata problems:\n" + "\n".join(problems))
+    session.log(f"ok: {len(release.packages(ROOT))} packages at version {release.release_version(ROOT)}")
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build every wheel and sdist into dist/, check them with `twine check --strict` and for the LICENSE, and
+    resolve `./packages/edgeai[all]` against them (a dry run: the siblings come from dist/, torch is the CPU build
+    where the find-links folder has one)."""
+    import tarfile
+    import zipfile
+
+    metadata(session)
+    out = ROOT / "dist"
+    artifacts = _build_all(session, out)
+    names = {p.name.replace("-", "_") for p in _release_tool().packages(ROOT)}
+    built = {a.name.split("-")[0] for a in artifacts}
+    if built != names or len(artifacts) != 2 * len(names):
+        session.error(
+            f"expected a wheel and an sdist of each of {sorted(names)}, built {[a.name for a in artifacts]}"
+        )
+    missing = []
+    for artifact in artifacts:
+        if artifact.suffix == ".whl":
+            with zipfile.ZipFile(artifact) as z:
+                ok = any(n.endswith(".dist-info/licenses/LICENSE") for n in z.namelist())
+        else:
+            with tarfile.open(artifact) as t:
+                ok = any(n.count("/") == 1 and n.endswith("/LICENSE") for n in t.getnames())
+        if not ok:
+            missing.append(artifact.name)
+    if missing:
+        session.error("no LICENSE in " + ", ".join(missing))
+    session.install("twine>=6")
+    session.run("twine", "check", "--strict", *(str(a) for a in artifacts))
+    # the meta-distribution from the checkout, its siblings found in dist/ (they are not on an index yet)
+    plan = _uv_run(
+        session,
+        ["pip", "install", "--dry-run", "--python", session.virtualenv.location, "./packages/edgeai[all]"],
+        local_wheels=True,
+        find_links=out,
+    )
+    chosen = dict(
+        line.strip()[2:].split("==", 1)
+        for line in plan.splitlines()
+        if line.strip().startswith("+ ") and "==" in line
+    )
+    version = _release_tool().release_version(ROOT)
+    wrong = sorted(n for n in chosen if n.startswith("edgeai") and chosen[n] != version)
+    siblings = sorted(n for n in chosen if n.startswith("edgeai-"))  # edgeai itself: `edgeai @ file://...`
+    nvidia = sorted(n for n in chosen if n.startswith(("nvidia-", "cuda-", "triton")))
+    if (
+        wrong
+        or len(siblings) != len(names) - 1
+        or (CPU_TORCH and (chosen.get("torch") != CPU_TORCH or nvidia))
+    ):
+        session.error(f"./packages/edgeai[all] resolves to an unexpected set:\n{plan}")
+    session.log(
+        f"./packages/edgeai[all] resolves {len(chosen)} packages: {', '.join(siblings)} at {version} (siblings "
+        f"from dist/), torch {chosen.get('torch')}, {len(nvidia)} nvidia-* packages"
+    )
+    session.log(
+        f"ok: {len(artifacts)} artifacts in dist/, each with its LICENSE; twine check --strict passed"
+    )
+
+
+@nox.session(python=False)
+def resolve(session: nox.Session) -> None:
+    """Resolve (never install) every package with all its extras, together, for each Python 3.10-3.13
+    (`uv pip compile --python-version`: no interpreter of that version is needed) as a fresh Linux machine
+    would: from the index, without this machine's find-links folder or constraints; the siblings come from
+    freshly built wheels. A set that resolves together also resolves package by package. Then the `tests`
+    session's install set with the local folder: torch must be its CPU wheel, with no nvidia-* package."""
+    from packaging.requirements import Requirement
+
+    release = _release_tool()
+    wheels = Path(session.create_tmp()).resolve() / "resolve-wheels"
+    _build_all(session, wheels)
+    specs = _all_extras_specs()
+    torch_range = next(
+        Requirement(r).specifier
+        for p in release.packages(ROOT)
+        if p.name == "edgeai-torch"
+        for r in p.project["dependencies"]
+        if Requirement(r).name == "torch"
+    )
+    request = wheels / "all.in"
+    request.write_text("\n".join(specs) + "\n")
+    platform = ["--python-platform", "x86_64-manylinux_2_28"]
+    for python in release.PYTHONS:
+        lock = _uv_run(
+            session,
+            ["pip", "compile", "--no-config", "--no-header", "--no-annotate", "-q",
+             "--python-version", python, *platform, str(request)],
+            local_wheels=False,
+            find_links=wheels,
+        )  # fmt: skip
+        pins = _pinned(lock)
+        problems = []
+        if "torch" not in pins or pins["torch"].split("+")[0] not in torch_range:
+            problems.append(f"torch {pins.get('torch')} is outside edgeai-torch's range {torch_range}")
+        if python >= "3.12" and ("tflite-runtime" in pins or int(pins["numpy"].split(".")[0]) < 2):
+            problems.append(
+                f"[tflite-runtime] must install and force nothing on Python {python}: got tflite-runtime "
+                f"{pins.get('tflite-runtime')}, numpy {pins['numpy']}"
+            )
+        if problems:
+            session.error(f"Python {python}: " + "; ".join(problems))
+        session.log(
+            f"Python {python}: {len(pins)} packages resolve; torch {pins['torch']}, numpy {pins['numpy']}, "
+            f"tensorflow-cpu {pins.get('tensorflow-cpu')}, onnxruntime {pins.get('onnxruntime')}, "
+            f"apache-tvm {pins.get('apache-tvm')}, tflite-runtime {pins.get('tflite-runtime', '-')}"
+        )
+    if not CPU_TORCH:
+        session.log(
+            "no CPU torch wheel for this Python in the find-links folder: the local profile is not checked"
+        )
+        return
+    tests_set = wheels / "tests.in"
+    tests_set.write_text("\n".join([*_package_specs(), *TEST_DEPS]) + "\n")
+    with session.chdir(ROOT):
+        lock = _uv_run(
+            session,
+            ["pip", "compile", "--no-header", "--no-annotate", "-q", "--python-version",
+             f"{sys.version_info[0]}.{sys.version_info[1]}", *platform, str(tests_set)],
+            local_wheels=True,
+        )  # fmt: skip
+    pins = _pinned(lock)
+    nvidia = sorted(n for n in pins if n.startswith(("nvidia-", "cuda-", "triton")))
+    if pins.get("torch") != CPU_TORCH or nvidia:
+        session.error(
+            f"`nox -s tests` would install torch {pins.get('torch')} and {nvidia or 'no'} CUDA packages"
+        )
+    session.log(
+        f"`nox -s tests` resolves torch {pins['torch']} from the find-links folder, no nvidia-* package"
+    )

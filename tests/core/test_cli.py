@@ -169,7 +169,7 @@ def test_plugins_discovers_the_core_through_its_entry_point() -> None:
 def test_list_everything() -> None:
     result = ok("list")
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["KIND", "NAME", "FORMATS/TASK", "PROVIDER", "SUMMARY"]
+    assert header.split() == ["KIND", "NAME", "FORMATS/TASK", "PROVIDER", "STATUS", "SUMMARY"]
     assert [row.split()[:2] for row in rows] == [
         ["dataset", "gaussian-blobs"],
         ["model", "artifact-file"],

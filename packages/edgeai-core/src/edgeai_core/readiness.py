@@ -10,11 +10,15 @@ the ``edgeai matrix`` plan use it; the error is one line naming the component an
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.machinery
 import importlib.metadata
 import importlib.util
+import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +33,71 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: answers of one batch of look-ups (:func:`availabilities`): a listing asks about the same few modules and
+#: distributions for dozens of records. None outside a batch, so a check never reuses a stale answer.
+_memo: dict[tuple[str, str], Any] | None = None
+
+
+def _memoized(kind: str, key: str, compute: Any) -> Any:
+    if _memo is None:
+        return compute(key)
+    if (kind, key) not in _memo:
+        _memo[(kind, key)] = compute(key)
+    return _memo[(kind, key)]
+
+
 def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+    return bool(_memoized("installed", distribution, _installed_now))
+
+
+def _installed_now(distribution: str) -> bool:
+    return _normalize(distribution) in _distributions()
+
+
+def _distributions() -> dict[str, Path]:
+    """Installed distributions by normalized name -> their metadata folder, from one listing of each sys.path
+    folder (one :func:`importlib.metadata.distribution` call lists them all again, for every name asked)."""
+    found: dict[str, Path] = _memoized("listing", "", _scan_sys_path)[0]
+    return found
+
+
+def _scan_sys_path(_: str) -> tuple[dict[str, Path], set[str]]:
+    """One listing of every sys.path folder: ``(distributions by normalized name, top-level module names)``."""
+    distributions: dict[str, Path] = {}
+    modules: set[str] = set()
+    suffixes = tuple(importlib.machinery.all_suffixes())
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        try:
+            with os.scandir(folder) as listing:
+                found = [(item.name, item.is_dir()) for item in listing]
+        except OSError:
+            continue
+        for name, is_dir in found:
+            if name.endswith((".dist-info", ".egg-info")):
+                key = _normalize(name.partition("-")[0].removesuffix(".egg-info"))
+                distributions.setdefault(key, folder / name)
+            elif is_dir or name.endswith(suffixes):  # a package (or namespace) folder, a module, an extension
+                modules.add(name.partition(".")[0])
+    return distributions, modules
 
 
 def declared_needs(install: str) -> list[str]:
     """The distributions ``install`` (``"edgeai-onnx[compile]"``) brings: the distribution, its requirements
     without an extra marker and those of the named extras (markers other than ``extra`` are not evaluated:
     a requirement for another platform counts as not needed). Empty when the distribution is not installed."""
+    return list(_memoized("declared", install, _declared_needs))
+
+
+def _declared_needs(install: str) -> list[str]:
     match = _REQUIREMENT.match(install or "")
     if not match:
         return []
     name, extras = match.group(1), {_normalize(e) for e in (match.group(2) or "").split(",") if e.strip()}
-    try:
-        requires = importlib.metadata.requires(name) or []
-    except importlib.metadata.PackageNotFoundError:
+    folder = _distributions().get(_normalize(name))
+    if folder is None:
         return [name]
+    requires = importlib.metadata.PathDistribution(folder).requires or []
     needs = [name]
     for line in requires:
         requirement, _, marker = line.partition(";")
@@ -65,6 +114,16 @@ def declared_needs(install: str) -> list[str]:
 
 
 def _found(module: str) -> bool:
+    return bool(_memoized("found", module, _found_now))
+
+
+def _found_now(module: str) -> bool:
+    if module in _memoized("listing", "", _scan_sys_path)[1]:
+        return True
+    return _find_spec(module)  # built-in modules, import hooks (some editable installs)
+
+
+def _find_spec(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -78,6 +137,9 @@ def missing_need(record: Registration, input_format: str | None = None) -> tuple
     top = record.factory.partition(":")[0].split(".")[0]
     if not _found(top):
         return top, record.install or record.provider or top
+    for module in getattr(record, "modules", ()):
+        if not _found(module):
+            return module, record.install or record.provider or module
     for need in getattr(record, "needs", ()):
         fmt, _, module = need.rpartition(":")
         if fmt and fmt != input_format:
@@ -90,6 +152,41 @@ def missing_need(record: Registration, input_format: str | None = None) -> tuple
     return None
 
 
+def install_command(install: str) -> str:
+    """The shell command for a ``missing_need`` install argument: ``pip install 'edgeai-onnx[compile]'`` (an
+    argument that is not a requirement, such as the note on a separately installed module, is returned as is)."""
+    if _REQUIREMENT.fullmatch(install.strip()) is None:
+        return install
+    return f"pip install '{install}'" if "[" in install else f"pip install {install}"
+
+
+def availability(record: Registration) -> dict[str, str] | None:
+    """None when ``record``'s component can be built here, else ``{"missing": what, "install": command}``:
+    the first module or distribution its factory needs that cannot be found, and the command that brings it.
+    Found without importing anything (what ``edgeai list`` and ``edgeai plugins`` show as ``unavailable``)."""
+    missing = missing_need(record)
+    if missing is None:
+        return None
+    return {"missing": missing[0], "install": install_command(missing[1])}
+
+
+@contextlib.contextmanager
+def _batch() -> Iterator[None]:
+    """Within the block each module and distribution is looked up once."""
+    global _memo
+    saved, _memo = _memo, ({} if _memo is None else _memo)
+    try:
+        yield
+    finally:
+        _memo = saved
+
+
+def availabilities(records: Iterable[Registration]) -> list[dict[str, str] | None]:
+    """:func:`availability` of each record, looking each module and distribution up once."""
+    with _batch():
+        return [availability(record) for record in records]
+
+
 class NotInstalledError(MissingDependencyError):
     """A planned component's framework is missing, found before anything ran: a usage error (exit 2)."""
 
@@ -99,11 +196,12 @@ class NotInstalledError(MissingDependencyError):
 def check_installed(records: Iterable[Registration | tuple[Registration, str | None]]) -> None:
     """Raise :class:`NotInstalledError` (one line: component, what is missing, what to install) for the
     first record whose framework is not installed; an entry may be ``(record, input format)``."""
-    for entry in records:
-        record, input_format = entry if isinstance(entry, tuple) else (entry, None)
-        missing = missing_need(record, input_format)
-        if missing is not None:
-            raise NotInstalledError(record.qualified_name, *missing)
+    with _batch():
+        for entry in records:
+            record, input_format = entry if isinstance(entry, tuple) else (entry, None)
+            missing = missing_need(record, input_format)
+            if missing is not None:
+                raise NotInstalledError(record.qualified_name, *missing)
 
 
 def plan_records(plan: Any) -> list[tuple[Registration, str | None]]:

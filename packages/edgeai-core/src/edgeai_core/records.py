@@ -42,6 +42,10 @@ class Registration:
     named in the error when importing the factory fails for a missing module.
     ``needs``: top-level modules the factory imports when it runs that ``install`` does not bring (a framework
     installed separately, ``("onnx2tf",)``); ``--dry-run`` and the matrix plan look for them without importing.
+    ``modules``: top-level modules the factory imports that ``install`` brings (``("onnx",)`` for a component
+    of ``"edgeai-onnx[compile]"``); where one cannot be found (:func:`importlib.util.find_spec`, nothing is
+    imported) ``edgeai list`` shows the component unavailable with ``pip install '<install>'`` and the planner
+    refuses it.
     ``provider``: the distribution that registered it, filled in by the plugin host.
     """
 
@@ -54,6 +58,7 @@ class Registration:
     params: ParamSetLike = field(default_factory=ParamSet)
     install: str = ""
     needs: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
     provider: str = ""
 
     def __post_init__(self) -> None:

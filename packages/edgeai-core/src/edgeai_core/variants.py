@@ -99,6 +99,7 @@ def plan_variants(
     """Plan every variant: ``(runnable variants with their resolved raw configs, rows of the skipped ones)``."""
     from edgeai_core.config import apply_overrides, parse_config
     from edgeai_core.planner import plan_pipeline
+    from edgeai_core.readiness import check_installed, plan_records
 
     planned: list[tuple[Variant, dict[str, Any]]] = []
     skipped: list[dict[str, Any]] = []
@@ -114,7 +115,8 @@ def plan_variants(
                 progress.stage(f"{variant.name}: skipped ({variant.unavailable})")
             continue
         try:
-            plan_pipeline(parse_config(raw), host)
+            # a variant whose frameworks are missing is refused here, before anything is built
+            check_installed(plan_records(plan_pipeline(parse_config(raw), host)))
         except EdgeaiError as exc:
             skipped.append(result_row(variant.name, "skipped", None, str(exc)))
             if progress is not None:

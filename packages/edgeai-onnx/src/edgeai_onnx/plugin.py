@@ -31,6 +31,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             factory="edgeai_onnx.runtime:OnnxRuntime",
             formats=("onnx",),
             install="edgeai-onnx",
+            modules=("onnxruntime",),
             params=(
                 threads_param("intra-op threads (0: ONNX Runtime picks one per physical core)", minimum=0),
                 Param(
@@ -107,6 +108,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             output_format="onnx",
             needs_dataset=True,
             install="edgeai-onnx[compile]",
+            modules=("onnx", "onnxruntime"),
             params=(
                 Param(
                     "mode",
@@ -285,6 +287,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             factory="edgeai_onnx.backend_suite:OnnxRuntimeBackend",
             uses=("runtime:onnxruntime",),
             install="edgeai-onnx",
+            modules=("onnx", "onnxruntime"),
             params=runtime.params,
         )
     ]

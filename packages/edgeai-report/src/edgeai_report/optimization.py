@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeai_report.document import Bullets, Heading, Image, Inline, Paragraph, Table, text
 from edgeai_report.load import Run
-from edgeai_report.plots import PALETTE, PlotFile, _figure, _label_offsets, _log, _save, _short
+from edgeai_report.plots import PALETTE, PlotFile, _figure, _log, _save, _short
 from edgeai_report.units import fixed, human_size, time_unit
 
 #: a sparse run counts as faster than its dense neighbour only when its median is at least this much lower
@@ -136,12 +136,10 @@ def _legend(ax: Any, points: Sequence[Point], colors: dict[str, str]) -> None:
 
 def _annotate(ax: Any, xs: Sequence[float], ys: Sequence[float], names: Sequence[str]) -> None:
     """Point labels placed so that they do not cover each other (after the limits are set)."""
+    from edgeai_report.labels import place_labels
+
     labels = [_short(n, 28) for n in names]
-    offsets = _label_offsets(ax, np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), labels)
-    for label, x, y, (dx, dy, ha) in zip(labels, xs, ys, offsets, strict=True):
-        ax.annotate(
-            label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=7, ha=ha, va="center"
-        )
+    place_labels(ax, [float(x) for x in xs], [float(y) for y in ys], labels, [6.0] * len(labels), fontsize=7)
 
 
 def _ylim(ax: Any, ys: np.ndarray) -> None:

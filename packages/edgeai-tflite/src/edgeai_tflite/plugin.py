@@ -99,6 +99,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("classification",),
             trainable=True,
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=training_params(
                 TRAINING, epochs=30, batch_size=32, learning_rate=0.003, channels=1, image_size=8
             ),
@@ -111,6 +112,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("classification",),
             trainable=True,
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=(
                 *training_params(
                     TRAINING, epochs=10, batch_size=64, learning_rate=0.003, channels=3, image_size=32
@@ -138,6 +140,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             trainable=False,
             loads=(".keras", ".h5"),
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=(
                 Param("path", "path", default=REQUIRED, help="the .keras (or .h5) file to load"),
                 *_input_params(),
@@ -157,6 +160,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("any",),
             trainable=False,
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=(
                 Param(
                     "path", "path", default=REQUIRED, help="the SavedModel directory (with saved_model.pb)"
@@ -198,6 +202,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             output_format="tflite",
             needs_dataset=True,
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             needs=("onnx:onnx2tf",),
             params=(
                 Param(
@@ -274,6 +279,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             input_format="keras",
             output_format="tflite",
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=_verify_params("the Keras model"),
         ),
         ConverterRecord(
@@ -283,6 +289,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             input_format="onnx",
             output_format="tflite",
             install=INSTALL_COMPILE,
+            modules=("tensorflow", "onnx"),
             needs=("onnx2tf",),
             params=(_KEEP_NCHW, *_verify_params("the ONNX model (with onnxruntime)")),
         ),
@@ -293,6 +300,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             input_format="keras",
             output_format="onnx",
             install=INSTALL_COMPILE,
+            modules=("tensorflow", "tf2onnx"),
             params=(
                 Param("opset", "int", default=17, minimum=9, help="ONNX opset to export"),
                 Param(
@@ -392,6 +400,7 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
             framework="keras",
             converter="keras-to-onnx",
             install=INSTALL_COMPILE,
+            modules=("tensorflow",),
             params=(Param("opset", "int", default=17, minimum=9, help="ONNX opset to export"),),
         )
     ]

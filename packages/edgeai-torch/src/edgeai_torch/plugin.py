@@ -76,6 +76,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             tasks=("classification",),
             trainable=True,
             install=INSTALL,
+            modules=("torch",),
             params=params,
         )
         for name, factory, summary, params in models
@@ -92,6 +93,7 @@ def edgeai_register_converters() -> list[ConverterRecord]:
             input_format="torch",
             output_format="onnx",
             install="edgeai-torch[onnx]",
+            modules=("torch", "onnx", "onnxscript"),
             params=(
                 OPSET,
                 _exporter(
@@ -137,6 +139,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             factory="edgeai_torch.runtime:TorchRuntime",
             formats=("torch",),
             install=INSTALL,
+            modules=("torch",),
             params=RUNTIME_PARAMS,
         )
     ]
@@ -177,6 +180,7 @@ def edgeai_register_grid_suites() -> list[GridSuiteRecord]:
             framework="torch",
             converter="torch-to-onnx",
             install="edgeai-torch[onnx]",
+            modules=("torch", "onnx"),
             params=(
                 OPSET,
                 _exporter(exporter, "torch.onnx exporter (as the torch-to-onnx converter's parameter)"),

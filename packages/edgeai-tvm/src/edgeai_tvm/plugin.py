@@ -24,6 +24,7 @@ def edgeai_register_compilers() -> list[CompilerRecord]:
             input_formats=("onnx",),
             output_format=FORMAT,
             install="edgeai-tvm[compile]",
+            modules=("tvm", "onnx"),
             static_dims=True,
             params=(
                 Param(
@@ -91,6 +92,7 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
             factory="edgeai_tvm.runtime:TvmRuntime",
             formats=(FORMAT,),
             install="edgeai-tvm",
+            modules=("tvm",),
             native_code=True,
             params=(
                 threads_param(
@@ -141,6 +143,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
             factory="edgeai_tvm.backend_suite:TvmBackend",
             uses=("compiler:tvm", "runtime:tvm"),
             install="edgeai-tvm[compile]",
+            modules=("tvm", "onnx"),
             params=(
                 Param(
                     "opt_level", "int", default=3, minimum=0, maximum=3, help="the tvm compiler's opt_level"

@@ -62,12 +62,38 @@ def _facts_text(record: Registration) -> str:
     return ""
 
 
-def record_json(record: Registration) -> dict[str, Any]:
+def record_json(record: Registration, status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         **attributes(record, ("kind", "name", "summary", "provider", "factory")),
         **record.facts(),
         "params": [p.name for p in record.params],
+        **(status or statuses([record])[record.qualified_name]),
     }
+
+
+def statuses(records: list[Registration]) -> dict[str, dict[str, Any]]:
+    """By qualified name: ``{"status": "ok"}``, or ``{"status": "unavailable", "missing": module, "install":
+    command}`` when something the component's factory needs cannot be found (looked up, never imported)."""
+    from edgeai_core.readiness import availabilities
+
+    return {
+        record.qualified_name: {"status": "ok"} if missing is None else {"status": "unavailable", **missing}
+        for record, missing in zip(records, availabilities(records), strict=True)
+    }
+
+
+def unavailable_lines(records: list[Registration], found: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per component that cannot be built here: what it needs and the command that brings it."""
+    lines = []
+    for record in records:
+        status = found[record.qualified_name]
+        if status["status"] != "ok":
+            how = status["install"]
+            lines.append(
+                f"unavailable: {record.qualified_name} needs '{status['missing']}', which is not installed"
+                + (f": {how}" if how.startswith("pip install") else f" ({how})")
+            )
+    return lines
 
 
 SETTINGS = ("benchmark", "evaluation", "resources", "fidelity")
@@ -162,17 +188,36 @@ def register(cli: click.Group) -> None:
         host = host_for(ctx)
         infos = host.plugin_infos(include_disabled=show_all)
         conflicts = [str(c) for c in host.conflicts()]
+        found = statuses([r for info in infos for r in info.components])
         if as_json:
-            echo_json({"plugins": [i.to_json() for i in infos], "conflicts": conflicts})
+            docs = []
+            for info in infos:
+                doc = info.to_json()
+                for component, record in zip(doc["components"], info.components, strict=True):
+                    component.update(found[record.qualified_name])
+                docs.append(doc)
+            echo_json({"plugins": docs, "conflicts": conflicts})
             return
         rows = []
+        unavailable: list[str] = []
         for info in infos:
             if info.status == "ok":
-                detail = ", ".join(f"{r.kind}:{r.name}" for r in info.components) or "(no components)"
+                missing = unavailable_lines(list(info.components), found)
+                unavailable += missing
+                detail = (
+                    ", ".join(
+                        f"{r.kind}:{r.name}"
+                        + (" (unavailable)" if any(f" {r.qualified_name} " in m for m in missing) else "")
+                        for r in info.components
+                    )
+                    or "(no components)"
+                )
             else:
                 detail = info.error or info.status
             rows.append([info.name, info.distribution or "-", info.version or "-", info.status, detail])
         click.echo(text_table(rows, ["plugin", "distribution", "version", "status", "components"]))
+        for line in unavailable:
+            click.echo(line)
         for conflict in conflicts:
             click.echo(f"conflict: {conflict}", err=True)
 
@@ -193,14 +238,21 @@ def register(cli: click.Group) -> None:
             raise UsageError("--targets: applies to `edgeai list target`")
         kind = _kind(kind) if kind else None
         records = host_for(ctx).records(kind)
+        found = statuses(list(records))
         if as_json:
-            echo_json([record_json(r) for r in records])
+            echo_json([record_json(r, found[r.qualified_name]) for r in records])
             return
         if not records:
             click.echo(f"no {kind or 'component'} is installed; `edgeai plugins` shows what is")
             return
-        rows = [[r.kind, r.name, _facts_text(r), r.provider, r.summary] for r in records]
-        click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "summary"]))
+        missing = unavailable_lines(list(records), found)
+        rows = [
+            [r.kind, r.name, _facts_text(r), r.provider, found[r.qualified_name]["status"], r.summary]
+            for r in records
+        ]
+        click.echo(text_table(rows, ["kind", "name", "formats/task", "provider", "status", "summary"]))
+        for line in missing:  # the exact command that makes each one available
+            click.echo(line)
 
     @cli.command("describe")
     @click.argument("name", shell_complete=complete_describable)
@@ -256,6 +308,8 @@ def register(cli: click.Group) -> None:
             return
         click.echo(f"{record.kind} {record.name}: {record.summary}")
         click.echo(f"  provider: {record.provider}    factory: {record.factory}")
+        for line in unavailable_lines([record], statuses([record])):
+            click.echo(f"  {line}")
         for key, value in record.facts().items():
             click.echo(f"  {key}: {', '.join(value) if isinstance(value, list) else value}")
         click.echo("")

@@ -143,13 +143,14 @@ def register(cli: click.Group) -> None:
         """
         from edgeai_core.config import load_config
         from edgeai_core.planner import plan_pipeline
+        from edgeai_core.readiness import check_installed, check_plan_installed, plan_records
 
         host = host_for(ctx)
         plan = plan_pipeline(load_config(config, overrides), host, target_files=target_files)
+        # every framework the plan needs, found without importing one: exit 2 before anything is built
+        check_installed(plan_records(plan))
         if dry_run:
-            from edgeai_core.readiness import check_plan_installed
-
-            check_plan_installed(plan)  # every framework the plan needs, found without importing one
+            check_plan_installed(plan)  # and the model's dimensions a static build can take
             from edgeai_core.inputcheck import check_plan_inputs
 
             inputs = check_plan_inputs(plan)  # names, count, shapes: exit 2 before anything heavy
