@@ -27,7 +27,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeai_core.api import Dataset, EpochBook, Progress, TrainSettings, training_splits
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    Context,
+    Dataset,
+    EpochBook,
+    Progress,
+    TrainSettings,
+    UsageError,
+    training_splits,
+)
 from edgeai_torch.training import accuracy, run_epochs, torch_threads
 
 log = logging.getLogger(__name__)
@@ -142,3 +152,19 @@ class FineTuning:
             "finetune_best_validation_accuracy": book.best_accuracy,
             "finetune_time_s": book.training_time_s,
         }
+
+
+def start_fine_tuning(
+    step: str, artifact: Artifact, dataset: Dataset | None, params: Any, context: Context
+) -> tuple[Any, FineTuning]:
+    """What a fine-tuning step starts from: the torch checkpoint of ``artifact`` and the fine-tuning set-up on
+    ``dataset``; one-line errors naming ``step`` for another format or no dataset."""
+    from edgeai_torch import FORMAT
+    from edgeai_torch.checkpoint import load_checkpoint
+
+    if artifact.format != FORMAT:
+        raise ArtifactError(f"compiler {step} takes '{FORMAT}' artifacts, not '{artifact.format}'")
+    if dataset is None:
+        raise UsageError(f"compiler {step} fine-tunes on a dataset; add a [dataset] table")
+    checkpoint = load_checkpoint(artifact.path)
+    return checkpoint, FineTuning(dataset, params, context.seed, context.progress)

@@ -24,16 +24,16 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from edgeai_core.api import Artifact, ArtifactError, Compiler, Dataset, UsageError
+from edgeai_core.api import Artifact, Compiler, Dataset
 from edgeai_torch import FORMAT
-from edgeai_torch.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from edgeai_torch.checkpoint import Checkpoint, save_checkpoint
 from edgeai_torch.nets import build
 from edgeai_torch.optimize import (
-    FineTuning,
     count_macs,
     file_sizes,
     parameter_counts,
     sparsity,
+    start_fine_tuning,
     weight_layers,
 )
 from edgeai_torch.surgery import prune_structured
@@ -75,14 +75,9 @@ class TorchPrune(Compiler):
         return {"torch": torch.__version__}
 
     def compile(self, artifact: Artifact, dataset: Dataset | None) -> Artifact:
-        if artifact.format != FORMAT:
-            raise ArtifactError(f"compiler torch-prune takes '{FORMAT}' artifacts, not '{artifact.format}'")
-        if dataset is None:
-            raise UsageError("compiler torch-prune fine-tunes on a dataset; add a [dataset] table")
         p = self.params
-        checkpoint = load_checkpoint(artifact.path)
+        checkpoint, tuning = start_fine_tuning("torch-prune", artifact, dataset, p, self.context)
         module = checkpoint.module
-        tuning = FineTuning(dataset, p, self.context.seed, self.context.progress)
         example = tuning.example
         started = time.perf_counter()
         with torch_threads(p["threads"]):

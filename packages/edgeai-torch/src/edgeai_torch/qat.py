@@ -47,10 +47,8 @@ from edgeai_core.api import (
     TensorSpec,
     UsageError,
 )
-from edgeai_torch import FORMAT
-from edgeai_torch.checkpoint import load_checkpoint
 from edgeai_torch.export import _quiet_exporter
-from edgeai_torch.optimize import FineTuning, count_macs, file_sizes, parameter_counts
+from edgeai_torch.optimize import count_macs, file_sizes, parameter_counts, start_fine_tuning
 from edgeai_torch.training import torch_threads
 
 log = logging.getLogger(__name__)
@@ -189,14 +187,9 @@ class TorchQat(Compiler):
         return {"torch": torch.__version__, "onnx": onnx.__version__}
 
     def compile(self, artifact: Artifact, dataset: Dataset | None) -> Artifact:
-        if artifact.format != FORMAT:
-            raise ArtifactError(f"compiler torch-qat takes '{FORMAT}' artifacts, not '{artifact.format}'")
-        if dataset is None:
-            raise UsageError("compiler torch-qat fine-tunes on a dataset; add a [dataset] table")
         p = self.params
-        checkpoint = load_checkpoint(artifact.path)
+        checkpoint, tuning = start_fine_tuning("torch-qat", artifact, dataset, p, self.context)
         module = checkpoint.module
-        tuning = FineTuning(dataset, p, self.context.seed, self.context.progress)
         example = tuning.example
         started = time.perf_counter()
         with torch_threads(p["threads"]):
