@@ -45,7 +45,7 @@ from edgeai_core.errors import ConfigError, ParameterError, closest
 from edgeai_core.params import Param, ParamSet
 
 COMPONENT_SECTIONS = ("dataset", "model", "runtime", "target")
-SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources", "fidelity")
+SETTINGS_SECTIONS = ("benchmark", "evaluation", "resources", "fidelity", "analysis")
 TOP_LEVEL = ("name", "seed", "steps", *COMPONENT_SECTIONS, *SETTINGS_SECTIONS, "targets")
 
 EVALUATION_PARAMS = ParamSet(
@@ -66,6 +66,17 @@ RESOURCES_PARAMS = ParamSet(
     (
         Param("enabled", "bool", default=True, help="sample CPU and memory during the benchmark"),
         Param("interval_s", "float", default=0.05, minimum=0.005, help="seconds between samples"),
+    )
+)
+
+ANALYSIS_PARAMS = ParamSet(
+    (
+        Param(
+            "enabled",
+            "bool",
+            default=True,
+            help="analyse the final artifact's complexity (parameters, MACs, peak activations; edgeai_core.analysis)",
+        ),
     )
 )
 
@@ -139,6 +150,7 @@ class PipelineConfig:
     evaluation: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, Any] = field(default_factory=dict)
     fidelity: dict[str, Any] = field(default_factory=lambda: FIDELITY_PARAMS.validate({}, "fidelity"))
+    analysis: dict[str, Any] = field(default_factory=lambda: ANALYSIS_PARAMS.validate({}, "analysis"))
     #: ``[target] profile = "NAME"``: the target profile the run's numbers belong to (edgeai_core.targetprofiles)
     target_profile: str | None = None
     #: ``[targets.NAME]`` tables: the config's own target profiles, in the targets-file format
@@ -339,6 +351,7 @@ def parse_config(raw: Mapping[str, Any]) -> PipelineConfig:
         evaluation=EVALUATION_PARAMS.validate(_settings(raw, "evaluation"), "evaluation"),
         resources=RESOURCES_PARAMS.validate(_settings(raw, "resources"), "resources"),
         fidelity=FIDELITY_PARAMS.validate(_settings(raw, "fidelity"), "fidelity"),
+        analysis=ANALYSIS_PARAMS.validate(_settings(raw, "analysis"), "analysis"),
     )
 
 

@@ -384,12 +384,13 @@ class Runner:
         if plan.target_profile is not None and not fit.checked:
             self.stage = "fit"
         fit.after(recorder, artifact)  # the final artifact against the config's target profile
-        self._stage("complexity", f"analysing the complexity of {Path(artifact.path).name}")
-        batch = BenchmarkSettings.from_mapping(plan.benchmark).batch_size
-        complexity = analysis.analyze(self.host, made, self._context("analysis"), batch_size=batch,
-                                      output_dir=self.output_dir)  # fmt: skip
-        recorder.set_complexity(complexity)
-        self.progress.done(analysis.complexity_line(complexity))
+        if config.analysis["enabled"]:
+            self._stage("complexity", f"analysing the complexity of {Path(artifact.path).name}")
+            batch = BenchmarkSettings.from_mapping(plan.benchmark).batch_size
+            complexity = analysis.analyze(self.host, made, self._context("analysis"), batch_size=batch,
+                                          output_dir=self.output_dir)  # fmt: skip
+            recorder.set_complexity(complexity)
+            self.progress.done(analysis.complexity_line(complexity))
 
         target = self.open_target(plan, self.workspace)
         try:

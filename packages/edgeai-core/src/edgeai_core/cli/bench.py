@@ -211,6 +211,11 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--csv", "csv_path", metavar="FILE", help="Append the summary as one CSV row ('-': stdout)."
     )
+    @click.option(
+        "--analyze",
+        is_flag=True,
+        help="Also analyse the model's complexity (parameters, MACs, peak activations) into results.json.",
+    )
     @click.option("--dry-run", is_flag=True, help="Print the plan; load and run nothing.")
     @force_option
     @click.option(
@@ -233,6 +238,7 @@ def register(cli: click.Group) -> None:
         output: Path | None,
         as_json: bool,
         csv_path: str | None,
+        analyze: bool,
         dry_run: bool,
         force: bool,
         profile: bool,
@@ -266,6 +272,9 @@ def register(cli: click.Group) -> None:
             model_table["check"] = "structure"
         config: dict[str, Any] = {
             "name": f"bench-{found.path.name}",
+            # a one-shot benchmark leaves out the complexity analysis unless asked (ONNX's needs the onnx
+            # package, whose import alone costs more than a small model's whole benchmark)
+            "analysis": {"enabled": analyze},
             "model": model_table,
             "runtime": runtime_table,
             "benchmark": {

@@ -96,7 +96,7 @@ def unavailable_lines(records: list[Registration], found: dict[str, dict[str, An
     return lines
 
 
-SETTINGS = ("benchmark", "evaluation", "resources", "fidelity")
+SETTINGS = ("benchmark", "evaluation", "resources", "fidelity", "analysis")
 
 
 def _settings_params(name: str) -> Any:
@@ -104,9 +104,10 @@ def _settings_params(name: str) -> Any:
         from edgeai_core.benchmark import BENCHMARK_PARAMS
 
         return BENCHMARK_PARAMS
-    from edgeai_core.config import EVALUATION_PARAMS, FIDELITY_PARAMS, RESOURCES_PARAMS
+    from edgeai_core.config import ANALYSIS_PARAMS, EVALUATION_PARAMS, FIDELITY_PARAMS, RESOURCES_PARAMS
 
-    return {"evaluation": EVALUATION_PARAMS, "fidelity": FIDELITY_PARAMS}.get(name, RESOURCES_PARAMS)
+    params = {"evaluation": EVALUATION_PARAMS, "fidelity": FIDELITY_PARAMS, "analysis": ANALYSIS_PARAMS}
+    return params.get(name, RESOURCES_PARAMS)
 
 
 TARGET_KINDS = ("target", "targets")
