@@ -68,6 +68,16 @@ def test_an_onnx_file_is_benchmarked_with_synthetic_inputs(tmp_path: Path, bench
     fidelity = doc["fidelity"]
     assert fidelity["reference"]["runtime"] == "onnxruntime"  # type: ignore[index]
     assert [(e["step"], e["status"]) for e in fidelity["steps"]] == [("onnxruntime", "reference")]  # type: ignore[index]
+    assert doc.get("complexity") is None  # a one-shot benchmark analyses only with --analyze
+
+
+def test_analyze_adds_the_complexity_section(tmp_path: Path, bench_json: Any) -> None:
+    model = two_inputs(tmp_path / "two.onnx")
+    summary = bench_json(model, *FAST, "--analyze", cwd=tmp_path, expect={"status": "complete"})
+    doc = validate(tmp_path / summary["results"])
+    complexity = doc["complexity"]
+    assert complexity["available"] is True and complexity["format"] == "onnx"  # type: ignore[index]
+    assert complexity["summary"]["params"] > 0  # type: ignore[index]
 
 
 def test_npz_inputs_feed_every_input_of_the_model_and_labels_are_evaluated(
