@@ -268,7 +268,7 @@ def test_registration_names_the_analyzer() -> None:
         ("onnx",),
         "edgeai_onnx.analyzer:OnnxAnalyzer",
     )
-    assert record.install == "onnx"
+    assert (record.install, record.modules) == ("edgeai-onnx[compile]", ("onnx",))
 
 
 def test_pooling_normalization_softmax_and_elementwise_flops(testkit: Any, tmp_path: Path) -> None:

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from edgeai_core.benchmark import BenchmarkResult
     from edgeai_core.complexity import ModelComplexity
 
-#: 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files, fidelity
-SCHEMA_VERSION = "1.2"
+#: 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files, fidelity;
+#: 1.3: optional sections target_profile, fit, validity, scenario, complexity, memory, profile, steps' cache,
+#: provenance.target isa/emulated, fidelity.cross_architecture (older documents stay valid)
+SCHEMA_VERSION = "1.3"
 STATUSES = ("running", "complete", "failed", "interrupted")
 
 

@@ -77,7 +77,8 @@ def edgeai_register_analyzers() -> list[AnalyzerRecord]:
             summary="Complexity of an ONNX graph: per-node shapes, parameters, MACs, FLOPs, peak activations",
             factory="edgeai_onnx.analyzer:OnnxAnalyzer",
             formats=("onnx",),
-            install="onnx",
+            install="edgeai-onnx[compile]",
+            modules=("onnx",),
             params=(
                 Param(
                     "batch_size",
@@ -305,6 +306,8 @@ def edgeai_known_components() -> list[KnownComponent]:
                 "model:mobilenetv2",
                 "converter:torch-to-onnx",
                 "runtime:torch",
+                "compiler:torch-prune",
+                "compiler:torch-qat",
             ],
             "edgeai-tflite": [
                 "converter:keras-to-onnx",
