@@ -127,7 +127,11 @@ def test_the_matrix_matches_the_demo(make_host: Any, tmp_path: Path) -> None:
     assert listed.exit_code == 0, listed.output
     # every combination of the installed plugins (core, datasets, torch, onnx); chains of two compilers need
     # two different compilers, and only onnx-quantize is installed here
-    assert {c["combination"] for c in json.loads(listed.stdout)["combinations"]} == {
+    listed_roads = {c["combination"] for c in json.loads(listed.stdout)["combinations"]}
+    # edgeai-torch's training-side compilers (torch-prune, torch-qat) open roads of their own before the others
+    training_side = {r for r in listed_roads if r.startswith(("torch-prune+", "torch-qat+"))}
+    assert {"torch-prune+onnxruntime", "torch-qat+onnxruntime", "torch-prune+torch.eager"} <= training_side
+    assert listed_roads - training_side == {
         "onnxruntime",
         "torch.eager",
         "torch.traced",

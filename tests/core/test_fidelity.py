@@ -199,6 +199,7 @@ def test_fidelity_settings_are_validated() -> None:
         "min_top1": 0.9,
         "layers": False,
         "layer_samples": 8,
+        "reuse_runtime": False,
     }
 
 

@@ -120,6 +120,13 @@ FIDELITY_PARAMS = ParamSet(
         Param(
             "layer_samples", "int", default=8, minimum=1, maximum=256, help="inputs compared layer by layer"
         ),
+        Param(
+            "reuse_runtime",
+            "bool",
+            default=False,
+            help="no step before a local final runtime that is the reference's own: take its outputs as the "
+            "reference instead of loading the model twice (edgeai bench sets it)",
+        ),
     )
 )
 

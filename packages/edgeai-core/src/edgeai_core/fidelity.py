@@ -383,12 +383,14 @@ class FidelityCheck:
         self._inputs = self._choose_inputs(artifact.io, dataset)
         preferred = self.preferred
         if (
-            self._inputs is not None
+            self.settings.get("reuse_runtime", False)
+            and self._inputs is not None
             and preferred is not None
             and choose_runtime(self.host, artifact.format) is preferred
         ):
-            # The reference would load this artifact in the final runtime on this machine: wait. A later step
-            # runs it then; with no step, the final runtime's own outputs are the reference (one load, not two).
+            # fidelity.reuse_runtime: the reference would load this artifact in the final runtime on this machine:
+            # wait. A later step runs it then; with no step, the final runtime's own outputs are the reference
+            # (one load, not two).
             self._deferred = (model, artifact)
             return
         self._try_reference(model, "model", artifact)

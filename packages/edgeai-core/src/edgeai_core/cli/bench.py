@@ -275,6 +275,8 @@ def register(cli: click.Group) -> None:
             # a one-shot benchmark leaves out the complexity analysis unless asked (ONNX's needs the onnx
             # package, whose import alone costs more than a small model's whole benchmark)
             "analysis": {"enabled": analyze},
+            # the final runtime's own outputs are the fidelity reference when it runs the model's file here
+            "fidelity": {"reuse_runtime": True},
             "model": model_table,
             "runtime": runtime_table,
             "benchmark": {
