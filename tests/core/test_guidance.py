@@ -88,3 +88,18 @@ def test_the_demo_summary_reads_the_variants_results(tmp_path: Path) -> None:
     assert len(notes) == 1 and notes[0].startswith(
         "onnxruntime-int8 (int8, in onnxruntime) is 4.5x slower than onnxruntime-float"
     )
+
+
+def test_a_run_over_the_fidelity_tolerance_is_not_a_baseline() -> None:
+    """A pruned and fine-tuned model is another model: it never sets the 'fastest float run' others are
+    compared with."""
+    prune = {"name": "torch-prune", "kind": "compiler", "input_format": "torch", "output_format": "torch"}
+    pruned = _doc("onnxruntime", 2_000, "float32", [prune])
+    pruned["fidelity"]["steps"][0]["status"] = "over_tolerance"
+    docs = [
+        ("pruned", pruned),
+        ("float", _doc("onnxruntime", 10_000)),
+        ("tvm", _doc("tvm", 25_000, steps=[TVM])),
+    ]
+    [note] = slow_build_notes(docs)
+    assert note.startswith("tvm (untuned, in tvm) is 2.5x slower than float (float32, in onnxruntime)")

@@ -35,6 +35,8 @@ class _Facts:
     compiled: tuple[str, ...]
     untuned: tuple[str, ...]
     reducing: tuple[str, ...]
+    #: no step over the fidelity tolerance: still the source model (a pruned, fine-tuned one is another model)
+    faithful: bool = True
 
 
 def _precision(doc: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
@@ -88,6 +90,11 @@ def _facts(name: str, doc: Mapping[str, Any]) -> _Facts | None:
             if "tuning" in metadata and metadata["tuning"] is None:
                 untuned.append(str(step.get("name")))
     precision, reducing = _precision(doc)
+    fidelity = doc.get("fidelity") if isinstance(doc.get("fidelity"), Mapping) else {}
+    assert isinstance(fidelity, Mapping)
+    faithful = not any(
+        isinstance(e, Mapping) and e.get("status") == "over_tolerance" for e in fidelity.get("steps") or []
+    )
     return _Facts(
         name=name,
         family=family,
@@ -98,6 +105,7 @@ def _facts(name: str, doc: Mapping[str, Any]) -> _Facts | None:
         compiled=tuple(compiled),
         untuned=tuple(untuned),
         reducing=reducing,
+        faithful=faithful,
     )
 
 
@@ -125,7 +133,9 @@ def slow_build_notes(
     documents: Sequence[tuple[str, Mapping[str, Any]]], factor: float = SLOWER_FACTOR
 ) -> list[str]:
     """One line per untuned or reduced-precision run at least ``factor`` times slower (median latency) than
-    the fastest float32 run of the same model on the same dataset; ``documents`` are (run name, results.json)."""
+    the fastest float32 run of the same model on the same dataset; ``documents`` are (run name, results.json).
+    A run with a step over the fidelity tolerance (a pruned and fine-tuned model) is not a baseline: it is no
+    longer the same model."""
     from edgeai_core.emulation import is_emulated
 
     # emulated time is not comparable with native time: such runs neither get nor set a baseline
@@ -135,7 +145,11 @@ def slow_build_notes(
     for run in facts:
         if run.precision == "float32" and not run.untuned:
             continue
-        floats = [f for f in facts if f.family == run.family and f.precision == "float32" and f is not run]
+        floats = [
+            f
+            for f in facts
+            if f.family == run.family and f.precision == "float32" and f.faithful and f is not run
+        ]
         if not floats:
             continue
         fastest = min(floats, key=lambda f: f.median_ns)
