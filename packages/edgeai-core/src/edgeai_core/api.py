@@ -173,6 +173,18 @@ _EXPORTS: dict[str, str] = {
     # emulated targets (edgeai-emulator): their latency is emulated time
     "EMULATED_TIME_LABEL": "emulation",
     "is_emulated": "emulation",
+    # detection and segmentation: targets, predictions and decoders of model outputs
+    "BoxTargets": "tasks",
+    "Detections": "tasks",
+    "PostprocessError": "tasks",
+    "IGNORE_INDEX": "tasks",
+    "box_targets_array": "tasks",
+    "check_box_targets": "tasks",
+    "check_masks": "tasks",
+    "check_postprocess": "tasks",
+    "decode_predictions": "tasks",
+    "primary_metric": "tasks",
+    "png_base64": "taskeval",
 }
 
 _LAZY = LazyExports(__name__, _EXPORTS, globals())
@@ -180,6 +192,7 @@ _LAZY = LazyExports(__name__, _EXPORTS, globals())
 __all__ = [  # a literal list, so that type checkers see what is exported
     "DTYPES",
     "EMULATED_TIME_LABEL",
+    "IGNORE_INDEX",
     "MAX_MESSAGE",
     "MOBILENETV2_STAGES",
     "PLACEHOLDER_INPUT",
@@ -191,6 +204,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Artifact",
     "ArtifactError",
     "BackendSession",
+    "BoxTargets",
     "Compiler",
     "CompilerRecord",
     "Component",
@@ -202,6 +216,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "DatasetError",
     "DatasetRecord",
     "DemoVariant",
+    "Detections",
     "EdgeaiError",
     "EpochBook",
     "Executor",
@@ -233,6 +248,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "ParamSet",
     "ParameterError",
     "PluginHost",
+    "PostprocessError",
     "Prepared",
     "ProbeRecord",
     "ProfileUnavailable",
@@ -261,15 +277,20 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "Variant",
     "allowed_difference",
     "apply_overrides",
+    "box_targets_array",
     "build_architecture",
     "channel_axis",
+    "check_box_targets",
     "check_input_shape",
+    "check_masks",
     "check_plan_inputs",
     "check_plan_installed",
+    "check_postprocess",
     "claim_output",
     "complete_component",
     "condense",
     "csv_option",
+    "decode_predictions",
     "dequantize",
     "echo_json",
     "existing_file",
@@ -299,6 +320,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "parse_config",
     "parse_value",
     "plan_pipeline",
+    "png_base64",
+    "primary_metric",
     "quantize",
     "read_target_text",
     "recover_partial",
@@ -447,6 +470,19 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.targetprofiles import TargetProfile as TargetProfile
     from edgeai_core.targetprofiles import load_target_file as load_target_file
     from edgeai_core.targetprofiles import read_target_text as read_target_text
+    from edgeai_core.taskeval import png_base64
+    from edgeai_core.tasks import (
+        IGNORE_INDEX,
+        BoxTargets,
+        Detections,
+        PostprocessError,
+        box_targets_array,
+        check_box_targets,
+        check_masks,
+        check_postprocess,
+        decode_predictions,
+        primary_metric,
+    )
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

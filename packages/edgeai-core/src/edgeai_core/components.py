@@ -261,13 +261,27 @@ class Dataset(Component, abc.ABC):
         index = rng.permutation(len(train))[: min(count, len(train))]
         return dict(train.take(np.sort(index)).inputs)
 
-    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
-        """Turn model outputs for a split into quality metrics (see :mod:`edgeai_core.metrics`)."""
+    def evaluate(self, outputs: Any, targets: np.ndarray) -> dict[str, Any]:
+        """Turn model outputs for a split into quality metrics (see :mod:`edgeai_core.metrics`).
+
+        Classification gets the first output's rows (N, C). Detection gets one
+        :class:`~edgeai_core.tasks.Detections` per image and segmentation an (N, H, W) label map, decoded
+        by the core from the model's ``postprocess`` declaration (:mod:`edgeai_core.tasks`); the metrics for
+        those come from the dataset's plugin (edgeai-datasets has COCO-style mAP and mIoU).
+        """
         if self.task == "classification":
             from edgeai_core.metrics import classification_metrics
 
             return classification_metrics(outputs, targets, self.class_names or None)
-        return {"task": self.task, "applicable": False, "reason": f"no evaluation for task '{self.task}'"}
+        return {
+            "task": self.task,
+            "applicable": False,
+            "reason": f"dataset {self.name} has no {self.task} metrics",
+        }
+
+    def preview(self, split: str, index: int) -> np.ndarray | None:
+        """Image ``index`` of ``split`` as (H, W, 3) uint8 RGB for reports (detection, segmentation), or None."""
+        return None
 
 
 class Model(Component, abc.ABC):

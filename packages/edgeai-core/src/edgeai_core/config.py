@@ -60,6 +60,13 @@ EVALUATION_PARAMS = ParamSet(
             minimum=1,
             help="batch size for evaluation (default: the model's static batch, else 32)",
         ),
+        Param(
+            "examples",
+            "int",
+            default=4,
+            minimum=0,
+            help="detection and segmentation: images whose predictions the results keep for the report",
+        ),
     )
 )
 RESOURCES_PARAMS = ParamSet(

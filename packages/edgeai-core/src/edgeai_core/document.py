@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 #: 1.1: remote runs (latency.target, provenance.target, upload steps); 1.2: artifact files, fidelity;
 #: 1.3: optional sections target_profile, fit, validity, scenario, complexity, memory, profile, steps' cache,
-#: provenance.target isa/emulated, fidelity.cross_architecture (older documents stay valid)
-SCHEMA_VERSION = "1.3"
+#: provenance.target isa/emulated, fidelity.cross_architecture (older documents stay valid);
+#: 1.4: detection and segmentation quality (quality.primary, examples, postprocess)
+SCHEMA_VERSION = "1.4"
 STATUSES = ("running", "complete", "failed", "interrupted")
 
 

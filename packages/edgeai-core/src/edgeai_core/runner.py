@@ -148,8 +148,11 @@ class NormalizedDataset(Dataset):
     def has_labels(self) -> bool:
         return self.inner.has_labels
 
-    def evaluate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+    def evaluate(self, outputs: Any, targets: np.ndarray) -> dict[str, Any]:
         return self.inner.evaluate(outputs, targets)
+
+    def preview(self, split: str, index: int) -> np.ndarray | None:
+        return self.inner.preview(split, index)
 
     def versions(self) -> dict[str, str]:
         return self.inner.versions()
@@ -342,6 +345,8 @@ class Runner:
         self._record_step(recorder, plan.model, None, artifact, time.perf_counter() - started)
         self.progress.done(f"{artifact.format}, {artifact.size_bytes} bytes")
         self._start_fidelity(recorder, artifact, dataset)
+        #: how the model's outputs become predictions (detection, segmentation): the latest step's declaration
+        self._postprocess: Any = artifact.metadata.get("postprocess")
         made = [(plan.model.record.name, artifact)]  # the artifacts so far: the complexity analysis picks one
 
         for index, step in enumerate(plan.steps):
@@ -372,6 +377,7 @@ class Runner:
             self._record_step(recorder, step, source, artifact, time.perf_counter() - started)
             self.progress.done(f"{artifact.size_bytes} bytes")
             made.append((step.record.name, artifact))
+            self._postprocess = artifact.metadata.get("postprocess", self._postprocess)
             if self.fidelity is not None:
                 name, kind = step.record.name, step.record.kind
                 self._check_fidelity(
@@ -618,6 +624,10 @@ class Runner:
         return start_probes(self.host.records("probe"), self._context("probes"))
 
     def _evaluate(self, target: Target, dataset: Dataset, io: IOSpec) -> Quality:
+        if dataset.task in ("detection", "segmentation"):
+            from edgeai_core.taskeval import evaluate_task
+
+            return evaluate_task(self, target, dataset, io, getattr(self, "_postprocess", None))
         cfg = self.plan.config.evaluation
         split = self._split(dataset, cfg["split"], io)
         limit = cfg["limit"] or len(split)
@@ -713,4 +723,9 @@ def _quality_line(quality: dict[str, Any] | None) -> str:
         return "quality not applicable"
     if "accuracy" in quality:
         return f"accuracy {quality['accuracy']:.4f}"
+    from edgeai_core.tasks import PRIMARY_LABEL, primary_metric
+
+    primary = primary_metric(quality)
+    if primary is not None:
+        return f"{PRIMARY_LABEL.get(primary[0], primary[0])} {primary[1]:.4f}"
     return "quality measured"
