@@ -13,7 +13,16 @@ from click.testing import CliRunner
 
 from edgeai_core.plugins import PluginHost
 
-DATASETS = {"digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files"}
+DATASETS = {
+    "digits",
+    "image-folder",
+    "oxford-pets",
+    "mnist",
+    "synthetic",
+    "files",
+    "shapes",
+    "shapes-segmentation",
+}
 README = Path(__file__).resolve().parents[2] / "packages" / "edgeai-datasets" / "README.md"
 
 PROBE = """
@@ -45,7 +54,7 @@ def test_listing_and_planning_import_neither_sklearn_nor_pillow() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report == {"heavy": [], "schemas": 7}
+    assert report == {"heavy": [], "schemas": 9}
 
 
 def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
@@ -59,7 +68,9 @@ def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
             assert param.help.strip(), (record.name, param.name)
             assert f"`{param.name}`" in readme, (record.name, param.name)
     assert records["synthetic"].task == "any" and records["files"].task == "any"  # files: by its labels
-    assert {records[n].task for n in DATASETS - {"synthetic", "files"}} == {"classification"}
+    assert records["shapes"].task == "detection" and records["shapes-segmentation"].task == "segmentation"
+    vision = {"synthetic", "files", "shapes", "shapes-segmentation"}
+    assert {records[n].task for n in DATASETS - vision} == {"classification"}
 
 
 def test_defaults_per_dataset(host: PluginHost) -> None:

@@ -122,9 +122,70 @@ def download_params(name: str, url: str, size: str) -> tuple[Param, ...]:
     )
 
 
+def shapes_params() -> tuple[Param, ...]:
+    """The generator parameters ``shapes`` and ``shapes-segmentation`` share."""
+    return (
+        Param("samples", "int", default=1200, minimum=3, help="images generated (all splits together)"),
+        Param("image_size", "int", default=64, minimum=16, maximum=1024, help="square image side in pixels"),
+        Param(
+            "max_objects", "int", default=3, minimum=1, maximum=32, help="shapes per image: 1..max_objects"
+        ),
+        Param("min_size", "int", default=10, minimum=3, help="smallest shape side in pixels"),
+        Param("max_size", "int", default=24, minimum=3, help="largest shape side in pixels"),
+        Param(
+            "noise",
+            "float",
+            default=0.03,
+            minimum=0.0,
+            maximum=1.0,
+            help="standard deviation of the pixel noise, as a share of the 0..255 range",
+        ),
+        Param("seed", "int", default=None, help="generator seed (default: the run's seed)"),
+        Param(
+            "layout",
+            "choice",
+            default="NCHW",
+            choices=("NCHW", "NHWC"),
+            help="axis order of the float32 inputs in [0, 1]: (N, 3, H, W) or (N, H, W, 3)",
+        ),
+        Param(
+            "validation_fraction",
+            "float",
+            default=0.1,
+            minimum=0.0,
+            maximum=0.9,
+            help="share of the images in the validation split (after the training images)",
+        ),
+        Param(
+            "test_fraction",
+            "float",
+            default=0.2,
+            minimum=0.0,
+            maximum=0.9,
+            help="share of the images in the test split (the last ones)",
+        ),
+    )
+
+
 @hookimpl
 def edgeai_register_datasets() -> list[DatasetRecord]:
     return [
+        DatasetRecord(
+            name="shapes",
+            summary="Seeded rectangles, ellipses and triangles with exact boxes (detection; nothing downloaded)",
+            factory="edgeai_datasets.shapes:Shapes",
+            task="detection",
+            install=INSTALL,
+            params=shapes_params(),
+        ),
+        DatasetRecord(
+            name="shapes-segmentation",
+            summary="The shapes images with exact per-pixel masks: background + 3 classes (segmentation)",
+            factory="edgeai_datasets.shapes:ShapesSegmentation",
+            task="segmentation",
+            install=INSTALL,
+            params=shapes_params(),
+        ),
         DatasetRecord(
             name="digits",
             summary="scikit-learn's bundled handwritten digits: 1797 real 8x8 images, 10 classes (no download)",
