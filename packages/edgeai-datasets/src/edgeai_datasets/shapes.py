@@ -183,6 +183,11 @@ def generate(
         image += rng.normal(0.0, noise * 255.0, image.shape).astype(np.float32)
         images[i] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
         targets.append(
-            BoxTargets(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), labels, (s, s), image_id=i)
+            BoxTargets(
+                np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+                np.asarray(labels, np.int64),
+                (s, s),
+                image_id=i,
+            )
         )
     return images, targets, masks
