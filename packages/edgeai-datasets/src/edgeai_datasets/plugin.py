@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from edgeai_core import REQUIRED, DatasetRecord, Param, hookimpl
 from edgeai_core.api import KnownComponent
+from edgeai_datasets.vision_records import vision_records
 
 INSTALL = "edgeai-datasets"
 
@@ -125,6 +126,7 @@ def download_params(name: str, url: str, size: str) -> tuple[Param, ...]:
 @hookimpl
 def edgeai_register_datasets() -> list[DatasetRecord]:
     return [
+        *vision_records(),  # coco, voc, voc-segmentation (detection and segmentation)
         DatasetRecord(
             name="digits",
             summary="scikit-learn's bundled handwritten digits: 1797 real 8x8 images, 10 classes (no download)",
