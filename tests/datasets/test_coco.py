@@ -234,3 +234,48 @@ def test_the_cli_exits_2_with_one_line(host: Any, tmp_path: Path) -> None:
         "instances.json: annotation 2 (image 1 'a.png'): category_id 5 is not in the categories list"
         in errors[0]
     )
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_opt_in_download_from_a_local_mirror(make: Callable[..., Any], server: Any, tmp_path: Path) -> None:
+    """The official layout, served from 127.0.0.1 as the two zips (generated, so no checksums)."""
+    source = _write(tmp_path / "source").parent
+    images = {f"val2017/{n}": (source / n).read_bytes() for n in ("a.png", "b.jpg", "c.png")}
+    server.files["zips/val2017.zip"] = _zip(images)
+    server.files["annotations/annotations_trainval2017.zip"] = _zip(
+        {"annotations/instances_val2017.json": source.joinpath("instances.json").read_bytes()}
+    )
+    root = tmp_path / "coco"
+    ds = make("coco", root=str(root), download=True, url=server.url, checksums={}, image_size=16)
+    assert ds.class_names == ["cat", "dog", "bird"]
+    assert sum(len(ds.split(n)) for n in ("train", "validation", "test")) == 3
+    assert (root / "val2017" / "a.png").is_file() and (root / ".val2017.zip.extracted").is_file()
+    assert sorted(path for path, _ in server.requests) == [
+        "/annotations/annotations_trainval2017.zip",
+        "/zips/val2017.zip",
+    ]
+    make("coco", root=str(root), image_size=16).prepare()  # a second run finds the extracted files
+    assert len(server.requests) == 2
+
+
+def test_unsafe_zip_members_are_refused(tmp_path: Path) -> None:
+    from edgeai_datasets.download import extract_zip
+
+    archive = tmp_path / "evil.zip"
+    archive.write_bytes(_zip({"fine.txt": b"ok", "../escape.txt": b"no"}))
+    with pytest.raises(
+        DatasetError, match=r"evil\.zip: refusing to extract member '\.\./escape\.txt' \(path with '\.\.'\)"
+    ):
+        extract_zip(archive, tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+    assert not (tmp_path / "out" / ".evil.zip.extracted").exists()

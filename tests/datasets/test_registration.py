@@ -13,7 +13,19 @@ from click.testing import CliRunner
 
 from edgeai_core.plugins import PluginHost
 
-DATASETS = {"digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files"}
+DATASETS = {
+    "digits",
+    "image-folder",
+    "oxford-pets",
+    "mnist",
+    "synthetic",
+    "files",
+    "coco",
+    "voc",
+    "voc-segmentation",
+}
+#: the detection and segmentation datasets and their tasks
+VISION = {"coco": "detection", "voc": "detection", "voc-segmentation": "segmentation"}
 README = Path(__file__).resolve().parents[2] / "packages" / "edgeai-datasets" / "README.md"
 
 PROBE = """
@@ -34,7 +46,7 @@ for name in ("digits", "synthetic", "oxford-pets"):
         "model": {"name": "numpy-mlp"},
         "runtime": {"name": "numpy"},
     }), host)
-heavy = sorted(m for m in ("sklearn", "PIL", "scipy", "torch", "tensorflow") if m in sys.modules)
+heavy = sorted(m for m in ("sklearn", "PIL", "scipy", "torch", "tensorflow", "pycocotools") if m in sys.modules)
 json.dump({"heavy": heavy, "schemas": len(schemas)}, sys.stdout)
 """
 
@@ -45,7 +57,7 @@ def test_listing_and_planning_import_neither_sklearn_nor_pillow() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report == {"heavy": [], "schemas": 7}
+    assert report == {"heavy": [], "schemas": 10}
 
 
 def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
@@ -59,7 +71,8 @@ def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
             assert param.help.strip(), (record.name, param.name)
             assert f"`{param.name}`" in readme, (record.name, param.name)
     assert records["synthetic"].task == "any" and records["files"].task == "any"  # files: by its labels
-    assert {records[n].task for n in DATASETS - {"synthetic", "files"}} == {"classification"}
+    assert {records[n].task for n in DATASETS - {"synthetic", "files", *VISION}} == {"classification"}
+    assert {n: records[n].task for n in VISION} == VISION
 
 
 def test_defaults_per_dataset(host: PluginHost) -> None:
