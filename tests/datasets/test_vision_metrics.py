@@ -220,3 +220,11 @@ def test_segmentation_input_errors_are_one_line() -> None:
         segmentation_metrics(PRED, np.full_like(TRUE, 255), names)
     with pytest.raises(UsageError, match=r"must be integers, got float64"):
         segmentation_metrics(PRED.astype(float), TRUE, names)
+
+
+def test_the_functions_are_exported_by_the_package() -> None:
+    import edgeai_datasets
+
+    assert edgeai_datasets.detection_metrics is detection_metrics
+    assert edgeai_datasets.segmentation_metrics is segmentation_metrics
+    assert {"detection_metrics", "segmentation_metrics"} <= set(edgeai_datasets.__all__)
