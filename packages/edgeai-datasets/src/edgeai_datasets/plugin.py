@@ -126,7 +126,6 @@ def download_params(name: str, url: str, size: str) -> tuple[Param, ...]:
 @hookimpl
 def edgeai_register_datasets() -> list[DatasetRecord]:
     return [
-        *vision_records(),  # coco, voc, voc-segmentation (detection and segmentation)
         DatasetRecord(
             name="digits",
             summary="scikit-learn's bundled handwritten digits: 1797 real 8x8 images, 10 classes (no download)",
@@ -266,6 +265,7 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                 ),
             ),
         ),
+        *vision_records(),  # coco, voc, voc-segmentation (detection and segmentation)
     ]
 
 
