@@ -22,6 +22,17 @@ DATASETS = {
     "files",
     "shapes",
     "shapes-segmentation",
+    "coco",
+    "voc",
+    "voc-segmentation",
+}
+#: the detection and segmentation datasets and their tasks
+VISION = {
+    "coco": "detection",
+    "voc": "detection",
+    "voc-segmentation": "segmentation",
+    "shapes": "detection",
+    "shapes-segmentation": "segmentation",
 }
 README = Path(__file__).resolve().parents[2] / "packages" / "edgeai-datasets" / "README.md"
 
@@ -43,7 +54,7 @@ for name in ("digits", "synthetic", "oxford-pets"):
         "model": {"name": "numpy-mlp"},
         "runtime": {"name": "numpy"},
     }), host)
-heavy = sorted(m for m in ("sklearn", "PIL", "scipy", "torch", "tensorflow") if m in sys.modules)
+heavy = sorted(m for m in ("sklearn", "PIL", "scipy", "torch", "tensorflow", "pycocotools") if m in sys.modules)
 json.dump({"heavy": heavy, "schemas": len(schemas)}, sys.stdout)
 """
 
@@ -54,7 +65,7 @@ def test_listing_and_planning_import_neither_sklearn_nor_pillow() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report == {"heavy": [], "schemas": 9}
+    assert report == {"heavy": [], "schemas": 12}
 
 
 def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
@@ -68,9 +79,8 @@ def test_every_dataset_and_parameter_is_documented(host: PluginHost) -> None:
             assert param.help.strip(), (record.name, param.name)
             assert f"`{param.name}`" in readme, (record.name, param.name)
     assert records["synthetic"].task == "any" and records["files"].task == "any"  # files: by its labels
-    assert records["shapes"].task == "detection" and records["shapes-segmentation"].task == "segmentation"
-    vision = {"synthetic", "files", "shapes", "shapes-segmentation"}
-    assert {records[n].task for n in DATASETS - vision} == {"classification"}
+    assert {records[n].task for n in DATASETS - {"synthetic", "files", *VISION}} == {"classification"}
+    assert {n: records[n].task for n in VISION} == VISION
 
 
 def test_defaults_per_dataset(host: PluginHost) -> None:

@@ -370,6 +370,57 @@ def extract_tar(archive: Path, dest: Path, *, progress: Progress | None = None) 
     log.info("extracted %d members of %s", count, archive.name)
 
 
+def extract_zip(archive: Path, dest: Path, *, progress: Progress | None = None) -> None:
+    """Safely extract a ``.zip`` into ``dest``, once: the same rules and marker as :func:`extract_tar`.
+
+    Symbolic links (Unix mode bits in the member's external attributes) are refused like the other unsafe
+    members; files and folders are written by edgeai without following any link.
+    """
+    import stat
+    import zipfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    marker = extraction_marker(archive, dest)
+    if marker.exists():
+        return
+    folder = _Folder(dest.resolve())
+    progress = progress or NullProgress()
+    count = 0
+    log.info("extracting %s into %s", archive, dest)
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for info in bundle.infolist():
+                mode = info.external_attr >> 16
+                member = tarfile.TarInfo(info.filename)
+                member.type = tarfile.DIRTYPE if info.is_dir() else tarfile.REGTYPE
+                if stat.S_ISLNK(mode):
+                    member.type, member.linkname = tarfile.SYMTYPE, "?"
+                reason = _unsafe(member)
+                if reason:
+                    raise DatasetError(
+                        f"{archive}: refusing to extract member '{info.filename}' ({reason}); the archive is "
+                        "corrupt or malicious: delete it"
+                    )
+                if info.is_dir():
+                    folder.mkdir(info.filename)
+                else:
+                    with bundle.open(info) as data:
+                        folder.write(info.filename, data, mode & 0o777, 0.0)
+                count += 1
+                if count % 500 == 0:
+                    progress.update(count, None, f"extracting {archive.name}")
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+        raise DatasetError(
+            f"{archive}: cannot extract it ({' '.join(str(exc).split())}); delete it and run again "
+            "(with download=true to fetch it again)"
+        ) from None
+    marker.write_text(
+        json.dumps({"archive": archive.name, "size": archive.stat().st_size, "members": count}) + "\n",
+        encoding="utf-8",
+    )
+    log.info("extracted %d members of %s", count, archive.name)
+
+
 def missing_data_error(
     dataset: str, root: Path, missing: list[str], everything: list[str], size: str, note: str = ""
 ) -> DatasetError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from edgeai_core import REQUIRED, DatasetRecord, Param, hookimpl
 from edgeai_core.api import KnownComponent
+from edgeai_datasets.vision_records import vision_records
 
 INSTALL = "edgeai-datasets"
 
@@ -325,6 +326,7 @@ def edgeai_register_datasets() -> list[DatasetRecord]:
                 ),
             ),
         ),
+        *vision_records(),  # coco, voc, voc-segmentation (detection and segmentation)
     ]
 
 
