@@ -140,7 +140,8 @@ print("ok: none of " + ", ".join({FRAMEWORKS!r}) + " is importable")
 def tests(session: nox.Session) -> None:
     """Install every package (non-editable, one resolve) and run pytest."""
     # One install call: the resolver must see all packages and their pins together.
-    session.install(*_package_specs(), *TEST_DEPS)
+    # torchmetrics: an independent cross-check of the mIoU (tests/datasets/test_vision_metrics.py)
+    session.install(*_package_specs(), *TEST_DEPS, "torchmetrics")
     session.run("pytest", *(session.posargs or ["tests"]))
 
 
