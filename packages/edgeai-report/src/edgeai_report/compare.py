@@ -25,6 +25,8 @@ class DeltaRow:
     accuracy_points: float | None
     median_change_pct: float | None
     size_change_pct: float | None
+    #: the quality metric ``accuracy_points`` is the change of (accuracy, map or miou; None: not comparable)
+    metric: str | None = None
 
 
 @dataclass
@@ -203,11 +205,14 @@ def _deltas(comp: Comparison, baseline: str | None) -> None:
         comp.baselines.append(base)
         others.sort(key=lambda r: STAGE_ORDER.index(r.stage) if r.stage in STAGE_ORDER else len(STAGE_ORDER))
         for run in others:
+            mine, theirs = run.primary, base.primary
+            shared = mine is not None and theirs is not None and mine[0] == theirs[0]
             comp.deltas.append(
                 DeltaRow(
                     run=run,
                     baseline=base,
-                    accuracy_points=_diff(run.accuracy, base.accuracy, 100.0),
+                    metric=mine[0] if shared and mine else None,
+                    accuracy_points=_diff(mine[1], theirs[1], 100.0) if shared and mine and theirs else None,
                     median_change_pct=_pct(
                         run.latency.median if run.latency else None,
                         base.latency.median if base.latency else None,

@@ -536,6 +536,7 @@ def compare_deltas(
     base: Path,
     key: str,
     title: str,
+    metric_label: str = "accuracy",
 ) -> PlotFile:
     """Per-stage change against the baseline run: accuracy in percentage points, median latency as a ratio.
 
@@ -552,7 +553,7 @@ def compare_deltas(
     finite = points[np.isfinite(points)]
     extent = max(float(np.abs(finite).max()) if finite.size else 0.0, 0.5)
     left.set_xlim(-extent * 1.45, extent * 1.45)
-    left.set_xlabel("accuracy change (percentage points)")
+    left.set_xlabel(f"{metric_label} change (percentage points)")
     # latency as a ratio on a log axis: 0.2x and 5x are equally far from 1x, unlike -80 % and +400 %
     ratios = np.array([math.nan if r[3] is None else 1.0 + r[3] / 100.0 for r in rows], dtype=float)
     ratios[ratios <= 0] = math.nan
