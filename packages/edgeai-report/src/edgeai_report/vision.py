@@ -802,7 +802,7 @@ def comparison_blocks(comp: Comparison) -> list[Any]:
         ),
         Heading(3, f"Per-class {short} against the baseline", "per-class-deltas"),
     ]
-    for baseline in dict.fromkeys(d.baseline for d in pairs):
+    for baseline in [b for b in comp.baselines if any(d.baseline is b for d in pairs)]:
         theirs = vision_quality(baseline) or {}
         names = _names(theirs)
         members = [d for d in pairs if d.baseline is baseline]
