@@ -364,6 +364,10 @@ def test_comparison_shows_map_deltas_per_stage(detection_comparison: Any, rt: Si
     ]
     plots = {p.key: p for p in detection_comparison.plots}
     assert "compare-deltas" in plots and "mAP@[.5:.95] change" in plots["compare-deltas"].svg.read_text()
+    # the trade-off chart puts mAP against latency and size
+    assert not [part for part, _, _ in detection_comparison.left_out if part == "trade-off chart"]
+    assert "mAP@[.5:.95]; up is better" in plots["compare-tradeoff"].svg.read_text()
+    assert ">mAP@[.5:.95], latency and size</h3>" in page
 
 
 def test_comparison_json_carries_the_deltas(detection_comparison: Any) -> None:

@@ -185,6 +185,7 @@ _EXPORTS: dict[str, str] = {
     "decode_predictions": "tasks",
     "primary_metric": "tasks",
     "PRIMARY_LABEL": "tasks",
+    "PRIMARY_METRIC": "tasks",
     "png_base64": "taskeval",
 }
 
@@ -198,6 +199,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "MOBILENETV2_STAGES",
     "PLACEHOLDER_INPUT",
     "PRIMARY_LABEL",
+    "PRIMARY_METRIC",
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
@@ -476,6 +478,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.tasks import (
         IGNORE_INDEX,
         PRIMARY_LABEL,
+        PRIMARY_METRIC,
         BoxTargets,
         Detections,
         PostprocessError,

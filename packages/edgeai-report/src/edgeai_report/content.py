@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeai_report import emulation, optimization, vision
-from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
+from edgeai_report.compare import Comparison, tradeoff_value, why_no_latency, why_no_quality
 from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
     Bullets,
@@ -175,7 +175,7 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
             (
                 r.name,
                 float(r.latency.median or 0.0) if r.latency else 0.0,
-                float(r.accuracy or 0.0),
+                float(tradeoff_value(comp, r) or 0.0),
                 r.size_bytes,
             )
             for r in comp.tradeoff_runs
@@ -188,7 +188,8 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
                     "points": points,
                     "base": img_dir / "compare-tradeoff",
                     "key": "compare-tradeoff",
-                    "title": "Accuracy, latency and size",
+                    "title": _tradeoff_title(comp),
+                    **({} if comp.tradeoff_metric == "accuracy" else {"metric_label": _tradeoff_label(comp)}),
                 },
             )
         )
@@ -263,6 +264,16 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
             )
         )
     return jobs
+
+
+def _tradeoff_label(comp: Comparison) -> str:
+    return vision.metric_label(comp.tradeoff_metric)
+
+
+def _tradeoff_title(comp: Comparison) -> str:
+    """ "Accuracy, latency and size" (or mAP / mIoU for detection and segmentation comparisons)."""
+    label = _tradeoff_label(comp)
+    return "Accuracy, latency and size" if label == "accuracy" else f"{label}, latency and size"
 
 
 # -- tables -----------------------------------------------------------------------------------------------
@@ -966,7 +977,7 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
     else:
         doc.add(Paragraph(text("No run has applicable quality metrics.")))
     if "compare-tradeoff" in plots:
-        doc.add(Heading(3, "Accuracy, latency and size", "tradeoff"), Image(plots["compare-tradeoff"]))
+        doc.add(Heading(3, _tradeoff_title(comp), "tradeoff"), Image(plots["compare-tradeoff"]))
     if "compare-per-class" in plots:
         doc.add(Heading(3, "Per-class scores", "per-class"), Image(plots["compare-per-class"]))
 

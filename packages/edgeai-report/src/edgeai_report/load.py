@@ -142,7 +142,8 @@ class Run:
         """(metric, value) that stands for the run's quality: accuracy, map or miou (edgeai_core.tasks)."""
         from edgeai_core.api import primary_metric
 
-        return primary_metric(self.quality)
+        found = primary_metric(self.quality)
+        return None if found is None or found[1] < 0 else found  # COCO's -1: nothing to average
 
     @property
     def steps(self) -> list[dict[str, Any]]:

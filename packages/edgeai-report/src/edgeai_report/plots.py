@@ -487,16 +487,21 @@ def compare_latency(series: Sequence[tuple[str, np.ndarray]], base: Path, key: s
 
 
 def compare_tradeoff(
-    points: Sequence[tuple[str, float, float, int | None]], base: Path, key: str, title: str
+    points: Sequence[tuple[str, float, float, int | None]],
+    base: Path,
+    key: str,
+    title: str,
+    metric_label: str = "accuracy",
 ) -> PlotFile:
-    """Accuracy against median latency; bubble area proportional to the model file size."""
-    fig, _ = tradeoff_figure(points, title)
-    caption = "Accuracy against median latency; bubble area is proportional to the model file size."
-    return _save(fig, base, key, caption, f"{title}: accuracy, latency and size of {len(points)} runs")
+    """Accuracy (or ``metric_label``) against median latency; bubble area proportional to the model file size."""
+    fig, _ = tradeoff_figure(points, title, metric_label)
+    shown = "Accuracy" if metric_label == "accuracy" else metric_label
+    caption = f"{shown} against median latency; bubble area is proportional to the model file size."
+    return _save(fig, base, key, caption, f"{title}: {metric_label}, latency and size of {len(points)} runs")
 
 
 def tradeoff_figure(
-    points: Sequence[tuple[str, float, float, int | None]], title: str
+    points: Sequence[tuple[str, float, float, int | None]], title: str, metric_label: str = "accuracy"
 ) -> tuple[Figure, list[Any]]:
     """The figure of :func:`compare_tradeoff` and its point labels (placed so they do not overlap)."""
     from edgeai_report.labels import place_labels
@@ -522,7 +527,7 @@ def tradeoff_figure(
     ax.set_ylim(max(0.0, float(ys.min()) - spread * 0.6), min(1.0, float(ys.max()) + spread * 0.6) + 0.005)
     labels = [f"{_short(label, 24)}\n{human_size(size)}" for label, _, _, size in points]
     ax.set_xlabel(f"median latency ({unit.label}{', log scale' if log_x else ''}); left is faster")
-    ax.set_ylabel("accuracy; up is better")
+    ax.set_ylabel(f"{metric_label}; up is better")
     ax.set_title(title)
     texts = place_labels(
         ax, xs.tolist(), ys.tolist(), labels, [math.sqrt(a / math.pi) for a in areas], fontsize=7

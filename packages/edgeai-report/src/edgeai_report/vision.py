@@ -248,8 +248,11 @@ def _svg(width: float, height: float, alt: str, body: list[str]) -> str:
 def _box(box: Sequence[float], cls: str, colour: str, dashed: bool, title: str) -> str:
     x0, y0, x1, y1 = (float(v) for v in box[:4])
     dash = ' stroke-dasharray="5 3"' if dashed else ""
-    return (
-        f'<rect class="{cls}" x="{_n(x0)}" y="{_n(y0)}" width="{_n(x1 - x0)}" height="{_n(y1 - y0)}" '
+    where = f'x="{_n(x0)}" y="{_n(y0)}" width="{_n(x1 - x0)}" height="{_n(y1 - y0)}"'
+    return (  # a pale halo under the line keeps it visible on any background
+        f'<rect class="halo" {where} fill="none" stroke="#ffffff" stroke-opacity="0.6" stroke-width="4" '
+        'vector-effect="non-scaling-stroke"/>'
+        f'<rect class="{cls}" {where} '
         f'fill="none" stroke="{colour}" stroke-width="2"{dash} vector-effect="non-scaling-stroke">'
         f"<title>{_esc(title)}</title></rect>"
     )
@@ -272,6 +275,15 @@ def _label(box: Sequence[float], words: str, scale: float, height: int) -> str:
 def _class_name(names: Sequence[str], label: Any) -> str:
     i = int(label)
     return names[i] if 0 <= i < len(names) else str(i)
+
+
+def _first(count: int, quality: Mapping[str, Any]) -> str:
+    split = quality.get("split", "test")
+    return (
+        f"The first image of the {split} split"
+        if count == 1
+        else f"The first {count} images of the {split} split"
+    )
 
 
 def detection_drawing(run: Run, quality: Mapping[str, Any]) -> Drawing | None:
@@ -329,7 +341,7 @@ def detection_drawing(run: Run, quality: Mapping[str, Any]) -> Drawing | None:
     alt = f"{run.name}: {len(examples)} example images with true and predicted boxes"
     svg = _svg(max(columns * cell_w - GAP_PX, 420), rows * cell_h + legend_px, alt, body)
     caption = (
-        f"The first {len(examples)} images of the {quality.get('split', 'test')} split: true boxes dashed green, "
+        f"{_first(len(examples), quality)}: true boxes dashed green, "
         f"predicted boxes red with their class and score, drawn when the score is at least {SCORE_THRESHOLD:g}."
     )
     return Drawing(f"{run.slug}-examples", svg, f"{run.slug}-examples.svg", caption, alt)
@@ -390,7 +402,7 @@ def segmentation_drawing(run: Run, quality: Mapping[str, Any]) -> Drawing | None
     alt = f"{run.name}: {len(examples)} example images with true and predicted masks"
     svg = _svg(width_px, legend_y + 18, alt, body)
     caption = (
-        f"The first {len(examples)} images of the {quality.get('split', 'test')} split: the image, the true mask "
+        f"{_first(len(examples), quality)}: the image, the true mask "
         "and the predicted mask, one colour per class (Pascal VOC palette; legend below the images)."
     )
     return Drawing(f"{run.slug}-examples", svg, f"{run.slug}-examples.svg", caption, alt)
