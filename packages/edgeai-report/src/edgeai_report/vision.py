@@ -142,12 +142,12 @@ def decode_png(data: str | bytes) -> np.ndarray:
     pos, header, idat = 8, b"", []
     while pos + 8 <= len(raw):
         (length,) = struct.unpack(">I", raw[pos : pos + 4])
-        kind, body = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
+        chunk, body = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
+        if chunk == b"IHDR":
             header = body
-        elif kind == b"IDAT":
+        elif chunk == b"IDAT":
             idat.append(body)
-        elif kind == b"IEND":
+        elif chunk == b"IEND":
             break
         pos += 12 + length
     if len(header) != 13:
@@ -521,10 +521,8 @@ def per_class_scores(
     pos = np.arange(n, dtype=float)
     width = 0.8 / max(len(series), 1)
     for k, (label, values) in enumerate(series):
-        data = np.array([_number(_at(list(values), i)) or math.nan for i in range(n)], dtype=float)
-        for i in range(n):  # a true zero stays zero, a missing value becomes NaN
-            if _number(_at(list(values), i)) == 0.0:
-                data[i] = 0.0
+        found = [_number(_at(list(values), i)) for i in range(n)]
+        data = np.array([math.nan if v is None else v for v in found], dtype=float)  # missing: NaN, n/a
         offset = (k - (len(series) - 1) / 2) * width
         bars = np.nan_to_num(data, nan=0.0)
         colour = PALETTE[k % len(PALETTE)]
@@ -532,8 +530,8 @@ def per_class_scores(
             ax.barh(pos + offset, bars, width, label=label, color=colour)
         else:
             ax.bar(pos + offset, bars, width, label=label, color=colour)
-        for i in np.flatnonzero(~np.isfinite(data)):
-            x, y = (0.02, pos[i] + offset) if horizontal else (pos[i] + offset, 0.02)
+        for missing in np.flatnonzero(~np.isfinite(data)):
+            x, y = (0.02, pos[missing] + offset) if horizontal else (pos[missing] + offset, 0.02)
             ax.text(x, y, "n/a", fontsize=6, rotation=0 if horizontal else 90,
                     va="center" if horizontal else "bottom", ha="left" if horizontal else "center")  # fmt: skip
     if horizontal:
