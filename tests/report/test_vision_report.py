@@ -364,6 +364,9 @@ def test_comparison_shows_map_deltas_per_stage(detection_comparison: Any, rt: Si
     ]
     plots = {p.key: p for p in detection_comparison.plots}
     assert "compare-deltas" in plots and "mAP@[.5:.95] change" in plots["compare-deltas"].svg.read_text()
+    figure = plots["per-class-deltas-det-float"]
+    assert figure.alt == "Per-class AP change against det-float: 1 run, 3 classes"
+    assert f'id="fig-{figure.key}"' in page
     # the trade-off chart puts mAP against latency and size
     assert not [part for part, _, _ in detection_comparison.left_out if part == "trade-off chart"]
     assert "mAP@[.5:.95]; up is better" in plots["compare-tradeoff"].svg.read_text()

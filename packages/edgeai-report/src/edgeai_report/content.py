@@ -216,6 +216,7 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
                 },
             )
         )
+    jobs += vision.comparison_plot_jobs(comp, img_dir)  # per-class AP / IoU changes
     if comp.resource_runs:
         resource_sides: list[tuple[str, dict[str, Any]]] = []
         for r in comp.resource_runs:
@@ -973,7 +974,7 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
     doc.add(Heading(2, "Quality", "quality"))
     if comp.quality_runs:
         doc.add(quality_comparison_table(comp))
-        doc.add(*vision.comparison_blocks(comp))
+        doc.add(*vision.comparison_blocks(comp, plots))
     else:
         doc.add(Paragraph(text("No run has applicable quality metrics.")))
     if "compare-tradeoff" in plots:

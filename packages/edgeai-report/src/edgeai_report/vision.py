@@ -782,8 +782,94 @@ def per_class_changes(d: DeltaRow) -> dict[str, float | None] | None:
     return {name: _points(_at(ours, i), _at(base, i)) for i, name in enumerate(_names(mine))}
 
 
-def comparison_blocks(comp: Comparison) -> list[Any]:
-    """Against each baseline: every metric's change and the per-class AP / IoU table."""
+def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[Any]:
+    """Per baseline: a figure of each candidate's per-class AP / IoU change (none without vision deltas)."""
+    from edgeai_report.content import PlotJob
+
+    pairs = _pairs(comp)
+    if not pairs:
+        return []
+    short = PER_CLASS[str(comp.quality_task)][1]
+    jobs = []
+    for baseline in [b for b in comp.baselines if any(d.baseline is b for d in pairs)]:
+        series = []
+        for d in pairs:
+            changes = per_class_changes(d) if d.baseline is baseline else None
+            if changes is not None:
+                series.append((d.run.name, d.run.stage, list(changes.values())))
+        if not series:
+            continue
+        key = f"per-class-deltas-{baseline.slug}"
+        jobs.append(
+            PlotJob(
+                key,
+                "vision:per_class_deltas",
+                {
+                    "class_names": _names(vision_quality(baseline) or {}),
+                    "series": series,
+                    "metric": short,
+                    "baseline": baseline.name,
+                    "base": img_dir / key,
+                    "key": key,
+                    "title": f"Per-class {short} change against {baseline.name}",
+                },
+            )
+        )
+    return jobs
+
+
+def per_class_deltas(
+    class_names: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    metric: str,
+    baseline: str,
+    base: Path,
+    key: str,
+    title: str,
+) -> PlotFile:
+    """Each candidate's per-class change in points as horizontal bars, one colour per stage; n/a marked."""
+    from edgeai_report.plots import STAGE_COLORS
+
+    n, k = len(class_names), max(len(series), 1)
+    names = [_short(name, 22) for name in class_names]
+    height = min(max(2.4, 0.22 * n * k + 1.3), 18.0)
+    fig = _figure((9.0, round(height, 2)), left=_label_inches(names, 8) + 0.2, top=0.45, bottom=0.6)
+    ax = fig.add_subplot()
+    pos = np.arange(n, dtype=float)
+    width = 0.8 / k
+    extent = 0.5
+    for j, (label, stage, values) in enumerate(series):
+        data = np.array([math.nan if v is None else v for v in values], dtype=float)
+        offset = (j - (k - 1) / 2) * width
+        colour = STAGE_COLORS.get(stage, PALETTE[j % len(PALETTE)]) if k <= 4 else PALETTE[j % len(PALETTE)]
+        ax.barh(
+            pos + offset,
+            np.nan_to_num(data, nan=0.0),
+            width,
+            label=f"{_short(label, 30)} ({stage})",
+            color=colour,
+        )
+        finite = data[np.isfinite(data)]
+        extent = max(extent, float(np.abs(finite).max()) if finite.size else 0.0)
+        for missing in np.flatnonzero(~np.isfinite(data)):
+            ax.text(0, pos[missing] + offset, " n/a", fontsize=6, va="center", ha="left")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlim(-extent * 1.3, extent * 1.3)
+    ax.set_yticks(pos, names, fontsize=8)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(f"{metric} change (percentage points); left is worse")
+    ax.legend(loc="lower right", fontsize=7, frameon=True)
+    ax.set_title(title)
+    caption = (
+        f"Change of each class's {metric} against {baseline}, in points (100 x the difference); n/a where the "
+        "class has no value in either run."
+    )
+    runs = f"{len(series)} run" + ("s" if len(series) != 1 else "")
+    return _save(fig, base, key, caption, f"{title}: {runs}, {n} classes")
+
+
+def comparison_blocks(comp: Comparison, plots: dict[str, PlotFile]) -> list[Any]:
+    """Against each baseline: every metric's change, the per-class change figure and the per-class table."""
     pairs = _pairs(comp)
     if not pairs:
         return []
@@ -818,16 +904,13 @@ def comparison_blocks(comp: Comparison) -> list[Any]:
         members = [d for d in pairs if d.baseline is baseline]
         same = [d for d in members if per_class_changes(d) is not None]
         for d in members:
-            if d not in same:
-                blocks.append(
-                    Paragraph(
-                        text(
-                            f"{d.run.name}: its classes differ from {baseline.name}'s; left out of the per-class table."
-                        )
-                    )
-                )
+            if not any(d is other for other in same):
+                why = f"{d.run.name}: its classes differ from {baseline.name}'s; left out of the per-class table."
+                blocks.append(Paragraph(text(why)))
         if not same:
             continue
+        if f"per-class-deltas-{baseline.slug}" in plots:
+            blocks.append(Image(plots[f"per-class-deltas-{baseline.slug}"]))
         base_values = (theirs.get("per_class") or {}).get(key)
         support = (theirs.get("per_class") or {}).get("support")
         header = ["class", support_word, f"{baseline.name} {short}"]
