@@ -274,6 +274,12 @@ def test_detection_examples_are_files_for_markdown_and_rst(detection_report: Any
     assert "](img/det-float-examples.svg)" in md
     rst = detection_report.files["rst"].read_text(encoding="utf-8")
     assert ".. figure:: img/det-float-examples.svg" in rst
+    docutils_core = pytest.importorskip("docutils.core")
+    warnings = io.StringIO()
+    docutils_core.publish_doctree(
+        rst, settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": warnings}
+    )
+    assert warnings.getvalue() == "", warnings.getvalue()[:2000]
 
 
 def test_a_run_without_examples_says_so(rt: SimpleNamespace, tmp_path: Path) -> None:
