@@ -293,6 +293,18 @@ def test_a_run_without_examples_says_so(rt: SimpleNamespace, tmp_path: Path) -> 
     assert "No example images recorded" in md and not done.drawings
 
 
+def test_broken_examples_are_reported_not_fatal(rt: SimpleNamespace, tmp_path: Path) -> None:
+    from edgeai_report import render_report
+
+    quality = detection_quality([0.6, 0.45, None], 0.5, 0.8)
+    quality["examples"][0]["image_png"] = base64.b64encode(b"not a png at all").decode()
+    del quality["examples"][0]["truth"]["image_size"]
+    doc = _document(rt, "onnxruntime-float", "broken", quality, "m")
+    done = render_report([_write(tmp_path, "broken", doc)], tmp_path / "out", formats="md", jobs=1)
+    md = done.files["md"].read_text(encoding="utf-8")
+    assert "The example images could not be drawn: not a PNG image." in md and not done.drawings
+
+
 # -- single run: segmentation --------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ always dark red) and encoded again.
 from __future__ import annotations
 
 import base64
+import binascii
 import html
 import json
 import math
@@ -654,7 +655,7 @@ def quality_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any
                 [False, True, True, True],
             )
         )
-        drawing = detection_drawing(run, quality)
+        draw = detection_drawing
     else:
         rows = [[label, _value(quality.get(key))] for key, label in SEGMENTATION_METRICS if key in quality]
         rows += [
@@ -690,7 +691,12 @@ def quality_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any
                 [False, True, True, True],
             )
         )
-        drawing = segmentation_drawing(run, quality)
+        draw = segmentation_drawing
+    try:
+        drawing = draw(run, quality)
+    except (ValueError, TypeError, IndexError, zlib.error, binascii.Error) as exc:
+        blocks.append(Paragraph(text(f"The example images could not be drawn: {exc}.")))
+        return blocks
     if drawing is not None:
         blocks += [Heading(level + 1, "Examples", f"{slug}-examples"), drawing]
     elif quality.get("examples") is None:
