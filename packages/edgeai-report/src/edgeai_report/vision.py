@@ -390,16 +390,19 @@ def segmentation_drawing(run: Run, quality: Mapping[str, Any]) -> Drawing | None
             f"image {_esc(example.get('index', n))}: {share:.1%} of its pixels right</text>"
         )
     legend_y = title_px + len(examples) * row_h
+    width_px = 3 * (side + GAP_PX) - GAP_PX
     x = 0.0
     for index in sorted(present):
         words = "ignored" if index == ignore else (names[index] if index < len(names) else str(index))
+        step = 16 + len(words) * 6.6 + 14
+        if x and x + step > width_px:  # many classes: the legend wraps
+            x, legend_y = 0.0, legend_y + 18
         body.append(
             f'<rect class="swatch" data-class="{index}" x="{_n(x)}" y="{legend_y}" width="12" height="12" '
             f'fill="{_hex(index)}" stroke="#555555" stroke-width="0.5"/>'
             f'<text x="{_n(x + 16)}" y="{legend_y + 10}" font-size="11">{_esc(words)}</text>'
         )
-        x += 16 + len(words) * 6.6 + 14
-    width_px = max(3 * (side + GAP_PX) - GAP_PX, x)
+        x += step
     alt = f"{run.name}: {len(examples)} example images with true and predicted masks"
     svg = _svg(width_px, legend_y + 18, alt, body)
     caption = (
