@@ -451,7 +451,9 @@ def test_mixed_tasks_name_the_metric_in_each_delta(
     assert rt.row_of(deltas, "onnxruntime-int8")[column].endswith(" (accuracy)")
 
 
-def test_report_csv_names_the_primary_metric(runs: SimpleNamespace, tmp_path: Path, host: Any) -> None:
+def test_report_csv_names_the_primary_metric(
+    runs: SimpleNamespace, tmp_path: Path, host: Any, rt: SimpleNamespace
+) -> None:
     from click.testing import CliRunner
 
     from edgeai_core.cli import cli
@@ -462,6 +464,7 @@ def test_report_csv_names_the_primary_metric(runs: SimpleNamespace, tmp_path: Pa
             "report",
             str(runs.det_float),
             str(runs.seg_int8),
+            str(rt.fixture_path("onnxruntime-float")),
             "-o",
             str(tmp_path),
             "--format",
@@ -473,9 +476,11 @@ def test_report_csv_names_the_primary_metric(runs: SimpleNamespace, tmp_path: Pa
     )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    accuracy = str(rt.load_fixture("onnxruntime-float")["quality"]["accuracy"])
     assert [(r["quality_metric"], r["quality"], r["accuracy"]) for r in rows] == [
         ("map", "0.5123", ""),
         ("miou", "0.7067", ""),
+        ("accuracy", accuracy, accuracy),
     ]
 
 
