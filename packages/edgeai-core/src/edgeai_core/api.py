@@ -184,6 +184,8 @@ _EXPORTS: dict[str, str] = {
     "check_postprocess": "tasks",
     "decode_predictions": "tasks",
     "primary_metric": "tasks",
+    "PRIMARY_LABEL": "tasks",
+    "PRIMARY_METRIC": "tasks",
     "png_base64": "taskeval",
 }
 
@@ -196,6 +198,8 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "MAX_MESSAGE",
     "MOBILENETV2_STAGES",
     "PLACEHOLDER_INPUT",
+    "PRIMARY_LABEL",
+    "PRIMARY_METRIC",
     "REQUIRED",
     "SIDECAR_SUFFIX",
     "SPLITS",
@@ -473,6 +477,8 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.taskeval import png_base64
     from edgeai_core.tasks import (
         IGNORE_INDEX,
+        PRIMARY_LABEL,
+        PRIMARY_METRIC,
         BoxTargets,
         Detections,
         PostprocessError,

@@ -3,7 +3,9 @@
 The columns follow the habits of ``benchmark_app`` and TI's benchmark scripts: the road (variant or
 combination), its status, the artifact's size, the accuracy, the latency percentiles in nanoseconds and the
 throughput; ``validity`` holds the verdict of the results' ``validity`` section where the run has one (empty
-otherwise). Empty cells stand for "not measured". Reads results documents only; imports nothing heavy.
+otherwise). ``quality_metric`` and ``quality`` name and give the metric that stands for the run's quality
+(accuracy, ``map`` for detection, ``miou`` for segmentation; :func:`edgeai_core.tasks.primary_metric`). Empty
+cells stand for "not measured". Reads results documents only; imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import click
 CSV_COLUMNS = (
     "road", "status", "size_bytes", "accuracy", "count",
     "mean_ns", "min_ns", "p50_ns", "p90_ns", "p95_ns", "p99_ns", "max_ns",
-    "throughput_per_s", "validity", "results",
+    "throughput_per_s", "validity", "results", "quality_metric", "quality",
 )  # fmt: skip
 
 
@@ -75,6 +77,10 @@ def summary_row(
     row["throughput_per_s"] = latency.get("throughput_per_s")
     row["validity"] = validity_verdict(doc.get("validity"))
     row["results"] = None if results is None else str(results)
+    from edgeai_core.tasks import primary_metric  # numpy: only when a row is made
+
+    primary = primary_metric(quality)
+    row["quality_metric"], row["quality"] = primary if primary is not None else (None, None)
     return row
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from edgeai_core.api import UsageError, slow_build_notes
+from edgeai_core.api import PRIMARY_LABEL, PRIMARY_METRIC, UsageError, slow_build_notes
 from edgeai_report.load import STAGE_ORDER, Run
 from edgeai_report.significance import PairSignificance, significance
 
@@ -25,6 +25,8 @@ class DeltaRow:
     accuracy_points: float | None
     median_change_pct: float | None
     size_change_pct: float | None
+    #: the quality metric ``accuracy_points`` is the change of (accuracy, map or miou; None: not comparable)
+    metric: str | None = None
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Comparison:
     #: scalar metrics every compared run reports (for tasks other than classification)
     quality_metrics: list[str] = field(default_factory=list)
     tradeoff_runs: list[Run] = field(default_factory=list)
+    #: the quality metric of the trade-off chart: accuracy, or mAP / mIoU when the compared task has one
+    tradeoff_metric: str = "accuracy"
     #: classification runs sharing one set of class names, for the per-class heatmaps
     per_class_runs: list[Run] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
@@ -118,10 +122,11 @@ def analyze(runs: list[Run], baseline: str | None = None) -> Comparison:
             + "): each run is scored on its own test split"
         )
 
+    comp.tradeoff_metric = PRIMARY_METRIC.get(str(comp.quality_task), "accuracy")
     for run in runs:
         missing = []
-        if run.accuracy is None:
-            missing.append("accuracy")
+        if tradeoff_value(comp, run) is None:
+            missing.append(PRIMARY_LABEL.get(comp.tradeoff_metric, comp.tradeoff_metric))
         if run not in comp.latency_runs:
             missing.append("median latency")
         if run.size_bytes is None:
@@ -145,6 +150,12 @@ def analyze(runs: list[Run], baseline: str | None = None) -> Comparison:
     comp.guidance = slow_build_notes([(run.name, run.doc) for run in runs])
     comp.significance = significance(comp)
     return comp
+
+
+def tradeoff_value(comp: Comparison, run: Run) -> float | None:
+    """The run's value on the trade-off chart's quality axis (accuracy, mAP or mIoU), None without one."""
+    primary = run.primary
+    return primary[1] if primary is not None and primary[0] == comp.tradeoff_metric else None
 
 
 def _per_class(comp: Comparison) -> None:
@@ -203,11 +214,14 @@ def _deltas(comp: Comparison, baseline: str | None) -> None:
         comp.baselines.append(base)
         others.sort(key=lambda r: STAGE_ORDER.index(r.stage) if r.stage in STAGE_ORDER else len(STAGE_ORDER))
         for run in others:
+            mine, theirs = run.primary, base.primary
+            shared = mine is not None and theirs is not None and mine[0] == theirs[0]
             comp.deltas.append(
                 DeltaRow(
                     run=run,
                     baseline=base,
-                    accuracy_points=_diff(run.accuracy, base.accuracy, 100.0),
+                    metric=mine[0] if shared and mine else None,
+                    accuracy_points=_diff(mine[1], theirs[1], 100.0) if shared and mine and theirs else None,
                     median_change_pct=_pct(
                         run.latency.median if run.latency else None,
                         base.latency.median if base.latency else None,

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_report import emulation, optimization
-from edgeai_report.compare import Comparison, why_no_latency, why_no_quality
+from edgeai_report import emulation, optimization, vision
+from edgeai_report.compare import Comparison, tradeoff_value, why_no_latency, why_no_quality
 from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
     Bullets,
@@ -149,6 +149,7 @@ def run_plot_jobs(run: Run, img_dir: Path, *, detail: bool = True) -> list[PlotJ
                     },
                 )
             )
+    jobs += vision.plot_jobs(run, img_dir, detail=detail)  # detection and segmentation figures
     jobs += layer_plot_jobs(run, img_dir)  # per-layer times and error growth (edgeai_report.layers)
     return jobs
 
@@ -174,7 +175,7 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
             (
                 r.name,
                 float(r.latency.median or 0.0) if r.latency else 0.0,
-                float(r.accuracy or 0.0),
+                float(tradeoff_value(comp, r) or 0.0),
                 r.size_bytes,
             )
             for r in comp.tradeoff_runs
@@ -187,7 +188,8 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
                     "points": points,
                     "base": img_dir / "compare-tradeoff",
                     "key": "compare-tradeoff",
-                    "title": "Accuracy, latency and size",
+                    "title": _tradeoff_title(comp),
+                    **({} if comp.tradeoff_metric == "accuracy" else {"metric_label": _tradeoff_label(comp)}),
                 },
             )
         )
@@ -214,6 +216,7 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
                 },
             )
         )
+    jobs += vision.comparison_plot_jobs(comp, img_dir)  # per-class AP / IoU changes
     if comp.resource_runs:
         resource_sides: list[tuple[str, dict[str, Any]]] = []
         for r in comp.resource_runs:
@@ -246,11 +249,13 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
             for d in comp.deltas
         ]
         baseline = ", ".join(b.name for b in comp.baselines)
+        metric = vision.delta_header(comp).removesuffix(" change (points)")
         jobs.append(
             PlotJob(
                 "compare-deltas",
                 "compare_deltas",
                 {
+                    "metric_label": metric,
                     "rows": rows,
                     "baseline": baseline,
                     "base": img_dir / "compare-deltas",
@@ -260,6 +265,16 @@ def comparison_plot_jobs(comp: Comparison, img_dir: Path) -> list[PlotJob]:
             )
         )
     return jobs
+
+
+def _tradeoff_label(comp: Comparison) -> str:
+    return vision.metric_label(comp.tradeoff_metric)
+
+
+def _tradeoff_title(comp: Comparison) -> str:
+    """ "Accuracy, latency and size" (or mAP / mIoU for detection and segmentation comparisons)."""
+    label = _tradeoff_label(comp)
+    return "Accuracy, latency and size" if label == "accuracy" else f"{label}, latency and size"
 
 
 # -- tables -----------------------------------------------------------------------------------------------
@@ -438,6 +453,7 @@ def run_summary_table(run: Run) -> Table:
         ["target", emulation.target_text(run, run.component("target") or "this machine")],
         ["model file", _size_text(run)],
         ["accuracy", fixed(run.accuracy)],
+        *vision.summary_rows(run),
         ["median latency", emulation.side_label(run, human_time(lat.median)) if lat else "-"],
         ["throughput (inferences/s)", fixed(lat.throughput_per_s, 1) if lat else "-"],
     ]
@@ -633,6 +649,8 @@ def quality_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any
                 [False, True, True, True],
             )
         )
+    elif vision.vision_quality(run) is not None:
+        blocks += vision.quality_blocks(run, plots, level)
     elif quality is not None and quality.get("applicable"):
         rows = [
             [k, _scalar(v)]
@@ -956,10 +974,11 @@ def comparison_report(comp: Comparison, plots: dict[str, PlotFile], title: str, 
     doc.add(Heading(2, "Quality", "quality"))
     if comp.quality_runs:
         doc.add(quality_comparison_table(comp))
+        doc.add(*vision.comparison_blocks(comp, plots))
     else:
         doc.add(Paragraph(text("No run has applicable quality metrics.")))
     if "compare-tradeoff" in plots:
-        doc.add(Heading(3, "Accuracy, latency and size", "tradeoff"), Image(plots["compare-tradeoff"]))
+        doc.add(Heading(3, _tradeoff_title(comp), "tradeoff"), Image(plots["compare-tradeoff"]))
     if "compare-per-class" in plots:
         doc.add(Heading(3, "Per-class scores", "per-class"), Image(plots["compare-per-class"]))
 
@@ -1020,6 +1039,8 @@ def runs_table(comp: Comparison) -> Table:
         f"p99 ({unit.label})",
         "throughput (inferences/s)",
     ]
+    extra = vision.primary_columns(runs)  # mAP, mIoU: only where a run is scored by one
+    header[6:6] = [vision.metric_label(m) for m in extra]
     rows = []
     for run in runs:
         stats = (run.latency.stats if run.latency else None) or {}
@@ -1031,14 +1052,13 @@ def runs_table(comp: Comparison) -> Table:
                 run.road,
                 sunit.fmt(run.size_bytes) if run.size_bytes is not None else "-",
                 fixed(run.accuracy),
+                *[vision.primary_cell(run, m) for m in extra],
                 unit.fmt(stats.get("median")),
                 unit.fmt(stats.get("p99")),
                 fixed(run.latency.throughput_per_s, 1) if run.latency else "-",
             ]
         )
-    return Table(
-        "runs", "Runs compared", header, rows, [False, False, False, False, True, True, True, True, True]
-    )
+    return Table("runs", "Runs compared", header, rows, [False] * 4 + [True] * (len(header) - 4))
 
 
 def latency_comparison_table(comp: Comparison) -> Table:
@@ -1076,6 +1096,8 @@ def quality_comparison_table(comp: Comparison) -> Table:
             )
         numeric = [False, False] + [True] * (len(header) - 2)
         return Table("quality", "Classification quality on each run's test split", header, rows, numeric)
+    if comp.quality_task in vision.VISION_TASKS:
+        return vision.quality_comparison_table(comp)
     header = ["run", "dataset", *comp.quality_metrics]
     rows = [
         [
@@ -1099,7 +1121,7 @@ def deltas_table(comp: Comparison) -> Table:
         "run",
         "stage",
         "baseline",
-        "accuracy change (points)",
+        vision.delta_header(comp),
         "median latency change (%)",
         "size change (%)",
     ]
@@ -1108,7 +1130,7 @@ def deltas_table(comp: Comparison) -> Table:
             d.run.name,
             d.run.stage,
             d.baseline.name,
-            signed(d.accuracy_points),
+            vision.delta_cell(comp, d),
             signed(d.median_change_pct, 1),
             signed(d.size_change_pct, 1),
         ]

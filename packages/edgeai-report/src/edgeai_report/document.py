@@ -8,6 +8,7 @@ and marks it up its own way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from edgeai_report.plots import PlotFile
@@ -84,7 +85,21 @@ class Bullets:
     items: list[Inline]
 
 
-Block = Heading | Paragraph | Callout | Table | Image | Code | Bullets
+@dataclass
+class Drawing:
+    """An SVG the report draws itself (example images with boxes or masks, edgeai_report.vision): inline in
+    HTML; Markdown and RST refer to the file ``name`` that :func:`edgeai_report.vision.write_drawings` saves
+    next to the plots (``path``)."""
+
+    key: str
+    svg: str
+    name: str
+    caption: str
+    alt: str
+    path: Path | None = None
+
+
+Block = Heading | Paragraph | Callout | Table | Image | Code | Bullets | Drawing
 
 
 @dataclass

@@ -138,6 +138,14 @@ class Run:
         return None if cls is None else float(cls["accuracy"])
 
     @property
+    def primary(self) -> tuple[str, float] | None:
+        """(metric, value) that stands for the run's quality: accuracy, map or miou (edgeai_core.tasks)."""
+        from edgeai_core.api import primary_metric
+
+        found = primary_metric(self.quality)
+        return None if found is None or found[1] < 0 else found  # COCO's -1: nothing to average
+
+    @property
     def steps(self) -> list[dict[str, Any]]:
         return [s for s in self.doc.get("steps") or [] if isinstance(s, dict)]
 
@@ -461,6 +469,19 @@ def validate_document(doc: Any, path: Path) -> None:
                 raise ReportInputError(path, f"{where}: {message}")
 
         _check_classification(quality, need)
+    elif isinstance(quality, dict) and quality.get("applicable") and quality.get("task") in VISION_TASKS:
+        from edgeai_report.vision import check_quality
+
+        check_quality(quality, lambda cond, where, message: _need(path, cond, where, message))
+
+
+#: tasks whose quality edgeai_report.vision shows (kept here: vision imports this module)
+VISION_TASKS = ("detection", "segmentation")
+
+
+def _need(path: Path, cond: bool, where: str, message: str) -> None:
+    if not cond:
+        raise ReportInputError(path, f"{where}: {message}")
 
 
 def _schema_error(doc: dict[str, Any]) -> str | None:

@@ -487,16 +487,21 @@ def compare_latency(series: Sequence[tuple[str, np.ndarray]], base: Path, key: s
 
 
 def compare_tradeoff(
-    points: Sequence[tuple[str, float, float, int | None]], base: Path, key: str, title: str
+    points: Sequence[tuple[str, float, float, int | None]],
+    base: Path,
+    key: str,
+    title: str,
+    metric_label: str = "accuracy",
 ) -> PlotFile:
-    """Accuracy against median latency; bubble area proportional to the model file size."""
-    fig, _ = tradeoff_figure(points, title)
-    caption = "Accuracy against median latency; bubble area is proportional to the model file size."
-    return _save(fig, base, key, caption, f"{title}: accuracy, latency and size of {len(points)} runs")
+    """Accuracy (or ``metric_label``) against median latency; bubble area proportional to the model file size."""
+    fig, _ = tradeoff_figure(points, title, metric_label)
+    shown = "Accuracy" if metric_label == "accuracy" else metric_label
+    caption = f"{shown} against median latency; bubble area is proportional to the model file size."
+    return _save(fig, base, key, caption, f"{title}: {metric_label}, latency and size of {len(points)} runs")
 
 
 def tradeoff_figure(
-    points: Sequence[tuple[str, float, float, int | None]], title: str
+    points: Sequence[tuple[str, float, float, int | None]], title: str, metric_label: str = "accuracy"
 ) -> tuple[Figure, list[Any]]:
     """The figure of :func:`compare_tradeoff` and its point labels (placed so they do not overlap)."""
     from edgeai_report.labels import place_labels
@@ -522,7 +527,7 @@ def tradeoff_figure(
     ax.set_ylim(max(0.0, float(ys.min()) - spread * 0.6), min(1.0, float(ys.max()) + spread * 0.6) + 0.005)
     labels = [f"{_short(label, 24)}\n{human_size(size)}" for label, _, _, size in points]
     ax.set_xlabel(f"median latency ({unit.label}{', log scale' if log_x else ''}); left is faster")
-    ax.set_ylabel("accuracy; up is better")
+    ax.set_ylabel(f"{metric_label}; up is better")
     ax.set_title(title)
     texts = place_labels(
         ax, xs.tolist(), ys.tolist(), labels, [math.sqrt(a / math.pi) for a in areas], fontsize=7
@@ -536,6 +541,7 @@ def compare_deltas(
     base: Path,
     key: str,
     title: str,
+    metric_label: str = "accuracy",
 ) -> PlotFile:
     """Per-stage change against the baseline run: accuracy in percentage points, median latency as a ratio.
 
@@ -552,7 +558,7 @@ def compare_deltas(
     finite = points[np.isfinite(points)]
     extent = max(float(np.abs(finite).max()) if finite.size else 0.0, 0.5)
     left.set_xlim(-extent * 1.45, extent * 1.45)
-    left.set_xlabel("accuracy change (percentage points)")
+    left.set_xlabel(f"{metric_label} change (percentage points)")
     # latency as a ratio on a log axis: 0.2x and 5x are equally far from 1x, unlike -80 % and +400 %
     ratios = np.array([math.nan if r[3] is None else 1.0 + r[3] / 100.0 for r in rows], dtype=float)
     ratios[ratios <= 0] = math.nan

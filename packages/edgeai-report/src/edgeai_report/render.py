@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeai_core.api import UsageError
-from edgeai_report import optimization
+from edgeai_report import optimization, vision
 from edgeai_report.compare import Comparison, analyze
 from edgeai_report.content import (
     PlotJob,
@@ -55,6 +55,12 @@ class ReportResult:
     significance: list[dict[str, Any]] = field(default_factory=list)
     #: per run: its validity verdict (None for documents without one)
     validity: dict[str, str | None] = field(default_factory=dict)
+    #: per run: the metric standing for its quality (accuracy, map, miou) and its value, or None
+    quality: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: per run against its baseline: quality change in points (per class for detection and segmentation)
+    deltas: list[dict[str, Any]] = field(default_factory=list)
+    #: SVG drawings the report made itself (example images with boxes or masks)
+    drawings: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +76,9 @@ class ReportResult:
             "notes": self.notes,
             "validity": self.validity,
             "significance": self.significance,
+            "quality": self.quality,
+            "deltas": self.deltas,
+            "drawings": [str(path) for path in self.drawings],
         }
 
 
@@ -148,6 +157,7 @@ def render_report(
             title or f"edgeai comparison of {len(runs)} runs",
             f"edgeai-report {version}, {stamp}, from {len(runs)} results files",
         )
+    drawings = vision.write_drawings(doc, images)
     files: dict[str, Path] = {}
     for fmt in chosen:
         path = output / FILE_NAMES[fmt]
@@ -168,6 +178,9 @@ def render_report(
         notes=comp.notes if comp else [],
         significance=[p.to_json() for p in comp.significance] if comp else [],
         validity={r.name: (r.doc.get("validity") or {}).get("verdict") for r in runs},
+        quality={r.name: vision.quality_json(r) for r in runs},
+        deltas=[vision.delta_json(d) for d in comp.deltas] if comp else [],
+        drawings=drawings,
     )
 
 

@@ -40,6 +40,7 @@ caption { caption-side: top; text-align: left; color: var(--muted); font-size: 1
 figure { margin: 10px 0 18px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 12px; }
+figure.drawing > svg { max-width: 100%; height: auto; display: block; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12px;
        background: var(--head); padding: 1px 4px; border-radius: 3px; }
 pre { background: var(--head); border: 1px solid var(--line); border-radius: 6px; padding: 10px;
@@ -159,6 +160,12 @@ def _html_block(block: object, where: Path, embed: bool) -> str:
             f'height="{plot.height}" alt="{html.escape(plot.alt)}"><figcaption>{html.escape(plot.caption)} '
             f'<a href="{svg}">SVG</a></figcaption></figure>'
         )
+    if isinstance(block, document.Drawing):
+        link = f' <a href="{html.escape(_rel(block.path, where))}">SVG</a>' if block.path else ""
+        return (
+            f'<figure id="fig-{html.escape(block.key)}" class="drawing">{block.svg}'
+            f"<figcaption>{html.escape(block.caption)}{link}</figcaption></figure>"
+        )
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
@@ -242,6 +249,9 @@ def _md_block(block: object, where: Path) -> list[str]:
             "",
             f"*{_md_escape(plot.caption)}* ([SVG]({_rel(plot.svg, where)}))",
         ]
+    if isinstance(block, document.Drawing):
+        shown = [f"![{_md_escape(block.alt)}]({_rel(block.path, where)})", ""] if block.path else []
+        return [*shown, f"*{_md_escape(block.caption)}*"]
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
@@ -333,5 +343,14 @@ def _rst_block(block: object, where: Path, root_dir: Path | None) -> list[str]:
             f"   :width: {plot.width}px",
             "",
             f"   {_rst_escape(plot.caption)}",
+        ]
+    if isinstance(block, document.Drawing):
+        if block.path is None:
+            return [f"*{_rst_escape(block.caption)}*"]
+        return [
+            f".. figure:: {_rst_path(block.path, where, root_dir)}",
+            f"   :alt: {_rst_escape(block.alt)}",
+            "",
+            f"   {_rst_escape(block.caption)}",
         ]
     raise TypeError(f"unknown block {type(block).__name__}")
