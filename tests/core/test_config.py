@@ -87,7 +87,13 @@ def test_load_toml(tmp_path: Path) -> None:
     assert config.runtime == ComponentRef("numpy", {"threads": 2}, "runtime")
     assert config.target is None
     assert config.benchmark == {"warmup": 20, "min_count": 500}
-    assert config.evaluation == {"enabled": True, "split": "test", "limit": None, "batch_size": None, "examples": 4}
+    assert config.evaluation == {
+        "enabled": True,
+        "split": "test",
+        "limit": None,
+        "batch_size": None,
+        "examples": 4,
+    }
     assert config.resources == {"enabled": True, "interval_s": 0.05}
     assert config.raw["model"]["hidden"] == [64, 32]
 
@@ -265,7 +271,13 @@ def test_evaluation_and_resources_settings() -> None:
     config = parse_config(
         minimal(evaluation={"split": "validation", "limit": "100"}, resources={"interval_s": 1})
     )
-    assert config.evaluation == {"enabled": True, "split": "validation", "limit": 100, "batch_size": None, "examples": 4}
+    assert config.evaluation == {
+        "enabled": True,
+        "split": "validation",
+        "limit": 100,
+        "batch_size": None,
+        "examples": 4,
+    }
     assert config.resources == {"enabled": True, "interval_s": 1.0}
     assert EVALUATION_PARAMS.names == ["enabled", "split", "limit", "batch_size", "examples"]
     assert RESOURCES_PARAMS.names == ["enabled", "interval_s"]
