@@ -225,8 +225,6 @@ def status_cmd(folder: Path, as_json: bool) -> None:
     counter = status.get("counter")
     if counter:
         click.echo(f"instruction counter: QEMU {counter.get('qemu')}, plugin {counter.get('plugin')}")
-    else:
-        click.echo("instruction counter: none (edgeai target refresh DIR --with-counter)")
 
 
 @target_group.command("count")
