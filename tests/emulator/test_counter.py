@@ -196,6 +196,14 @@ def test_plugin_build_errors_name_what_to_install(tmp_path: Path) -> None:
     assert str(info.value) == (
         "building the counting plugin needs dpkg-dev, gcc: apt-get install -y dpkg-dev gcc (as root)"
     )
+    with pytest.raises(TargetError) as info:
+        counter.build_plugin(
+            NullProgress(), cache=tmp_path, run=_fake(QEMU_OK, []), which=_which({"apt-get"})
+        )
+    assert str(info.value) == (
+        "no apt-get: QEMU's sources come from Debian's package manager; build tests/plugin/insn.c of QEMU "
+        "7.2.22 yourself and pass --counter-plugin PATH"
+    )
     no_glib = {**QEMU_OK, "pkg-config --exists": (1, "", "")}
     with pytest.raises(TargetError, match=r"GLib's headers: apt-get install -y libglib2.0-dev$"):
         counter.build_plugin(NullProgress(), cache=tmp_path, run=_fake(no_glib, []), which=_which(set()))
@@ -355,3 +363,14 @@ def test_count_runs_pairs_and_reads_the_main_thread(tmp_path: Path, monkeypatch:
     assert env is not None and env["ORT_DISABLE_TELEMETRY"] == "1" and env["PYTHONHASHSEED"] == "0"
     assert (rootfs / "opt/edgeai/run/count/model/model.onnx.edgeai.json").is_file()
     assert (rootfs / "opt/edgeai/run/count/guest_count.py").is_file()
+
+
+def test_create_and_refresh_take_the_counter_options(tmp_path: Path) -> None:
+    for command in ("create", "refresh"):
+        text = CliRunner().invoke(target_group, [command, "--help"]).output
+        assert "--with-counter" in text and "--counter-plugin" in text
+    result = CliRunner().invoke(
+        target_group, ["refresh", str(tmp_path), "--counter-plugin", str(tmp_path / "no.so")]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert "count" in CliRunner().invoke(target_group, ["--help"]).output

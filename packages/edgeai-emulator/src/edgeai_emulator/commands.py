@@ -143,11 +143,11 @@ def refresh_cmd(
     from edgeai_emulator.build import refresh_target
 
     state = refresh_target(folder, StreamProgress(), source=source, add=runtimes)
-    _setup_counter(folder, with_counter, counter_plugin)
     click.echo(
         f"refreshed: {folder} (edgeai-core {state.versions.get('edgeai-core', '?')}, "
         f"runtimes {', '.join(state.runtimes)})"
     )
+    _setup_counter(folder, with_counter, counter_plugin)
 
 
 @target_group.command("start")

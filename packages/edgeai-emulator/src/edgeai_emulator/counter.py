@@ -235,7 +235,12 @@ def build_plugin(
             f"{qemu.path} (QEMU {qemu.version}) is not Debian's qemu-user, so its sources cannot be fetched "
             f"with apt: build {PLUGIN_SOURCE} of QEMU {qemu.version} yourself and pass --counter-plugin PATH"
         )
-    tools = {"apt-get": "apt", "dpkg-source": "dpkg-dev", "gcc": "gcc", "pkg-config": "pkg-config"}
+    if which("apt-get") is None:
+        raise TargetError(
+            f"no apt-get: QEMU's sources come from Debian's package manager; build {PLUGIN_SOURCE} of QEMU "
+            f"{qemu.version} yourself and pass --counter-plugin PATH"
+        )
+    tools = {"dpkg-source": "dpkg-dev", "gcc": "gcc", "pkg-config": "pkg-config"}
     missing = sorted({pkg for tool, pkg in tools.items() if which(tool) is None})
     if missing:
         raise TargetError(
