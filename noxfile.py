@@ -331,7 +331,13 @@ ARM_APT_TOOLS = {
     "update-binfmts": "binfmt-support",
     "debootstrap": "debootstrap",
     "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu",
+    # the instruction counter (edgeai_emulator.counter): the dynamic qemu-aarch64 runs QEMU's insn plugin
+    "qemu-aarch64": "qemu-user",
 }
+#: what building the counting plugin needs once (then it is cached under ~/.cache/edgeai/qemu-plugins/):
+#: tool -> package, plus GLib's headers and a deb-src entry for `apt-get source qemu`
+ARM_COUNTER_BUILD_TOOLS = {"gcc": "gcc", "pkg-config": "pkg-config", "dpkg-source": "dpkg-dev"}
+ARM_COUNTER_HEADERS = "/usr/include/glib-2.0/glib.h"
 #: runtimes the arm session's target serves
 ARM_RUNTIMES = ("onnxruntime", "tvm", "tflite")
 #: the host side of the arm tests: training (torch, keras), export (onnx), cross compilation (tvm), conversion
@@ -353,11 +359,50 @@ def _arm_folder() -> Path:
     return Path(base).expanduser() / "arm-aarch64"
 
 
+def _arm_counter_prerequisites(session: nox.Session) -> None:
+    """What `--with-counter` needs to build QEMU's insn plugin, unless a built one is cached: gcc, pkg-config,
+    dpkg-dev, GLib's headers (apt-get install) and a deb-src entry for the Debian release (added, then
+    apt-get update). A cached plugin needs none of it (the counter checks that it matches qemu-user)."""
+    import glob
+    import shutil
+    import subprocess
+
+    cache = os.environ.get("EDGEAI_ARM_CACHE") or str(Path.home() / ".cache" / "edgeai")
+    if glob.glob(str(Path(cache).expanduser() / "qemu-plugins" / "*" / "libinsn.so")):
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    missing = sorted({pkg for tool, pkg in ARM_COUNTER_BUILD_TOOLS.items() if shutil.which(tool) is None})
+    if not Path(ARM_COUNTER_HEADERS).is_file():
+        missing.append("libglib2.0-dev")
+    if missing:
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+    shown = subprocess.run(["apt-cache", "showsrc", "qemu"], capture_output=True, text=True, check=False)
+    if shown.returncode == 0 and shown.stdout.strip():
+        return
+    release = dict(
+        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
+    )
+    codename = release.get("VERSION_CODENAME", "").strip('"')
+    if release.get("ID", "").strip('"') != "debian" or not codename:
+        session.log("no deb-src entry and not Debian: the instruction counter cannot fetch QEMU's sources")
+        return
+    entry = Path("/etc/apt/sources.list.d/edgeai-deb-src.sources")
+    session.log(f"adding {entry} (deb-src {codename}) for apt-get source qemu")
+    entry.write_text(
+        "Types: deb-src\nURIs: http://deb.debian.org/debian\n"
+        f"Suites: {codename} {codename}-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+
+
 @nox.session
 def arm(session: nox.Session) -> None:
     """The emulated aarch64 target: install the apt tools if missing, create the target (or reuse the cached one
-    whose state file says it is complete, refreshed with this checkout's code), start its onnxruntime, tvm and
-    tflite servers, run tests/emulated/ against them, stop them. Needs root and binfmt_misc."""
+    whose state file says it is complete, refreshed with this checkout's code) with its instruction counter,
+    start its onnxruntime, tvm and tflite servers, run tests/emulated/ against them, stop them. Needs root and
+    binfmt_misc."""
     import json
     import shutil
     import time
@@ -374,6 +419,7 @@ def arm(session: nox.Session) -> None:
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", "-qq", external=True, env=env)
         session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+    _arm_counter_prerequisites(session)
     session.install(*(_package_spec(PACKAGES_DIR / name) for name in ARM_PACKAGES), *TEST_DEPS)
     folder = _arm_folder()
     state_file = folder / "edgeai-target.json"
@@ -381,7 +427,8 @@ def arm(session: nox.Session) -> None:
     runtimes = [arg for r in ARM_RUNTIMES for arg in ("--runtime", r)]
     session.run("edgeai", "target", "stop", str(folder))
     if state is None:
-        session.run("edgeai", "target", "create", "aarch64", str(folder), *runtimes, "--source", str(ROOT))
+        session.run("edgeai", "target", "create", "aarch64", str(folder), *runtimes, "--source", str(ROOT),
+                    "--with-counter")  # fmt: skip
     else:
         if state.get("stage") != "complete":
             session.log(f"{folder} is half-built: resuming it")
@@ -390,7 +437,8 @@ def arm(session: nox.Session) -> None:
                         "--source", str(ROOT))  # fmt: skip
         session.log(f"reusing the target in {folder} (remove the folder to build it afresh)")
         # this checkout's edgeai code, and any runtime the cached target lacks
-        session.run("edgeai", "target", "refresh", str(folder), *runtimes, "--source", str(ROOT))
+        session.run("edgeai", "target", "refresh", str(folder), *runtimes, "--source", str(ROOT),
+                    "--with-counter")  # fmt: skip
     ready = time.monotonic()
     try:
         for runtime in ARM_RUNTIMES:

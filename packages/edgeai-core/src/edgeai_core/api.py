@@ -187,6 +187,10 @@ _EXPORTS: dict[str, str] = {
     "PRIMARY_LABEL": "tasks",
     "PRIMARY_METRIC": "tasks",
     "png_base64": "taskeval",
+    # guest instructions per inference on an emulated target (the results' ``instructions`` section)
+    "InstructionCountError": "instructions",
+    "InstructionRun": "instructions",
+    "InstructionsSection": "instructions",
 }
 
 _LAZY = LazyExports(__name__, _EXPORTS, globals())
@@ -230,6 +234,9 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "GridSuiteRecord",
     "IOSpec",
     "ImportUnsupported",
+    "InstructionCountError",
+    "InstructionRun",
+    "InstructionsSection",
     "InvertedResidualPlan",
     "Job",
     "KnownComponent",
@@ -431,6 +438,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
     from edgeai_core.guidance import slow_build_notes
     from edgeai_core.hookspecs import hookimpl, hookspec
     from edgeai_core.inputcheck import check_plan_inputs as check_plan_inputs
+    from edgeai_core.instructions import InstructionCountError, InstructionRun, InstructionsSection
     from edgeai_core.jsonvalues import jsonable
     from edgeai_core.layerwise import LayerCapture as LayerCapture
     from edgeai_core.layerwise import LayerNode as LayerNode

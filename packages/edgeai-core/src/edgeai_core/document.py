@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# the ``instructions`` section (optional): guest instructions per inference on an emulated target
+# (edgeai-emulator's ``edgeai target count``; :mod:`edgeai_core.instructions`)
+from edgeai_core.instructions import InstructionRun, InstructionsSection  # noqa: F401
 from edgeai_core.jsonvalues import attributes
 
 # the ``validity`` section (optional): every check with its threshold, the verdict and its reasons

@@ -281,6 +281,7 @@ def target_status(folder: Path) -> dict[str, Any]:
         "servers": servers,
         "mounted": mounted_under(rootfs_of(folder)),
         "emulated": True,
+        "counter": state.counter,
     }
 
 

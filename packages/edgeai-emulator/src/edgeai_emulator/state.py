@@ -66,6 +66,8 @@ class TargetState:
     mounts: list[str] = field(default_factory=list)
     servers: dict[str, ServerEntry] = field(default_factory=dict)
     format: int = FORMAT
+    #: the instruction counter installed in the target (edgeai_emulator.counter), None without one
+    counter: dict[str, str] | None = None
 
     @property
     def complete(self) -> bool:
@@ -103,6 +105,7 @@ class TargetState:
             versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
             mounts=[str(m) for m in data.get("mounts") or []],
             servers={str(k): ServerEntry.from_json(v) for k, v in (data.get("servers") or {}).items()},
+            counter=None if not data.get("counter") else {str(k): str(v) for k, v in data["counter"].items()},
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_report import emulation, optimization, vision
+from edgeai_report import emulation, instructions, optimization, vision
 from edgeai_report.compare import Comparison, tradeoff_value, why_no_latency, why_no_quality
 from edgeai_report.complexity import complexity_blocks, complexity_comparison_table, memory_blocks
 from edgeai_report.document import (
@@ -455,6 +455,7 @@ def run_summary_table(run: Run) -> Table:
         ["accuracy", fixed(run.accuracy)],
         *vision.summary_rows(run),
         ["median latency", emulation.side_label(run, human_time(lat.median)) if lat else "-"],
+        *instructions.summary_rows(run),
         ["throughput (inferences/s)", fixed(lat.throughput_per_s, 1) if lat else "-"],
     ]
     return Table(f"{run.slug}-summary", "Summary", ["field", "value"], rows, [False, False])
@@ -464,6 +465,9 @@ def latency_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any
     blocks: list[Any] = [Heading(level, "Latency", f"{run.slug}-latency")]
     if emulation.emulated(run):
         blocks.append(Callout("warning", emulation.NOTE_TITLE, text(emulation.NOTE_TEXT)))
+    counted = instructions.sentence(run)
+    if counted:
+        blocks.append(Paragraph(text(counted)))
     sides = _latency_sides(run)
     with_stats = [(label, lat) for label, lat in sides if lat.stats]
     if not with_stats:
