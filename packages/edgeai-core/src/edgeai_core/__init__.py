@@ -6,6 +6,8 @@ component base classes live in :mod:`edgeai_core.components`.
 
 from __future__ import annotations
 
+import os
+
 from edgeai_core.hookspecs import hookimpl, hookspec
 from edgeai_core.params import REQUIRED, Param, ParamSet
 from edgeai_core.records import AnalyzerRecord as AnalyzerRecord
@@ -22,6 +24,14 @@ from edgeai_core.records import ProbeRecord as ProbeRecord
 from edgeai_core.records import ProtocolRecord as ProtocolRecord
 from edgeai_core.records import Registration as Registration
 from edgeai_core.records import RuntimeRecord as RuntimeRecord
+
+#: Frameworks' own telemetry is off in every edgeai process and the processes it starts: ONNX Runtime 1.32
+#: otherwise starts a thread that keeps an event store under ~/.cache/Microsoft and uploads to Microsoft's
+#: collector, which is network traffic nobody asked for and work running beside the timed calls. A value
+#: the user set (e.g. ``ORT_DISABLE_TELEMETRY=0``) is kept.
+FRAMEWORK_TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1"}
+for _name, _value in FRAMEWORK_TELEMETRY_OFF.items():
+    os.environ.setdefault(_name, _value)
 
 __version__ = "0.1.0"
 
