@@ -130,7 +130,38 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
                 runtime,
             ),
         ],
-    )
+    ) + [
+        variant
+        for dataset, model, prefix, order, what in (
+            (
+                {"name": "shapes"},
+                {"name": "shapes-detector"},
+                "detector",
+                62,
+                "shapes detector (CenterNet-style)",
+            ),
+            (
+                {"name": "shapes-segmentation"},
+                {"name": "shapes-segmenter"},
+                "segmenter",
+                72,
+                "shapes segmenter (tiny U-Net)",
+            ),
+        )
+        for variant in DemoVariant.table(
+            dataset,
+            model,
+            [
+                (
+                    f"{prefix}-tvm",
+                    order,
+                    f"{what} exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
+                    [{"name": "tvm"}],
+                    runtime,
+                )
+            ],
+        )
+    ]
 
 
 @hookimpl
