@@ -26,6 +26,7 @@ from edgeai_core.api import (
     TrainableClassifier,
     TrainResult,
     TrainSettings,
+    check_postprocess,
 )
 from edgeai_torch import FORMAT
 from edgeai_torch.checkpoint import io_spec, load_checkpoint, save_checkpoint
@@ -189,7 +190,10 @@ class DenseTaskModel(TorchClassifier):
     ) -> Artifact:
         # a checkpoint without its sidecar still declares how its outputs are decoded
         artifact = super().checkpoint_artifact(path, io, parameter_count, params)
-        if "postprocess" in artifact.metadata:
+        recorded = artifact.metadata.get("postprocess")
+        if recorded is not None:
+            # a sidecar edited by hand: fail now, naming the field, rather than after the benchmark
+            check_postprocess(self.task, recorded, io, f"model.checkpoint {path.name} (its sidecar)")
             return artifact
         metadata = {**artifact.metadata, "postprocess": dict(self.postprocess)}
         return self.save_artifact(artifact.path, artifact.format, artifact.io, metadata)

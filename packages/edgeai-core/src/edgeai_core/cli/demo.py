@@ -100,6 +100,13 @@ def register(cli: click.Group) -> None:
         if not variants:
             raise UsageError(f"no demo variants are installed; {INSTALL_HINT}")
         task_of = {v.name: variant_task(host, v.config) for v in variants}
+        if tasks or not (only or list_only):  # --only alone runs the named variants whatever their task
+            wanted = set(tasks or DEFAULT_TASKS)
+            variants = [v for v in variants if task_of[v.name] in wanted]
+            if not variants:
+                raise UsageError(
+                    f"--task: no installed demo variant has task {', '.join(sorted(wanted))}; see edgeai demo --list"
+                )
         if list_only:
             if as_json:
                 echo_json(
@@ -117,13 +124,6 @@ def register(cli: click.Group) -> None:
             listing = [[v.name, task_of[v.name], v.provider, v.summary] for v in variants]
             click.echo(_table(listing, ["variant", "task", "provider", "summary"]))
             return
-        if tasks or not only:  # --only alone runs the named variants whatever their task
-            wanted = set(tasks or DEFAULT_TASKS)
-            variants = [v for v in variants if task_of[v.name] in wanted]
-            if not variants:
-                raise UsageError(
-                    f"--task: no installed demo variant has task {', '.join(sorted(wanted))}; see edgeai demo --list"
-                )
         if only:
             known = {v.name for v in variants}
             for name in only:
