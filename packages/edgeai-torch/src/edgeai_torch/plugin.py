@@ -110,7 +110,9 @@ def edgeai_register_models() -> list[ModelRecord]:
             SEGMENTER_TRAINING,
         ),
     )
-    width = Param("width", "float", default=1.0, minimum=0.25, maximum=4.0, help="channel width multiplier")
+    width_param = Param(
+        "width", "float", default=1.0, minimum=0.25, maximum=4.0, help="channel width multiplier"
+    )
     return [
         ModelRecord(
             name=name,
@@ -134,7 +136,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             trainable=True,
             install=INSTALL,
             modules=("torch",),
-            params=(*training_params(TRAINING, **defaults), width),
+            params=(*training_params(TRAINING, **defaults), width_param),
         )
         for name, factory, task, summary, defaults in vision
     ]
