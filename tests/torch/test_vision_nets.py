@@ -130,3 +130,25 @@ def test_torch_to_onnx_exports_every_output_and_verifies_them(
 
     graph = onnx.load(str(onnx_artifact.path)).graph
     assert [o.name for o in graph.output] == names
+
+
+@pytest.mark.parametrize("step", ["torch-prune", "torch-qat"])
+def test_fine_tuning_steps_refuse_a_detection_dataset(
+    step: str, tmp_path: Path, make: Callable[..., Any], needs_datasets: None
+) -> None:
+    from edgeai_core.api import UsageError
+    from edgeai_core.artifacts import Artifact
+
+    path = tmp_path / "ckpt" / "model.pt"
+    save_checkpoint(path, "shapes-detector", DETECTOR, build("shapes-detector", DETECTOR))
+    source = Artifact(
+        path, "torch", io_spec(DETECTOR, "shapes-detector"), producer="model:shapes-detector"
+    ).save()
+    shapes = make("dataset", "shapes", samples=12)
+    shapes.prepare()
+    with pytest.raises(UsageError) as caught:
+        make("compiler", step).compile(source, shapes)
+    assert str(caught.value) == (
+        f"compiler {step} fine-tunes classifiers (cross-entropy on class labels); dataset shapes is a detection "
+        "dataset: use onnx-quantize for a detector or segmenter"
+    )
