@@ -342,10 +342,12 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": ["dataset:digits"],
+            "edgeai-datasets": ["dataset:digits", "dataset:shapes", "dataset:shapes-segmentation"],
             "edgeai-torch": [
                 "model:digits-cnn",
                 "model:mobilenetv2",
+                "model:shapes-detector",
+                "model:shapes-segmenter",
                 "converter:torch-to-onnx",
                 "runtime:torch",
                 "compiler:torch-prune",

@@ -189,8 +189,13 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": ["dataset:digits"],
-            "edgeai-torch": ["model:digits-cnn", "converter:torch-to-onnx"],
+            "edgeai-datasets": ["dataset:digits", "dataset:shapes", "dataset:shapes-segmentation"],
+            "edgeai-torch": [
+                "model:digits-cnn",
+                "model:shapes-detector",
+                "model:shapes-segmenter",
+                "converter:torch-to-onnx",
+            ],
             "edgeai-onnx": ["compiler:onnx-quantize", "runtime:onnxruntime", "model:onnx-file"],
         }
     )
