@@ -247,37 +247,35 @@ _ONE_THREAD = {"name": "onnxruntime", "threads": 1}
 def edgeai_register_demo_variants() -> list[DemoVariant]:
     # The dataset and model tables are identical in every variant (and to the other plugins' variants), so
     # `edgeai demo` trains the CNN once; the planner inserts torch-to-onnx before the ONNX steps.
-    return (
-        DemoVariant.table(
-            {"name": "digits"},
-            {"name": "digits-cnn", "epochs": 30},
-            [
-                (
-                    "onnxruntime-float",
-                    20,
-                    "digits CNN exported to ONNX, float32, on ONNX Runtime (1 thread)",
-                    None,
-                    _ONE_THREAD,
-                ),
-                (
-                    "onnxruntime-int8",
-                    30,
-                    "digits CNN, static int8 QDQ quantization, on ONNX Runtime (1 thread)",
-                    [{"name": "onnx-quantize", "mode": "static"}],
-                    _ONE_THREAD,
-                ),
-                (
-                    "onnxruntime-remote",
-                    35,
-                    "digits CNN on ONNX Runtime behind a local `edgeai serve` over TCP (1 thread)",
-                    None,
-                    _ONE_THREAD,
-                ),
-            ],
-            serve=["onnxruntime-remote"],
-        )
-        + vision_demo_variants()
+    variants = DemoVariant.table(
+        {"name": "digits"},
+        {"name": "digits-cnn", "epochs": 30},
+        [
+            (
+                "onnxruntime-float",
+                20,
+                "digits CNN exported to ONNX, float32, on ONNX Runtime (1 thread)",
+                None,
+                _ONE_THREAD,
+            ),
+            (
+                "onnxruntime-int8",
+                30,
+                "digits CNN, static int8 QDQ quantization, on ONNX Runtime (1 thread)",
+                [{"name": "onnx-quantize", "mode": "static"}],
+                _ONE_THREAD,
+            ),
+            (
+                "onnxruntime-remote",
+                35,
+                "digits CNN on ONNX Runtime behind a local `edgeai serve` over TCP (1 thread)",
+                None,
+                _ONE_THREAD,
+            ),
+        ],
+        serve=["onnxruntime-remote"],
     )
+    return variants + vision_demo_variants()
 
 
 #: The detection and segmentation demo variants' dataset and model tables (edgeai-tvm's use the same, so the

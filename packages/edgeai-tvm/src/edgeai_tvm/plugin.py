@@ -111,7 +111,7 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
     # give it a budget).
     runtime = {"name": "tvm", "threads": 1}
     quantize = {"name": "onnx-quantize", "mode": "static"}
-    return DemoVariant.table(
+    variants = DemoVariant.table(
         {"name": "digits"},
         {"name": "digits-cnn", "epochs": 30},
         [
@@ -130,7 +130,8 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
                 runtime,
             ),
         ],
-    ) + [
+    )
+    return variants + [
         DemoVariant(
             name=f"{prefix}-tvm",
             summary=f"{what} exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
