@@ -312,7 +312,8 @@ def test_demo_list_json_lists_the_variants(core_host: PluginHost, test_plugin: o
     result = CliRunner().invoke(cli, ["demo", "--list", "--json"], obj={"host": core_host})
     listing = json.loads(result.stdout)
     assert [v["variant"] for v in listing] == ["mlp-float", "mlp-int8", "mlp-json", "needs-missing"]
-    assert set(listing[0]) == {"variant", "provider", "summary"}
+    assert set(listing[0]) == {"variant", "task", "provider", "summary"}
+    assert listing[0]["task"] == "classification"
     assert listing[0]["provider"] == "edgeai-test-plugin"
 
 

@@ -93,3 +93,14 @@ def test_input_normalization_is_applied_to_every_split(core_host: PluginHost, tm
     assert wrapped.class_names == data.class_names and wrapped.task == "classification"
     with pytest.raises(ArtifactError, match="input_normalization"):
         normalized_for(data, Artifact(model_file, "x", io, metadata={"input_normalization": {"mean": [1]}}))
+
+
+def test_demo_task_filter(core_host: PluginHost, test_plugin: object) -> None:
+    core_host.register(test_plugin, name="test-plugin")
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["demo", "--list", "--json"], obj={"host": core_host})
+    assert listed.exit_code == 0, listed.output
+    assert {r["variant"]: r["task"] for r in json.loads(listed.stdout)}["mlp-float"] == "classification"
+    none = runner.invoke(cli, ["demo", "--task", "detection"], obj={"host": core_host})
+    assert none.exit_code == 2
+    assert "--task: no installed demo variant has task detection; see edgeai demo --list" in none.stderr

@@ -247,7 +247,7 @@ _ONE_THREAD = {"name": "onnxruntime", "threads": 1}
 def edgeai_register_demo_variants() -> list[DemoVariant]:
     # The dataset and model tables are identical in every variant (and to the other plugins' variants), so
     # `edgeai demo` trains the CNN once; the planner inserts torch-to-onnx before the ONNX steps.
-    return DemoVariant.table(
+    variants = DemoVariant.table(
         {"name": "digits"},
         {"name": "digits-cnn", "epochs": 30},
         [
@@ -275,6 +275,46 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
         ],
         serve=["onnxruntime-remote"],
     )
+    return variants + vision_demo_variants()
+
+
+#: The detection and segmentation demo variants' dataset and model tables (edgeai-tvm's use the same, so the
+#: demo trains each model once); `edgeai demo --task detection|segmentation` runs them.
+VISION_DEMO = {
+    "detector": ({"name": "shapes"}, {"name": "shapes-detector"}, "shapes detector (CenterNet-style)"),
+    "segmenter": (
+        {"name": "shapes-segmentation"},
+        {"name": "shapes-segmenter"},
+        "shapes segmenter (tiny U-Net)",
+    ),
+}
+
+
+def vision_demo_variants() -> list[DemoVariant]:
+    """``detector-onnxruntime[-int8]`` and ``segmenter-onnxruntime[-int8]``."""
+    variants: list[DemoVariant] = []
+    for order, (prefix, (dataset, model, what)) in enumerate(VISION_DEMO.items()):
+        variants += DemoVariant.table(
+            dataset,
+            model,
+            [
+                (
+                    f"{prefix}-onnxruntime",
+                    60 + 10 * order,
+                    f"{what} exported to ONNX, float32, on ONNX Runtime (1 thread)",
+                    None,
+                    _ONE_THREAD,
+                ),
+                (
+                    f"{prefix}-onnxruntime-int8",
+                    61 + 10 * order,
+                    f"{what}, static int8 QDQ quantization calibrated on shapes, on ONNX Runtime (1 thread)",
+                    [{"name": "onnx-quantize", "mode": "static"}],
+                    _ONE_THREAD,
+                ),
+            ],
+        )
+    return variants
 
 
 @hookimpl
@@ -300,10 +340,12 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": ["dataset:digits"],
+            "edgeai-datasets": ["dataset:digits", "dataset:shapes", "dataset:shapes-segmentation"],
             "edgeai-torch": [
                 "model:digits-cnn",
                 "model:mobilenetv2",
+                "model:shapes-detector",
+                "model:shapes-segmenter",
                 "converter:torch-to-onnx",
                 "runtime:torch",
                 "compiler:torch-prune",

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edgeai_core.api import ArtifactError, IOSpec, TensorSpec
-from edgeai_torch.nets import ARCHITECTURE_PARAMS, build
+from edgeai_torch.nets import ARCHITECTURE_PARAMS, DETECTOR_STRIDE, build
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,30 @@ class Checkpoint:
 
     @property
     def io(self) -> IOSpec:
-        return io_spec(self.params)
+        return io_spec(self.params, self.architecture)
 
 
-def io_spec(params: Mapping[str, Any]) -> IOSpec:
-    """NCHW float32 images in, one logit per class out; the batch dimension is dynamic."""
-    size = int(params["image_size"])
-    return IOSpec(
-        inputs=(
-            TensorSpec(INPUT_NAME, (None, int(params["channels"]), size, size), "float32", layout="NCHW"),
-        ),
-        outputs=(TensorSpec(OUTPUT_NAME, (None, int(params["classes"])), "float32"),),
-    )
+#: the outputs of the detector (CenterNet heads) and the segmenter (per-pixel logits)
+DETECTOR_OUTPUTS = ("heatmap", "size", "offset")
+SEGMENTER_OUTPUT = "logits"
+
+
+def io_spec(params: Mapping[str, Any], architecture: str = "digits-cnn") -> IOSpec:
+    """NCHW float32 images in; out one logit per class (classifiers), the detector's three head maps on the
+    stride-4 grid, or the segmenter's per-pixel logits. The batch dimension is dynamic."""
+    size, classes = int(params["image_size"]), int(params["classes"])
+    inputs = (TensorSpec(INPUT_NAME, (None, int(params["channels"]), size, size), "float32", layout="NCHW"),)
+    if architecture == "shapes-detector":
+        grid = size // DETECTOR_STRIDE
+        outputs = tuple(
+            TensorSpec(name, (None, channels, grid, grid), "float32")
+            for name, channels in zip(DETECTOR_OUTPUTS, (classes, 2, 2), strict=True)
+        )
+    elif architecture == "shapes-segmenter":
+        outputs = (TensorSpec(SEGMENTER_OUTPUT, (None, classes, size, size), "float32"),)
+    else:
+        outputs = (TensorSpec(OUTPUT_NAME, (None, classes), "float32"),)
+    return IOSpec(inputs=inputs, outputs=outputs)
 
 
 def save_checkpoint(

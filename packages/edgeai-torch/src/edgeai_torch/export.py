@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,8 @@ class TorchToOnnx(Converter):
         checkpoint = load_checkpoint(artifact.path)
         module = checkpoint.module.eval()
         spec = artifact.io.inputs[0] if artifact.io.inputs else checkpoint.io.inputs[0]
-        out_spec = artifact.io.outputs[0] if artifact.io.outputs else checkpoint.io.outputs[0]
-        input_name, output_name = spec.name, out_spec.name
+        out_specs = artifact.io.outputs or checkpoint.io.outputs  # the detector has three
+        input_name, output_names = spec.name, [o.name for o in out_specs]
         example = torch.from_numpy(self._random(spec, 2, 0))
 
         target = self.context.workdir / ONNX_NAME
@@ -106,7 +106,7 @@ class TorchToOnnx(Converter):
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=".export-", dir=self.context.workdir) as tmp:
             written = Path(tmp) / ONNX_NAME
-            self._export(module, example, written, input_name, output_name)
+            self._export(module, example, written, input_name, output_names)
             # external data (large models, or exporters that always write it): companion files of the artifact
             extra = sorted(
                 f.relative_to(tmp).as_posix() for f in Path(tmp).rglob("*") if f.is_file() and f != written
@@ -126,7 +126,7 @@ class TorchToOnnx(Converter):
 
         io_spec = IOSpec(
             inputs=(TensorSpec(input_name, (None, *spec.shape[1:]), spec.dtype, layout=spec.layout),),
-            outputs=(TensorSpec(output_name, (None, *out_spec.shape[1:]), out_spec.dtype),),
+            outputs=tuple(TensorSpec(o.name, (None, *o.shape[1:]), o.dtype) for o in out_specs),
         )
         metadata: dict[str, Any] = {
             **artifact.metadata,
@@ -146,12 +146,18 @@ class TorchToOnnx(Converter):
         return rng.standard_normal(spec.concrete_shape(batch)).astype(np.float32)
 
     def _export(
-        self, module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str, output_name: str
+        self,
+        module: torch.nn.Module,
+        example: torch.Tensor,
+        path: Path,
+        input_name: str,
+        output_name: str | Sequence[str],
     ) -> None:
         p = self.params
+        output_names = [output_name] if isinstance(output_name, str) else list(output_name)
         kwargs: dict[str, Any] = {
             "input_names": [input_name],
-            "output_names": [output_name],
+            "output_names": output_names,
             "opset_version": p["opset"],
         }
         if p["exporter"] == "dynamo":
@@ -162,7 +168,8 @@ class TorchToOnnx(Converter):
             external = _parameter_bytes(module) >= EXTERNAL_DATA_BYTES
             kwargs.update(dynamo=True, external_data=external, verbose=False, dynamic_shapes=({0: "batch"},))
         else:
-            kwargs.update(dynamo=False, dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}})
+            axes = {name: {0: "batch"} for name in [input_name, *output_names]}
+            kwargs.update(dynamo=False, dynamic_axes=axes)
         try:
             with _quiet_exporter(), torch.no_grad():
                 torch.onnx.export(module, (example,), str(path), **kwargs)
@@ -198,17 +205,19 @@ class TorchToOnnx(Converter):
         for batch, seed in ((VERIFY_BATCH, self.context.seed), (1, self.context.seed + 1)):
             x = self._random(spec, batch, seed)
             with torch.inference_mode():
-                expected = module(torch.from_numpy(x)).numpy()
+                out = module(torch.from_numpy(x))
+            expected = [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
             try:
-                (got,) = session.run([io_spec.outputs[0].name], {spec.name: x})
+                found = session.run([o.name for o in io_spec.outputs], {spec.name: x})
             except Exception as exc:
                 raise EdgeaiError(f"torch-to-onnx: ONNX Runtime fails on a batch of {batch}: {exc}") from None
-            if got.shape != expected.shape:
-                raise EdgeaiError(
-                    f"torch-to-onnx: ONNX Runtime gives shape {got.shape} for a batch of {batch}, "
-                    f"torch gives {expected.shape}"
-                )
-            worst = max(worst, float(np.max(np.abs(got - expected))))
+            for name, got, want in zip([o.name for o in io_spec.outputs], found, expected, strict=True):
+                if got.shape != want.shape:
+                    raise EdgeaiError(
+                        f"torch-to-onnx: ONNX Runtime gives output '{name}' shape {got.shape} for a batch of "
+                        f"{batch}, torch gives {want.shape}"
+                    )
+                worst = max(worst, float(np.max(np.abs(got - want))))
         tolerance = self.params["tolerance"]
         if not worst <= tolerance:
             raise EdgeaiError(

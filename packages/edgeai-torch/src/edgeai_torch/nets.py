@@ -22,7 +22,14 @@ log = logging.getLogger(__name__)
 ARCHITECTURE_PARAMS: dict[str, tuple[str, ...]] = {
     "digits-cnn": ("channels", "image_size", "classes"),
     "mobilenetv2": ("channels", "image_size", "classes", "width", "dropout"),
+    "shapes-detector": ("channels", "image_size", "classes", "width"),
+    "shapes-segmenter": ("channels", "image_size", "classes", "width"),
 }
+#: The output stride of :class:`ShapesDetector` (its heads' grid is image_size / DETECTOR_STRIDE).
+DETECTOR_STRIDE = 4
+#: The initial bias of the detector's heatmap logits: every cell starts at a score of 0.1 (CenterNet's prior),
+#: so the focal loss does not start from a flood of confident false positives.
+HEATMAP_PRIOR_BIAS = -2.19
 
 
 class DigitsCnn(nn.Module):
@@ -131,7 +138,96 @@ class MobileNetV2(nn.Module):
         return self.classifier(self.pool(self.features(x)))
 
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {"digits-cnn": DigitsCnn, "mobilenetv2": MobileNetV2}
+def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, BatchNorm and ReLU (BatchNorm folds into the convolution in ONNX Runtime and TVM)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class ShapesDetector(nn.Module):
+    """An anchor-free CenterNet-style detector: a tiny convolutional backbone to stride 4 and three heads.
+
+    Outputs, all on the (image_size / 4)^2 grid: ``heatmap`` (N, classes, h, w) centre scores with the sigmoid
+    inside the graph, ``size`` (N, 2, h, w) box width and height in input pixels, ``offset`` (N, 2, h, w) the
+    centre's position inside its cell. Peak picking and box decoding happen outside the graph (the core's
+    ``centernet`` decoder), so every output has a static shape. ``width`` scales the channels (16/24/32 at 1.0).
+    """
+
+    def __init__(self, channels: int = 3, image_size: int = 64, classes: int = 3, width: float = 1.0) -> None:
+        super().__init__()
+        if image_size % DETECTOR_STRIDE:
+            raise ValueError(
+                f"shapes-detector needs image_size divisible by {DETECTOR_STRIDE}, got {image_size}"
+            )
+        c1, c2, c3 = (max(4, round(c * width)) for c in (16, 24, 32))
+        self.backbone = nn.Sequential(
+            conv_bn_relu(channels, c1),
+            conv_bn_relu(c1, c2, stride=2),
+            conv_bn_relu(c2, c2),
+            conv_bn_relu(c2, c3, stride=2),
+            conv_bn_relu(c3, c3),
+            conv_bn_relu(c3, c3),
+            conv_bn_relu(c3, c3),
+        )
+
+        def head(out: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c3, c3, 3, padding=1), nn.ReLU(), nn.Conv2d(c3, out, 1))
+
+        self.heatmap = head(classes)
+        self.size = head(2)
+        self.offset = head(2)
+        nn.init.constant_(self.heatmap[-1].bias, HEATMAP_PRIOR_BIAS)
+
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Heatmap logits (what training's focal loss takes), sizes and offsets."""
+        features = self.backbone(x)
+        return self.heatmap(features), self.size(features), self.offset(features)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, size, offset = self.raw(x)
+        return torch.sigmoid(logits), size, offset
+
+
+class ShapesSegmenter(nn.Module):
+    """A tiny U-Net: two downsampling stages, two upsampling stages with skip connections, per-pixel logits.
+
+    (N, channels, S, S) -> (N, classes, S, S). Max-pooling down, nearest-neighbour upsampling up (ONNX Resize),
+    3x3 convolutions; the bottleneck (stride 4) has a dilated convolution, so its receptive field covers a
+    whole shape, which is what tells a rectangle from an ellipse. ``width`` scales the channels (8/24/48 at 1.0).
+    """
+
+    def __init__(self, channels: int = 3, image_size: int = 64, classes: int = 4, width: float = 1.0) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"shapes-segmenter needs image_size divisible by 4, got {image_size}")
+        c1, c2, c3 = (max(4, round(c * width)) for c in (8, 24, 48))
+        self.enc1 = conv_bn_relu(channels, c1)
+        self.enc2 = nn.Sequential(nn.MaxPool2d(2), conv_bn_relu(c1, c2), conv_bn_relu(c2, c2))
+        self.enc3 = nn.Sequential(
+            nn.MaxPool2d(2),
+            conv_bn_relu(c2, c3),
+            conv_bn_relu(c3, c3),
+            nn.Sequential(nn.Conv2d(c3, c3, 3, 1, 2, dilation=2, bias=False), nn.BatchNorm2d(c3), nn.ReLU()),
+        )
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.dec2 = conv_bn_relu(c3 + c2, c2)
+        self.dec1 = conv_bn_relu(c2 + c1, c1)
+        self.classifier = nn.Conv2d(c1, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([self.up(e3), e2], dim=1))
+        d1 = self.dec1(torch.cat([self.up(d2), e1], dim=1))
+        return self.classifier(d1)
+
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "digits-cnn": DigitsCnn,
+    "mobilenetv2": MobileNetV2,
+    "shapes-detector": ShapesDetector,
+    "shapes-segmenter": ShapesSegmenter,
+}
 
 
 def build(architecture: str, params: Mapping[str, Any]) -> nn.Module:

@@ -166,5 +166,10 @@ def start_fine_tuning(
         raise ArtifactError(f"compiler {step} takes '{FORMAT}' artifacts, not '{artifact.format}'")
     if dataset is None:
         raise UsageError(f"compiler {step} fine-tunes on a dataset; add a [dataset] table")
+    if getattr(dataset, "task", "classification") not in ("classification", "any"):
+        raise UsageError(
+            f"compiler {step} fine-tunes classifiers (cross-entropy on class labels); dataset {dataset.name} is a "
+            f"{dataset.task} dataset: use onnx-quantize for a detector or segmenter"
+        )
     checkpoint = load_checkpoint(artifact.path)
     return checkpoint, FineTuning(dataset, params, context.seed, context.progress)

@@ -6,6 +6,8 @@ Declarations only: this module imports no torch, so listing, describing and plan
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgeai_core import ConverterRecord, DemoVariant, GridSuiteRecord, ModelRecord, RuntimeRecord, hookimpl
 from edgeai_core.api import (
     CompilerRecord,
@@ -33,7 +35,31 @@ TRAINING = TrainingHelp(
 
 
 #: The edgeai-datasets datasets the models here train on (named when one is missing).
-TRAINS_ON = ("digits", "image-folder", "oxford-pets", "mnist", "synthetic")
+TRAINS_ON = (
+    "digits",
+    "image-folder",
+    "oxford-pets",
+    "mnist",
+    "synthetic",
+    "shapes",
+    "shapes-segmentation",
+)
+
+#: Training defaults of the detector and the segmenter (about a minute each on one thread; see the README).
+DETECTOR_TRAINING: dict[str, Any] = {
+    "epochs": 6,
+    "batch_size": 32,
+    "learning_rate": 0.003,
+    "channels": 3,
+    "image_size": 64,
+}
+SEGMENTER_TRAINING: dict[str, Any] = {
+    "epochs": 6,
+    "batch_size": 32,
+    "learning_rate": 0.01,
+    "channels": 3,
+    "image_size": 64,
+}
 
 #: The ONNX opset of torch-to-onnx and of the grid suites that export with it.
 OPSET = Param("opset", "int", default=17, minimum=7, help="ONNX opset to export")
@@ -67,6 +93,26 @@ def edgeai_register_models() -> list[ModelRecord]:
             (*mobilenet, *mobilenet_params(width, "dropout before the classifier")),
         ),
     )
+    vision = (
+        (
+            "shapes-detector",
+            "ShapesDetector",
+            "detection",
+            "Anchor-free CenterNet-style detector (stride-4 heatmap/size/offset heads; ~72k parameters), "
+            "trains on shapes",
+            DETECTOR_TRAINING,
+        ),
+        (
+            "shapes-segmenter",
+            "ShapesSegmenter",
+            "segmentation",
+            "Tiny U-Net (2 down, 2 up, skip connections; per-pixel logits), trains on shapes-segmentation",
+            SEGMENTER_TRAINING,
+        ),
+    )
+    width_param = Param(
+        "width", "float", default=1.0, minimum=0.25, maximum=4.0, help="channel width multiplier"
+    )
     return [
         ModelRecord(
             name=name,
@@ -80,6 +126,19 @@ def edgeai_register_models() -> list[ModelRecord]:
             params=params,
         )
         for name, factory, summary, params in models
+    ] + [
+        ModelRecord(
+            name=name,
+            summary=summary,
+            factory=f"edgeai_torch.models:{factory}",
+            format="torch",
+            tasks=(task,),
+            trainable=True,
+            install=INSTALL,
+            modules=("torch",),
+            params=(*training_params(TRAINING, **defaults), width_param),
+        )
+        for name, factory, task, summary, defaults in vision
     ]
 
 

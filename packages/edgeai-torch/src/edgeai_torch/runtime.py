@@ -125,7 +125,8 @@ class TorchRuntime(Runtime):
                 out = function(x)
         except Exception as exc:
             raise RuntimeFailure(f"runtime torch: inference on input {tuple(x.shape)} failed: {exc}") from exc
-        return [np.array(out.numpy(), dtype=np.float32, copy=True)]
+        outs = out if isinstance(out, (tuple, list)) else (out,)  # the detector returns three maps
+        return [np.array(o.numpy(), dtype=np.float32, copy=True) for o in outs]
 
     def bind(self, inputs: Sequence[np.ndarray]) -> Callable[[], object]:
         x = self._tensor(inputs)

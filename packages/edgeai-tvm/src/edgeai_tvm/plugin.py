@@ -111,7 +111,7 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
     # give it a budget).
     runtime = {"name": "tvm", "threads": 1}
     quantize = {"name": "onnx-quantize", "mode": "static"}
-    return DemoVariant.table(
+    variants = DemoVariant.table(
         {"name": "digits"},
         {"name": "digits-cnn", "epochs": 30},
         [
@@ -131,6 +131,37 @@ def edgeai_register_demo_variants() -> list[DemoVariant]:
             ),
         ],
     )
+    return variants + [
+        DemoVariant(
+            name=f"{prefix}-tvm",
+            summary=f"{what} exported to ONNX, compiled by TVM for this CPU (untuned), Relax VM (1 thread)",
+            order=order,
+            # untuned TVM runs these convolutions in tens of milliseconds: 100 timed runs, not the demo's 1000
+            config={
+                "dataset": dataset,
+                "model": model,
+                "steps": [{"name": "tvm"}],
+                "runtime": dict(runtime),
+                "benchmark": {"warmup": 5, "min_count": 100, "min_duration_s": 1.0},
+            },
+        )
+        for dataset, model, prefix, order, what in (
+            (
+                {"name": "shapes"},
+                {"name": "shapes-detector"},
+                "detector",
+                62,
+                "shapes detector (CenterNet-style)",
+            ),
+            (
+                {"name": "shapes-segmentation"},
+                {"name": "shapes-segmenter"},
+                "segmenter",
+                72,
+                "shapes segmenter (tiny U-Net)",
+            ),
+        )
+    ]
 
 
 @hookimpl
@@ -159,8 +190,13 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": ["dataset:digits"],
-            "edgeai-torch": ["model:digits-cnn", "converter:torch-to-onnx"],
+            "edgeai-datasets": ["dataset:digits", "dataset:shapes", "dataset:shapes-segmentation"],
+            "edgeai-torch": [
+                "model:digits-cnn",
+                "model:shapes-detector",
+                "model:shapes-segmenter",
+                "converter:torch-to-onnx",
+            ],
             "edgeai-onnx": ["compiler:onnx-quantize", "runtime:onnxruntime", "model:onnx-file"],
         }
     )

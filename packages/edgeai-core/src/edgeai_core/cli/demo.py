@@ -22,6 +22,9 @@ from edgeai_core.errors import EdgeaiError, UsageError
 from edgeai_core.summarycsv import csv_option, rows_from_results, write_summary_csv
 
 DEMO_BENCHMARK = {"warmup": 50, "min_count": 1000, "min_duration_s": 1.0}
+DEMO_TASKS = ("classification", "detection", "segmentation")
+#: what `edgeai demo` runs without --task or --only (the vision variants add minutes: they are opt-in)
+DEFAULT_TASKS = ("classification",)
 INSTALL_HINT = "pip install plugins that contribute variants (in a checkout: `nox -s demo` installs them all)"
 
 
@@ -49,6 +52,15 @@ def register(cli: click.Group) -> None:
         help="Run only these variants (repeatable).",
         shell_complete=complete_demo_variant,
     )
+    @click.option(
+        "--task",
+        "tasks",
+        multiple=True,
+        type=click.Choice(DEMO_TASKS),
+        help="Run the variants of this task (repeatable; a variant's task is its dataset's). Default: "
+        "classification only; the detection and segmentation variants train their own models and run with "
+        "--task detection / --task segmentation (or --only).",
+    )
     @click.option("--list", "list_only", is_flag=True, help="List the installed variants and exit.")
     @click.option(
         "--set",
@@ -67,6 +79,7 @@ def register(cli: click.Group) -> None:
         ctx: click.Context,
         output: Path,
         only: tuple[str, ...],
+        tasks: tuple[str, ...],
         list_only: bool,
         overrides: tuple[str, ...],
         force: bool,
@@ -86,14 +99,30 @@ def register(cli: click.Group) -> None:
         variants = host.demo_variants()
         if not variants:
             raise UsageError(f"no demo variants are installed; {INSTALL_HINT}")
+        task_of = {v.name: variant_task(host, v.config) for v in variants}
+        if tasks or not (only or list_only):  # --only alone runs the named variants whatever their task
+            wanted = set(tasks or DEFAULT_TASKS)
+            variants = [v for v in variants if task_of[v.name] in wanted]
+            if not variants:
+                raise UsageError(
+                    f"--task: no installed demo variant has task {', '.join(sorted(wanted))}; see edgeai demo --list"
+                )
         if list_only:
             if as_json:
                 echo_json(
-                    [{"variant": v.name, "provider": v.provider, "summary": v.summary} for v in variants]
+                    [
+                        {
+                            "variant": v.name,
+                            "task": task_of[v.name],
+                            "provider": v.provider,
+                            "summary": v.summary,
+                        }
+                        for v in variants
+                    ]
                 )
                 return
-            listing = [[v.name, v.provider, v.summary] for v in variants]
-            click.echo(_table(listing, ["variant", "provider", "summary"]))
+            listing = [[v.name, task_of[v.name], v.provider, v.summary] for v in variants]
+            click.echo(_table(listing, ["variant", "task", "provider", "summary"]))
             return
         if only:
             known = {v.name for v in variants}
@@ -154,7 +183,7 @@ def register(cli: click.Group) -> None:
                 [
                     r["variant"],
                     r["status"],
-                    _fmt(r["accuracy"], ".4f"),
+                    _fmt(r["accuracy"], ".4f") if r["accuracy"] is not None else _quality(r),
                     _fmt(r["median_us"], ".1f"),
                     _fmt(r["p99_us"], ".1f"),
                     r.get("validity") or "-",
@@ -179,6 +208,31 @@ def register(cli: click.Group) -> None:
                 click.echo(f"report: {report} (open it in a browser)")
         if failed:
             raise EdgeaiError("some demo variants failed; their results.json files say where")
+
+
+def variant_task(host: Any, config: Any) -> str:
+    """A variant's task: its dataset's (``classification`` when the dataset is not installed)."""
+    name = (config.get("dataset") or {}).get("name") if isinstance(config, dict) else None
+    try:
+        return str(getattr(host.get("dataset", str(name)), "task", "classification") or "classification")
+    except EdgeaiError:
+        return "classification"
+
+
+def _quality(row: dict[str, Any]) -> str:
+    """A detection/segmentation row's primary metric ("mAP@[.5:.95] 0.4210", "mIoU 0.8012"), or "-"."""
+    path = Path(row["results"]) if row.get("results") else None
+    if path is None or not path.is_file():
+        return "-"
+    import json
+
+    from edgeai_core.tasks import PRIMARY_LABEL, primary_metric
+
+    try:
+        primary = primary_metric(json.loads(path.read_text(encoding="utf-8")).get("quality"))
+    except (OSError, ValueError, AttributeError):
+        return "-"
+    return "-" if primary is None else f"{PRIMARY_LABEL.get(primary[0], primary[0])} {primary[1]:.4f}"
 
 
 def _guidance(rows: list[dict[str, Any]]) -> list[str]:
