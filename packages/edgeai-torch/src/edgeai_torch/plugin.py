@@ -43,6 +43,9 @@ TRAINS_ON = (
     "synthetic",
     "shapes",
     "shapes-segmentation",
+    "coco",
+    "voc",
+    "voc-segmentation",
 )
 
 #: Training defaults of the detector and the segmenter (about a minute each on one thread; see the README).
