@@ -27,6 +27,7 @@ from edgeai_core.api import (
     Artifact,
     ArtifactError,
     IOSpec,
+    LayerCapture,
     ModelProfile,
     ProfileUnavailable,
     Runtime,
@@ -336,6 +337,12 @@ class TfliteRuntime(Runtime):
             int(self.params["threads"]),
             bool(self.params["xnnpack"]),
         )
+
+    def layer_outputs(self, inputs: Sequence[np.ndarray]) -> LayerCapture | None:
+        """Every operator's output, integer tensors dequantized (:mod:`edgeai_tflite.layers`)."""
+        from edgeai_tflite.layers import capture_layers
+
+        return capture_layers(self, inputs)
 
     def close(self) -> None:
         # the interpreter first: delegates must outlive the interpreter that uses them
