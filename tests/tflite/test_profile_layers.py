@@ -106,7 +106,9 @@ def test_int8_layer_numerics_rank_the_layers_by_added_error(
     make = tf_session["make"]
     x = np.asarray(tf_session["digits"].split("test").input[:16], np.float32)
     reference = _capture(make, compiled(mode="float32"), x)
-    candidate = _capture(make, compiled(mode="int8", inference_input_type="int8", inference_output_type="int8"), x)
+    candidate = _capture(
+        make, compiled(mode="int8", inference_input_type="int8", inference_output_type="int8"), x
+    )
     assert reference is not None and candidate is not None
     types = [node.op_type for node in reference.nodes]
     assert types[:2] == ["CONV_2D", "CONV_2D"] and types[-1] == "FULLY_CONNECTED"
