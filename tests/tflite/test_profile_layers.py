@@ -131,6 +131,10 @@ def test_int8_layer_numerics_rank_the_layers_by_added_error(
     assert ranking and [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
     assert [r["added_error"] for r in ranking] == sorted((r["added_error"] for r in ranking), reverse=True)
     assert ranking[0]["added_error"] > 0 and ranking[0]["node"].startswith("#")
+    # TFLite operators are no ONNX nodes: no exclude_nodes line that onnx-quantize would refuse
+    assert ranking[0]["suggestions"][0].startswith("keep it in float (") and all(
+        "exclude_nodes" not in fix for r in ranking for fix in r["suggestions"]
+    )
     assert any("dequantized" in note for note in section["notes"])
     # the float build against itself: no error anywhere
     same = layer_section(reference, reference, 16, "tflite", "tflite", {})

@@ -119,4 +119,4 @@ def capture_layers(runtime: TfliteRuntime, inputs: Sequence[np.ndarray]) -> Laye
         "integer tensors dequantized with their scale and zero point; matched by tensor name"
     ]
     graph = tuple(str(details[s.index]["name"]) for s in runtime._inputs)
-    return LayerCapture(tensors, tuple(nodes), graph, notes)
+    return LayerCapture(tensors, tuple(nodes), graph, notes, onnx=False)
