@@ -313,3 +313,41 @@ def test_intermediate_tensors_are_read_and_dequantized(
         np.testing.assert_allclose(capture.tensors["output"], rt.infer([X])[0], rtol=0, atol=step + 1e-6)
         assert capture.tensors["output"].dtype == np.float32
         assert "dequantized" in capture.notes[0]
+
+
+def test_profiler_events_become_one_record_per_operator() -> None:
+    """Two runs of a model whose partition 1 (XNNPACK) runs ops 0-2, op 3 runs builtin, partition 2 runs 4-5."""
+    from edgeai_core.profiling import ProfileUnavailable
+    from edgeai_tflite.litert_profile import DEFAULT_EVENT as D
+    from edgeai_tflite.litert_profile import DELEGATE_OPERATOR_EVENT as K
+    from edgeai_tflite.litert_profile import OPERATOR_EVENT as O
+    from edgeai_tflite.litert_profile import Event, Operator, layers_of
+
+    ops = [
+        Operator(0, "CONV_2D", "c1"), Operator(1, "RESHAPE", "r"), Operator(2, "MAX_POOL_2D", "p"),
+        Operator(3, "SHAPE", "s"), Operator(4, "FULLY_CONNECTED", "f"), Operator(5, "SOFTMAX", "y"),
+    ]  # fmt: skip
+    run = [
+        Event("Invoke", D, 40, 0),
+        Event("Convolution (NHWC, F32) IGEMM", K, 20, 0),  # the RESHAPE has no kernel: joins the conv
+        Event("Max Pooling (NHWC, F32)", K, 4, 1),
+        Event("SHAPE", O, 1, 3),
+        Event("Static Reshape (NC)", K, 1, 0),  # matches no operator ahead of it: charged to the FC
+        Event("Fully Connected (NC, F32) GEMM", K, 6, 1),
+        Event("SoftMax (NC, F32)", K, 2, 2),
+        Event("LiteRT::Run[Buffer sync]", D, 3, 0),
+    ]
+    layers, model_us, runs, notes = layers_of(run + run, ops)
+    assert (model_us, runs) == (40.0, 2)
+    assert [(layer.name, layer.op_type, layer.mean_us, layer.calls) for layer in layers] == [
+        ("#0 r", "CONV_2D+RESHAPE", 20.0, 1.0),
+        ("#2 p", "MAX_POOL_2D", 4.0, 1.0),
+        ("#3 s", "SHAPE", 1.0, 1.0),
+        ("#4 f", "FULLY_CONNECTED", 7.0, 2.0),
+        ("#5 y", "SOFTMAX", 2.0, 1.0),
+    ]
+    assert all(layer.mapping == "unknown" for layer in layers)
+    assert "1 operator(s) ran inside a neighbour's XNNPACK kernel and share its record" in notes
+    # a builtin event that does not name its operator's type: the event layout is not the one read here
+    with pytest.raises(ProfileUnavailable, match="another ProfiledEventData layout"):
+        layers_of([Event("Invoke", D, 40, 0), Event("CONV_2D", O, 1, 3)], ops)

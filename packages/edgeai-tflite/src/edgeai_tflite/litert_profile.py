@@ -179,7 +179,11 @@ def _library() -> ctypes.CDLL:
 
 
 def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(None)
+    try:  # the C library LiteRT frees the options' payload with
+        libc = ctypes.CDLL(None)
+        libc.strdup  # noqa: B018
+    except (OSError, AttributeError, TypeError) as exc:
+        raise ProfileUnavailable(f"the C library's strdup/free are not reachable here ({exc})") from None
     libc.strdup.restype = ctypes.c_void_p
     libc.strdup.argtypes = [ctypes.c_char_p]
     return libc
@@ -531,6 +535,12 @@ def layers_of(
     unaligned = 0
     for run in kept:
         builtin = [e for e in run if e.kind == OPERATOR_EVENT]
+        for e in builtin:  # a builtin kernel's tag is its operator's type: else the layout read here is wrong
+            if types.get(e.index) != e.tag:
+                raise ProfileUnavailable(
+                    f"LiteRT's profiler events do not read as this module expects (operator {e.index} reported "
+                    f"as {e.tag!r}, the model has {types.get(e.index)!r}): another ProfiledEventData layout"
+                )
         builtin_ops = {e.index for e in builtin}
         for e in builtin:
             per_op.setdefault(e.index, []).append(e)
