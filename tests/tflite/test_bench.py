@@ -60,3 +60,27 @@ def test_a_tflite_file_on_a_remote_target(
     summary = bench_remote_json("tflite", models["tflite"], *FAST, cwd=tmp_path, timeout=600)
     assert summary["count"] == 30
     assert summary["target_p50_ns"] > 0
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_a_tflite_file_is_profiled_per_operator(
+    models: dict[str, Path], tmp_path: Path, bench_json: Any, bench_remote_json: Any, remote: bool
+) -> None:
+    pytest.importorskip("ai_edge_litert", reason="the per-operator profiler is LiteRT's C library")
+    from edgeai_tflite.litert_profile import operators
+
+    args = (*FAST, "--profile")
+    if remote:  # the target runs the profile pass (STATS PROFILE) through the same runtime method
+        summary = bench_remote_json("tflite", models["tflite"], *args, cwd=tmp_path, timeout=600)
+    else:
+        summary = bench_json(models["tflite"], *args, cwd=tmp_path, timeout=600)
+    profile = summary["profile"]
+    assert (profile["status"], profile["where"]) == ("ok", "target" if remote else "local"), profile
+    doc = json.loads((tmp_path / summary["results"]).read_text())
+    layers = doc["profile"]["layers"]
+    assert doc["profile"]["profiler"] == "litert-profiler"
+    ops = [op.op_type for op in operators(models["tflite"])]
+    assert ops == ["FULLY_CONNECTED", "SOFTMAX"]
+    by_index = sorted(layers, key=lambda layer: int(layer["name"].split()[0][1:]))
+    assert [t for layer in by_index for t in layer["op_type"].split("+")] == ops
+    assert all(layer["mapping"] == "unknown" for layer in layers)

@@ -240,14 +240,114 @@ def test_missing_interpreter_names_what_to_install(monkeypatch: pytest.MonkeyPat
         load_backend("tflite-runtime")
 
 
-def test_a_profile_is_unavailable_and_says_why(make: Any, models: dict[str, Any], backend: str) -> None:
+@pytest.mark.parametrize("xnnpack", [True, False])
+def test_a_dense_model_is_profiled_per_operator(
+    make: Any, models: dict[str, Any], backend: str, xnnpack: bool
+) -> None:
+    from edgeai_core.profiling import profile_runtime
+
+    pytest.importorskip("ai_edge_litert", reason="the per-operator profiler is LiteRT's C library")
+    for kind in ("float", "int8"):
+        rt = runtime(make, backend, models[kind], xnnpack=xnnpack)
+        section = profile_runtime(rt, "tflite", [X], 20, "local")
+        assert (section.status, section.runtime, section.profiler) == ("ok", "tflite", "litert-profiler"), (
+            section
+        )
+        (layer,) = section.layers
+        assert (layer.name, layer.op_type, layer.mapping, layer.onnx_nodes) == (
+            "#0 output",
+            "FULLY_CONNECTED",
+            "unknown",
+            (),
+        )
+        # a sub-microsecond kernel reads 0 or 1 us per event: its mean is small, never negative
+        assert layer.calls >= 1.0 and layer.mean_us >= 0 and layer.share == (1.0 if layer.mean_us else 0.0)
+        assert section.model_us is not None and section.model_us > 0
+        assert 1 <= section.runs <= 20
+        kernels = "XNNPACK" if xnnpack else "TFLite's builtin kernels"
+        assert section.notes[0] == (
+            f"LiteRT CompiledModel API, {kernels}, 1 thread(s); times are whole microseconds per event"
+        )
+        # the profile pass leaves the runtime as it was
+        np.testing.assert_allclose(rt.infer([X])[0], REFERENCE, atol=0.1 if kind == "int8" else 1e-5)
+
+
+def test_a_profile_is_unavailable_and_says_why(
+    make: Any, models: dict[str, Any], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgeai_tflite.litert_profile as litert_profile
     from edgeai_core.profiling import profile_runtime
 
     rt = runtime(make, backend, models["float"])
-    section = profile_runtime(rt, "tflite", [X], 3, "local")
+    monkeypatch.setattr(litert_profile, "library_path", lambda: None)
+    litert_profile._library.cache_clear()
+    try:
+        section = profile_runtime(rt, "tflite", [X], 3, "local")
+    finally:
+        litert_profile._library.cache_clear()
     assert (section.status, section.runtime, section.layers) == ("unavailable", "tflite", ())
-    assert section.reason is not None
-    assert section.reason.startswith(
-        f"{backend} {load_backend(backend).version}: the Python interpreter has no op"
+    assert section.reason == (
+        "TFLite's per-operator profile needs LiteRT's C library (libLiteRt.so from the ai-edge-litert package), "
+        "which is not installed here"
     )
-    assert "benchmark_model tool with --enable_op_profiling=true" in section.reason
+
+
+def test_intermediate_tensors_are_read_and_dequantized(
+    make: Any, models: dict[str, Any], backend: str
+) -> None:
+    for kind in ("float", "int8"):
+        rt = runtime(make, backend, models[kind])
+        capture = rt.layer_outputs([X])
+        assert capture is not None
+        (node,) = capture.nodes
+        assert (node.name, node.op_type, node.inputs, node.outputs) == (
+            "#0 FULLY_CONNECTED",
+            "FULLY_CONNECTED",
+            ("input",),
+            ("output",),
+        )
+        assert capture.inputs == ("input",)
+        # the captured output is the (dequantized) output the runtime returns; builtin kernels against XNNPACK's
+        # round differently: float ulps, at most one int8 output step
+        step = OUT_Q[0] if kind == "int8" else 1e-5
+        np.testing.assert_allclose(capture.tensors["output"], rt.infer([X])[0], rtol=0, atol=step + 1e-6)
+        assert capture.tensors["output"].dtype == np.float32
+        assert "dequantized" in capture.notes[0]
+
+
+def test_profiler_events_become_one_record_per_operator() -> None:
+    """Two runs of a model whose partition 1 (XNNPACK) runs ops 0-2, op 3 runs builtin, partition 2 runs 4-5."""
+    from edgeai_core.profiling import ProfileUnavailable
+    from edgeai_tflite.litert_profile import DEFAULT_EVENT as D
+    from edgeai_tflite.litert_profile import DELEGATE_OPERATOR_EVENT as K
+    from edgeai_tflite.litert_profile import OPERATOR_EVENT as O
+    from edgeai_tflite.litert_profile import Event, Operator, layers_of
+
+    ops = [
+        Operator(0, "CONV_2D", "c1"), Operator(1, "RESHAPE", "r"), Operator(2, "MAX_POOL_2D", "p"),
+        Operator(3, "SHAPE", "s"), Operator(4, "FULLY_CONNECTED", "f"), Operator(5, "SOFTMAX", "y"),
+    ]  # fmt: skip
+    run = [
+        Event("Invoke", D, 40, 0),
+        Event("Convolution (NHWC, F32) IGEMM", K, 20, 0),  # the RESHAPE has no kernel: joins the conv
+        Event("Max Pooling (NHWC, F32)", K, 4, 1),
+        Event("SHAPE", O, 1, 3),
+        Event("Static Reshape (NC)", K, 1, 0),  # matches no operator ahead of it: charged to the FC
+        Event("Fully Connected (NC, F32) GEMM", K, 6, 1),
+        Event("SoftMax (NC, F32)", K, 2, 2),
+        Event("LiteRT::Run[Buffer sync]", D, 3, 0),
+    ]
+    layers, model_us, runs, notes = layers_of(run + run, ops)
+    assert (model_us, runs) == (40.0, 2)
+    assert [(layer.name, layer.op_type, layer.mean_us, layer.calls) for layer in layers] == [
+        ("#0 r", "CONV_2D+RESHAPE", 20.0, 1.0),
+        ("#2 p", "MAX_POOL_2D", 4.0, 1.0),
+        ("#3 s", "SHAPE", 1.0, 1.0),
+        ("#4 f", "FULLY_CONNECTED", 7.0, 2.0),
+        ("#5 y", "SOFTMAX", 2.0, 1.0),
+    ]
+    assert all(layer.mapping == "unknown" for layer in layers)
+    assert "1 operator(s) ran inside a neighbour's XNNPACK kernel and share its record" in notes
+    # a builtin event that does not name its operator's type: the event layout is not the one read here
+    with pytest.raises(ProfileUnavailable, match="another ProfiledEventData layout"):
+        layers_of([Event("Invoke", D, 40, 0), Event("CONV_2D", O, 1, 3)], ops)

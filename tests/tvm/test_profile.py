@@ -80,3 +80,31 @@ def test_the_tvm_runtime_profiles_each_vm_call(host: Any, tmp_path: Path) -> Non
     assert [n for n, _ in step["metadata"]["onnx_nodes"]] == [
         "conv1", "relu1", "conv2", "relu2", "conv3", "gap", "flatten"
     ]  # fmt: skip
+
+
+def test_the_tvm_runtime_exposes_each_compiled_calls_output(host: Any, tmp_path: Path) -> None:
+    """Per-layer numerics of a TVM build against the ONNX model: each compiled call's output (read through the
+    instrument hook) under the last ONNX node of its group."""
+    config = {
+        "model": {"name": "onnx-file", "path": str(conv_net(tmp_path / "net.onnx"))},
+        "steps": [{"name": "tvm"}],
+        "runtime": {"name": "tvm", "threads": 1},
+        "benchmark": {"warmup": 1, "min_count": 2, "min_duration_s": 0},
+        "resources": {"enabled": False},
+        "fidelity": {"layers": True, "samples": 4},
+    }
+    doc = Runner(plan_pipeline(parse_config(config), host), tmp_path / "run", host=host).run()
+    step = next(s for s in doc["fidelity"]["steps"] if s.get("step") == "tvm")
+    layers = step["layers"]
+    assert (layers["status"], layers["reference_runtime"], layers["runtime"]) == ("ok", "onnxruntime", "tvm")
+    rows = {row["tensor"]: row for row in layers["tensors"]}
+    # conv1+relu1 and conv2+relu2 ran fused: their Relu outputs are compared, charged to the pair; the
+    # GlobalAveragePool (TVM's `mean`) and Flatten (`reshape`) have no mapped call: not compared per layer (the
+    # step's output comparison covers y)
+    assert list(rows) == ["r1", "r2", "c3"]
+    assert rows["r1"]["nodes"] == ["conv1", "relu1"] and rows["r1"]["node"] == "conv1"
+    assert rows["c3"]["nodes"] == ["conv3"] and rows["c3"]["op_type"] == "Conv"
+    for row in rows.values():  # float32 against float32: rounding only
+        assert row["snr_db"] > 80 and row["cosine_similarity"] == pytest.approx(1.0)
+        assert row["max_abs_error"] < 1e-3
+    assert any("instrument hook" in note for note in layers["notes"])

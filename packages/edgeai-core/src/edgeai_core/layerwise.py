@@ -60,6 +60,11 @@ class LayerCapture:
     #: the graph's inputs (their error is zero: both sides get the same inputs)
     inputs: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    #: outputs known only by the reference node that makes them (a backend that keeps node names, not tensor
+    #: names: TVM's fused functions mapped to ONNX nodes); used for a node with one output
+    by_node: dict[str, np.ndarray] = field(default_factory=dict)
+    #: whether ``nodes`` are an ONNX graph's (onnx-quantize's exclude_nodes can name them)
+    onnx: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,8 @@ def compare_captures(reference: LayerCapture, candidate: LayerCapture) -> list[T
         group, ops = tuple(members), tuple(members.values())
         for output in node.outputs:
             ref, got = reference.tensors.get(output), candidate.tensors.get(output)
+            if got is None and len(node.outputs) == 1:
+                got = candidate.by_node.get(node.name)
             metrics = None
             if ref is not None and got is not None and np.asarray(ref).dtype.kind in "fiu":
                 try:
@@ -176,10 +183,16 @@ def compare_captures(reference: LayerCapture, candidate: LayerCapture) -> list[T
     return rows
 
 
-def suggestions(row: TensorNumerics, step_metadata: Mapping[str, Any]) -> list[str]:
-    """The usual fixes for a layer that adds much error, in the terms of onnx-quantize's parameters."""
+def suggestions(row: TensorNumerics, step_metadata: Mapping[str, Any], onnx: bool = True) -> list[str]:
+    """The usual fixes for a layer that adds much error, in the terms of onnx-quantize's parameters (``onnx``:
+    the nodes are an ONNX graph's; else another framework's operators, which exclude_nodes cannot name)."""
     names = ", ".join(f'"{n}"' for n in (row.nodes or (row.node,)))
-    fixes = [f"keep it in float: exclude_nodes = [{names}]"]
+    if onnx:
+        fixes = [f"keep it in float: exclude_nodes = [{names}]"]
+    else:
+        fixes = [
+            f"keep it in float ({names} are not ONNX nodes: exclude them in the converter that quantized them)"
+        ]
     if row.op_type in _WEIGHTED and step_metadata.get("per_channel") is False:
         fixes.append("quantize weights per channel: per_channel = true")
     method = step_metadata.get("calibration_method")
@@ -190,7 +203,9 @@ def suggestions(row: TensorNumerics, step_metadata: Mapping[str, Any]) -> list[s
     return fixes
 
 
-def ranking(rows: Sequence[TensorNumerics], metadata: Mapping[str, Any], top: int = TOP_LAYERS) -> list[Any]:
+def ranking(
+    rows: Sequence[TensorNumerics], metadata: Mapping[str, Any], top: int = TOP_LAYERS, onnx: bool = True
+) -> list[Any]:
     """The layers that add the most error, most first (one entry per node), with fixes."""
     by_node: dict[str, TensorNumerics] = {}
     for row in rows:
@@ -208,7 +223,7 @@ def ranking(rows: Sequence[TensorNumerics], metadata: Mapping[str, Any], top: in
             "added_error": row.added_error,
             "relative_error": row.relative_error,
             "snr_db": row.snr_db,
-            "suggestions": suggestions(row, metadata),
+            "suggestions": suggestions(row, metadata, onnx),
         }
         for i, row in enumerate(ordered[:top])
         if row.added_error > 0
@@ -239,7 +254,7 @@ def layer_section(
         "reference_runtime": reference_runtime,
         "runtime": runtime,
         "tensors": [row.to_json() for row in rows],
-        "ranking": ranking(rows, metadata),
+        "ranking": ranking(rows, metadata, onnx=reference.onnx),
         "notes": list(dict.fromkeys([*reference.notes, *candidate.notes])),
     }
 
@@ -278,7 +293,9 @@ def _batched(runtime: Runtime, inputs: Sequence[np.ndarray], batch: int) -> Laye
         return None
     names = [n for n in parts[0].tensors if all(n in p.tensors for p in parts)]
     tensors = {n: np.concatenate([np.asarray(p.tensors[n]).reshape(1, -1) for p in parts]) for n in names}
-    return LayerCapture(tensors, parts[0].nodes, parts[0].inputs, parts[0].notes)
+    nodes = [n for n in parts[0].by_node if all(n in p.by_node for p in parts)]
+    by_node = {n: np.concatenate([np.asarray(p.by_node[n]).reshape(1, -1) for p in parts]) for n in nodes}
+    return LayerCapture(tensors, parts[0].nodes, parts[0].inputs, parts[0].notes, by_node, parts[0].onnx)
 
 
 __all__ = [

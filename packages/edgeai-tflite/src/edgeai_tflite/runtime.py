@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import Artifact, ArtifactError, IOSpec, ProfileUnavailable, Runtime, RuntimeFailure
+from edgeai_core.api import (
+    Artifact,
+    ArtifactError,
+    IOSpec,
+    LayerCapture,
+    ModelProfile,
+    ProfileUnavailable,
+    Runtime,
+    RuntimeFailure,
+)
 from edgeai_tflite import TFLITE
 from edgeai_tflite._capture import Captured, captured
 from edgeai_tflite._util import condense, shape_text
@@ -300,16 +309,40 @@ class TfliteRuntime(Runtime):
             raise RuntimeFailure("runtime tflite has no model loaded; call load() first")
         return self._fetch()
 
-    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> None:
-        """Not available: the Python interpreters (LiteRT, tflite-runtime, TensorFlow Lite) expose no per-op
-        timing; LiteRT's op profile comes from its ``benchmark_model`` tool (``--enable_op_profiling=true``)."""
-        backend = self._backend
-        where = f"{backend.name} {backend.version}" if backend is not None else "the TFLite interpreter"
-        raise ProfileUnavailable(
-            f"{where}: the Python interpreter has no op profiler (Interpreter offers invoke() for the whole "
-            "graph only); LiteRT's per-op times come from its benchmark_model tool with "
-            "--enable_op_profiling=true, which edgeai does not run"
+    def profile(self, inputs: Sequence[np.ndarray], runs: int) -> ModelProfile:
+        """LiteRT's op profiler on a second copy of the model (:mod:`edgeai_tflite.litert_profile`): the Python
+        interpreters time only whole invokes, so the profile runs in LiteRT's CompiledModel C API with the same
+        CPU kernels (XNNPACK, or the builtin ones with ``xnnpack = false``) and thread count."""
+        if self._artifact is None or self._interpreter is None:
+            raise ProfileUnavailable("runtime tflite has no model loaded")
+        if self.params["delegates"]:
+            raise ProfileUnavailable(
+                "LiteRT's op profiler runs the CPU kernels; a model run through runtime.delegates ("
+                + ", ".join(self.params["delegates"])
+                + ") is profiled by its delegate's own tools"
+            )
+        from edgeai_tflite.litert_profile import profile_file
+
+        arrays = self._prepare(inputs)
+        self.infer(inputs)  # a dynamic model knows its output shapes once it has run
+        shapes = {}
+        for s in self._outputs:
+            value = self._interpreter.get_tensor(s.index)
+            shapes[s.index] = (tuple(value.shape), int(value.nbytes))
+        return profile_file(
+            self._artifact.file_for("tflite", TFLITE),
+            {s.index: a for s, a in zip(self._inputs, arrays, strict=True)},
+            shapes,
+            runs,
+            int(self.params["threads"]),
+            bool(self.params["xnnpack"]),
         )
+
+    def layer_outputs(self, inputs: Sequence[np.ndarray]) -> LayerCapture | None:
+        """Every operator's output, integer tensors dequantized (:mod:`edgeai_tflite.layers`)."""
+        from edgeai_tflite.layers import capture_layers
+
+        return capture_layers(self, inputs)
 
     def close(self) -> None:
         # the interpreter first: delegates must outlive the interpreter that uses them

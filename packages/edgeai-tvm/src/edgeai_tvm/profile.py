@@ -106,26 +106,24 @@ def profile_vm(runtime: TvmRuntime, inputs: Sequence[np.ndarray], runs: int) -> 
     return ModelProfile("tvm-relax-vm-instrument", tuple(layers), runs, whole / runs / 1e3, tuple(notes))
 
 
-def _layers(
-    per_run: list[list[tuple[str, int]]], nodes: list[tuple[str, str]]
-) -> tuple[list[LayerProfile], list[str]]:
-    runs = len(per_run)
-    first = per_run[0] if per_run else []
-    # which ONNX node(s) each call position of a run stands for, by operator kind and order
+def assign_nodes(
+    symbols: Sequence[str], nodes: Sequence[tuple[str, str]]
+) -> tuple[dict[int, list[str]], list[str]]:
+    """Which ONNX node(s) each call position of one run stands for, by operator kind and order."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for name, op_type in nodes:
         by_type[op_type].append(name)
     wanted: dict[str, list[int]] = defaultdict(list)  # kind -> call positions, in order
-    for position, (symbol, _) in enumerate(first):
+    for position, symbol in enumerate(symbols):
         for kind in _kinds(symbol):
             wanted[kind].append(position)
     assigned: dict[int, list[str]] = defaultdict(list)
     notes = []
     if not nodes:
         notes.append("the artifact records no ONNX nodes (compiled before edgeai recorded them): no mapping")
+    order = {name: i for i, (name, _) in enumerate(nodes)}
     for kind, positions in wanted.items():
         candidates = [n for op in KINDS[kind] for n in by_type.get(op, [])]
-        order = {name: i for i, (name, _) in enumerate(nodes)}
         candidates.sort(key=lambda n: order[n])
         if nodes and len(candidates) != len(positions):
             notes.append(
@@ -134,6 +132,15 @@ def _layers(
             continue
         for position, node in zip(positions, candidates, strict=False):
             assigned[position].append(node)
+    return assigned, notes
+
+
+def _layers(
+    per_run: list[list[tuple[str, int]]], nodes: list[tuple[str, str]]
+) -> tuple[list[LayerProfile], list[str]]:
+    runs = len(per_run)
+    first = per_run[0] if per_run else []
+    assigned, notes = assign_nodes([symbol for symbol, _ in first], nodes)
     # one layer per call of a compiled function (TVM reuses one function for identical layers: each call is
     # its own ONNX node), one per builtin (the VM's allocations and checks, summed)
     occurrences: dict[str, int] = defaultdict(int)

@@ -36,6 +36,7 @@ from edgeai_core.api import (
     Artifact,
     ArtifactError,
     IOSpec,
+    LayerCapture,
     MissingDependencyError,
     ModelProfile,
     Runtime,
@@ -236,6 +237,12 @@ class TvmRuntime(Runtime):
         from edgeai_tvm.profile import profile_vm
 
         return profile_vm(self, inputs, runs)
+
+    def layer_outputs(self, inputs: Sequence[np.ndarray]) -> LayerCapture | None:
+        """Each compiled call's output, under the ONNX node it maps to (:mod:`edgeai_tvm.layers`)."""
+        from edgeai_tvm.layers import capture_layers
+
+        return capture_layers(self, inputs)
 
     def close(self) -> None:
         self._main = self._vm = None
