@@ -637,13 +637,7 @@ class Runner:
         total = min(limit, len(split))
         arrays = split.arrays(io, f"dataset {dataset.name}")
         static = _static_batch(io)
-        batches, counts = [], []
-        for start in range(0, total, batch):
-            x = [a[start : min(start + batch, total)] for a in arrays]
-            counts.append(len(x[0]))
-            if counts[-1] < batch and static:  # pad the last batch of a static-batch model
-                x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
-            batches.append(x)
+        batches, counts = eval_batches(arrays, total, batch, static)
         done = 0
         for x, n, result in zip(batches, counts, _infer_all(target, batches), strict=True):
             out = check_outputs(record, result, io, len(x[0]))[0][:n]
@@ -665,13 +659,7 @@ class Runner:
         static = _static_batch(io)
         batch = static or self.plan.config.evaluation["batch_size"] or 32
         record, total, outputs = self.plan.runtime.record, len(labels), []
-        batches, counts = [], []
-        for start in range(0, total, batch):
-            x = [a[start : start + batch] for a in arrays]
-            counts.append(len(x[0]))
-            if counts[-1] < batch and static:  # pad the last batch of a static-batch model
-                x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
-            batches.append(x)
+        batches, counts = eval_batches(arrays, total, batch, static)
         done = 0
         for x, n, result in zip(batches, counts, _infer_all(target, batches), strict=True):
             out = check_outputs(record, result, io, len(x[0]))[0]
@@ -689,6 +677,21 @@ LocalRunner = Runner
 
 #: Requests in flight while a remote target evaluates quality (pipelining; capped by its --max-inflight).
 EVALUATION_WINDOW = 8
+
+
+def eval_batches(
+    arrays: Sequence[np.ndarray], total: int, batch: int, static: int | None
+) -> tuple[list[list[np.ndarray]], list[int]]:
+    """The first ``total`` samples in batches of ``batch``, and the real sample count of each; the last batch
+    of a static-batch model is padded by repeating its last sample."""
+    batches, counts = [], []
+    for start in range(0, total, batch):
+        x = [a[start : min(start + batch, total)] for a in arrays]
+        counts.append(len(x[0]))
+        if counts[-1] < batch and static:
+            x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
+        batches.append(x)
+    return batches, counts
 
 
 def _infer_all(target: Target, batches: list[list[np.ndarray]]) -> list[Any]:

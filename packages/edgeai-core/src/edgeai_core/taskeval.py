@@ -41,7 +41,7 @@ def evaluate_task(
     runner: Runner, target: Target, dataset: Dataset, io: IOSpec, spec: Mapping[str, Any] | None
 ) -> Quality:
     """Evaluate ``dataset``'s configured split on ``target``; see the module docstring."""
-    from edgeai_core.runner import _infer_all, _static_batch
+    from edgeai_core.runner import _infer_all, _static_batch, eval_batches
 
     task = dataset.task
     where = f"model {runner.plan.model.record.name}"
@@ -53,13 +53,7 @@ def evaluate_task(
     batch = cfg["batch_size"] or static or 32
     arrays = split.arrays(io, f"dataset {dataset.name}")
     targets = split.targets[:total]
-    batches, counts = [], []
-    for start in range(0, total, batch):
-        x = [a[start : min(start + batch, total)] for a in arrays]
-        counts.append(len(x[0]))
-        if counts[-1] < batch and static:  # pad the last batch of a static-batch model
-            x = [np.concatenate([a, np.repeat(a[-1:], batch - counts[-1], axis=0)]) for a in x]
-        batches.append(x)
+    batches, counts = eval_batches(arrays, total, batch, static)
     record = runner.plan.runtime.record
     detections: list[Detections] = []
     masks: list[np.ndarray] = []

@@ -382,11 +382,17 @@ class TrainableClassifier(Model):
             self.training_metadata(params, result, count, dataset),
         )
 
+    def training_arrays(self, dataset: Dataset, check: Callable[[Any], None]) -> dict[str, Any]:
+        """What :meth:`fit` and :meth:`accuracy` take: ``{"train": (inputs, targets), "validation": ...,
+        "test": ...}`` (:func:`training_splits`); a model whose targets need encoding (detection heatmaps)
+        overrides this."""
+        return training_splits(dataset, check)
+
     def run_training(
         self, network: Any, dataset: Dataset, settings: TrainSettings, check: Callable[[Any], None]
     ) -> TrainResult:
         """Fit ``network``, leave it with the best-validation weights and test it."""
-        arrays = training_splits(dataset, check)
+        arrays = self.training_arrays(dataset, check)
         book = EpochBook(settings, self.context.progress, self.metrics_sink(settings.logdir))
         try:
             self.fit(network, arrays, settings, book)

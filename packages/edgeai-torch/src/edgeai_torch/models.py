@@ -159,21 +159,10 @@ class DenseTaskModel(TorchClassifier):
             found["train_dense"] = {"mask": train_targets}
         return found
 
-    def run_training(
-        self, network: nn.Module, dataset: Dataset, settings: TrainSettings, check: Any
-    ) -> TrainResult:
-        params = self.network_params(dataset)
-        arrays = self.dense_arrays(dataset, params)
+    def training_arrays(self, dataset: Dataset, check: Any) -> dict[str, Any]:
+        arrays = self.dense_arrays(dataset, self.network_params(dataset))
         check(arrays["train"][0])
-        book = EpochBook(settings, self.context.progress, self.metrics_sink(settings.logdir))
-        try:
-            self.fit(network, arrays, settings, book)
-            book.stop()
-            if book.best_weights is not None:
-                self.restore_weights(network, book.best_weights)
-            return book.result(self.accuracy(network, *arrays["test"]))
-        finally:
-            book.close()
+        return arrays
 
     def training_metadata(
         self, params: dict[str, Any], result: TrainResult, parameter_count: int, dataset: Dataset
