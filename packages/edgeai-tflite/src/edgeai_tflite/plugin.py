@@ -37,6 +37,9 @@ MODES = ("float32", "float16", "dynamic", "int8")
 INTERPRETERS = ("auto", "ai-edge-litert", "tflite-runtime", "tensorflow")
 
 
+#: Default epochs of shapes-segmenter-keras (about a minute on two cores; see the README's numbers).
+SEGMENTER_EPOCHS = 10
+
 #: How edgeai-tflite words the training parameters that depend on the framework.
 TRAINING = TrainingHelp(
     layout="NHWC",
@@ -128,6 +131,34 @@ def edgeai_register_models() -> list[ModelRecord]:
                     choices=("edgeai", "keras-applications"),
                     help="edgeai: the twin of edgeai-torch's mobilenetv2 (strides cut for small inputs); "
                     "keras-applications: keras.applications.MobileNetV2(weights=None), inputs >= 32x32",
+                ),
+            ),
+        ),
+        ModelRecord(
+            name="shapes-segmenter-keras",
+            summary="Keras tiny U-Net for shapes-segmentation (NHWC; 2 down, 2 up, skips; per-pixel logits)",
+            factory="edgeai_tflite.models:ShapesSegmenterKeras",
+            format="keras",
+            tasks=("segmentation",),
+            trainable=True,
+            install=INSTALL_COMPILE,
+            modules=("tensorflow",),
+            params=(
+                *training_params(
+                    TRAINING,
+                    epochs=SEGMENTER_EPOCHS,
+                    batch_size=32,
+                    learning_rate=0.01,
+                    channels=3,
+                    image_size=64,
+                ),
+                Param(
+                    "width",
+                    "int",
+                    default=8,
+                    minimum=1,
+                    maximum=256,
+                    help="channels of the full-size convolutions (2x and 4x that after each step down)",
                 ),
             ),
         ),
@@ -361,32 +392,57 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
 #: The demo's dataset and model tables: both TFLite variants use exactly these, so the demo trains once.
 DEMO_DATASET = {"name": "digits", "layout": "NHWC"}
 DEMO_MODEL = {"name": "digits-cnn-keras", "epochs": 30}
+#: The segmentation variants' tables (channels-last images for the Keras U-Net).
+SEGMENTER_DATASET = {"name": "shapes-segmentation", "layout": "NHWC"}
+SEGMENTER_MODEL = {"name": "shapes-segmenter-keras", "epochs": SEGMENTER_EPOCHS}
 
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
     runtime = {"name": "tflite", "threads": 1}
     int8 = {"name": "tflite", "mode": "int8", "inference_input_type": "int8", "inference_output_type": "int8"}
-    return DemoVariant.table(
-        DEMO_DATASET,
-        DEMO_MODEL,
-        [
-            (
-                "tflite-float",
-                40,
-                "Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
-                [{"name": "tflite", "mode": "float32"}],
-                runtime,
-            ),
-            (
-                "tflite-int8",
-                41,
-                "Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
-                [int8],
-                runtime,
-            ),
-        ],
-    )
+    return [
+        *DemoVariant.table(
+            DEMO_DATASET,
+            DEMO_MODEL,
+            [
+                (
+                    "tflite-float",
+                    40,
+                    "Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
+                    [{"name": "tflite", "mode": "float32"}],
+                    runtime,
+                ),
+                (
+                    "tflite-int8",
+                    41,
+                    "Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
+                    [int8],
+                    runtime,
+                ),
+            ],
+        ),
+        *DemoVariant.table(
+            SEGMENTER_DATASET,
+            SEGMENTER_MODEL,
+            [
+                (
+                    "segmenter-tflite",
+                    45,
+                    "Keras tiny U-Net on shapes-segmentation, float32 TFLite, on LiteRT (1 thread; mIoU)",
+                    [{"name": "tflite", "mode": "float32"}],
+                    runtime,
+                ),
+                (
+                    "segmenter-tflite-int8",
+                    46,
+                    "Keras tiny U-Net, full int8 TFLite (float inputs and outputs), on LiteRT (1 thread; mIoU)",
+                    [{"name": "tflite", "mode": "int8"}],
+                    runtime,
+                ),
+            ],
+        ),
+    ]
 
 
 @hookimpl

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,27 +74,53 @@ def accuracy(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch:
     return top1_accuracy(lambda x: model(x, training=False), inputs, targets, batch)
 
 
+def pixel_accuracy(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch: int = 64
+) -> float | None:
+    """Share of pixels whose class is the argmax of a segmenter's NHWC logits; None for an empty split."""
+    if len(inputs) == 0:
+        return None
+    correct = 0
+    for start in range(0, len(inputs), batch):
+        logits = np.asarray(model(inputs[start : start + batch], training=False))
+        correct += int(np.sum(np.argmax(logits, axis=-1) == targets[start : start + batch]))
+    return correct / targets.size
+
+
+Scorer = Callable[[keras.Model, np.ndarray, np.ndarray], "float | None"]
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Hands every epoch to the :class:`EpochBook` (best weights, progress, ``metrics.jsonl``)."""
 
-    def __init__(self, book: EpochBook, validation: tuple[np.ndarray, np.ndarray]) -> None:
+    def __init__(
+        self, book: EpochBook, validation: tuple[np.ndarray, np.ndarray], score: Scorer = accuracy
+    ) -> None:
         super().__init__()
-        self.book, self.validation = book, validation
+        self.book, self.validation, self.score = book, validation, score
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.book.epoch_end(
             epoch + 1,
             float((logs or {}).get("loss", float("nan"))),
-            accuracy(self.model, *self.validation),
+            self.score(self.model, *self.validation),
             _learning_rate(self.model),
             lambda: [np.array(w, copy=True) for w in self.model.get_weights()],
         )
 
 
-def run_epochs(model: keras.Model, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook) -> None:
+def run_epochs(
+    model: keras.Model,
+    arrays: dict[str, Any],
+    settings: TrainSettings,
+    book: EpochBook,
+    score: Scorer = accuracy,
+) -> None:
     """``model.fit`` over ``arrays["train"]``, every epoch handed to ``book``; TensorBoard events in the logdir.
 
-    The caller seeds Keras (``keras.utils.set_random_seed``) before building ``model``.
+    The caller seeds Keras (``keras.utils.set_random_seed``) before building ``model``. ``score`` is the
+    validation accuracy that picks the best epoch (top-1; :func:`pixel_accuracy` for segmenters): the loss is
+    cross-entropy on logits either way (per pixel for ``(N, H, W, C)`` logits and ``(N, H, W)`` targets).
     """
     x_train, y_train = arrays["train"]
     steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
@@ -107,7 +134,7 @@ def run_epochs(model: keras.Model, arrays: dict[str, Any], settings: TrainSettin
         jit_compile=False,
         steps_per_execution=_steps_per_execution(model, steps_per_epoch),
     )
-    callbacks: list[Any] = [_EpochEnd(book, arrays["validation"])]
+    callbacks: list[Any] = [_EpochEnd(book, arrays["validation"], score)]
     if settings.logdir is not None:
         callbacks.append(
             keras.callbacks.TensorBoard(str(settings.logdir), write_graph=False, profile_batch=0)
