@@ -185,6 +185,9 @@ _EXPORTS: dict[str, str] = {
     "decode_predictions": "tasks",
     "primary_metric": "tasks",
     "png_base64": "taskeval",
+    # a user's own detection or segmentation model file: the declared task and how its outputs read
+    "task_params": "shared_params",
+    "declared_task": "tasks",
 }
 
 _LAZY = LazyExports(__name__, _EXPORTS, globals())
@@ -290,6 +293,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "complete_component",
     "condense",
     "csv_option",
+    "declared_task",
     "decode_predictions",
     "dequantize",
     "echo_json",
@@ -335,6 +339,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "split_arrays",
     "step_metadata",
     "summary_row",
+    "task_params",
     "text_table",
     "threads_param",
     "top1_accuracy",
@@ -463,6 +468,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         training_params,
         verify_params,
     )
+    from edgeai_core.shared_params import task_params as task_params
     from edgeai_core.stats import latency_stats
     from edgeai_core.stepcache import StepCache as StepCache
     from edgeai_core.summarycsv import csv_option, rows_from_results, summary_row, write_summary_csv
@@ -483,6 +489,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         decode_predictions,
         primary_metric,
     )
+    from edgeai_core.tasks import declared_task as declared_task
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

@@ -16,7 +16,7 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
-from edgeai_core.api import KnownComponent, threads_param
+from edgeai_core.api import KnownComponent, task_params, threads_param
 
 #: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
@@ -235,6 +235,7 @@ def edgeai_register_models() -> list[ModelRecord]:
                     default=None,
                     help="per-channel standard deviation the model expects its inputs divided by",
                 ),
+                *task_params(),
             ),
         )
     ]

@@ -26,6 +26,7 @@ from edgeai_core.api import (
     TensorSpec,
     TrainableClassifier,
     TrainSettings,
+    declared_task,
 )
 from edgeai_tflite import KERAS, SAVEDMODEL
 from edgeai_tflite._tf import keras, quiet, require_tensorflow_backend, tf, versions
@@ -308,6 +309,8 @@ class KerasFile(_UserModel):
         source = Path(p["path"]).expanduser()
         model = load_keras(source, field="model.path", safe_mode=p["safe_mode"])
         io = self._io(keras_io_spec(model, layout=None))
+        dataset_task = dataset.task if dataset is not None else None
+        declared = declared_task(p["task"], p["postprocess"], dataset_task, io, str(source))
         target = self.context.workdir / source.name
         if source.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -316,6 +319,7 @@ class KerasFile(_UserModel):
         metadata.update(keras_model=model.name, parameter_count=int(model.count_params()))
         if not p["safe_mode"]:
             metadata["safe_mode"] = False  # the compiler must load it the same way
+        metadata.update(declared)
         return self.save_artifact(target, KERAS, io, metadata)
 
 

@@ -22,6 +22,7 @@ from edgeai_core.api import (
     KnownComponent,
     TrainingHelp,
     mobilenet_params,
+    task_params,
     threads_param,
     training_params,
     verify_params,
@@ -181,6 +182,7 @@ def edgeai_register_models() -> list[ModelRecord]:
                     default=True,
                     help="refuse models whose Lambda layers would run code stored in the file",
                 ),
+                *task_params(),
             ),
         ),
         ModelRecord(
@@ -217,6 +219,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             params=(
                 Param("path", "path", default=REQUIRED, help="the .tflite file to load"),
                 *_input_params(),
+                *task_params(),
             ),
         ),
     ]
