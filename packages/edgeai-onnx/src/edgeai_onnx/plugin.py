@@ -301,7 +301,8 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
-            "edgeai-datasets": ["dataset:digits"],
+            # digits for the demo; shapes for a user's own detector (onnx-file with task = "detection")
+            "edgeai-datasets": ["dataset:digits", "dataset:shapes"],
             "edgeai-torch": [
                 "model:digits-cnn",
                 "model:mobilenetv2",
@@ -311,6 +312,7 @@ def edgeai_known_components() -> list[KnownComponent]:
                 "compiler:torch-qat",
             ],
             "edgeai-tflite": [
+                "model:shapes-segmenter-keras",  # through keras-to-onnx onto ONNX Runtime
                 "converter:keras-to-onnx",
                 "converter:onnx-to-tflite",
                 "converter:keras-to-tflite",

@@ -473,7 +473,15 @@ def edgeai_known_components() -> list[KnownComponent]:
         {
             "edgeai-datasets": [
                 f"dataset:{name}"
-                for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files")
+                for name in (
+                    "digits",
+                    "image-folder",
+                    "oxford-pets",
+                    "mnist",
+                    "synthetic",
+                    "files",
+                    "shapes-segmentation",
+                )
             ],
             "edgeai-onnx": [
                 "runtime:onnxruntime",
