@@ -91,10 +91,10 @@ def vision_host(first_party_host: Callable[..., Any]) -> Any:
     return first_party_host("onnx", "datasets")
 
 
-def edgeai_run(host: Any, tmp_path: Path, config: dict[str, Any], name: str = "run") -> Result:
+def edgeai_run(host: Any, tmp_path: Path, config: dict[str, Any], name: str = "run", *more: str) -> Result:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
-    return CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / name)], obj={"host": host})
+    return CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / name), *more], obj={"host": host})
 
 
 def _config(model: dict[str, Any], dataset: str, **dataset_params: Any) -> dict[str, Any]:
@@ -128,6 +128,7 @@ def test_detection_model_map_equals_the_metric_on_its_boxes(
     onnx_path = detector_graph(testkit, tmp_path / "detector.onnx", rows=(boxes, scores, labels, k))
     declaration = {**DETECTOR, "count": "count"}
     config = _config({"path": str(onnx_path), "task": "detection", "postprocess": declaration}, "shapes")
+    assert edgeai_run(vision_host, tmp_path, config, "dry", "--dry-run").exit_code == 0
     result = edgeai_run(vision_host, tmp_path, config)
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -189,6 +190,10 @@ def test_mismatched_declaration_is_one_line_exit_2(
         errors[0]
         == f"error: model failed: {onnx_path}: {problem} (partial results in {tmp_path}/run/results.json)"
     )
+    # planning (--dry-run) says the same, before anything runs
+    dry = edgeai_run(vision_host, tmp_path, _config(model, "shapes"), "dry", "--dry-run")
+    assert dry.exit_code == 2
+    assert dry.output.strip().splitlines()[-1] == f"error: {onnx_path}: {problem}"
 
 
 def test_declared_task_must_match_the_dataset_at_planning(
