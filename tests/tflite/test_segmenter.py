@@ -73,16 +73,14 @@ def test_odd_image_size_is_refused(session: dict[str, Any]) -> None:
         session["make"]("model", "shapes-segmenter-keras", image_size=62, epochs=1).prepare(session["data"])
 
 
-def _run(session: dict[str, Any], out: Path, steps: list[dict[str, Any]], checkpoint: Path) -> dict[str, Any]:
+def _run(session: dict[str, Any], out: Path, config: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
     from edgeai_core.config import parse_config
     from edgeai_core.planner import plan_pipeline
     from edgeai_core.runner import LocalRunner
 
     config = {
-        "dataset": {"name": "shapes-segmentation", "layout": "NHWC"},
-        "model": {"name": "shapes-segmenter-keras", "checkpoint": str(checkpoint)},
-        "steps": steps,
-        "runtime": {"name": "tflite", "threads": 1},
+        **config,
+        "model": {**config["model"], "checkpoint": str(checkpoint)},
         "benchmark": FAST,
         "resources": {"enabled": False},
     }
@@ -91,15 +89,20 @@ def _run(session: dict[str, Any], out: Path, steps: list[dict[str, Any]], checkp
 
 @pytest.fixture(scope="module")
 def runs(segmenter: Any, session: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """results.json of the trained U-Net as float32 TFLite and as full int8 TFLite with int8 inputs and outputs."""
+    """results.json of the trained U-Net through the demo's variants (float32 TFLite, full int8 TFLite), and
+    full int8 with int8 inputs and outputs."""
     pytest.importorskip("edgeai_datasets.vision_metrics", reason="segmentation metrics of edgeai-datasets")
+    from edgeai_tflite import plugin
+
+    variants = {v.name: dict(v.config) for v in plugin.edgeai_register_demo_variants()}
     int8 = {"name": "tflite", "mode": "int8", "inference_input_type": "int8", "inference_output_type": "int8"}
-    root = tmp_path_factory.mktemp("segmenter-runs")
-    docs = {
-        "float": _run(session, root / "float", [{"name": "tflite", "mode": "float32"}], segmenter.path),
-        "int8": _run(session, root / "int8", [int8], segmenter.path),
+    configs = {
+        "float": variants["segmenter-tflite"],
+        "int8": variants["segmenter-tflite-int8"],
+        "int8-io": {**variants["segmenter-tflite-int8"], "steps": [int8]},
     }
-    return {"root": root, **docs}
+    root = tmp_path_factory.mktemp("segmenter-runs")
+    return {"root": root, **{k: _run(session, root / k, c, segmenter.path) for k, c in configs.items()}}
 
 
 def test_tflite_float_and_int8_miou(segmenter: Any, runs: dict[str, Any]) -> None:
@@ -108,7 +111,7 @@ def test_tflite_float_and_int8_miou(segmenter: Any, runs: dict[str, Any]) -> Non
     from edgeai_core.measurement import load_schema
 
     validator = jsonschema.Draft202012Validator(load_schema(), format_checker=jsonschema.FormatChecker())
-    for doc in (runs["float"], runs["int8"]):
+    for doc in (runs["float"], runs["int8"], runs["int8-io"]):
         assert doc["status"] == "complete"
         validator.validate(doc)
         quality = doc["quality"]
@@ -116,13 +119,15 @@ def test_tflite_float_and_int8_miou(segmenter: Any, runs: dict[str, Any]) -> Non
         assert quality["postprocess"] == POSTPROCESS and quality["num_images"] == 240
         step = next(s for s in doc["steps"] if s["name"] == "tflite")
         assert step["metadata"]["postprocess"] == POSTPROCESS  # carried by the compiler
-    float_miou, int8_miou = runs["float"]["quality"]["miou"], runs["int8"]["quality"]["miou"]
+    float_miou = runs["float"]["quality"]["miou"]
     assert float_miou >= MIOU_BOUND
     assert float_miou == pytest.approx(segmenter.metadata["test_miou"], abs=1e-3)
-    assert abs(int8_miou - float_miou) <= INT8_DELTA
-    # the int8 model's outputs are int8: the runtime dequantizes them before the argmax
-    step = next(s for s in runs["int8"]["steps"] if s["name"] == "tflite")
+    assert abs(runs["int8"]["quality"]["miou"] - float_miou) <= INT8_DELTA
+    # int8 outputs: the runtime dequantizes them before the argmax
+    assert abs(runs["int8-io"]["quality"]["miou"] - float_miou) <= INT8_DELTA
+    step = next(s for s in runs["int8-io"]["steps"] if s["name"] == "tflite")
     assert step["metadata"]["inference_output_type"] == "int8"
+    assert step["io"]["outputs"][0]["dtype"] == "int8" and step["io"]["outputs"][0]["scale"] > 0
 
 
 def test_the_converted_model_as_a_tflite_file(
@@ -152,12 +157,3 @@ def test_the_converted_model_as_a_tflite_file(
     with pytest.raises(PostprocessError) as caught:
         bad.prepare(None)
     assert str(caught.value) == f"{path}: postprocess.output = 3, but the model has 1 output(s): logits"
-
-
-def test_demo_variants(session: dict[str, Any]) -> None:
-    variants = {v.name: v for v in session["host"].demo_variants()}
-    for name, mode in (("segmenter-tflite", "float32"), ("segmenter-tflite-int8", "int8")):
-        config = variants[name].config
-        assert config["dataset"] == {"name": "shapes-segmentation", "layout": "NHWC"}
-        assert config["model"] == {"name": "shapes-segmenter-keras", "epochs": 10}
-        assert config["steps"] == [{"name": "tflite", "mode": mode}]
