@@ -157,3 +157,21 @@ def test_the_converted_model_as_a_tflite_file(
     with pytest.raises(PostprocessError) as caught:
         bad.prepare(None)
     assert str(caught.value) == f"{path}: postprocess.output = 3, but the model has 1 output(s): logits"
+
+
+def test_the_keras_model_as_a_keras_file(segmenter: Any, session: dict[str, Any]) -> None:
+    from edgeai_core.tasks import PostprocessError
+
+    loaded = session["make"]("model", "keras-file", path=str(segmenter.path), postprocess=POSTPROCESS)
+    artifact = loaded.prepare(None)
+    assert artifact.metadata["task"] == "segmentation" and artifact.metadata["postprocess"] == POSTPROCESS
+    boxes = {"kind": "boxes", "boxes": 0, "scores": 1, "labels": 2}
+    wrong = session["make"](
+        "model", "keras-file", path=str(segmenter.path), task="detection", postprocess=boxes
+    )
+    with pytest.raises(PostprocessError) as caught:
+        wrong.prepare(None)
+    assert (
+        str(caught.value)
+        == f"{segmenter.path}: postprocess.scores = 1, but the model has 1 output(s): logits"
+    )
