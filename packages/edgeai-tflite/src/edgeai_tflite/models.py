@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeai_core.api import (
+    IGNORE_INDEX,
     Artifact,
     ArtifactError,
     Dataset,
@@ -232,7 +233,7 @@ class ShapesSegmenterKeras(KerasClassifier):
     def fit(
         self, network: keras.Model, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook
     ) -> None:
-        run_epochs(network, arrays, settings, book, score=pixel_accuracy)
+        run_epochs(network, arrays, settings, book, score=pixel_accuracy, ignore_class=IGNORE_INDEX)
 
     def accuracy(self, network: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> float | None:
         if len(inputs):  # the test split: its mIoU goes into the metadata as well

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import EpochBook, TrainSettings, top1_accuracy
+from edgeai_core.api import IGNORE_INDEX, EpochBook, TrainSettings, top1_accuracy
 from edgeai_tflite._tf import keras, tf
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,18 @@ def accuracy(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch:
 def pixel_accuracy(
     model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch: int = 64
 ) -> float | None:
-    """Share of pixels whose class is the argmax of a segmenter's NHWC logits; None for an empty split."""
+    """Share of pixels whose class is the argmax of a segmenter's NHWC logits; None for an empty split.
+
+    Pixels marked :data:`~edgeai_core.api.IGNORE_INDEX` in the targets are left out."""
     if len(inputs) == 0:
         return None
     correct = 0
     for start in range(0, len(inputs), batch):
         logits = np.asarray(model(inputs[start : start + batch], training=False))
-        correct += int(np.sum(np.argmax(logits, axis=-1) == targets[start : start + batch]))
-    return correct / targets.size
+        truth = targets[start : start + batch]
+        correct += int(np.sum((np.argmax(logits, axis=-1) == truth) & (truth != IGNORE_INDEX)))
+    counted = int(np.sum(targets != IGNORE_INDEX))
+    return correct / counted if counted else None
 
 
 Scorer = Callable[[keras.Model, np.ndarray, np.ndarray], "float | None"]
@@ -115,12 +119,14 @@ def run_epochs(
     settings: TrainSettings,
     book: EpochBook,
     score: Scorer = accuracy,
+    ignore_class: int | None = None,
 ) -> None:
     """``model.fit`` over ``arrays["train"]``, every epoch handed to ``book``; TensorBoard events in the logdir.
 
     The caller seeds Keras (``keras.utils.set_random_seed``) before building ``model``. ``score`` is the
     validation accuracy that picks the best epoch (top-1; :func:`pixel_accuracy` for segmenters): the loss is
-    cross-entropy on logits either way (per pixel for ``(N, H, W, C)`` logits and ``(N, H, W)`` targets).
+    cross-entropy on logits either way (per pixel for ``(N, H, W, C)`` logits and ``(N, H, W)`` targets;
+    targets equal to ``ignore_class`` add nothing).
     """
     x_train, y_train = arrays["train"]
     steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
@@ -129,7 +135,7 @@ def run_epochs(
         rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, settings.steps(len(x_train)))
     model.compile(
         optimizer=keras.optimizers.Adam(rate, weight_decay=settings.weight_decay or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class),
         metrics=["accuracy"],
         jit_compile=False,
         steps_per_execution=_steps_per_execution(model, steps_per_epoch),
