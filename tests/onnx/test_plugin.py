@@ -59,6 +59,8 @@ def test_records() -> None:
         "layout",
         "mean",
         "std",
+        "task",
+        "postprocess",
     ]
 
 

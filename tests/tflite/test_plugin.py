@@ -62,7 +62,11 @@ def test_records() -> None:
         "keras-file",
         "savedmodel-dir",
         "tflite-file",
+        "shapes-segmenter-keras",
     }
+    assert models["shapes-segmenter-keras"].tasks == ("segmentation",)
+    for name in ("keras-file", "tflite-file"):  # a user's own files declare their task
+        assert {"task", "postprocess"} <= set(models[name].params.defaults())
     assert all(isinstance(m, ModelRecord) for m in models.values())
     assert (models["digits-cnn-keras"].format, models["digits-cnn-keras"].trainable) == ("keras", True)
     assert models["savedmodel-dir"].format == "savedmodel" and models["tflite-file"].format == "tflite"
@@ -111,11 +115,18 @@ def test_records() -> None:
 def test_demo_variants_share_dataset_and_model() -> None:
     variants = {v.name: v for v in plugin.edgeai_register_demo_variants()}
     assert [variants["tflite-float"].order, variants["tflite-int8"].order] == [40, 41]
-    table = {
+    assert [variants["segmenter-tflite"].order, variants["segmenter-tflite-int8"].order] == [45, 46]
+    digits = {
         "dataset": {"name": "digits", "layout": "NHWC"},
         "model": {"name": "digits-cnn-keras", "epochs": 30},
     }
-    for variant in variants.values():
+    shapes = {
+        "dataset": {"name": "shapes-segmentation", "layout": "NHWC"},
+        "model": {"name": "shapes-segmenter-keras", "epochs": 10},
+    }
+    assert set(variants) == {"tflite-float", "tflite-int8", "segmenter-tflite", "segmenter-tflite-int8"}
+    for name, variant in variants.items():
+        table = shapes if name.startswith("segmenter-") else digits
         assert {k: variant.config[k] for k in ("dataset", "model")} == table
         assert variant.config["runtime"] == {"name": "tflite", "threads": 1}
     assert variants["tflite-float"].config["steps"] == [{"name": "tflite", "mode": "float32"}]

@@ -191,6 +191,9 @@ _EXPORTS: dict[str, str] = {
     "InstructionCountError": "instructions",
     "InstructionRun": "instructions",
     "InstructionsSection": "instructions",
+    # a user's own detection or segmentation model file: the declared task and how its outputs read
+    "task_params": "shared_params",
+    "declared_task": "tasks",
 }
 
 _LAZY = LazyExports(__name__, _EXPORTS, globals())
@@ -301,6 +304,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "complete_component",
     "condense",
     "csv_option",
+    "declared_task",
     "decode_predictions",
     "dequantize",
     "echo_json",
@@ -346,6 +350,7 @@ __all__ = [  # a literal list, so that type checkers see what is exported
     "split_arrays",
     "step_metadata",
     "summary_row",
+    "task_params",
     "text_table",
     "threads_param",
     "top1_accuracy",
@@ -475,6 +480,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         training_params,
         verify_params,
     )
+    from edgeai_core.shared_params import task_params as task_params
     from edgeai_core.stats import latency_stats
     from edgeai_core.stepcache import StepCache as StepCache
     from edgeai_core.summarycsv import csv_option, rows_from_results, summary_row, write_summary_csv
@@ -497,6 +503,7 @@ if TYPE_CHECKING:  # static view of the same names for type checkers and IDEs
         decode_predictions,
         primary_metric,
     )
+    from edgeai_core.tasks import declared_task as declared_task
     from edgeai_core.tensors import (
         channel_axis,
         check_input_shape,

@@ -223,6 +223,7 @@ def plan_pipeline(
                 f"model.name: model '{model_record.name}' serves {', '.join(model_record.tasks)}, "
                 f"but dataset '{dataset.record.name}' is a {task} dataset"
             )
+        _check_declared_task(model, dataset.record.name, task)
 
     fmt = model_format(model)
     steps: list[PlannedStep] = []
@@ -275,6 +276,21 @@ def plan_pipeline(
         model_format=model_format(model),
         target_profile=profile,
     )
+
+
+def _check_declared_task(model: PlannedComponent, dataset: str, task: str) -> None:
+    """A model file's ``task`` parameter (or its ``postprocess`` kind) against the dataset's task."""
+    from edgeai_core.tasks import DECODER_TASK
+
+    declared, field = model.params.get("task"), "task"
+    spec = model.params.get("postprocess")
+    if declared is None and isinstance(spec, dict):
+        declared, field = DECODER_TASK.get(str(spec.get("kind"))), "postprocess.kind"
+    if declared and task != "any" and declared != task:
+        raise PlanError(
+            f"model.{field}: model '{model.record.name}' is declared a {declared} model, but dataset "
+            f"'{dataset}' is a {task} dataset"
+        )
 
 
 def model_format(model: PlannedComponent) -> str:

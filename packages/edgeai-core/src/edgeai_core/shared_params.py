@@ -81,3 +81,33 @@ def verify_params(verify_help: str, tolerance_help: str) -> tuple[Param, ...]:
         Param("verify", "bool", default=True, help=verify_help),
         Param("tolerance", "float", default=1e-4, minimum=0.0, help=tolerance_help),
     )
+
+
+#: the tasks a user's own model file may declare (``any`` is what an undeclared one serves)
+MODEL_FILE_TASKS = ("classification", "detection", "segmentation")
+
+
+def task_params() -> tuple[Param, ...]:
+    """``task`` and ``postprocess`` of a user's own model file (``onnx-file``, ``tflite-file``, ``keras-file``).
+
+    The checks live in :func:`edgeai_core.tasks.declared_task`; the README's "Bringing your own detection or
+    segmentation model" section documents the output layouts.
+    """
+    return (
+        Param(
+            "task",
+            "choice",
+            default=None,
+            choices=MODEL_FILE_TASKS,
+            help="what the model does; the dataset's task must be the same (default: whatever the dataset's "
+            "task is; detection and segmentation read the outputs as postprocess says)",
+        ),
+        Param(
+            "postprocess",
+            "dict",
+            default=None,
+            help="detection/segmentation: how the outputs read, e.g. {kind = 'boxes', boxes = 0, scores = 1, "
+            "labels = 2}, {kind = 'centernet', heatmap = 0, size = 1, offset = 2, stride = 4} or "
+            "{kind = 'segmentation', output = 0, layout = 'NHWC'}; checked against the file's outputs",
+        ),
+    )

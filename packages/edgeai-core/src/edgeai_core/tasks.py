@@ -406,3 +406,44 @@ def primary_metric(quality: Mapping[str, Any] | None) -> tuple[str, float] | Non
     name = quality.get("primary") or PRIMARY_METRIC.get(str(quality.get("task")))
     value = quality.get(name) if name else None
     return (str(name), float(value)) if isinstance(value, (int, float)) else None
+
+
+#: the task each decoder serves (a declaration without ``task`` says it through its ``kind``)
+DECODER_TASK = {"centernet": "detection", "boxes": "detection", "segmentation": "segmentation"}
+
+
+def declared_task(
+    task: str | None, spec: Mapping[str, Any] | None, dataset_task: str | None, io: Any, where: str
+) -> dict[str, Any]:
+    """The metadata a user's model file declares: ``{"task": ..., "postprocess": ...}`` (``{}`` for none).
+
+    ``task`` and ``spec`` are the model's ``task`` and ``postprocess`` parameters, ``dataset_task`` the task
+    of the dataset it runs on (None without one), ``io`` the file's IO spec and ``where`` names the file.
+    Without ``task`` the declaration's ``kind`` says it, else the dataset's task. A detection or
+    segmentation model's declaration is checked against its outputs now (:func:`check_postprocess`), so a
+    mismatch stops the run at its first stage with one line naming the file, the field and the problem.
+    """
+    if spec is not None and not isinstance(spec, Mapping):
+        raise PostprocessError(f"{where}: postprocess must be a table, got {type(spec).__name__}")
+    if task is None and spec is not None:
+        task = DECODER_TASK.get(str(spec.get("kind")))
+        if task is None:
+            check_postprocess("detection", spec, io, where)  # says what kind must be
+    if task is None and dataset_task in ("detection", "segmentation"):
+        task = dataset_task
+    if dataset_task not in (None, "any") and task is not None and task != dataset_task:
+        raise PostprocessError(
+            f"{where}: the model is declared a {task} model (task/postprocess), but the dataset is a "
+            f"{dataset_task} dataset"
+        )
+    if task is None:
+        return {}
+    if task not in ("detection", "segmentation"):
+        if spec is not None:
+            raise PostprocessError(
+                f"{where}: postprocess reads detection or segmentation outputs, not {task} ones; drop it"
+            )
+        return {"task": task}
+    check_postprocess(task, spec, io, where)
+    declared = dict(spec) if spec is not None else default_postprocess(task)
+    return {"task": task, "postprocess": declared}

@@ -6,6 +6,10 @@ graph when it loads it), copied into the run's work directory (with its external
 described by an IO spec read from the graph. Parameters select, reorder and pin the
 graph's inputs and outputs and record the input normalization the model was trained with
 (``metadata["input_normalization"]``, applied to dataset inputs by the core runner).
+
+``task`` and ``postprocess`` declare a detector or segmenter (:func:`edgeai_core.api.declared_task`): the
+declaration is checked against the graph's outputs before anything runs and lands in
+``metadata["postprocess"]``, which the runner's evaluation decodes the outputs with.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from edgeai_core.api import (
     Model,
     ParameterError,
     TensorSpec,
+    declared_task,
     input_normalization,
 )
 from edgeai_onnx._util import shape_text
@@ -73,11 +78,15 @@ class OnnxFile(Model):
             graph_io = io_spec_from_model(validate_onnx(source))
         else:
             graph_io = io_spec_from_header(header)
+        io_spec = self._io_spec(graph_io)
+        # task and postprocess: a declaration that does not fit the outputs stops the run here (exit 2)
+        p = self.params
+        dataset_task = dataset.task if dataset is not None else None
+        declared = declared_task(p["task"], p["postprocess"], dataset_task, io_spec, str(source))
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / source.name
         copied = self._copy(source, target, list(header.external_data))
-        io_spec = self._io_spec(graph_io)
         metadata: dict[str, Any] = {
             "source": str(source),
             "ir_version": header.ir_version,
@@ -91,6 +100,7 @@ class OnnxFile(Model):
         normalization = self._normalization(io_spec)
         if normalization is not None:
             metadata["input_normalization"] = normalization
+        metadata.update(declared)
         return self.save_artifact(target, FORMAT, io_spec, metadata, files=copied)
 
     # -- files ---------------------------------------------------------------------------------------

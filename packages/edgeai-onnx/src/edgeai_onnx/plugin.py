@@ -16,7 +16,7 @@ from edgeai_core import (
     RuntimeRecord,
     hookimpl,
 )
-from edgeai_core.api import KnownComponent, threads_param
+from edgeai_core.api import KnownComponent, task_params, threads_param
 
 #: Optimization levels of ``onnxruntime.GraphOptimizationLevel``, by parameter value.
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
@@ -235,6 +235,7 @@ def edgeai_register_models() -> list[ModelRecord]:
                     default=None,
                     help="per-channel standard deviation the model expects its inputs divided by",
                 ),
+                *task_params(),
             ),
         )
     ]
@@ -340,6 +341,7 @@ def edgeai_register_onnx_backends() -> list[OnnxBackendRecord]:
 def edgeai_known_components() -> list[KnownComponent]:
     return KnownComponent.catalog(
         {
+            # digits for the demo; shapes for the vision demos and a user's own detector (onnx-file, task)
             "edgeai-datasets": ["dataset:digits", "dataset:shapes", "dataset:shapes-segmentation"],
             "edgeai-torch": [
                 "model:digits-cnn",
@@ -352,6 +354,7 @@ def edgeai_known_components() -> list[KnownComponent]:
                 "compiler:torch-qat",
             ],
             "edgeai-tflite": [
+                "model:shapes-segmenter-keras",  # through keras-to-onnx onto ONNX Runtime
                 "converter:keras-to-onnx",
                 "converter:onnx-to-tflite",
                 "converter:keras-to-tflite",

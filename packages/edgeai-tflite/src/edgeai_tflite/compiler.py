@@ -535,7 +535,8 @@ def edgetpu_compile(model: Path, settings: Settings, workdir: Path) -> tuple[Pat
 
 
 #: Training facts of the source model kept in the compiled artifact's metadata.
-CARRIED_METADATA = ("architecture", "params", "test_accuracy", "dataset", "seed")
+#: ``task`` and ``postprocess`` say how a detector's or segmenter's outputs read (edgeai_core.tasks).
+CARRIED_METADATA = ("architecture", "params", "test_accuracy", "dataset", "seed", "task", "postprocess")
 
 
 def compile_tflite(

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgeai_core.api import Artifact, ArtifactError, Dataset, EdgeaiError, Model
+from edgeai_core.api import Artifact, ArtifactError, Dataset, EdgeaiError, Model, declared_task
 from edgeai_tflite import TFLITE
 from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout
 from edgeai_tflite.interpreters import Backend, load_backend
@@ -57,6 +57,9 @@ class TfliteFile(Model):
         spec = read_io_spec(source, self._backend)
         layout = default_layout(spec, p["layout"])
         spec = with_layout(spec, layout)
+        # task and postprocess: a declaration that does not fit the outputs stops the run here (exit 2)
+        dataset_task = dataset.task if dataset is not None else None
+        declared = declared_task(p["task"], p["postprocess"], dataset_task, spec, str(source))
         workdir = Path(self.context.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         target = workdir / (source.name if source.suffix == ".tflite" else f"{source.name}.tflite")
@@ -68,4 +71,5 @@ class TfliteFile(Model):
         )
         if normalization is not None:
             metadata["input_normalization"] = normalization
+        metadata.update(declared)
         return self.save_artifact(target, TFLITE, spec, metadata)

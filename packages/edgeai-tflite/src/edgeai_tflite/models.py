@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeai_core.api import (
+    IGNORE_INDEX,
     Artifact,
     ArtifactError,
     Dataset,
@@ -26,17 +27,20 @@ from edgeai_core.api import (
     TensorSpec,
     TrainableClassifier,
     TrainSettings,
+    declared_task,
 )
 from edgeai_tflite import KERAS, SAVEDMODEL
 from edgeai_tflite._tf import keras, quiet, require_tensorflow_backend, tf, versions
 from edgeai_tflite._util import condense, default_layout, input_normalization, with_layout
 from edgeai_tflite.nets import ARCHITECTURE_PARAMS, INPUT_NAME, OUTPUT_NAME, build, model_name
-from edgeai_tflite.training import accuracy, run_epochs, set_threads
+from edgeai_tflite.training import accuracy, pixel_accuracy, run_epochs, set_threads
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "model.keras"
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+#: how the runner decodes shapes-segmenter-keras' output into label maps (edgeai_core.tasks)
+SEGMENTER_POSTPROCESS = {"kind": "segmentation", "output": 0, "layout": "NHWC"}
 
 
 # -- reading Keras models and SavedModels ------------------------------------------------------------
@@ -208,6 +212,68 @@ class MobileNetV2Keras(KerasClassifier):
     architecture = "mobilenetv2"
 
 
+class ShapesSegmenterKeras(KerasClassifier):
+    """A tiny Keras U-Net for ``shapes-segmentation`` (see :func:`edgeai_tflite.nets.shapes_segmenter`).
+
+    Trained like the classifiers (Adam, cross-entropy per pixel, cosine decay, best-validation epoch), with
+    pixel accuracy standing in for top-1 accuracy; the test split's mIoU is recorded as ``test_miou``. The
+    artifact declares how its output reads (``metadata["postprocess"]``, carried through the TFLite
+    compiler): per-pixel logits, channels last.
+    """
+
+    architecture = "shapes-segmenter"
+
+    def io_spec(self, params: dict[str, Any]) -> IOSpec:
+        size, channels, classes = int(params["image_size"]), int(params["channels"]), int(params["classes"])
+        return IOSpec(
+            inputs=(TensorSpec(INPUT_NAME, (None, size, size, channels), "float32", layout="NHWC"),),
+            outputs=(TensorSpec(OUTPUT_NAME, (None, size, size, classes), "float32"),),
+        )
+
+    def fit(
+        self, network: keras.Model, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook
+    ) -> None:
+        run_epochs(network, arrays, settings, book, score=pixel_accuracy, ignore_class=IGNORE_INDEX)
+
+    def accuracy(self, network: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> float | None:
+        if len(inputs):  # the test split: its mIoU goes into the metadata as well
+            classes = int(network.output_shape[-1])
+            self._test_miou: float | None = mean_iou(network, inputs, targets, classes)
+        return pixel_accuracy(network, inputs, targets)
+
+    def training_metadata(
+        self, params: dict[str, Any], result: Any, parameter_count: int, dataset: Dataset
+    ) -> dict[str, Any]:
+        metadata = super().training_metadata(params, result, parameter_count, dataset)
+        metadata["accuracy_kind"] = "pixel accuracy"
+        metadata["test_miou"] = getattr(self, "_test_miou", None)
+        metadata.update(task="segmentation", postprocess=dict(SEGMENTER_POSTPROCESS))
+        return metadata
+
+    def load_checkpoint(self, path: Path) -> Artifact:
+        artifact = super().load_checkpoint(path)
+        metadata = {**artifact.metadata, "task": "segmentation", "postprocess": dict(SEGMENTER_POSTPROCESS)}
+        return self.save_artifact(artifact.path, artifact.format, artifact.io, metadata)
+
+
+def mean_iou(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, classes: int, batch: int = 64
+) -> float:
+    """Mean over classes present in the targets or predictions of intersection / union, pixels pooled."""
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    for start in range(0, len(inputs), batch):
+        predicted = np.argmax(np.asarray(model(inputs[start : start + batch], training=False)), axis=-1)
+        truth = np.asarray(targets[start : start + batch]).astype(np.int64)
+        valid = (truth >= 0) & (truth < classes)
+        confusion += np.bincount(
+            truth[valid] * classes + predicted[valid], minlength=classes * classes
+        ).reshape(classes, classes)
+    intersection = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - intersection
+    present = union > 0
+    return float(np.mean(intersection[present] / union[present])) if present.any() else 0.0
+
+
 # -- a user's own files ------------------------------------------------------------------------------
 
 
@@ -244,6 +310,8 @@ class KerasFile(_UserModel):
         source = Path(p["path"]).expanduser()
         model = load_keras(source, field="model.path", safe_mode=p["safe_mode"])
         io = self._io(keras_io_spec(model, layout=None))
+        dataset_task = dataset.task if dataset is not None else None
+        declared = declared_task(p["task"], p["postprocess"], dataset_task, io, str(source))
         target = self.context.workdir / source.name
         if source.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -252,6 +320,7 @@ class KerasFile(_UserModel):
         metadata.update(keras_model=model.name, parameter_count=int(model.count_params()))
         if not p["safe_mode"]:
             metadata["safe_mode"] = False  # the compiler must load it the same way
+        metadata.update(declared)
         return self.save_artifact(target, KERAS, io, metadata)
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 ARCHITECTURE_PARAMS: dict[str, tuple[str, ...]] = {
     "digits-cnn": ("channels", "image_size", "classes"),
     "mobilenetv2": ("channels", "image_size", "classes", "width", "dropout", "implementation"),
+    "shapes-segmenter": ("channels", "image_size", "classes", "width"),
 }
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -136,7 +137,57 @@ def _keras_applications_mobilenetv2(
     return keras.Model(inputs, outputs, name=model_name("mobilenetv2"))
 
 
-_BUILDERS: dict[str, Callable[..., keras.Model]] = {"digits-cnn": digits_cnn, "mobilenetv2": mobilenetv2}
+def _conv_bn_relu(x: Any, filters: int, name: str, dilation: int = 1) -> Any:
+    """conv 3x3 (same padding, no bias), BatchNorm, ReLU: edgeai-torch's ``conv_bn_relu``."""
+    layers = keras.layers
+    x = layers.Conv2D(
+        filters, 3, padding="same", dilation_rate=dilation, use_bias=False, name=f"{name}_conv"
+    )(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def shapes_segmenter(
+    channels: int = 3, image_size: int = 64, classes: int = 4, width: float = 1.0
+) -> keras.Model:
+    """A tiny U-Net, edgeai-torch's ``shapes-segmenter`` in NHWC: 2 stages down, 2 up, skip connections.
+
+    Channels ``c1, c2, c3`` = 8, 24, 48 scaled by ``width`` (at least 4). enc1: conv (c1) at full size; enc2:
+    2x2 max-pool, conv (c2), conv (c2); enc3: max-pool, conv (c3), conv (c3), conv dilated by 2 (c3: the
+    receptive field covers a whole shape, which is what tells an ellipse from a rectangle); dec2: nearest 2x
+    upsampling of enc3 concatenated with enc2, conv (c2); dec1: upsampling concatenated with enc1, conv (c1); a
+    1x1 conv to ``classes`` logits. Every 3x3 conv has BatchNorm and ReLU. Input ``(N, S, S, channels)``,
+    output ``(N, S, S, classes)``; ``image_size`` must be a multiple of 4. 77,324 trainable parameters at
+    width 1.0 for 3 channels and 4 classes, as edgeai-torch's (the concatenations put the upsampled features
+    first there too, so the weights correspond up to the NCHW/NHWC transposition).
+    """
+    if image_size % 4:
+        raise UsageError(
+            f"model.image_size: shapes-segmenter-keras halves the image twice; give a multiple of 4, got "
+            f"{image_size}"
+        )
+    c1, c2, c3 = (max(4, round(c * width)) for c in (8, 24, 48))
+    layers = keras.layers
+    inputs = keras.Input((image_size, image_size, channels), name=INPUT_NAME)
+    e1 = _conv_bn_relu(inputs, c1, "enc1")
+    e2 = layers.MaxPooling2D(2, name="enc2_pool")(e1)
+    e2 = _conv_bn_relu(_conv_bn_relu(e2, c2, "enc2a"), c2, "enc2b")
+    e3 = layers.MaxPooling2D(2, name="enc3_pool")(e2)
+    e3 = _conv_bn_relu(_conv_bn_relu(e3, c3, "enc3a"), c3, "enc3b")
+    e3 = _conv_bn_relu(e3, c3, "enc3c", dilation=2)
+    up2 = layers.UpSampling2D(2, interpolation="nearest", name="dec2_up")(e3)
+    d2 = _conv_bn_relu(layers.Concatenate(name="dec2_skip")([up2, e2]), c2, "dec2")
+    up1 = layers.UpSampling2D(2, interpolation="nearest", name="dec1_up")(d2)
+    d1 = _conv_bn_relu(layers.Concatenate(name="dec1_skip")([up1, e1]), c1, "dec1")
+    outputs = layers.Conv2D(classes, 1, name=OUTPUT_NAME)(d1)
+    return keras.Model(inputs, outputs, name=model_name("shapes-segmenter"))
+
+
+_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "digits-cnn": digits_cnn,
+    "mobilenetv2": mobilenetv2,
+    "shapes-segmenter": shapes_segmenter,
+}
 
 
 def build(architecture: str, params: Mapping[str, Any]) -> keras.Model:

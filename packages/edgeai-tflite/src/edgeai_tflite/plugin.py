@@ -22,6 +22,7 @@ from edgeai_core.api import (
     KnownComponent,
     TrainingHelp,
     mobilenet_params,
+    task_params,
     threads_param,
     training_params,
     verify_params,
@@ -36,6 +37,9 @@ IO_TYPES = ("float32", "int8", "uint8")
 MODES = ("float32", "float16", "dynamic", "int8")
 INTERPRETERS = ("auto", "ai-edge-litert", "tflite-runtime", "tensorflow")
 
+
+#: Default epochs of shapes-segmenter-keras (about a minute on two cores; see the README's numbers).
+SEGMENTER_EPOCHS = 10
 
 #: How edgeai-tflite words the training parameters that depend on the framework.
 TRAINING = TrainingHelp(
@@ -132,6 +136,34 @@ def edgeai_register_models() -> list[ModelRecord]:
             ),
         ),
         ModelRecord(
+            name="shapes-segmenter-keras",
+            summary="Keras twin of shapes-segmenter: tiny U-Net for shapes-segmentation (NHWC; per-pixel logits)",
+            factory="edgeai_tflite.models:ShapesSegmenterKeras",
+            format="keras",
+            tasks=("segmentation",),
+            trainable=True,
+            install=INSTALL_COMPILE,
+            modules=("tensorflow",),
+            params=(
+                *training_params(
+                    TRAINING,
+                    epochs=SEGMENTER_EPOCHS,
+                    batch_size=32,
+                    learning_rate=0.01,
+                    channels=3,
+                    image_size=64,
+                ),
+                Param(
+                    "width",
+                    "float",
+                    default=1.0,
+                    minimum=0.25,
+                    maximum=4.0,
+                    help="channel width multiplier (8/24/48 channels at 1.0, as edgeai-torch's shapes-segmenter)",
+                ),
+            ),
+        ),
+        ModelRecord(
             name="keras-file",
             summary="Your own Keras model file (.keras, or legacy .h5), loaded without running its code",
             factory="edgeai_tflite.models:KerasFile",
@@ -150,6 +182,7 @@ def edgeai_register_models() -> list[ModelRecord]:
                     default=True,
                     help="refuse models whose Lambda layers would run code stored in the file",
                 ),
+                *task_params(),
             ),
         ),
         ModelRecord(
@@ -186,6 +219,7 @@ def edgeai_register_models() -> list[ModelRecord]:
             params=(
                 Param("path", "path", default=REQUIRED, help="the .tflite file to load"),
                 *_input_params(),
+                *task_params(),
             ),
         ),
     ]
@@ -361,32 +395,57 @@ def edgeai_register_runtimes() -> list[RuntimeRecord]:
 #: The demo's dataset and model tables: both TFLite variants use exactly these, so the demo trains once.
 DEMO_DATASET = {"name": "digits", "layout": "NHWC"}
 DEMO_MODEL = {"name": "digits-cnn-keras", "epochs": 30}
+#: The segmentation variants' tables (channels-last images for the Keras U-Net).
+SEGMENTER_DATASET = {"name": "shapes-segmentation", "layout": "NHWC"}
+SEGMENTER_MODEL = {"name": "shapes-segmenter-keras", "epochs": SEGMENTER_EPOCHS}
 
 
 @hookimpl
 def edgeai_register_demo_variants() -> list[DemoVariant]:
     runtime = {"name": "tflite", "threads": 1}
     int8 = {"name": "tflite", "mode": "int8", "inference_input_type": "int8", "inference_output_type": "int8"}
-    return DemoVariant.table(
-        DEMO_DATASET,
-        DEMO_MODEL,
-        [
-            (
-                "tflite-float",
-                40,
-                "Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
-                [{"name": "tflite", "mode": "float32"}],
-                runtime,
-            ),
-            (
-                "tflite-int8",
-                41,
-                "Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
-                [int8],
-                runtime,
-            ),
-        ],
-    )
+    return [
+        *DemoVariant.table(
+            DEMO_DATASET,
+            DEMO_MODEL,
+            [
+                (
+                    "tflite-float",
+                    40,
+                    "Keras twin of the digits CNN converted to float32 TFLite, on LiteRT (1 thread)",
+                    [{"name": "tflite", "mode": "float32"}],
+                    runtime,
+                ),
+                (
+                    "tflite-int8",
+                    41,
+                    "Keras digits CNN, full int8 TFLite with int8 inputs and outputs, on LiteRT (1 thread)",
+                    [int8],
+                    runtime,
+                ),
+            ],
+        ),
+        *DemoVariant.table(
+            SEGMENTER_DATASET,
+            SEGMENTER_MODEL,
+            [
+                (
+                    "segmenter-tflite",
+                    45,
+                    "Keras tiny U-Net on shapes-segmentation, float32 TFLite, on LiteRT (1 thread; mIoU)",
+                    [{"name": "tflite", "mode": "float32"}],
+                    runtime,
+                ),
+                (
+                    "segmenter-tflite-int8",
+                    46,
+                    "Keras tiny U-Net, full int8 TFLite (float inputs and outputs), on LiteRT (1 thread; mIoU)",
+                    [{"name": "tflite", "mode": "int8"}],
+                    runtime,
+                ),
+            ],
+        ),
+    ]
 
 
 @hookimpl
@@ -414,7 +473,15 @@ def edgeai_known_components() -> list[KnownComponent]:
         {
             "edgeai-datasets": [
                 f"dataset:{name}"
-                for name in ("digits", "image-folder", "oxford-pets", "mnist", "synthetic", "files")
+                for name in (
+                    "digits",
+                    "image-folder",
+                    "oxford-pets",
+                    "mnist",
+                    "synthetic",
+                    "files",
+                    "shapes-segmentation",
+                )
             ],
             "edgeai-onnx": [
                 "runtime:onnxruntime",

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from edgeai_core.api import EpochBook, TrainSettings, top1_accuracy
+from edgeai_core.api import IGNORE_INDEX, EpochBook, TrainSettings, top1_accuracy
 from edgeai_tflite._tf import keras, tf
 
 log = logging.getLogger(__name__)
@@ -73,27 +74,59 @@ def accuracy(model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch:
     return top1_accuracy(lambda x: model(x, training=False), inputs, targets, batch)
 
 
+def pixel_accuracy(
+    model: keras.Model, inputs: np.ndarray, targets: np.ndarray, batch: int = 64
+) -> float | None:
+    """Share of pixels whose class is the argmax of a segmenter's NHWC logits; None for an empty split.
+
+    Pixels marked :data:`~edgeai_core.api.IGNORE_INDEX` in the targets are left out."""
+    if len(inputs) == 0:
+        return None
+    correct = 0
+    for start in range(0, len(inputs), batch):
+        logits = np.asarray(model(inputs[start : start + batch], training=False))
+        truth = targets[start : start + batch]
+        correct += int(np.sum((np.argmax(logits, axis=-1) == truth) & (truth != IGNORE_INDEX)))
+    counted = int(np.sum(targets != IGNORE_INDEX))
+    return correct / counted if counted else None
+
+
+Scorer = Callable[[keras.Model, np.ndarray, np.ndarray], "float | None"]
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Hands every epoch to the :class:`EpochBook` (best weights, progress, ``metrics.jsonl``)."""
 
-    def __init__(self, book: EpochBook, validation: tuple[np.ndarray, np.ndarray]) -> None:
+    def __init__(
+        self, book: EpochBook, validation: tuple[np.ndarray, np.ndarray], score: Scorer = accuracy
+    ) -> None:
         super().__init__()
-        self.book, self.validation = book, validation
+        self.book, self.validation, self.score = book, validation, score
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.book.epoch_end(
             epoch + 1,
             float((logs or {}).get("loss", float("nan"))),
-            accuracy(self.model, *self.validation),
+            self.score(self.model, *self.validation),
             _learning_rate(self.model),
             lambda: [np.array(w, copy=True) for w in self.model.get_weights()],
         )
 
 
-def run_epochs(model: keras.Model, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook) -> None:
+def run_epochs(
+    model: keras.Model,
+    arrays: dict[str, Any],
+    settings: TrainSettings,
+    book: EpochBook,
+    score: Scorer = accuracy,
+    ignore_class: int | None = None,
+) -> None:
     """``model.fit`` over ``arrays["train"]``, every epoch handed to ``book``; TensorBoard events in the logdir.
 
-    The caller seeds Keras (``keras.utils.set_random_seed``) before building ``model``.
+    The caller seeds Keras (``keras.utils.set_random_seed``) before building ``model``. ``score`` is the
+    validation accuracy that picks the best epoch (top-1; :func:`pixel_accuracy` for segmenters): the loss is
+    cross-entropy on logits either way (per pixel for ``(N, H, W, C)`` logits and ``(N, H, W)`` targets;
+    targets equal to ``ignore_class`` add nothing).
     """
     x_train, y_train = arrays["train"]
     steps_per_epoch = math.ceil(len(x_train) / settings.batch_size)
@@ -102,12 +135,12 @@ def run_epochs(model: keras.Model, arrays: dict[str, Any], settings: TrainSettin
         rate = keras.optimizers.schedules.CosineDecay(settings.learning_rate, settings.steps(len(x_train)))
     model.compile(
         optimizer=keras.optimizers.Adam(rate, weight_decay=settings.weight_decay or None),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class),
         metrics=["accuracy"],
         jit_compile=False,
         steps_per_execution=_steps_per_execution(model, steps_per_epoch),
     )
-    callbacks: list[Any] = [_EpochEnd(book, arrays["validation"])]
+    callbacks: list[Any] = [_EpochEnd(book, arrays["validation"], score)]
     if settings.logdir is not None:
         callbacks.append(
             keras.callbacks.TensorBoard(str(settings.logdir), write_graph=False, profile_batch=0)
