@@ -351,3 +351,33 @@ def test_profiler_events_become_one_record_per_operator() -> None:
     # a builtin event that does not name its operator's type: the event layout is not the one read here
     with pytest.raises(ProfileUnavailable, match="another ProfiledEventData layout"):
         layers_of([Event("Invoke", D, 40, 0), Event("CONV_2D", O, 1, 3)], ops)
+
+
+def test_xnnpack_gemm_kernels_of_pointwise_convolutions_stay_with_their_operators() -> None:
+    """MobileNetV2's 1x1 convolutions run as XNNPACK "Fully Connected" GEMMs (the kernels LiteRT 2.3 reports)."""
+    from edgeai_tflite.litert_profile import DEFAULT_EVENT as D
+    from edgeai_tflite.litert_profile import DELEGATE_OPERATOR_EVENT as K
+    from edgeai_tflite.litert_profile import Event, Operator, layers_of
+
+    types = ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED"]
+    ops = [Operator(i, t, f"t{i}") for i, t in enumerate(types)]
+    kernels = [
+        ("Convolution (NHWC, F32) IGEMM", 5), ("Convolution (NHWC, F32) DWConv", 3),
+        ("Fully Connected (NC, F32) GEMM", 2), ("Fully Connected (NC, F32) GEMM", 4), ("Add (ND)", 1),
+        ("Mean (ND) Reduce2", 1), ("Static Reshape (NC)", 1), ("Fully Connected (NC, F32) GEMM", 6),
+    ]  # fmt: skip
+    run = [Event("Invoke", D, 30, 0), *(Event(tag, K, us, i) for i, (tag, us) in enumerate(kernels))]
+    layers, _, _, _ = layers_of(run, ops)
+    assert [(layer.op_type, layer.mean_us, layer.calls) for layer in layers] == [
+        ("CONV_2D", 5.0, 1.0),
+        ("DEPTHWISE_CONV_2D", 3.0, 1.0),
+        ("CONV_2D", 2.0, 1.0),
+        ("CONV_2D", 4.0, 1.0),
+        ("ADD", 1.0, 1.0),
+        (
+            "MEAN",
+            2.0,
+            2.0,
+        ),  # the reshape XNNPACK adds before the classifier is charged to the operator before it
+        ("FULLY_CONNECTED", 6.0, 1.0),
+    ]

@@ -449,7 +449,7 @@ def record(
 
 #: TFLite operator type -> words of the XNNPACK kernel names that run it
 _XNN_WORDS: dict[str, tuple[str, ...]] = {
-    "CONV_2D": ("Convolution",),
+    "CONV_2D": ("Convolution", "Fully Connected"),  # XNNPACK runs a 1x1 convolution as a GEMM
     "DEPTHWISE_CONV_2D": ("Convolution",),
     "TRANSPOSE_CONV": ("Deconvolution",),
     "FULLY_CONNECTED": ("Fully Connected",),
@@ -462,9 +462,9 @@ _XNN_WORDS: dict[str, tuple[str, ...]] = {
     "SUB": ("Subtract",),
     "MUL": ("Multiply",),
     "DIV": ("Divide",),
-    "RESHAPE": ("Reshape", "Copy"),
-    "SQUEEZE": ("Reshape", "Copy"),
-    "EXPAND_DIMS": ("Reshape", "Copy"),
+    "RESHAPE": ("Reshape", "Static Reshape", "Copy"),
+    "SQUEEZE": ("Reshape", "Static Reshape", "Copy"),
+    "EXPAND_DIMS": ("Reshape", "Static Reshape", "Copy"),
     "SOFTMAX": ("SoftMax", "Softmax"),
     "LOGISTIC": ("Sigmoid",),
     "TANH": ("Tanh",),
