@@ -150,3 +150,13 @@ def test_primary_metric_per_task() -> None:
     assert primary_metric({"task": "segmentation", "applicable": True, "miou": 0.25}) == ("miou", 0.25)
     assert primary_metric({"task": "classification", "applicable": True, "accuracy": 1}) == ("accuracy", 1.0)
     assert primary_metric({"task": "detection", "applicable": False}) is None
+
+
+def test_the_conformance_kit_compares_detection_targets_field_by_field() -> None:
+    from edgeai_core.testing.conformance import same_targets
+
+    a = box_targets_array([BoxTargets([[1, 2, 3, 4]], [0], (8, 8)), BoxTargets(np.zeros((0, 4)), [], (8, 8))])
+    b = box_targets_array([BoxTargets([[1, 2, 3, 4]], [0], (8, 8)), BoxTargets(np.zeros((0, 4)), [], (8, 8))])
+    c = box_targets_array([BoxTargets([[1, 2, 3, 5]], [0], (8, 8)), BoxTargets(np.zeros((0, 4)), [], (8, 8))])
+    assert same_targets(a, b) and not same_targets(a, c) and not same_targets(a, b[:1])
+    assert same_targets(np.arange(3), np.arange(3)) and not same_targets(np.arange(3), np.arange(1, 4))

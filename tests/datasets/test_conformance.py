@@ -63,3 +63,15 @@ class TestMnist(DatasetConformance):
                 header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
                 (root / f"{prefix}-{kind}-ubyte").write_bytes(header + array.tobytes())
         return {"root": str(root)}
+
+
+class TestShapes(DatasetConformance):
+    plugin = PLUGIN
+    component = "shapes"
+    params = {"samples": 40}  # noqa: RUF012
+
+
+class TestShapesSegmentation(DatasetConformance):
+    plugin = PLUGIN
+    component = "shapes-segmentation"
+    params = {"samples": 40}  # noqa: RUF012

@@ -462,7 +462,7 @@ class DatasetConformance(ComponentConformance):
             same = (
                 list(first.inputs) == list(second.inputs)
                 and all(np.array_equal(first.inputs[k], second.inputs[k]) for k in first.inputs)
-                and np.array_equal(first.targets, second.targets)
+                and same_targets(first.targets, second.targets)
             )
             assert same, (
                 f"{self.where(edgeai_host, f'Dataset.split({name!r})')}: two builds with seed {self.seed} gave "
@@ -474,6 +474,21 @@ class DatasetConformance(ComponentConformance):
             edgeai_dataset.split("no-such-split")
 
     def test_class_names_fit_targets(self, edgeai_host: PluginHost, edgeai_dataset: Dataset) -> None:
+        if edgeai_dataset.task in ("detection", "segmentation"):
+            from edgeai_core.tasks import check_box_targets, check_masks
+
+            names = edgeai_dataset.class_names
+            for split_name in SPLITS:
+                targets = edgeai_dataset.split(split_name).targets
+                try:
+                    if edgeai_dataset.task == "detection":
+                        check_box_targets(targets, len(names), f"split {split_name}")
+                    else:
+                        check_masks(targets, len(names), f"split {split_name}")
+                except EdgeaiError as exc:
+                    self.fail(edgeai_host, f"Dataset.split({split_name!r})", str(exc),
+                              f"{edgeai_dataset.task} targets in edgeai_core.tasks' format")  # fmt: skip
+            return
         if edgeai_dataset.task != "classification" or not edgeai_dataset.has_labels:
             pytest.skip(f"task {edgeai_dataset.task!r} with labels={edgeai_dataset.has_labels}")
         names = edgeai_dataset.class_names
@@ -517,18 +532,53 @@ class DatasetConformance(ComponentConformance):
         split = edgeai_dataset.split("test")
         if not len(split):
             pytest.skip("no test samples")
+        outputs: Any
         if edgeai_dataset.task == "classification" and edgeai_dataset.has_labels:
             classes = max(len(edgeai_dataset.class_names), int(split.targets.max()) + 1)
             outputs = np.eye(classes, dtype=np.float32)[split.targets]  # perfect scores
+        elif edgeai_dataset.task == "detection":
+            from edgeai_core.tasks import Detections
+
+            outputs = [Detections(t.boxes, np.ones(len(t)), t.labels) for t in split.targets]  # perfect boxes
+        elif edgeai_dataset.task == "segmentation":
+            from edgeai_core.tasks import IGNORE_INDEX
+
+            outputs = np.where(split.targets == IGNORE_INDEX, 0, split.targets)  # perfect masks
         else:
             outputs = np.zeros((len(split), 1), np.float32)
         metrics = self.call(edgeai_host, "Dataset.evaluate", edgeai_dataset.evaluate, outputs, split.targets)
         check_quality(self, edgeai_host, metrics, edgeai_dataset)
+        perfect = {"detection": "map", "segmentation": "miou"}.get(str(metrics.get("task")))
+        if perfect and metrics.get("applicable"):
+            assert metrics[perfect] == 1.0, (
+                f"{self.where(edgeai_host, 'Dataset.evaluate')}: the true boxes or masks as predictions gave "
+                f"{perfect} {metrics[perfect]}; expected 1.0"
+            )
         if metrics.get("task") == "classification" and metrics.get("applicable"):
             assert metrics["accuracy"] == 1.0, (
                 f"{self.where(edgeai_host, 'Dataset.evaluate')}: perfect scores gave accuracy "
                 f"{metrics['accuracy']}; expected 1.0"
             )
+
+
+def same_targets(first: np.ndarray, second: np.ndarray) -> bool:
+    """Equal split targets: arrays, or object arrays of detection ``BoxTargets`` compared field by field."""
+    from edgeai_core.tasks import BoxTargets
+
+    if first.dtype != object or second.dtype != object:
+        return bool(np.array_equal(first, second))
+    if len(first) != len(second):
+        return False
+    for a, b in zip(first, second, strict=True):
+        if isinstance(a, BoxTargets) and isinstance(b, BoxTargets):
+            if a.image_size != b.image_size or not all(
+                np.array_equal(np.asarray(x), np.asarray(y))
+                for x, y in ((a.boxes, b.boxes), (a.labels, b.labels), (a.iscrowd, b.iscrowd))
+            ):
+                return False
+        elif a != b:
+            return False
+    return True
 
 
 #: Keys of a classification metrics dict (see edgeai_core.metrics.classification_metrics).
