@@ -20,6 +20,7 @@ import math
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -621,80 +622,68 @@ def _postprocess(quality: Mapping[str, Any]) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True)
+class _Section:
+    """What a task's quality section shows: metric rows, counts, figures and the per-class table."""
+
+    metrics: tuple[tuple[str, str], ...]
+    counts: tuple[tuple[str, str], ...]  # (label, quality key)
+    caption: str  # {reference}: the metrics' reference implementation, when named
+    plots: tuple[str, ...]
+    support: str
+    per_class: tuple[tuple[str, str], ...]  # (per_class key, column label)
+    per_class_caption: str
+
+
+_SECTIONS = {
+    "detection": _Section(
+        DETECTION_METRICS,
+        (("evaluated images", "num_images"), ("classes", "num_classes"), ("true objects", "num_targets"),
+         ("detections", "num_detections")),
+        "Detection quality (COCO-style{reference}; n/a: no objects of that size)",
+        ("per-class", "pr-curves"),
+        "objects",
+        (("ap", "AP@[.5:.95]"), ("ap_50", "AP@.5")),
+        "Per-class AP (- where a class has no objects in the split)",
+    ),
+    "segmentation": _Section(
+        SEGMENTATION_METRICS,
+        (("evaluated images", "num_images"), ("classes", "num_classes"), ("ignored label", "ignore_index")),
+        "Segmentation quality (per pixel)",
+        ("confusion", "per-class"),
+        "pixels",
+        (("iou", "IoU"), ("accuracy", "accuracy")),
+        "Per-class IoU and accuracy (- where a class is neither present nor predicted)",
+    ),
+}  # fmt: skip
+
+
 def quality_blocks(run: Run, plots: dict[str, PlotFile], level: int) -> list[Any]:
     """Tables, figures and examples of a detection or segmentation run (under the Quality heading)."""
     quality = vision_quality(run)
     if quality is None:
         return []
     slug, names, per = run.slug, _names(quality), quality.get("per_class") or {}
-    blocks: list[Any] = []
-    if quality["task"] == "detection":
-        rows = [[label, _value(quality.get(key))] for key, label in DETECTION_METRICS if key in quality]
-        rows += [
-            ["evaluated images", str(quality.get("num_images", "-"))],
-            ["classes", str(quality.get("num_classes", "-"))],
-            ["true objects", str(quality.get("num_targets", "-"))],
-            ["detections", str(quality.get("num_detections", "-"))],
-            ["split", str(quality.get("split", "-"))],
-        ]
-        reference = f", {quality['reference']}" if quality.get("reference") else ""
-        caption = f"Detection quality (COCO-style{reference}; n/a: no objects of that size)"
-        blocks.append(Table(f"{slug}-quality-metrics", caption, ["metric", "value"], rows, [False, True]))
-        blocks += _postprocess(quality)
-        for key in (f"{slug}-per-class", f"{slug}-pr-curves"):
-            if key in plots:
-                blocks.append(Image(plots[key]))
-        per_rows = [
-            [name, str(_at(per.get("support"), i) if _at(per.get("support"), i) is not None else "-"),
-             _value(_at(per.get("ap"), i)), _value(_at(per.get("ap_50"), i))]
-            for i, name in enumerate(names)
-        ]  # fmt: skip
-        blocks.append(
-            Table(
-                f"{slug}-per-class",
-                "Per-class AP (- where a class has no objects in the split)",
-                ["class", "objects", "AP@[.5:.95]", "AP@.5"],
-                per_rows,
-                [False, True, True, True],
-            )
-        )
-        draw = detection_drawing
-    else:
-        rows = [[label, _value(quality.get(key))] for key, label in SEGMENTATION_METRICS if key in quality]
-        rows += [
-            ["evaluated images", str(quality.get("num_images", "-"))],
-            ["classes", str(quality.get("num_classes", "-"))],
-            ["ignored label", str(quality.get("ignore_index", "-"))],
-            ["split", str(quality.get("split", "-"))],
-        ]
-        blocks.append(
-            Table(
-                f"{slug}-quality-metrics",
-                "Segmentation quality (per pixel)",
-                ["metric", "value"],
-                rows,
-                [False, True],
-            )
-        )
-        blocks += _postprocess(quality)
-        for key in (f"{slug}-confusion", f"{slug}-per-class"):
-            if key in plots:
-                blocks.append(Image(plots[key]))
-        per_rows = [
-            [name, str(_at(per.get("support"), i) if _at(per.get("support"), i) is not None else "-"),
-             _value(_at(per.get("iou"), i)), _value(_at(per.get("accuracy"), i))]
-            for i, name in enumerate(names)
-        ]  # fmt: skip
-        blocks.append(
-            Table(
-                f"{slug}-per-class",
-                "Per-class IoU and accuracy (- where a class is neither present nor predicted)",
-                ["class", "pixels", "IoU", "accuracy"],
-                per_rows,
-                [False, True, True, True],
-            )
-        )
-        draw = segmentation_drawing
+    spec = _SECTIONS[quality["task"]]
+    rows = [[label, _value(quality.get(key))] for key, label in spec.metrics if key in quality]
+    rows += [[label, str(quality.get(key, "-"))] for label, key in (*spec.counts, ("split", "split"))]
+    reference = f", {quality['reference']}" if quality.get("reference") else ""
+    blocks: list[Any] = [
+        Table(f"{slug}-quality-metrics", spec.caption.format(reference=reference), ["metric", "value"], rows,
+              [False, True]),
+        *_postprocess(quality),
+        *(Image(plots[f"{slug}-{key}"]) for key in spec.plots if f"{slug}-{key}" in plots),
+    ]  # fmt: skip
+    per_rows = [
+        [name, str(_at(per.get("support"), i) if _at(per.get("support"), i) is not None else "-"),
+         *(_value(_at(per.get(key), i)) for key, _ in spec.per_class)]
+        for i, name in enumerate(names)
+    ]  # fmt: skip
+    header = ["class", spec.support, *(label for _, label in spec.per_class)]
+    blocks.append(
+        Table(f"{slug}-per-class", spec.per_class_caption, header, per_rows, [False, True, True, True])
+    )
+    draw = detection_drawing if quality["task"] == "detection" else segmentation_drawing
     try:
         drawing = draw(run, quality)
     except (ValueError, TypeError, IndexError, zlib.error, binascii.Error) as exc:
