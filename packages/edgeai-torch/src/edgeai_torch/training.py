@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +80,36 @@ def tensorboard_scalars(logdir: Path | None) -> TensorBoardScalars | None:
     return TensorBoardScalars(SummaryWriter(log_dir=str(logdir)))
 
 
-def run_epochs(module: nn.Module, arrays: dict[str, Any], settings: TrainSettings, book: EpochBook) -> None:
-    """Seeded Adam + cross-entropy over ``arrays["train"]``, every epoch handed to ``book``.
+def run_epochs(
+    module: nn.Module,
+    arrays: dict[str, Any],
+    settings: TrainSettings,
+    book: EpochBook,
+    *,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    validate: Callable[[], float | None] | None = None,
+) -> None:
+    """Seeded Adam over ``arrays["train"]``, every epoch handed to ``book``.
 
-    The caller seeds torch before building ``module`` (its initial weights are part of reproducibility).
+    By default the loss is cross-entropy against the train labels and the validation metric is top-1 accuracy;
+    ``batch_loss(index)`` (the loss of the train samples at ``index``) and ``validate()`` replace them (the
+    detector's and segmenter's dense targets). The caller seeds torch before building ``module`` (its initial
+    weights are part of reproducibility).
     """
-    x_train, y_train = (torch.from_numpy(a) for a in arrays["train"])
-    x_val, y_val = (torch.from_numpy(a) for a in arrays["validation"])
+    x_train = torch.from_numpy(arrays["train"][0])
+    if batch_loss is None:
+        y_train = torch.from_numpy(arrays["train"][1])
+        cross_entropy = nn.CrossEntropyLoss()
+
+        def batch_loss(index: torch.Tensor) -> torch.Tensor:
+            return cross_entropy(module(x_train[index]), y_train[index])
+
+    if validate is None:
+        x_val, y_val = (torch.from_numpy(a) for a in arrays["validation"])
+
+        def validate() -> float | None:
+            return accuracy(module, x_val, y_val)
+
     with torch_threads(settings.threads):
         generator = torch.Generator().manual_seed(settings.seed)
         optimizer = torch.optim.Adam(
@@ -95,7 +118,6 @@ def run_epochs(module: nn.Module, arrays: dict[str, Any], settings: TrainSetting
         scheduler = None
         if settings.schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps(len(x_train)))
-        loss_fn = nn.CrossEntropyLoss()
         for epoch in range(1, settings.epochs + 1):
             module.train()
             order = torch.randperm(len(x_train), generator=generator)
@@ -106,7 +128,7 @@ def run_epochs(module: nn.Module, arrays: dict[str, Any], settings: TrainSetting
                 if len(index) == 1 and start > 0:
                     continue  # a batch of one breaks BatchNorm; its sample comes back next epoch
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(module(x_train[index]), y_train[index])
+                loss = batch_loss(index)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:
@@ -116,7 +138,7 @@ def run_epochs(module: nn.Module, arrays: dict[str, Any], settings: TrainSetting
             book.epoch_end(
                 epoch,
                 total / max(seen, 1),
-                accuracy(module, x_val, y_val),
+                validate(),
                 lr,
                 lambda: {k: v.detach().clone() for k, v in module.state_dict().items()},
             )

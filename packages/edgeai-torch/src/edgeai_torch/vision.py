@@ -11,7 +11,6 @@ pycocotools-based evaluation).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgeai_core.api import BoxTargets, EpochBook, TrainSettings, check_postprocess, decode_predictions
-from edgeai_torch.training import torch_threads
+from edgeai_torch.training import run_epochs
 
 #: the detector's declared postprocessing: heatmap, size and offset outputs, decoded outside the graph
 DETECTOR_POSTPROCESS: dict[str, Any] = {
@@ -201,42 +200,15 @@ def run_dense_epochs(
     x_train = torch.from_numpy(arrays["train"][0])
     dense = {k: torch.from_numpy(v) for k, v in arrays["train_dense"].items()}
     x_val, y_val = arrays["validation"]
-    with torch_threads(settings.threads):
-        generator = torch.Generator().manual_seed(settings.seed)
-        optimizer = torch.optim.Adam(
-            module.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
-        scheduler = None
-        if settings.schedule == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, settings.steps(len(x_train)))
-        for epoch in range(1, settings.epochs + 1):
-            module.train()
-            order = torch.randperm(len(x_train), generator=generator)
-            total, seen = 0.0, 0
-            lr = optimizer.param_groups[0]["lr"]
-            for start in range(0, len(x_train), settings.batch_size):
-                index = order[start : start + settings.batch_size]
-                if len(index) == 1 and start > 0:
-                    continue  # a batch of one breaks BatchNorm; its sample comes back next epoch
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(module, x_train[index], {k: v[index] for k, v in dense.items()})
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                total += float(loss.detach()) * len(index)
-                seen += len(index)
-            if task == "detection":
-                quality = detection_quality(module, x_val, y_val)
-            else:
-                quality = segmentation_quality(module, x_val, y_val)
-            book.epoch_end(
-                epoch,
-                total / max(seen, 1) if math.isfinite(total) else total,
-                quality,
-                lr,
-                lambda: {k: v.detach().clone() for k, v in module.state_dict().items()},
-            )
+    measure = detection_quality if task == "detection" else segmentation_quality
+    run_epochs(
+        module,
+        arrays,
+        settings,
+        book,
+        batch_loss=lambda index: loss_fn(module, x_train[index], {k: v[index] for k, v in dense.items()}),
+        validate=lambda: measure(module, x_val, y_val),
+    )
 
 
 def _weights(module: nn.Module) -> torch.Tensor:
